@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs, idempotently, everything a fresh Debian 12 machine lacks to build, run and test Keyrite:
+# Debian packages, the UI's npm packages, and the cargo tools (tauri-driver, cargo-deny).
+# Safe to run again: each step checks first and does nothing when already satisfied.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(
+  # Tauri 2 / WebKitGTK 4.1 build stack
+  libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev
+  libayatana-appindicator3-dev librsvg2-dev pkg-config
+  # PKCS#11: SoftHSM2 (the rehearsal HSM) and OpenSC's pkcs11-tool (independent cross-check)
+  softhsm2 opensc
+  # YubiKey PIV path: PC/SC daemon, headers, virtual reader driver for the test card, bindgen needs
+  pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools libclang-dev clang iproute2
+  # Records: poppler (pdfsig, pdftotext, pdffonts, pdftoppm) and zbar (QR decoding)
+  poppler-utils zbar-tools
+  # Headless GUI tests
+  xvfb xauth webkit2gtk-driver imagemagick x11-utils fonts-dejavu-core
+)
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# UI packages from the committed lockfile.
+if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
+  (cd ui && npm ci --no-audit --no-fund)
+fi
+
+# Cargo tools, outside the work tree so that fresh clones reuse them.
+TOOLS="${KEYRITE_TOOLS:-$HOME/.cache/keyrite-tools}"
+mkdir -p "$TOOLS"
+need_tool() { # name version
+  [[ -x "$TOOLS/bin/$1" ]] && "$TOOLS/bin/$1" --version 2>/dev/null | grep -q "$2"
+}
+if ! need_tool tauri-driver 2.; then
+  cargo install tauri-driver --version '^2' --locked --root "$TOOLS"
+fi
+if ! need_tool cargo-deny 0.20.2; then
+  cargo install cargo-deny --version '=0.20.2' --locked --root "$TOOLS"
+fi
+echo "setup: done (tools in $TOOLS/bin)"

@@ -1,0 +1,80 @@
+//! `keyrite hsm …`
+
+use super::Globals;
+use crate::output::print_json;
+use clap::Subcommand;
+use std::process::ExitCode;
+
+/// HSM commands.
+#[derive(Debug, Subcommand)]
+pub enum HsmCommand {
+    /// List the module's slots and tokens: label, manufacturer, model, serial, firmware, flags.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs an `hsm` command.
+pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        HsmCommand::Info { json } => info(globals, json),
+    }
+}
+
+fn info(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
+    let env = globals.environment()?;
+    let module = env.load_module()?;
+    let tokens = module.tokens()?;
+    if json {
+        print_json(&serde_json::json!({
+            "mode": env.mode(),
+            "module": module.path(),
+            "tokens": tokens,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Mode:   {}", env.mode());
+    println!("Module: {}", module.path().display());
+    for t in &tokens {
+        if !t.initialized {
+            println!(
+                "\nSlot {}: uninitialised token ({})",
+                t.slot_id, t.slot_description
+            );
+            continue;
+        }
+        println!("\nSlot {}: {}", t.slot_id, t.label);
+        println!("  Manufacturer: {}", t.manufacturer);
+        println!("  Model:        {}", t.model);
+        println!("  Serial:       {}", t.serial);
+        println!("  Firmware:     {}   Hardware: {}", t.firmware, t.hardware);
+        println!(
+            "  Software:     {}",
+            if t.software {
+                "yes: keys live in host files (rehearsal only)"
+            } else {
+                "no"
+            }
+        );
+        let f = &t.flags;
+        let mut flags = vec![];
+        for (on, name) in [
+            (f.user_pin_initialized, "user PIN set"),
+            (f.login_required, "login required"),
+            (f.write_protected, "write protected"),
+            (f.rng, "has RNG"),
+            (f.user_pin_count_low, "user PIN count low"),
+            (f.user_pin_final_try, "user PIN final try"),
+            (f.user_pin_locked, "user PIN LOCKED"),
+            (f.so_pin_locked, "SO PIN LOCKED"),
+        ] {
+            if on {
+                flags.push(name);
+            }
+        }
+        println!("  Flags:        {}", flags.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,53 @@
+//! `keyrite`: Keyrite's command line. Headless ceremonies, verification and export.
+//!
+//! A thin face over `keyrite-core`: parse arguments, open the environment, call the core,
+//! print. Errors reach the user as one line saying what failed and what to do.
+
+mod cmd;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Keyrite: key ceremonies with HSMs, Shamir shares, quorum approvals and signed records.
+#[derive(Debug, Parser)]
+#[command(name = "keyrite", version, about)]
+struct Cli {
+    /// Site profile (TOML). Without one, Keyrite runs in rehearsal on its embedded SoftHSM2.
+    #[arg(long, global = true, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    /// Data directory (default: $KEYRITE_DATA_DIR, else $XDG_DATA_HOME/keyrite).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The HSM: tokens, keys, backups.
+    #[command(subcommand)]
+    Hsm(cmd::hsm::HsmCommand),
+}
+
+fn main() -> ExitCode {
+    let hardening = keyrite_core::hardening::harden_process();
+    output::init_logging();
+    tracing::debug!(?hardening, "process hardened");
+    let cli = Cli::parse();
+    let globals = cmd::Globals {
+        profile: cli.profile,
+        data_dir: cli.data_dir,
+    };
+    let result = match cli.command {
+        Command::Hsm(c) => cmd::hsm::run(&globals, c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keyrite: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The HSM, over PKCS#11 (cryptoki).
+//!
+//! [`Pkcs11Module`] loads and initialises a module; [`TokenSummary`] describes a token as an
+//! operator and an auditor need to see it. [`rehearsal`] creates the embedded SoftHSM2 used in
+//! rehearsal mode. Every error names the operation, the module or token, and the PKCS#11
+//! return code in words ([`rv`]).
+
+pub mod rehearsal;
+pub mod rv;
+mod token;
+
+pub use token::{TokenFlags, TokenSummary};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::slot::Slot;
+use std::path::{Path, PathBuf};
+
+/// Errors from the HSM layer.
+#[derive(Debug, thiserror::Error)]
+pub enum HsmError {
+    /// The module file does not exist.
+    #[error(
+        "PKCS#11 module {path} does not exist; check hsm.module in the site profile \
+         (SoftHSM2 is usually /usr/lib/softhsm/libsofthsm2.so)"
+    )]
+    ModuleMissing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The module could not be loaded (not a shared library, missing symbols…).
+    #[error("cannot load PKCS#11 module {path}: {reason}; check that it is the vendor's PKCS#11 library")]
+    ModuleLoad {
+        /// The path given.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// `C_Initialize` failed.
+    #[error(
+        "PKCS#11 module {path} failed C_Initialize: {rv}; check the module's own configuration{hint}"
+    )]
+    Initialize {
+        /// The module.
+        path: PathBuf,
+        /// The return code in words.
+        rv: String,
+        /// A module-specific hint, possibly empty.
+        hint: String,
+    },
+    /// A PKCS#11 call failed.
+    #[error("{operation} on {target} failed: {rv}")]
+    Call {
+        /// What Keyrite was doing, e.g. "listing slots".
+        operation: String,
+        /// Module or token, e.g. "token keyrite-rehearsal (serial 3f2a…)".
+        target: String,
+        /// The return code in words.
+        rv: String,
+    },
+    /// No token matches the selection.
+    #[error("no token {selection} in PKCS#11 module {path}; present tokens: {present}")]
+    TokenNotFound {
+        /// The module.
+        path: PathBuf,
+        /// How the token was selected, e.g. "labelled \"root\"".
+        selection: String,
+        /// Labels of the tokens that are present.
+        present: String,
+    },
+    /// The embedded rehearsal HSM could not be created.
+    #[error("cannot create the rehearsal SoftHSM2 in {path}: {reason}")]
+    Rehearsal {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+}
+
+/// How a token is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// By `CK_TOKEN_INFO.label` (trimmed).
+    Label(String),
+    /// By `CK_TOKEN_INFO.serialNumber` (trimmed).
+    Serial(String),
+}
+
+impl std::fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSelector::Label(l) => write!(f, "labelled \"{l}\""),
+            TokenSelector::Serial(s) => write!(f, "with serial \"{s}\""),
+        }
+    }
+}
+
+/// A loaded and initialised PKCS#11 module. Finalised when dropped.
+///
+/// PKCS#11 initialisation is global to the process: keep one `Pkcs11Module` per module path.
+#[derive(Debug)]
+pub struct Pkcs11Module {
+    ctx: Pkcs11,
+    path: PathBuf,
+}
+
+impl Pkcs11Module {
+    /// Loads the module at `path` and calls `C_Initialize`.
+    pub fn load(path: &Path) -> Result<Self, HsmError> {
+        if !path.exists() {
+            return Err(HsmError::ModuleMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        let ctx = Pkcs11::new(path).map_err(|e| HsmError::ModuleLoad {
+            path: path.to_path_buf(),
+            reason: match e {
+                cryptoki::error::Error::LibraryLoading(inner) => inner.to_string(),
+                other => other.to_string(),
+            },
+        })?;
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) => {}
+            // Another handle in this process already initialised it: that is fine.
+            Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::CryptokiAlreadyInitialized,
+                _,
+            )) => {}
+            Err(e) => {
+                let hint = if path.to_string_lossy().contains("softhsm") {
+                    format!(
+                        " (SoftHSM2 reads SOFTHSM2_CONF={})",
+                        std::env::var("SOFTHSM2_CONF").unwrap_or_else(|_| "<unset>".into())
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(HsmError::Initialize {
+                    path: path.to_path_buf(),
+                    rv: rv::error_words(&e),
+                    hint,
+                });
+            }
+        }
+        Ok(Self {
+            ctx,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The module's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying cryptoki context, for the other `hsm` submodules.
+    pub fn context(&self) -> &Pkcs11 {
+        &self.ctx
+    }
+
+    fn call_err(&self, operation: &str, e: cryptoki::error::Error) -> HsmError {
+        HsmError::Call {
+            operation: operation.to_string(),
+            target: format!("PKCS#11 module {}", self.path.display()),
+            rv: rv::error_words(&e),
+        }
+    }
+
+    /// Every slot that holds a token, with what the token says about itself.
+    pub fn tokens(&self) -> Result<Vec<TokenSummary>, HsmError> {
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| self.call_err("listing slots (C_GetSlotList)", e))?;
+        let mut out = Vec::with_capacity(slots.len());
+        for slot in slots {
+            out.push(self.token(slot)?);
+        }
+        Ok(out)
+    }
+
+    /// Describes the token in `slot`.
+    pub fn token(&self, slot: Slot) -> Result<TokenSummary, HsmError> {
+        let si = self.ctx.get_slot_info(slot).map_err(|e| {
+            self.call_err(&format!("reading slot {} (C_GetSlotInfo)", slot.id()), e)
+        })?;
+        let ti = self.ctx.get_token_info(slot).map_err(|e| {
+            self.call_err(
+                &format!("reading token in slot {} (C_GetTokenInfo)", slot.id()),
+                e,
+            )
+        })?;
+        Ok(TokenSummary::from_info(slot.id(), &si, &ti))
+    }
+
+    /// Finds the one token matching `selector`.
+    pub fn find_token(&self, selector: &TokenSelector) -> Result<(Slot, TokenSummary), HsmError> {
+        let slots = self
+            .ctx
+            .get_slots_with_token()
+            .map_err(|e| self.call_err("listing slots (C_GetSlotList)", e))?;
+        let mut labels = Vec::new();
+        for slot in slots {
+            let t = self.token(slot)?;
+            let hit = match selector {
+                TokenSelector::Label(l) => t.initialized && t.label == *l,
+                TokenSelector::Serial(s) => t.initialized && t.serial == *s,
+            };
+            if hit {
+                return Ok((slot, t));
+            }
+            if t.initialized {
+                labels.push(format!("\"{}\" (serial {})", t.label, t.serial));
+            }
+        }
+        Err(HsmError::TokenNotFound {
+            path: self.path.clone(),
+            selection: selector.to_string(),
+            present: if labels.is_empty() {
+                "none".into()
+            } else {
+                labels.join(", ")
+            },
+        })
+    }
+}

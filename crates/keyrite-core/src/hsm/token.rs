@@ -1,0 +1,105 @@
+//! What a token says about itself, in a form fit for screens, JSON and records.
+
+use cryptoki::slot::{SlotInfo, TokenInfo};
+use serde::Serialize;
+
+/// Known software tokens, by manufacturer and model prefixes. A software token keeps its keys
+/// in files on the host: fine for rehearsal, refused in production.
+const SOFTWARE_TOKENS: &[(&str, &str)] = &[
+    ("SoftHSM project", "SoftHSM"),
+    ("Kryoptic", ""),
+    ("Mozilla Foundation", "NSS"),
+];
+
+/// A token as the operator and the auditor see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenSummary {
+    /// PKCS#11 slot id (not stable across restarts for SoftHSM2; select by label or serial).
+    pub slot_id: u64,
+    /// The slot's description.
+    pub slot_description: String,
+    /// Token label.
+    pub label: String,
+    /// Token manufacturer.
+    pub manufacturer: String,
+    /// Token model.
+    pub model: String,
+    /// Token serial number.
+    pub serial: String,
+    /// Token firmware version.
+    pub firmware: String,
+    /// Token hardware version.
+    pub hardware: String,
+    /// Whether the token has been initialised (`CKF_TOKEN_INITIALIZED`).
+    pub initialized: bool,
+    /// Whether this is a known software token (keys in host files).
+    pub software: bool,
+    /// The token's flags.
+    pub flags: TokenFlags,
+}
+
+/// The token flags that matter to a ceremony.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenFlags {
+    /// `CKF_USER_PIN_INITIALIZED`.
+    pub user_pin_initialized: bool,
+    /// `CKF_LOGIN_REQUIRED`.
+    pub login_required: bool,
+    /// `CKF_WRITE_PROTECTED`.
+    pub write_protected: bool,
+    /// `CKF_RNG`: the token has a random number generator.
+    pub rng: bool,
+    /// `CKF_USER_PIN_COUNT_LOW`.
+    pub user_pin_count_low: bool,
+    /// `CKF_USER_PIN_FINAL_TRY`.
+    pub user_pin_final_try: bool,
+    /// `CKF_USER_PIN_LOCKED`.
+    pub user_pin_locked: bool,
+    /// `CKF_SO_PIN_COUNT_LOW`.
+    pub so_pin_count_low: bool,
+    /// `CKF_SO_PIN_FINAL_TRY`.
+    pub so_pin_final_try: bool,
+    /// `CKF_SO_PIN_LOCKED`.
+    pub so_pin_locked: bool,
+    /// Whether the slot says it is a hardware slot (`CKF_HW_SLOT`).
+    pub hardware_slot: bool,
+    /// Whether the slot's device is removable (`CKF_REMOVABLE_DEVICE`).
+    pub removable: bool,
+}
+
+impl TokenSummary {
+    /// Builds the summary from cryptoki's slot and token info.
+    pub fn from_info(slot_id: u64, si: &SlotInfo, ti: &TokenInfo) -> Self {
+        let manufacturer = ti.manufacturer_id().trim().to_string();
+        let model = ti.model().trim().to_string();
+        let software = SOFTWARE_TOKENS
+            .iter()
+            .any(|(m, p)| manufacturer.starts_with(m) && model.starts_with(p));
+        TokenSummary {
+            slot_id,
+            slot_description: si.slot_description().trim().to_string(),
+            label: ti.label().trim().to_string(),
+            manufacturer,
+            model,
+            serial: ti.serial_number().trim().to_string(),
+            firmware: ti.firmware_version().to_string(),
+            hardware: ti.hardware_version().to_string(),
+            initialized: ti.token_initialized(),
+            software,
+            flags: TokenFlags {
+                user_pin_initialized: ti.user_pin_initialized(),
+                login_required: ti.login_required(),
+                write_protected: ti.write_protected(),
+                rng: ti.rng(),
+                user_pin_count_low: ti.user_pin_count_low(),
+                user_pin_final_try: ti.user_pin_final_try(),
+                user_pin_locked: ti.user_pin_locked(),
+                so_pin_count_low: ti.so_pin_count_low(),
+                so_pin_final_try: ti.so_pin_final_try(),
+                so_pin_locked: ti.so_pin_locked(),
+                hardware_slot: si.hardware_slot(),
+                removable: si.removable_device(),
+            },
+        }
+    }
+}

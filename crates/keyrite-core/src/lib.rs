@@ -1,0 +1,19 @@
+//! Keyrite's domain library.
+//!
+//! Everything that matters in a key ceremony lives here: the HSM over PKCS#11, Shamir shares,
+//! the tamper-evident journal, the key inventory, ceremony scripts and the engine that runs
+//! them, and signed records. The desktop app (`src-tauri`) and the `keyrite` command are thin
+//! faces over this crate. The crate never prints and never reads the terminal: it returns
+//! typed results and errors, and logs through `tracing` (never a secret).
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod environment;
+pub mod hardening;
+pub mod hsm;
+pub mod paths;
+pub mod profile;
+pub mod secret;
+pub mod signer;
+pub mod words;

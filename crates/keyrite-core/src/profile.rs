@@ -1,0 +1,284 @@
+//! Site profiles: *where* a ceremony runs.
+//!
+//! A ceremony script says what happens; a site profile says which PKCS#11 module, which token,
+//! which HSM identity is expected, and whether this is a rehearsal or production. The format
+//! is documented in `docs/formats/site-profile.md`. Unknown keys are rejected, and production
+//! profiles must name their module and the HSM identity they expect.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Rehearsal (software HSM allowed, every record stamped) or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Practice run, normally on the embedded SoftHSM2 token.
+    Rehearsal,
+    /// A real ceremony: hardware HSM with pinned identity, air-gap enforced.
+    Production,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Rehearsal => "rehearsal",
+            Mode::Production => "production",
+        })
+    }
+}
+
+/// A site profile as read from TOML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteProfile {
+    /// Format version; only 1 exists.
+    pub version: u32,
+    /// The site.
+    pub site: Site,
+    /// The HSM to use.
+    #[serde(default)]
+    pub hsm: HsmSelection,
+}
+
+/// Where the ceremony happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Human name of the site, printed on records.
+    pub name: String,
+    /// Rehearsal or production.
+    pub mode: Mode,
+}
+
+/// Which PKCS#11 module and token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmSelection {
+    /// Path of the PKCS#11 module. Absent: the embedded rehearsal SoftHSM2 (rehearsal only).
+    pub module: Option<PathBuf>,
+    /// Select the token by label.
+    pub token_label: Option<String>,
+    /// Select the token by serial number.
+    pub token_serial: Option<String>,
+    /// The HSM identity this site expects; required in production.
+    pub expect: Option<ExpectedIdentity>,
+}
+
+/// The pinned identity of the site's HSM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedIdentity {
+    /// `CK_TOKEN_INFO.manufacturerID`, trimmed.
+    pub manufacturer: String,
+    /// `CK_TOKEN_INFO.model`, trimmed.
+    pub model: String,
+    /// `CK_TOKEN_INFO.serialNumber`, trimmed.
+    pub serial: String,
+}
+
+/// Errors reading a site profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("cannot read site profile {path}: {source}")]
+    Read {
+        /// The profile file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key, or a bad value. The message names line and
+    /// column.
+    #[error("site profile {path} is invalid: {message}")]
+    Parse {
+        /// The profile file.
+        path: PathBuf,
+        /// What the parser said, including line and column.
+        message: String,
+    },
+    /// The profile parses but is not acceptable.
+    #[error("site profile {path} is invalid: {problem}")]
+    Invalid {
+        /// The profile file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+/// Label of the embedded rehearsal token.
+pub const REHEARSAL_TOKEN_LABEL: &str = "keyrite-rehearsal";
+
+impl SiteProfile {
+    /// The profile used when none is given: rehearsal on the embedded SoftHSM2 token.
+    pub fn default_rehearsal() -> Self {
+        Self {
+            version: 1,
+            site: Site {
+                name: "Rehearsal (embedded SoftHSM2)".into(),
+                mode: Mode::Rehearsal,
+            },
+            hsm: HsmSelection {
+                module: None,
+                token_label: Some(REHEARSAL_TOKEN_LABEL.into()),
+                token_serial: None,
+                expect: None,
+            },
+        }
+    }
+
+    /// Reads and validates a profile file.
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates profile text; `path` is used in messages only.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
+        let profile: SiteProfile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " | "),
+        })?;
+        profile.validate(path)?;
+        Ok(profile)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ProfileError> {
+        let invalid = |problem: &str| ProfileError::Invalid {
+            path: path.to_path_buf(),
+            problem: problem.to_string(),
+        };
+        if self.version != 1 {
+            return Err(invalid(&format!(
+                "version {} is not supported (this Keyrite reads version 1)",
+                self.version
+            )));
+        }
+        if self.site.name.trim().is_empty() {
+            return Err(invalid(
+                "site.name is empty; name the site as the record should show it",
+            ));
+        }
+        if self.hsm.token_label.is_some() && self.hsm.token_serial.is_some() {
+            return Err(invalid(
+                "hsm.token_label and hsm.token_serial are both set; select the token by one of them",
+            ));
+        }
+        if self.site.mode == Mode::Production {
+            if self.hsm.module.is_none() {
+                return Err(invalid(
+                    "production needs hsm.module: the path of the HSM's PKCS#11 module \
+                     (the embedded SoftHSM2 is for rehearsal only)",
+                ));
+            }
+            if self.hsm.expect.is_none() {
+                return Err(invalid(
+                    "production needs [hsm.expect] with manufacturer, model and serial of the HSM",
+                ));
+            }
+            if self.hsm.token_label.is_none() && self.hsm.token_serial.is_none() {
+                return Err(invalid(
+                    "production needs hsm.token_label or hsm.token_serial to select the token",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this profile uses the embedded rehearsal SoftHSM2.
+    pub fn uses_embedded_hsm(&self) -> bool {
+        self.hsm.module.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SiteProfile, String> {
+        SiteProfile::parse(text, Path::new("site.toml")).map_err(|e| e.to_string())
+    }
+
+    const PROD: &str = r#"
+version = 1
+[site]
+name = "Vault room B"
+mode = "production"
+[hsm]
+module = "/opt/hsm/lib.so"
+token_label = "root"
+[hsm.expect]
+manufacturer = "ACME"
+model = "HSM-9"
+serial = "1234"
+"#;
+
+    #[test]
+    fn production_profile_parses() {
+        let p = parse(PROD).unwrap();
+        assert_eq!(p.site.mode, Mode::Production);
+        assert_eq!(p.hsm.expect.unwrap().serial, "1234");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_line() {
+        let err =
+            parse("version = 1\n[site]\nname = \"x\"\nmode = \"rehearsal\"\ncolour = \"red\"\n")
+                .unwrap_err();
+        assert!(
+            err.starts_with(
+                "site profile site.toml is invalid: TOML parse error at line 5, column 1"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("unknown field `colour`, expected `name` or `mode`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_mode_value_is_rejected() {
+        let err = parse("version = 1\n[site]\nname = \"x\"\nmode = \"live\"\n").unwrap_err();
+        assert!(err.contains("line 4, column 8"), "{err}");
+        assert!(
+            err.contains("unknown variant `live`, expected `rehearsal` or `production`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn production_without_identity_is_refused() {
+        let text = PROD.replace(
+            "[hsm.expect]\nmanufacturer = \"ACME\"\nmodel = \"HSM-9\"\nserial = \"1234\"\n",
+            "",
+        );
+        assert_eq!(
+            parse(&text).unwrap_err(),
+            "site profile site.toml is invalid: production needs [hsm.expect] with manufacturer, \
+             model and serial of the HSM"
+        );
+    }
+
+    #[test]
+    fn production_without_module_is_refused() {
+        let text = PROD.replace("module = \"/opt/hsm/lib.so\"\n", "");
+        assert_eq!(
+            parse(&text).unwrap_err(),
+            "site profile site.toml is invalid: production needs hsm.module: the path of the \
+             HSM's PKCS#11 module (the embedded SoftHSM2 is for rehearsal only)"
+        );
+    }
+
+    #[test]
+    fn unsupported_version_is_refused() {
+        let err = parse("version = 2\n[site]\nname = \"x\"\nmode = \"rehearsal\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            "site profile site.toml is invalid: version 2 is not supported (this Keyrite reads version 1)"
+        );
+    }
+}
