@@ -46,7 +46,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("keyrite: error: {e:#}");
+            // Core errors already carry their cause in the message; print it once.
+            eprintln!("keyrite: error: {e}");
             ExitCode::from(1)
         }
     }

@@ -106,6 +106,29 @@ pub enum ProfileError {
     },
 }
 
+/// Describes a TOML error as "line L, column C: message" (1-based), the form every Keyrite
+/// message about a TOML file uses.
+pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
 /// Label of the embedded rehearsal token.
 pub const REHEARSAL_TOKEN_LABEL: &str = "keyrite-rehearsal";
 
@@ -140,7 +163,7 @@ impl SiteProfile {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
         let profile: SiteProfile = toml::from_str(text).map_err(|e| ProfileError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " | "),
+            message: describe_toml_error(text, &e),
         })?;
         profile.validate(path)?;
         Ok(profile)
@@ -228,15 +251,10 @@ serial = "1234"
         let err =
             parse("version = 1\n[site]\nname = \"x\"\nmode = \"rehearsal\"\ncolour = \"red\"\n")
                 .unwrap_err();
-        assert!(
-            err.starts_with(
-                "site profile site.toml is invalid: TOML parse error at line 5, column 1"
-            ),
-            "{err}"
-        );
-        assert!(
-            err.contains("unknown field `colour`, expected `name` or `mode`"),
-            "{err}"
+        assert_eq!(
+            err,
+            "site profile site.toml is invalid: line 5, column 1: unknown field `colour`, \
+             expected `name` or `mode`"
         );
     }
 

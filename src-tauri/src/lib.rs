@@ -1,0 +1,37 @@
+//! Keyrite's desktop app: Tauri commands over `keyrite-core`.
+//!
+//! Thin by design: each command calls the core and returns what the screen shows. No business
+//! rule lives here or in the web view, and no secret crosses to the web view except a share
+//! shown to its own custodian.
+
+mod commands;
+mod state;
+
+pub use state::{AppState, LaunchOptions};
+
+/// Registers Keyrite's commands and state on a Tauri builder (shared by the app and tests).
+pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_status,
+            commands::hsm_tokens
+        ])
+}
+
+/// Starts the desktop app.
+pub fn run() {
+    let hardening = keyrite_core::hardening::harden_process();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYRITE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let options = LaunchOptions::from_args(std::env::args().skip(1));
+    let state = AppState::open(options, hardening);
+    if let Err(e) = setup(tauri::Builder::default(), state).run(tauri::generate_context!()) {
+        eprintln!("keyrite-desktop: cannot start the window: {e}");
+        std::process::exit(1);
+    }
+}
