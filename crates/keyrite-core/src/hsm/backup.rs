@@ -94,6 +94,22 @@ pub enum BackupError {
         /// KCV of the token's KEK.
         actual: String,
     },
+    /// The token refused to unwrap the key (damaged or forged wrapped bytes).
+    #[error(
+        "backup file {source_name} does not unwrap under \"{kek_label}\" on {token} \
+         (C_UnwrapKey: {rv}); its wrapped bytes are damaged or forged although its checksum \
+         matches; restore from another copy"
+    )]
+    Unwrap {
+        /// The file.
+        source_name: String,
+        /// KEK label.
+        kek_label: String,
+        /// The token.
+        token: String,
+        /// Return code in words.
+        rv: String,
+    },
     /// The restored public key differs from the one recorded.
     #[error(
         "restoring backup file {source_name}: the restored public key has SPKI SHA-256 \
@@ -298,8 +314,20 @@ pub fn backup_key(
             _ => None,
         })
         .unwrap_or_default();
-    let evidence = read_back(s, policy, Origin::Generated, label, &id, key, objs.public)
-        .or_else(|_| read_back(s, policy, Origin::Imported, label, &id, key, objs.public))?;
+    let evidence =
+        read_back(s, policy, Origin::Generated, label, &id, key, objs.public).or_else(|_| {
+            let quirk = quirks.for_token(s.token()).unwrapped_value_len_zero;
+            super::keygen::read_back_quirk(
+                s,
+                policy,
+                Origin::Imported,
+                label,
+                &id,
+                key,
+                objs.public,
+                quirk,
+            )
+        })?;
     let (kek, kcv) = find_kek(s, &op, kek_label)?;
     let wrapped = s
         .raw()
@@ -416,10 +444,21 @@ pub fn restore_key(
     t.push(Attribute::Class(class));
     t.push(Attribute::KeyType(key_type(policy.key)));
     let _ = is_private_object(policy);
+    let value_len_quirk = q.unwrapped_value_len_zero && policy.key.is_secret();
+    if value_len_quirk {
+        t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
+    }
     let key = s
         .raw()
         .unwrap_key(&Mechanism::AesKeyWrapPad, kek, &backup.wrapped, &t)
-        .map_err(|e| s.err(&format!("{op} (C_UnwrapKey)"), e))?;
+        .map_err(|e| {
+            HsmError::from(BackupError::Unwrap {
+                source_name: source_name.into(),
+                kek_label: kek_label.into(),
+                token: s.name(),
+                rv: super::rv::error_words(&e),
+            })
+        })?;
     let public = if policy.key.is_secret() {
         None
     } else {
@@ -464,7 +503,7 @@ pub fn restore_key(
             let _ = s.raw().destroy_object(p);
         }
     };
-    let evidence = match read_back(
+    let evidence = match super::keygen::read_back_quirk(
         s,
         policy,
         Origin::Imported,
@@ -472,6 +511,7 @@ pub fn restore_key(
         &backup.id,
         key,
         public,
+        value_len_quirk,
     ) {
         Ok(e) => e,
         Err(e) => {

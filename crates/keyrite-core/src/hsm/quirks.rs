@@ -29,6 +29,10 @@ pub struct ModuleQuirks {
     pub label_max: usize,
     /// Mechanisms the module lacks, by `CKM_` name.
     pub missing_mechanisms: Vec<String>,
+    /// The module refuses `CKA_VALUE_LEN` in an unwrap template (CKR_ATTRIBUTE_READ_ONLY)
+    /// and then reports 0 for the unwrapped secret key.
+    #[serde(default)]
+    pub unwrapped_value_len_zero: bool,
 }
 
 fn default_name() -> String {
