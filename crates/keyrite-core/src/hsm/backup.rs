@@ -340,7 +340,7 @@ pub fn backup_key(
                 .raw()
                 .get_attributes(p, &[AttributeType::Modulus, AttributeType::PublicExponent])
                 .map_err(|e| s.err(&op, e))?;
-            let mut parts = vec![String::new(), String::new()];
+            let mut parts = [String::new(), String::new()];
             for x in a {
                 match x {
                     Attribute::Modulus(v) => parts[0] = hex::encode(v),
