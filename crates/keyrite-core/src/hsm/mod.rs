@@ -5,10 +5,26 @@
 //! rehearsal mode. Every error names the operation, the module or token, and the PKCS#11
 //! return code in words ([`rv`]).
 
+pub mod attributes;
+pub mod backup;
+pub mod certificate;
+pub mod destroy;
+pub mod identity;
+pub mod init;
+pub mod kcv;
+pub mod keygen;
+pub mod policy;
+pub mod quirks;
 pub mod rehearsal;
+pub mod rootkek;
 pub mod rv;
+pub mod session;
+pub mod signer;
+pub mod spki;
 mod token;
 
+pub use backup::BackupError;
+pub use session::{PinState, TokenSession, UserKind};
 pub use token::{TokenFlags, TokenSummary};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -66,6 +82,160 @@ pub enum HsmError {
         selection: String,
         /// Labels of the tokens that are present.
         present: String,
+    },
+    /// A login failed. The PIN is never retried automatically.
+    #[error(
+        "{user} login (C_Login) on {token} failed: {rv}; PIN state before: {before}, after: \
+         {after}; Keyrite never retries a PIN: check it before trying again"
+    )]
+    Login {
+        /// "user" or "SO".
+        user: UserKind,
+        /// The token, e.g. `token "root" (serial 3f2a)`.
+        token: String,
+        /// The return code in words.
+        rv: String,
+        /// PIN state read before the attempt.
+        before: PinState,
+        /// PIN state read after the attempt.
+        after: PinState,
+    },
+    /// The PIN is locked: no attempt was made.
+    #[error(
+        "{user} login on {token} refused: the {user} PIN is locked (CKR_PIN_LOCKED); no \
+         attempt was made; the {unlocker} must reset it"
+    )]
+    PinLocked {
+        /// "user" or "SO".
+        user: UserKind,
+        /// The token.
+        token: String,
+        /// Who can reset it.
+        unlocker: &'static str,
+    },
+    /// A PIN does not satisfy the PIN policy (checked before touching the token).
+    #[error("PIN policy refused the {which}: {problem}")]
+    PinPolicy {
+        /// Which PIN ("SO PIN", "user PIN").
+        which: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Re-initialising a token that is already initialised needs `force`.
+    #[error(
+        "refusing to re-initialise {token}: it is already initialised and may hold keys \
+         ({public_objects} public objects visible; private objects cannot be counted without \
+         the user PIN); re-initialising erases every key, pass force only if that is intended"
+    )]
+    TokenNotEmpty {
+        /// The token.
+        token: String,
+        /// Number of public objects seen.
+        public_objects: usize,
+    },
+    /// The key policy file is malformed.
+    #[error("key policy file {source_name} is invalid: {message}")]
+    PolicyFile {
+        /// "built-in key-policies.toml" or the file path.
+        source_name: String,
+        /// What is wrong, with line and column when the parser gives them.
+        message: String,
+    },
+    /// A policy is inconsistent or forbidden (checked before touching the HSM).
+    #[error("key policy \"{policy}\" is refused: {problem}")]
+    PolicyInvalid {
+        /// Policy name.
+        policy: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// No policy with that name.
+    #[error("unknown key policy \"{name}\"; known policies: {known}")]
+    UnknownPolicy {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// The label (or id) is already used on the token.
+    #[error(
+        "{operation} on {token} refused: an object labelled \"{label}\" already exists; \
+         choose another label or destroy the old key first"
+    )]
+    LabelExists {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// The label.
+        label: String,
+    },
+    /// No object with that label.
+    #[error("{operation} on {token}: no key labelled \"{label}\"")]
+    KeyNotFound {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// The label.
+        label: String,
+    },
+    /// The module lacks a mechanism the operation needs.
+    #[error(
+        "{operation} on {token} needs {mechanism}, which the module does not offer \
+         (CKR_MECHANISM_INVALID); use a module that supports it or a policy that avoids it"
+    )]
+    MechanismMissing {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// The mechanism, e.g. "CKM_AES_KEY_WRAP_PAD".
+        mechanism: String,
+    },
+    /// Read-back found attributes that differ from the policy, or are missing.
+    #[error(
+        "read-back of key \"{label}\" on {token} does not satisfy policy \"{policy}\": \
+         {failures}; the key must not be used — destroy it and investigate the module"
+    )]
+    ReadBack {
+        /// The key label.
+        label: String,
+        /// The token.
+        token: String,
+        /// The policy.
+        policy: String,
+        /// Each failed check, joined by "; ".
+        failures: String,
+    },
+    /// A backup file is unusable.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The token is not the HSM the profile pins (or a software token in production).
+    #[error("HSM identity check refused {token}: {problem}; no operation was performed")]
+    Identity {
+        /// The token.
+        token: String,
+        /// What differs.
+        problem: String,
+    },
+    /// The vendor quirks file is malformed.
+    #[error("vendor quirks file {source_name} is invalid: {message}")]
+    QuirksFile {
+        /// "built-in vendor-quirks.toml" or the file path.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value read from the token is malformed (e.g. an EC point that is not DER).
+    #[error("{operation} on {token}: {problem}")]
+    Malformed {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// What was wrong.
+        problem: String,
     },
     /// The embedded rehearsal HSM could not be created.
     #[error("cannot create the rehearsal SoftHSM2 in {path}: {reason}")]

@@ -1,0 +1,590 @@
+//! Key backups wrapped under the root KEK (`CKM_AES_KEY_WRAP_PAD`, RFC 5649), and restore.
+//!
+//! The file format is documented in `docs/formats/backup.md`: UTF-8 lines `name: value` in a
+//! fixed order, binary values in lower-case hex, ending with a SHA-256 of everything before
+//! it. One canonical encoding: [`KeyBackup::encode`] is the only writer and
+//! [`KeyBackup::decode`] accepts exactly what it writes. The SHA-256 catches corruption; a
+//! forged wrapped key fails RFC 5649's own integrity check on unwrap, and the wrapping key's
+//! check value names the KEK a backup needs before the token is asked.
+
+use super::attributes::is_private_object;
+use super::kcv::{self, KeyCheckValue};
+use super::keygen::{
+    ensure_label_free, find_key, private_template, public_template, read_back, require_user,
+    KeyEvidence,
+};
+use super::policy::{KeyPolicy, KeySpec, Origin, PolicySet};
+use super::quirks::{require_mechanism, Quirks};
+use super::session::TokenSession;
+use super::HsmError;
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &str = "keyrite-key-backup-v1";
+const FIELDS: &[&str] = &[
+    "label",
+    "id",
+    "key",
+    "policy",
+    "wrapping-key-label",
+    "wrapping-key-kcv",
+    "mechanism",
+    "public",
+    "spki-sha256",
+    "wrapped",
+];
+
+/// Errors reading or applying a backup file.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The file is shorter than the format.
+    #[error(
+        "backup file {source_name} is truncated: it ends before the \"{missing}\" line (after \
+         line {lines}); restore from another copy"
+    )]
+    Truncated {
+        /// The file.
+        source_name: String,
+        /// The first missing field.
+        missing: String,
+        /// Complete lines present.
+        lines: usize,
+    },
+    /// A line is not what the format requires.
+    #[error(
+        "backup file {source_name} is corrupt at line {line}: {problem}; restore from another copy"
+    )]
+    Corrupt {
+        /// The file.
+        source_name: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The SHA-256 line does not match the content.
+    #[error(
+        "backup file {source_name} is corrupt: its recorded SHA-256 {recorded} does not match \
+         its contents ({computed}); restore from another copy"
+    )]
+    Integrity {
+        /// The file.
+        source_name: String,
+        /// Recorded.
+        recorded: String,
+        /// Computed.
+        computed: String,
+    },
+    /// The backup was wrapped under another KEK.
+    #[error(
+        "backup file {source_name} was wrapped under a key with check value {expected}, but \
+         \"{kek_label}\" on {token} has check value {actual}; load the root KEK this backup \
+         was made under (from its shares) before restoring"
+    )]
+    WrongWrappingKey {
+        /// The file.
+        source_name: String,
+        /// KEK label on the token.
+        kek_label: String,
+        /// The token.
+        token: String,
+        /// KCV in the file.
+        expected: String,
+        /// KCV of the token's KEK.
+        actual: String,
+    },
+    /// The token refused to unwrap the key (damaged or forged wrapped bytes).
+    #[error(
+        "backup file {source_name} does not unwrap under \"{kek_label}\" on {token} \
+         (C_UnwrapKey: {rv}); its wrapped bytes are damaged or forged although its checksum \
+         matches; restore from another copy"
+    )]
+    Unwrap {
+        /// The file.
+        source_name: String,
+        /// KEK label.
+        kek_label: String,
+        /// The token.
+        token: String,
+        /// Return code in words.
+        rv: String,
+    },
+    /// The restored public key differs from the one recorded.
+    #[error(
+        "restoring backup file {source_name}: the restored public key has SPKI SHA-256 \
+         {actual}, the backup records {expected}; the restored objects were destroyed"
+    )]
+    PublicKeyMismatch {
+        /// The file.
+        source_name: String,
+        /// Recorded fingerprint.
+        expected: String,
+        /// Restored fingerprint.
+        actual: String,
+    },
+}
+
+/// One key backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBackup {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `CKA_ID`.
+    pub id: Vec<u8>,
+    /// Algorithm and size.
+    pub key: KeySpec,
+    /// Policy name (restored under the same policy).
+    pub policy: String,
+    /// Label of the wrapping root KEK.
+    pub wrapping_key_label: String,
+    /// KCV of the wrapping key (`kwp-zero-key-sha256`).
+    pub wrapping_key_kcv: String,
+    /// Public values: `CKA_EC_POINT` (EC, Ed25519) or `modulus || exponent` encoded as
+    /// two hex strings joined by ':' (RSA); empty for secret keys.
+    pub public: String,
+    /// SHA-256 of the public key's SPKI, hex; empty for secret keys.
+    pub spki_sha256: String,
+    /// The RFC 5649 wrapped private/secret key.
+    pub wrapped: Vec<u8>,
+}
+
+fn value_ok(v: &str) -> bool {
+    !v.chars().any(|c| c.is_control())
+}
+
+impl KeyBackup {
+    /// The canonical encoding.
+    pub fn encode(&self) -> String {
+        let mut s = format!("{MAGIC}\n");
+        let values = [
+            self.label.clone(),
+            hex::encode(&self.id),
+            self.key.name().to_string(),
+            self.policy.clone(),
+            self.wrapping_key_label.clone(),
+            self.wrapping_key_kcv.clone(),
+            "CKM_AES_KEY_WRAP_PAD".to_string(),
+            self.public.clone(),
+            self.spki_sha256.clone(),
+            hex::encode(&self.wrapped),
+        ];
+        for (f, v) in FIELDS.iter().zip(values) {
+            s.push_str(&format!("{f}: {v}\n"));
+        }
+        let digest = hex::encode(Sha256::digest(s.as_bytes()));
+        s.push_str(&format!("sha256: {digest}\n"));
+        s
+    }
+
+    /// Parses exactly what [`KeyBackup::encode`] writes; `source_name` names the file.
+    pub fn decode(source_name: &str, text: &str) -> Result<Self, BackupError> {
+        let corrupt = |line: usize, problem: String| BackupError::Corrupt {
+            source_name: source_name.into(),
+            line,
+            problem,
+        };
+        let complete: Vec<&str> = text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .collect();
+        let all_names: Vec<&str> = std::iter::once("keyrite-key-backup-v1")
+            .chain(FIELDS.iter().copied())
+            .chain(std::iter::once("sha256"))
+            .collect();
+        if complete.len() < all_names.len() {
+            return Err(BackupError::Truncated {
+                source_name: source_name.into(),
+                missing: all_names[complete.len()].into(),
+                lines: complete.len(),
+            });
+        }
+        let consumed: usize = complete.iter().map(|l| l.len()).sum();
+        if complete.len() > all_names.len() || consumed != text.len() {
+            return Err(corrupt(
+                all_names.len() + 1,
+                "unexpected text after the sha256 line".into(),
+            ));
+        }
+        if complete[0] != format!("{MAGIC}\n") {
+            return Err(corrupt(1, format!("the first line must be \"{MAGIC}\"")));
+        }
+        let mut values = Vec::new();
+        for (i, name) in FIELDS.iter().chain(std::iter::once(&"sha256")).enumerate() {
+            let line = complete[i + 1].trim_end_matches('\n');
+            let prefix = format!("{name}: ");
+            let v = line
+                .strip_prefix(&prefix)
+                .ok_or_else(|| corrupt(i + 2, format!("expected the \"{name}\" line")))?;
+            if !value_ok(v) {
+                return Err(corrupt(
+                    i + 2,
+                    format!("the \"{name}\" value has control characters"),
+                ));
+            }
+            values.push((i + 2, v.to_string()));
+        }
+        let body_len: usize = complete[..complete.len() - 1].iter().map(|l| l.len()).sum();
+        let computed = hex::encode(Sha256::digest(&text.as_bytes()[..body_len]));
+        let recorded = values[FIELDS.len()].1.clone();
+        if computed != recorded {
+            return Err(BackupError::Integrity {
+                source_name: source_name.into(),
+                recorded,
+                computed,
+            });
+        }
+        let hexv = |i: usize| {
+            hex::decode(&values[i].1)
+                .map_err(|_| corrupt(values[i].0, format!("\"{}\" is not hex", FIELDS[i])))
+        };
+        let key = KeySpec::from_name(&values[2].1)
+            .ok_or_else(|| corrupt(values[2].0, format!("unknown key type \"{}\"", values[2].1)))?;
+        if values[6].1 != "CKM_AES_KEY_WRAP_PAD" {
+            return Err(corrupt(
+                values[6].0,
+                format!("unsupported mechanism \"{}\"", values[6].1),
+            ));
+        }
+        Ok(KeyBackup {
+            label: values[0].1.clone(),
+            id: hexv(1)?,
+            key,
+            policy: values[3].1.clone(),
+            wrapping_key_label: values[4].1.clone(),
+            wrapping_key_kcv: values[5].1.clone(),
+            public: values[7].1.clone(),
+            spki_sha256: values[8].1.clone(),
+            wrapped: hexv(9)?,
+        })
+    }
+}
+
+fn find_kek(
+    s: &TokenSession,
+    op: &str,
+    kek_label: &str,
+) -> Result<(ObjectHandle, KeyCheckValue), HsmError> {
+    let kek = find_key(s, kek_label)?
+        .secret
+        .ok_or_else(|| HsmError::KeyNotFound {
+            operation: op.into(),
+            token: s.name(),
+            label: kek_label.into(),
+        })?;
+    let kcv = kcv::wrapping_key_kcv(s, kek)?;
+    Ok((kek, kcv))
+}
+
+/// Wraps the key labelled `label` (made under `policy`) under the root KEK `kek_label`.
+/// The key is read back first; the backup records its public values and fingerprint.
+pub fn backup_key(
+    s: &TokenSession,
+    label: &str,
+    policy: &KeyPolicy,
+    kek_label: &str,
+    quirks: &Quirks,
+) -> Result<(KeyBackup, KeyEvidence), HsmError> {
+    let op = format!("backing up key \"{label}\" under \"{kek_label}\"");
+    require_user(s, &op)?;
+    require_mechanism(
+        s.raw_ctx(),
+        s.slot(),
+        s.token(),
+        quirks.for_token(s.token()),
+        &op,
+        MechanismType::AES_KEY_WRAP_PAD,
+    )?;
+    let objs = find_key(s, label)?;
+    let key = objs
+        .secret
+        .or(objs.private)
+        .ok_or_else(|| HsmError::KeyNotFound {
+            operation: op.clone(),
+            token: s.name(),
+            label: label.into(),
+        })?;
+    let id = s
+        .raw()
+        .get_attributes(key, &[AttributeType::Id])
+        .map_err(|e| s.err(&op, e))?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::Id(v) => Some(v),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let evidence =
+        read_back(s, policy, Origin::Generated, label, &id, key, objs.public).or_else(|_| {
+            let quirk = quirks.for_token(s.token()).unwrapped_value_len_zero;
+            super::keygen::read_back_quirk(
+                s,
+                policy,
+                Origin::Imported,
+                label,
+                &id,
+                key,
+                objs.public,
+                quirk,
+            )
+        })?;
+    let (kek, kcv) = find_kek(s, &op, kek_label)?;
+    let wrapped = s
+        .raw()
+        .wrap_key(&Mechanism::AesKeyWrapPad, kek, key)
+        .map_err(|e| s.err(&format!("{op} (C_WrapKey)"), e))?;
+    let public = match (objs.public, policy.key) {
+        (None, _) => String::new(),
+        (Some(p), KeySpec::Rsa3072 | KeySpec::Rsa4096) => {
+            let a = s
+                .raw()
+                .get_attributes(p, &[AttributeType::Modulus, AttributeType::PublicExponent])
+                .map_err(|e| s.err(&op, e))?;
+            let mut parts = [String::new(), String::new()];
+            for x in a {
+                match x {
+                    Attribute::Modulus(v) => parts[0] = hex::encode(v),
+                    Attribute::PublicExponent(v) => parts[1] = hex::encode(v),
+                    _ => {}
+                }
+            }
+            parts.join(":")
+        }
+        (Some(p), _) => s
+            .raw()
+            .get_attributes(p, &[AttributeType::EcPoint])
+            .map_err(|e| s.err(&op, e))?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(v) => Some(hex::encode(v)),
+                _ => None,
+            })
+            .unwrap_or_default(),
+    };
+    let b = KeyBackup {
+        label: label.into(),
+        id,
+        key: policy.key,
+        policy: policy.name.clone(),
+        wrapping_key_label: kek_label.into(),
+        wrapping_key_kcv: kcv.value,
+        public,
+        spki_sha256: evidence.spki_sha256.clone().unwrap_or_default(),
+        wrapped,
+    };
+    Ok((b, evidence))
+}
+
+fn key_type(spec: KeySpec) -> KeyType {
+    match spec {
+        KeySpec::Aes256 => KeyType::AES,
+        KeySpec::EcP256 | KeySpec::EcP384 => KeyType::EC,
+        KeySpec::Ed25519 => KeyType::EC_EDWARDS,
+        KeySpec::Rsa3072 | KeySpec::Rsa4096 => KeyType::RSA,
+    }
+}
+
+/// Restores `backup` (read from `source_name`) under the root KEK `kek_label`, with the same
+/// policy, then reads it back. Keys restored by unwrapping are reported as imported.
+pub fn restore_key(
+    s: &TokenSession,
+    source_name: &str,
+    backup: &KeyBackup,
+    policies: &PolicySet,
+    kek_label: &str,
+    quirks: &Quirks,
+) -> Result<KeyEvidence, HsmError> {
+    let op = format!(
+        "restoring key \"{}\" from backup file {source_name}",
+        backup.label
+    );
+    let policy = policies.get(&backup.policy)?;
+    if policy.key != backup.key {
+        return Err(BackupError::Corrupt {
+            source_name: source_name.into(),
+            line: 4,
+            problem: format!(
+                "key type {} does not match policy \"{}\" ({})",
+                backup.key.name(),
+                policy.name,
+                policy.key.name()
+            ),
+        }
+        .into());
+    }
+    require_user(s, &op)?;
+    let q = quirks.for_token(s.token());
+    q.check_label(&op, &s.name(), &backup.label)?;
+    require_mechanism(
+        s.raw_ctx(),
+        s.slot(),
+        s.token(),
+        q,
+        &op,
+        MechanismType::AES_KEY_WRAP_PAD,
+    )?;
+    ensure_label_free(s, &op, &backup.label)?;
+    let (kek, kcv) = find_kek(s, &op, kek_label)?;
+    if kcv.value != backup.wrapping_key_kcv {
+        return Err(BackupError::WrongWrappingKey {
+            source_name: source_name.into(),
+            kek_label: kek_label.into(),
+            token: s.name(),
+            expected: backup.wrapping_key_kcv.clone(),
+            actual: kcv.value,
+        }
+        .into());
+    }
+    let class = if policy.key.is_secret() {
+        ObjectClass::SECRET_KEY
+    } else {
+        ObjectClass::PRIVATE_KEY
+    };
+    let mut t = private_template(policy, &backup.label, &backup.id);
+    t.push(Attribute::Class(class));
+    t.push(Attribute::KeyType(key_type(policy.key)));
+    let _ = is_private_object(policy);
+    let value_len_quirk = q.unwrapped_value_len_zero && policy.key.is_secret();
+    if value_len_quirk {
+        t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
+    }
+    let key = s
+        .raw()
+        .unwrap_key(&Mechanism::AesKeyWrapPad, kek, &backup.wrapped, &t)
+        .map_err(|e| {
+            HsmError::from(BackupError::Unwrap {
+                source_name: source_name.into(),
+                kek_label: kek_label.into(),
+                token: s.name(),
+                rv: super::rv::error_words(&e),
+            })
+        })?;
+    let public = if policy.key.is_secret() {
+        None
+    } else {
+        let mut pt = public_template(policy, &backup.label, &backup.id);
+        pt.retain(|a| !matches!(a, Attribute::ModulusBits(_) | Attribute::PublicExponent(_)));
+        pt.push(Attribute::Class(ObjectClass::PUBLIC_KEY));
+        pt.push(Attribute::KeyType(key_type(policy.key)));
+        let bad = |p: &str| -> HsmError {
+            BackupError::Corrupt {
+                source_name: source_name.into(),
+                line: 9,
+                problem: p.into(),
+            }
+            .into()
+        };
+        if let Some((n, e)) = backup.public.split_once(':') {
+            pt.push(Attribute::Modulus(
+                hex::decode(n).map_err(|_| bad("the RSA modulus is not hex"))?,
+            ));
+            pt.push(Attribute::PublicExponent(
+                hex::decode(e).map_err(|_| bad("the RSA exponent is not hex"))?,
+            ));
+        } else {
+            pt.push(Attribute::EcPoint(
+                hex::decode(&backup.public).map_err(|_| bad("the EC point is not hex"))?,
+            ));
+        }
+        match s.raw().create_object(&pt) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                let _ = s.raw().destroy_object(key);
+                return Err(s.err(
+                    &format!("{op}: recreating the public key (C_CreateObject)"),
+                    e,
+                ));
+            }
+        }
+    };
+    let cleanup = |s: &TokenSession| {
+        let _ = s.raw().destroy_object(key);
+        if let Some(p) = public {
+            let _ = s.raw().destroy_object(p);
+        }
+    };
+    let evidence = match super::keygen::read_back_quirk(
+        s,
+        policy,
+        Origin::Imported,
+        &backup.label,
+        &backup.id,
+        key,
+        public,
+        value_len_quirk,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            cleanup(s);
+            return Err(e);
+        }
+    };
+    if let Some(fp) = &evidence.spki_sha256 {
+        if *fp != backup.spki_sha256 {
+            cleanup(s);
+            return Err(BackupError::PublicKeyMismatch {
+                source_name: source_name.into(),
+                expected: backup.spki_sha256.clone(),
+                actual: fp.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> KeyBackup {
+        KeyBackup {
+            label: "sign-1".into(),
+            id: vec![1, 2, 3],
+            key: KeySpec::EcP384,
+            policy: "ec-p384-sign".into(),
+            wrapping_key_label: "root-kek".into(),
+            wrapping_key_kcv: "0011223344556677".into(),
+            public: "0461aa".into(),
+            spki_sha256: "ab".repeat(32),
+            wrapped: vec![9; 40],
+        }
+    }
+
+    #[test]
+    fn round_trip_is_canonical() {
+        let text = sample().encode();
+        assert_eq!(KeyBackup::decode("b.txt", &text).unwrap(), sample());
+        assert!(
+            text.starts_with("keyrite-key-backup-v1\nlabel: sign-1\nid: 010203\nkey: ec-p384\n")
+        );
+    }
+
+    #[test]
+    fn truncated_corrupt_and_tampered_are_told_apart() {
+        let text = sample().encode();
+        let cut = &text[..text.find("wrapped:").unwrap()];
+        assert_eq!(
+            KeyBackup::decode("b.txt", cut).unwrap_err().to_string(),
+            "backup file b.txt is truncated: it ends before the \"wrapped\" line (after line 10); restore from another copy"
+        );
+        let tampered = text.replace("policy: ec-p384-sign", "policy: ec-p256-sign");
+        let err = KeyBackup::decode("b.txt", &tampered)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("backup file b.txt is corrupt: its recorded SHA-256 "),
+            "{err}"
+        );
+        let garbled = text.replace("id: 010203", "ID: 010203");
+        assert_eq!(
+            KeyBackup::decode("b.txt", &garbled).unwrap_err().to_string(),
+            "backup file b.txt is corrupt at line 3: expected the \"id\" line; restore from another copy"
+        );
+        let extra = format!("{text}x\n");
+        assert_eq!(
+            KeyBackup::decode("b.txt", &extra).unwrap_err().to_string(),
+            "backup file b.txt is corrupt at line 13: unexpected text after the sha256 line; restore from another copy"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Token initialisation: `C_InitToken` (SO PIN, label) then `C_InitPIN` (user PIN).
+//!
+//! The PIN policy is checked before the token is touched. A token that is already initialised
+//! is refused unless the caller passes `force`: re-initialising erases every key on it.
+
+use super::quirks::Quirks;
+use super::session::{call_err, token_name};
+use super::{HsmError, Pkcs11Module, TokenSummary};
+use crate::secret::SecretText;
+use cryptoki::session::UserType;
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+/// Minimum PIN length Keyrite accepts (SP 800-63B's minimum for memorised secrets is 8; HSM
+/// PINs are entered on a supervised air-gapped machine, 8 is the floor).
+pub const MIN_PIN_LEN: usize = 8;
+
+/// Well-known default or trivial PINs, refused whatever their length.
+const KNOWN_DEFAULTS: &[&str] = &[
+    "1234",
+    "12345",
+    "123456",
+    "1234567",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "87654321",
+    "password",
+    "changeme",
+    "fedcba9876543210",
+    "0102030405060708",
+];
+
+/// Checks one PIN: length, not a known default, not a single repeated character, not a simple
+/// ascending/descending digit run.
+pub fn check_pin(which: &'static str, pin: &SecretText) -> Result<(), HsmError> {
+    let fail = |problem: String| Err(HsmError::PinPolicy { which, problem });
+    let p = pin.expose();
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() < MIN_PIN_LEN {
+        return fail(format!(
+            "it has {} characters, at least {MIN_PIN_LEN} are required",
+            chars.len()
+        ));
+    }
+    if KNOWN_DEFAULTS.iter().any(|d| d.eq_ignore_ascii_case(p)) {
+        return fail("it is a well-known default PIN; choose a fresh one".into());
+    }
+    if chars.iter().all(|c| *c == chars[0]) {
+        return fail("it repeats one character; choose a fresh one".into());
+    }
+    let digits: Option<Vec<i32>> = chars
+        .iter()
+        .map(|c| c.to_digit(10).map(|d| d as i32))
+        .collect();
+    if let Some(d) = digits {
+        let steps: Vec<i32> = d.windows(2).map(|w| (w[1] - w[0]).rem_euclid(10)).collect();
+        if steps.iter().all(|s| *s == 1) || steps.iter().all(|s| *s == 9) {
+            return fail("it is a run of consecutive digits; choose a fresh one".into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks both PINs and that they differ.
+pub fn check_pins(so_pin: &SecretText, user_pin: &SecretText) -> Result<(), HsmError> {
+    check_pin("SO PIN", so_pin)?;
+    check_pin("user PIN", user_pin)?;
+    if so_pin.expose() == user_pin.expose() {
+        return Err(HsmError::PinPolicy {
+            which: "user PIN",
+            problem: "it equals the SO PIN; the two roles need different PINs".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Which slot to initialise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitTarget {
+    /// The first slot whose token is not initialised (SoftHSM2 always keeps one).
+    FirstFree,
+    /// A given slot.
+    Slot(u64),
+}
+
+/// Initialises a token: PIN policy, label length (vendor quirks), refusal of an initialised
+/// token without `force`, `C_InitToken`, SO login, `C_InitPIN`. Returns the token as read back.
+pub fn init_token(
+    module: &Pkcs11Module,
+    target: &InitTarget,
+    label: &str,
+    so_pin: &SecretText,
+    user_pin: &SecretText,
+    force: bool,
+    quirks: &Quirks,
+) -> Result<TokenSummary, HsmError> {
+    check_pins(so_pin, user_pin)?;
+    let ctx = module.context();
+    let target_name = format!("PKCS#11 module {}", module.path().display());
+    let slots = ctx
+        .get_slots_with_token()
+        .map_err(|e| call_err("listing slots (C_GetSlotList)", &target_name, &e))?;
+    let slot: Slot =
+        match target {
+            InitTarget::FirstFree => {
+                let mut found = None;
+                for s in slots {
+                    if !module.token(s)?.initialized {
+                        found = Some(s);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| HsmError::TokenNotFound {
+                    path: module.path().to_path_buf(),
+                    selection: "that is uninitialised".into(),
+                    present: "only initialised tokens".into(),
+                })?
+            }
+            InitTarget::Slot(id) => slots.into_iter().find(|s| s.id() == *id).ok_or_else(|| {
+                HsmError::TokenNotFound {
+                    path: module.path().to_path_buf(),
+                    selection: format!("in slot {id}"),
+                    present: "see `keyrite hsm info`".into(),
+                }
+            })?,
+        };
+    let before = module.token(slot)?;
+    let q = quirks.for_token(&before);
+    q.check_label("token initialisation", &token_name(&before), label)?;
+    if before.initialized && !force {
+        let public_objects = ctx
+            .open_ro_session(slot)
+            .and_then(|s| s.find_objects(&[]))
+            .map(|v| v.len())
+            .map_err(|e| call_err("counting objects", &token_name(&before), &e))?;
+        return Err(HsmError::TokenNotEmpty {
+            token: token_name(&before),
+            public_objects,
+        });
+    }
+    let target = format!("the token in slot {}", slot.id());
+    let so = AuthPin::new(so_pin.expose().into());
+    ctx.init_token(slot, &so, label)
+        .map_err(|e| call_err("initialising the token (C_InitToken)", &target, &e))?;
+    // SoftHSM2 moves a freshly initialised token to a new slot id: find it again by label.
+    let (slot, t) = module.find_token(&super::TokenSelector::Label(label.to_string()))?;
+    let session = ctx
+        .open_rw_session(slot)
+        .map_err(|e| call_err("opening a session (C_OpenSession)", &token_name(&t), &e))?;
+    session
+        .login(UserType::So, Some(&so))
+        .map_err(|e| call_err("SO login (C_Login)", &token_name(&t), &e))?;
+    session
+        .init_pin(&AuthPin::new(user_pin.expose().into()))
+        .map_err(|e| call_err("setting the user PIN (C_InitPIN)", &token_name(&t), &e))?;
+    let _ = session.logout();
+    drop(session);
+    module.token(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> SecretText {
+        SecretText::new(s.to_string())
+    }
+
+    #[test]
+    fn pin_policy_messages() {
+        let cases = [
+            ("1234", "PIN policy refused the SO PIN: it has 4 characters, at least 8 are required"),
+            ("12345678", "PIN policy refused the SO PIN: it is a well-known default PIN; choose a fresh one"),
+            ("00000000", "PIN policy refused the SO PIN: it repeats one character; choose a fresh one"),
+            ("34567890", "PIN policy refused the SO PIN: it is a run of consecutive digits; choose a fresh one"),
+            ("98765432", "PIN policy refused the SO PIN: it is a run of consecutive digits; choose a fresh one"),
+        ];
+        for (pin, msg) in cases {
+            assert_eq!(
+                check_pin("SO PIN", &t(pin)).unwrap_err().to_string(),
+                msg,
+                "{pin}"
+            );
+        }
+        check_pin("SO PIN", &t("k7Rq-2mXp")).unwrap();
+        check_pin("SO PIN", &t("31415926")).unwrap();
+    }
+
+    #[test]
+    fn user_pin_must_differ_from_so_pin() {
+        let err = check_pins(&t("k7Rq-2mXp"), &t("k7Rq-2mXp")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PIN policy refused the user PIN: it equals the SO PIN; the two roles need different PINs"
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! Vendor quirks as data: per-module limits and missing mechanisms.
+//!
+//! The shipped file is `data/vendor-quirks.toml` (format: `docs/formats/vendor-quirks.md`);
+//! a site may pass its own. Code asks [`ModuleQuirks`] instead of branching on vendor names.
+
+use super::session::token_name;
+use super::{HsmError, TokenSummary};
+use cryptoki::mechanism::MechanismType;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The shipped quirks file.
+pub const BUILTIN_QUIRKS: &str = include_str!("../../data/vendor-quirks.toml");
+
+/// The quirks of one module.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleQuirks {
+    /// Human name ("SoftHSM2"); "default" for the fallback.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// `CK_TOKEN_INFO.manufacturerID` to match (exact, trimmed).
+    #[serde(default)]
+    pub manufacturer: String,
+    /// Prefix of `CK_TOKEN_INFO.model` to match.
+    #[serde(default)]
+    pub model_prefix: String,
+    /// Longest label (bytes) the module accepts for tokens and keys.
+    pub label_max: usize,
+    /// Mechanisms the module lacks, by `CKM_` name.
+    pub missing_mechanisms: Vec<String>,
+    /// The module refuses `CKA_VALUE_LEN` in an unwrap template (CKR_ATTRIBUTE_READ_ONLY)
+    /// and then reports 0 for the unwrapped secret key.
+    #[serde(default)]
+    pub unwrapped_value_len_zero: bool,
+}
+
+fn default_name() -> String {
+    "default".into()
+}
+
+/// The whole quirks file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quirks {
+    /// Format version; only 1 exists.
+    pub version: u32,
+    /// Quirks when no module matches.
+    pub default: ModuleQuirks,
+    /// Per-module sections.
+    #[serde(default, rename = "module")]
+    pub modules: Vec<ModuleQuirks>,
+}
+
+impl Quirks {
+    /// The shipped quirks.
+    pub fn builtin() -> Result<Self, HsmError> {
+        Self::parse("built-in vendor-quirks.toml", BUILTIN_QUIRKS)
+    }
+
+    /// Reads a quirks file.
+    pub fn load(path: &Path) -> Result<Self, HsmError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| HsmError::QuirksFile {
+            source_name: name.clone(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&name, &text)
+    }
+
+    /// Parses quirks TOML; `source_name` names it in errors.
+    pub fn parse(source_name: &str, text: &str) -> Result<Self, HsmError> {
+        let q: Quirks = toml::from_str(text).map_err(|e| HsmError::QuirksFile {
+            source_name: source_name.into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        if q.version != 1 {
+            return Err(HsmError::QuirksFile {
+                source_name: source_name.into(),
+                message: format!("version {} is not supported (only 1)", q.version),
+            });
+        }
+        Ok(q)
+    }
+
+    /// The section for `token` (first match by manufacturer and model prefix), or the default.
+    pub fn for_token(&self, token: &TokenSummary) -> &ModuleQuirks {
+        self.modules
+            .iter()
+            .find(|m| {
+                m.manufacturer == token.manufacturer && token.model.starts_with(&m.model_prefix)
+            })
+            .unwrap_or(&self.default)
+    }
+}
+
+/// The `CKM_` name of a mechanism (cryptoki's Display gives it without the prefix).
+pub fn mechanism_name(m: MechanismType) -> String {
+    if m == MechanismType::AES_KEY_WRAP_PAD {
+        return "CKM_AES_KEY_WRAP_PAD".into();
+    }
+    let s = m.to_string();
+    if s.starts_with("CKM_") {
+        s
+    } else {
+        format!("CKM_{s}")
+    }
+}
+
+impl ModuleQuirks {
+    /// Refuses a label longer than the module accepts, or empty.
+    pub fn check_label(&self, operation: &str, token: &str, label: &str) -> Result<(), HsmError> {
+        if label.is_empty() || label.len() > self.label_max {
+            return Err(HsmError::Malformed {
+                operation: operation.into(),
+                token: token.into(),
+                problem: format!(
+                    "the label \"{label}\" has {} bytes; {} accepts 1 to {} (vendor quirks)",
+                    label.len(),
+                    self.name,
+                    self.label_max
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the quirks file says the module lacks `mechanism` (by `CKM_` name).
+    pub fn lacks(&self, mechanism: &str) -> bool {
+        self.missing_mechanisms.iter().any(|m| m == mechanism)
+    }
+}
+
+/// Checks that the token offers `mechanism` — from the quirks file first, then from the
+/// module's own mechanism list — before an operation starts.
+pub fn require_mechanism(
+    ctx: &cryptoki::context::Pkcs11,
+    slot: cryptoki::slot::Slot,
+    token: &TokenSummary,
+    quirks: &ModuleQuirks,
+    operation: &str,
+    mechanism: MechanismType,
+) -> Result<(), HsmError> {
+    let name = mechanism_name(mechanism);
+    let missing = || HsmError::MechanismMissing {
+        operation: operation.into(),
+        token: token_name(token),
+        mechanism: name.clone(),
+    };
+    if quirks.lacks(&name) {
+        return Err(missing());
+    }
+    let list = ctx.get_mechanism_list(slot).map_err(|e| {
+        super::session::call_err(
+            "listing mechanisms (C_GetMechanismList)",
+            &token_name(token),
+            &e,
+        )
+    })?;
+    if !list.contains(&mechanism) {
+        return Err(missing());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_parses_and_names_softhsm_gaps() {
+        let q = Quirks::builtin().unwrap();
+        let soft = q.modules.iter().find(|m| m.name == "SoftHSM2").unwrap();
+        assert!(soft.lacks("CKM_ECDSA_SHA384"));
+        assert!(!soft.lacks("CKM_ECDSA"));
+        assert_eq!(
+            mechanism_name(MechanismType::ECDSA_SHA384),
+            "CKM_ECDSA_SHA384"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_position() {
+        let err = Quirks::parse(
+            "q.toml",
+            "version = 1\nbogus = 2\n[default]\nlabel_max = 3\nmissing_mechanisms = []\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "vendor quirks file q.toml is invalid: TOML parse error at line 2, column 1"
+            ),
+            "{err}"
+        );
+    }
+}
