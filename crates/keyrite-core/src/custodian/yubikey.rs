@@ -37,6 +37,8 @@ fn is_removal(e: &yubikey::Error) -> bool {
                     | P::NoSmartcard
                     | P::ReaderUnavailable
                     | P::UnknownReader
+                    // The card went away between BEGIN and END TRANSACTION.
+                    | P::NotTransacted
             )
         }
     )
@@ -316,7 +318,9 @@ impl PivToken for YubiKeyPiv {
     fn attest(&mut self, slot: PivSlot) -> Result<Option<Vec<u8>>, CustodianError> {
         match piv::attest(&mut self.yk, slot_id(slot)) {
             Ok(cert) => Ok(Some(cert.to_vec())),
-            Err(yubikey::Error::NotSupported) => Ok(None),
+            // Cards without attestation answer 6D00 (NotSupported) or 6A81 "function not
+            // supported", which yubikey 0.8 reports as GenericError.
+            Err(yubikey::Error::NotSupported | yubikey::Error::GenericError) => Ok(None),
             Err(e) => Err(card_error(
                 self.serial,
                 "reading the attestation",
