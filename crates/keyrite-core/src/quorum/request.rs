@@ -291,3 +291,99 @@ impl ApprovalRequest {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ApprovalRequest {
+        ApprovalRequest {
+            operation: Operation::ReplaceCustodian,
+            key: KeyRef {
+                label: "root-kek".into(),
+                cka_id: vec![0x01, 0xab],
+                fingerprint: vec![0x5a; 32],
+            },
+            token_serial: "7d1a0000".into(),
+            ceremony_id: "C-2026-01".into(),
+            step: 4,
+            journal_head: [0x11; 32],
+            nonce: [0x22; 16],
+            expires_at: 1_800_000_000,
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_match_the_documented_example_and_round_trip() {
+        let r = sample();
+        let expected = format!(
+            "keyrite approval request v1\noperation: replace-custodian\nkey-label: root-kek\nkey-id: 01ab\nkey-fingerprint: {}\ntoken-serial: 7d1a0000\nceremony: C-2026-01\nstep: 4\njournal-head: {}\nnonce: {}\nexpires-at: 1800000000\n",
+            "5a".repeat(32),
+            "11".repeat(32),
+            "22".repeat(16)
+        );
+        assert_eq!(String::from_utf8(r.canonical_bytes()).unwrap(), expected);
+        assert_eq!(
+            ApprovalRequest::from_canonical(&r.canonical_bytes()).unwrap(),
+            r
+        );
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_refused() {
+        let good = String::from_utf8(sample().canonical_bytes()).unwrap();
+        let upper = good.replace("key-id: 01ab", "key-id: 01AB");
+        assert_eq!(
+            ApprovalRequest::from_canonical(upper.as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "not a canonical approval request: line 4: key-id must be lowercase hex"
+        );
+        let padded = good.replace("step: 4", "step: 04");
+        assert_eq!(
+            ApprovalRequest::from_canonical(padded.as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "not a canonical approval request: line 8: step must be a decimal number"
+        );
+        assert_eq!(
+            ApprovalRequest::from_canonical(good.trim_end().as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "not a canonical approval request: line 1: must end with a newline"
+        );
+    }
+
+    #[test]
+    fn fields_that_would_break_the_encoding_are_refused() {
+        let key = sample().key;
+        let err = ApprovalRequest::new(Operation::Rotate, key.clone(), "t\nx", "c", 1, [0; 32], 9)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "approval request field token-serial: contains a control character (newline, tab, ...)"
+        );
+        let mut short = key;
+        short.fingerprint = vec![1; 20];
+        let err =
+            ApprovalRequest::new(Operation::Rotate, short, "t", "c", 1, [0; 32], 9).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "approval request field key-fingerprint: must be 32 bytes (SHA-256)"
+        );
+    }
+
+    #[test]
+    fn nonce_makes_requests_distinct_and_words_name_the_hash() {
+        let key = sample().key;
+        let a =
+            ApprovalRequest::new(Operation::Destroy, key.clone(), "t", "c", 1, [0; 32], 9).unwrap();
+        let b = ApprovalRequest::new(Operation::Destroy, key, "t", "c", 1, [0; 32], 9).unwrap();
+        assert_ne!(a.sha256(), b.sha256());
+        assert_eq!(
+            a.short_hash_words(),
+            crate::words::to_words(&a.sha256()[..4])
+        );
+        assert!(a.in_words().starts_with("destroy key \"root-kek\""));
+    }
+}

@@ -213,3 +213,89 @@ impl QuorumPolicy {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::custodian::enrol::{enrol, EnrolmentInput, Role};
+    use crate::custodian::fake::FakePiv;
+    use crate::quorum::{approve, KeyRef, Operation};
+    use crate::secret::SecretBytes;
+
+    fn enrolled(id: &str, serial: u32) -> (FakePiv, EnrolmentRecord) {
+        let mut card = FakePiv::new(serial);
+        let s = |t: &str| SecretBytes::from_slice(t.as_bytes());
+        let (p0, p1, k0, k1) = (s("123456"), s("654321"), s("12345678"), s("87654321"));
+        let e = enrol(
+            &mut card,
+            &EnrolmentInput {
+                custodian_id: id,
+                name: id,
+                role: Role::Custodian,
+                current_pin: &p0,
+                new_pin: &p1,
+                current_puk: &k0,
+                new_puk: &k1,
+                current_management_key: None,
+                touch: false,
+            },
+        )
+        .unwrap();
+        (card, e.record)
+    }
+
+    #[test]
+    fn policy_refuses_bad_threshold_and_double_enrolment() {
+        let (_, a) = enrolled("a", 1);
+        let (_, b) = enrolled("b", 2);
+        assert_eq!(
+            QuorumPolicy::new(3, vec![a.clone(), b])
+                .unwrap_err()
+                .to_string(),
+            "quorum policy: threshold 3 is not between 1 and the 2 enrolled custodians"
+        );
+        assert_eq!(
+            QuorumPolicy::new(1, vec![a.clone(), a])
+                .unwrap_err()
+                .to_string(),
+            "quorum policy: custodian a is enrolled twice (same id, YubiKey serial or 9c key)"
+        );
+    }
+
+    #[test]
+    fn two_of_three_with_fake_cards() {
+        let mut cards: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .zip(1..)
+            .map(|(i, s)| enrolled(i, s))
+            .collect();
+        let policy = QuorumPolicy::new(2, cards.iter().map(|c| c.1.clone()).collect()).unwrap();
+        let key = KeyRef {
+            label: "k".into(),
+            cka_id: vec![1],
+            fingerprint: vec![0; 32],
+        };
+        let req = ApprovalRequest::new(Operation::Rotate, key, "t", "c", 1, [9; 32], 100).unwrap();
+        let pin = SecretBytes::from_slice(b"654321");
+        let approvals: Vec<_> = cards
+            .iter_mut()
+            .take(2)
+            .map(|(card, rec)| approve(card, rec, &pin, &req).unwrap())
+            .collect();
+        assert_eq!(
+            policy
+                .verify(&req, &approvals, &[9; 32], 99)
+                .unwrap()
+                .approvers,
+            ["a", "b"]
+        );
+        assert!(matches!(
+            policy.verify(&req, &approvals[..1], &[9; 32], 99),
+            Err(QuorumError::TooFewApprovals {
+                got: 1,
+                needed: 2,
+                ..
+            })
+        ));
+    }
+}
