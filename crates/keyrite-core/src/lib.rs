@@ -9,11 +9,13 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod custodian;
 pub mod environment;
 pub mod hardening;
 pub mod hsm;
 pub mod paths;
 pub mod profile;
+pub mod quorum;
 pub mod secret;
 pub mod signer;
 pub mod words;
