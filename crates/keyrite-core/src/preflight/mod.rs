@@ -1,0 +1,1 @@
+//! Preflight checks before a ceremony touches the HSM: air gap and clock.
