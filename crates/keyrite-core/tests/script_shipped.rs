@@ -28,13 +28,27 @@ fn every_shipped_script_validates() {
             continue;
         }
         let script = Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         assert_eq!(script.id.as_str(), stem, "script id matches file name");
         for step in &script.steps {
-            assert!(step.instructions.trim().len() > 40, "{}: instructions too thin", step.id);
-            assert!(!step.compliance.is_empty(), "{}: no compliance reference", step.id);
+            assert!(
+                step.instructions.trim().len() > 40,
+                "{}: instructions too thin",
+                step.id
+            );
+            assert!(
+                !step.compliance.is_empty(),
+                "{}: no compliance reference",
+                step.id
+            );
         }
-        assert_eq!(script.steps.first().map(|s| s.action.kind()), Some(ActionKind::Preflight));
+        assert_eq!(
+            script.steps.first().map(|s| s.action.kind()),
+            Some(ActionKind::Preflight)
+        );
         names.push(stem.to_string());
     }
     names.sort();
@@ -106,10 +120,13 @@ fn quorum_scripts_need_quorum() {
 #[test]
 fn emergency_rotation_marks_the_old_key_compromised() {
     let s = load("emergency-rotation");
-    assert!(s
-        .steps
-        .iter()
-        .any(|st| matches!(st.action, Action::Rotate { compromised: true, .. })));
+    assert!(s.steps.iter().any(|st| matches!(
+        st.action,
+        Action::Rotate {
+            compromised: true,
+            ..
+        }
+    )));
 }
 
 #[test]

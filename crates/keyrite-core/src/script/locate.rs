@@ -100,7 +100,7 @@ impl<'a> Locator<'a> {
                 (Node::Item(Item::Value(Value::InlineTable(t))), Seg::Key(k))
                 | (Node::Value(Value::InlineTable(t)), Seg::Key(k)) => {
                     t.get_key_value(k).map(|(key, item)| {
-                        if let Some(s) = key.span() {
+                        if let Some(s) = item.span().or_else(|| key.span()) {
                             best = s.start;
                         }
                         Node::Item(item)
@@ -134,7 +134,7 @@ impl<'a> Locator<'a> {
     /// `offset`: the key a parser error at `offset` is about.
     pub fn path_at(&self, offset: usize) -> KeyPath {
         let Some(doc) = &self.doc else {
-            return KeyPath::root();
+            return self.bare_key_on_line(offset);
         };
         let mut marks: Vec<(usize, KeyPath)> = Vec::new();
         collect_table(doc.as_table(), &KeyPath::root(), &mut marks);
@@ -144,6 +144,36 @@ impl<'a> Locator<'a> {
             .max_by_key(|(start, p)| (*start, p.0.len()))
             .map(|(_, p)| p)
             .unwrap_or_default()
+    }
+}
+
+impl Locator<'_> {
+    /// For text that does not parse: the key written at the start of the offset's line
+    /// (`title = "T` → `title`), or the table header (`[roles` → `roles`).
+    fn bare_key_on_line(&self, offset: usize) -> KeyPath {
+        let offset = offset.min(self.text.len());
+        let start = self
+            .text
+            .get(..offset)
+            .and_then(|b| b.rfind('\n'))
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let line = self
+            .text
+            .get(start..)
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
+        let key = match line.split_once('=') {
+            Some((k, _)) => k.trim(),
+            None => line.trim().trim_matches(|c| c == '[' || c == ']').trim(),
+        };
+        if key.is_empty() {
+            KeyPath::root()
+        } else {
+            KeyPath::root().key(key)
+        }
     }
 }
 

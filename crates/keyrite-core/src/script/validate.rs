@@ -23,6 +23,9 @@ pub(super) struct Checked {
 struct Ctx<'a> {
     loc: &'a Locator<'a>,
     problems: Vec<Problem>,
+    /// Custodians are declared but their K of N is refused: already reported, so steps do
+    /// not also complain that there are no custodians.
+    custodians_refused: bool,
 }
 
 impl Ctx<'_> {
@@ -42,6 +45,7 @@ pub(super) fn check(raw: RawScript, loc: &Locator<'_>) -> Result<Checked, Vec<Pr
     let mut cx = Ctx {
         loc,
         problems: Vec::new(),
+        custodians_refused: false,
     };
     let root = KeyPath::root();
 
@@ -146,6 +150,7 @@ fn check_roles(cx: &mut Ctx<'_>, raw: &RawRoles) -> Roles {
     let witnesses = count("witness", raw.witness, 0);
     let auditors = count("auditor", raw.auditor, 0);
     let custodians = raw.custodians.as_ref().and_then(|c| {
+        cx.custodians_refused = true;
         Threshold::new(c.threshold, c.total)
             .map_err(|e| {
                 let key = match e {
@@ -156,6 +161,9 @@ fn check_roles(cx: &mut Ctx<'_>, raw: &RawRoles) -> Roles {
             })
             .ok()
     });
+    if custodians.is_some() {
+        cx.custodians_refused = false;
+    }
     Roles {
         administrators,
         witnesses,
@@ -249,13 +257,15 @@ fn check_step(
         Some(kind) => {
             if kind.needs_custodians() {
                 if roles.custodians.is_none() {
-                    cx.report(
-                        &path.key("action"),
-                        ProblemKind::ActionNeedsCustodians {
-                            step: name.clone(),
-                            action: kind.name(),
-                        },
-                    );
+                    if !cx.custodians_refused {
+                        cx.report(
+                            &path.key("action"),
+                            ProblemKind::ActionNeedsCustodians {
+                                step: name.clone(),
+                                action: kind.name(),
+                            },
+                        );
+                    }
                 } else {
                     used.insert(Role::Custodian);
                 }
@@ -286,7 +296,7 @@ fn check_step(
     };
 
     if rs.quorum {
-        if roles.custodians.is_none() {
+        if roles.custodians.is_none() && !cx.custodians_refused {
             cx.report(
                 &path.key("quorum"),
                 ProblemKind::QuorumWithoutCustodians { step: name.clone() },
@@ -506,6 +516,8 @@ fn check_sign_offs(
             );
             continue;
         };
+        // Named by a step, so the role is "used" even if the count below is refused.
+        used.insert(role);
         let count = match v {
             toml::Value::Integer(0) => {
                 cx.report(
@@ -543,6 +555,9 @@ fn check_sign_offs(
             }
         };
         let declared = roles.count(role);
+        if role == Role::Custodian && cx.custodians_refused {
+            continue;
+        }
         let so = SignOff { role, count };
         let need = match count {
             SignOffCount::Exactly(n) => n,
