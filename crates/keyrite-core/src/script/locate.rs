@@ -282,7 +282,7 @@ mod tests {
                 .index(1)
                 .key("params")
                 .key("label")),
-            (10, 12)
+            (10, 20)
         );
         // Missing key: its table.
         assert_eq!(
