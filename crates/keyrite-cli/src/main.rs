@@ -29,6 +29,9 @@ enum Command {
     /// The HSM: tokens, keys, backups.
     #[command(subcommand)]
     Hsm(cmd::hsm::HsmCommand),
+    /// Ceremony scripts: validate, show.
+    #[command(subcommand)]
+    Ceremony(cmd::ceremony::CeremonyCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
+        Command::Ceremony(c) => cmd::ceremony::run(c),
     };
     match result {
         Ok(code) => code,

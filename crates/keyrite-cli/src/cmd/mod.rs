@@ -1,5 +1,6 @@
 //! One module per command group; each is a thin call into `keyrite-core`.
 
+pub mod ceremony;
 pub mod hsm;
 
 use keyrite_core::environment::Environment;

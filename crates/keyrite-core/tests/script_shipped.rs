@@ -1,0 +1,148 @@
+//! Every shipped ceremony script validates, and each has the shape its ceremony needs.
+
+use keyrite_core::script::{Action, ActionKind, Role, Script, SignOffCount};
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ceremony-scripts")
+}
+
+fn load(name: &str) -> Script {
+    let path = dir().join(format!("{name}.toml"));
+    match Script::load(&path) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn kinds(s: &Script) -> Vec<ActionKind> {
+    s.steps.iter().map(|st| st.action.kind()).collect()
+}
+
+#[test]
+fn every_shipped_script_validates() {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir()).expect("ceremony-scripts/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let script = Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        assert_eq!(script.id.as_str(), stem, "script id matches file name");
+        for step in &script.steps {
+            assert!(
+                step.instructions.trim().len() > 40,
+                "{}: instructions too thin",
+                step.id
+            );
+            assert!(
+                !step.compliance.is_empty(),
+                "{}: no compliance reference",
+                step.id
+            );
+        }
+        assert_eq!(
+            script.steps.first().map(|s| s.action.kind()),
+            Some(ActionKind::Preflight)
+        );
+        names.push(stem.to_string());
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "custodian-enrolment",
+            "emergency-rotation",
+            "hsm-initialisation",
+            "key-destruction",
+            "key-generation-and-backup",
+            "key-rotation",
+            "replace-custodian",
+            "root-key-generation",
+            "root-key-recovery",
+        ]
+    );
+}
+
+#[test]
+fn root_key_generation_is_three_of_five_and_verifies_every_share() {
+    let s = load("root-key-generation");
+    let t = s.roles.custodians.expect("custodians declared");
+    assert_eq!((t.k(), t.n()), (3, 5));
+    let k = kinds(&s);
+    let pos = |a| k.iter().position(|x| *x == a).expect("action present");
+    assert!(pos(ActionKind::Preflight) < pos(ActionKind::ClockCheck));
+    assert!(pos(ActionKind::ClockCheck) < pos(ActionKind::GenerateAndSplitRootKek));
+    assert!(pos(ActionKind::GenerateAndSplitRootKek) < pos(ActionKind::DistributeShare));
+    assert!(pos(ActionKind::DistributeShare) < pos(ActionKind::VerifyShares));
+    assert!(pos(ActionKind::VerifyShares) < pos(ActionKind::SignRecord));
+    assert_eq!(k.last(), Some(&ActionKind::SignRecord));
+    let verify = &s.steps[pos(ActionKind::VerifyShares)];
+    assert!(verify
+        .sign_offs
+        .iter()
+        .any(|so| so.role == Role::Custodian && so.needed(&s.roles) == 5));
+    let backup = &s.steps[pos(ActionKind::Backup)];
+    assert_eq!(
+        backup.action,
+        Action::Backup {
+            key: "keyrite-record-signing".into(),
+            wrap_key: "keyrite-root-kek".into()
+        }
+    );
+    assert_eq!(s.digest.hex().len(), 64);
+    assert_eq!(s.digest.words().split(' ').count(), 32);
+}
+
+#[test]
+fn quorum_scripts_need_quorum() {
+    for (name, kind) in [
+        ("key-rotation", ActionKind::Rotate),
+        ("key-destruction", ActionKind::Destroy),
+        ("emergency-rotation", ActionKind::Rotate),
+        ("replace-custodian", ActionKind::ReplaceCustodian),
+        ("root-key-recovery", ActionKind::Recover),
+    ] {
+        let s = load(name);
+        let step = s
+            .steps
+            .iter()
+            .find(|st| st.action.kind() == kind)
+            .unwrap_or_else(|| panic!("{name} has no {kind} step"));
+        assert!(step.quorum, "{name}: {kind} without quorum");
+    }
+}
+
+#[test]
+fn emergency_rotation_marks_the_old_key_compromised() {
+    let s = load("emergency-rotation");
+    assert!(s.steps.iter().any(|st| matches!(
+        st.action,
+        Action::Rotate {
+            compromised: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn replace_custodian_reverifies_the_new_share_set() {
+    let s = load("replace-custodian");
+    let k = kinds(&s);
+    let r = k.iter().position(|a| *a == ActionKind::ReplaceCustodian);
+    let v = k.iter().rposition(|a| *a == ActionKind::VerifyShares);
+    assert!(matches!((r, v), (Some(r), Some(v)) if r < v));
+    let verify = s
+        .steps
+        .iter()
+        .rfind(|st| st.action.kind() == ActionKind::VerifyShares)
+        .expect("verify step");
+    assert!(verify
+        .sign_offs
+        .iter()
+        .any(|so| so.role == Role::Custodian && so.count == SignOffCount::All));
+}
