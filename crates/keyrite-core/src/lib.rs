@@ -12,8 +12,11 @@
 pub mod environment;
 pub mod hardening;
 pub mod hsm;
+pub mod inventory;
+pub mod journal;
 pub mod paths;
 pub mod profile;
 pub mod secret;
 pub mod signer;
+pub mod store;
 pub mod words;
