@@ -170,7 +170,11 @@ impl Store {
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         let version = self.user_version()?;
-        if app != APPLICATION_ID && (app != 0 || version != 0) {
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if app != APPLICATION_ID && (app != 0 || version != 0 || tables != 0) {
             return Err(StoreError::ForeignDatabase {
                 path: self.path.clone(),
                 found: app,
