@@ -29,6 +29,12 @@ enum Command {
     /// The HSM: tokens, keys, backups.
     #[command(subcommand)]
     Hsm(cmd::hsm::HsmCommand),
+    /// The tamper-evident journal: head, verify, export.
+    #[command(subcommand)]
+    Journal(cmd::journal::JournalCommand),
+    /// The key inventory: list, reconcile.
+    #[command(subcommand)]
+    Inventory(cmd::inventory::InventoryCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +48,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
+        Command::Journal(c) => cmd::journal::run(&globals, c),
+        Command::Inventory(c) => cmd::inventory::run(&globals, c),
     };
     match result {
         Ok(code) => code,

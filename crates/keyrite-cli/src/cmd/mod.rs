@@ -1,6 +1,8 @@
 //! One module per command group; each is a thin call into `keyrite-core`.
 
 pub mod hsm;
+pub mod inventory;
+pub mod journal;
 
 use keyrite_core::environment::Environment;
 use std::path::PathBuf;
