@@ -20,7 +20,10 @@ fn main() {
         let batch = (n - done).min(10_000);
         j.append_batch((done..done + batch).map(|i| {
             (
-                Event::StepCompleted { ceremony_id: "bench".into(), step: format!("step-{i}") },
+                Event::StepCompleted {
+                    ceremony_id: "bench".into(),
+                    step: format!("step-{i}"),
+                },
                 serde_json::Value::Null,
             )
         }))
@@ -46,7 +49,15 @@ fn main() {
     let sha = t.elapsed();
 
     let rate = |d: std::time::Duration| n as f64 / d.as_secs_f64();
-    println!("verify (SQLite read, 2 SHA-256 per entry, Merkle head): {verify:.2?}  {:>12.0} events/s", rate(verify));
-    println!("plain SHA-256 over the same {} bytes:              {sha:.2?}  {:>12.0} events/s  ({})", bytes.len(), rate(sha), &hex::encode(digest)[..8]);
+    println!(
+        "verify (SQLite read, 2 SHA-256 per entry, Merkle head): {verify:.2?}  {:>12.0} events/s",
+        rate(verify)
+    );
+    println!(
+        "plain SHA-256 over the same {} bytes:              {sha:.2?}  {:>12.0} events/s  ({})",
+        bytes.len(),
+        rate(sha),
+        &hex::encode(digest)[..8]
+    );
     println!("head {} {}", report.head.size, report.head.root_hex());
 }

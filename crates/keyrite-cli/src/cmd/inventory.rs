@@ -53,18 +53,32 @@ pub fn run(globals: &Globals, command: InventoryCommand) -> anyhow::Result<ExitC
                 print_json(&keys)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:<20} {:<15} {:<28} {:<12} {:<14} {:<10}", "KEY", "STATE", "TYPE", "TOKEN", "CKA_ID", "DUE");
+            println!(
+                "{:<20} {:<15} {:<28} {:<12} {:<14} {:<10}",
+                "KEY", "STATE", "TYPE", "TOKEN", "CKA_ID", "DUE"
+            );
             for k in &keys {
                 println!(
                     "{:<20} {:<15} {:<28} {:<12} {:<14} {:<10}",
-                    k.key_id, k.state, k.key_type, k.token_serial, k.cka_id, k.rotation_due.get(..10).unwrap_or("")
+                    k.key_id,
+                    k.state,
+                    k.key_type,
+                    k.token_serial,
+                    k.cka_id,
+                    k.rotation_due.get(..10).unwrap_or("")
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         InventoryCommand::Reconcile { objects, json } => {
-            let text = std::fs::read_to_string(&objects).with_context(|| format!("reading {}", objects.display()))?;
-            let list: Vec<HsmObject> = serde_json::from_str(&text).with_context(|| format!("{}: expected a JSON list of {{token_serial, label, cka_id}}", objects.display()))?;
+            let text = std::fs::read_to_string(&objects)
+                .with_context(|| format!("reading {}", objects.display()))?;
+            let list: Vec<HsmObject> = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: expected a JSON list of {{token_serial, label, cka_id}}",
+                    objects.display()
+                )
+            })?;
             let r = inventory::reconcile(j.store(), &list)?;
             if json {
                 print_json(&r)?;
@@ -74,7 +88,10 @@ pub fn run(globals: &Globals, command: InventoryCommand) -> anyhow::Result<ExitC
                     println!("MISSING on the token: {k}");
                 }
                 for o in &r.orphans {
-                    println!("ORPHAN (not in the inventory): token {} label {} CKA_ID {}", o.token_serial, o.label, o.cka_id);
+                    println!(
+                        "ORPHAN (not in the inventory): token {} label {} CKA_ID {}",
+                        o.token_serial, o.label, o.cka_id
+                    );
                 }
                 for k in &r.destroyed_but_present {
                     println!("DESTROYED in the inventory but still on the token: {k}");
@@ -83,7 +100,11 @@ pub fn run(globals: &Globals, command: InventoryCommand) -> anyhow::Result<ExitC
                     println!("LABEL differs for {k}: inventory {a}, token {b}");
                 }
             }
-            Ok(if r.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(3) })
+            Ok(if r.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
     }
 }

@@ -71,24 +71,36 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             println!("Words:   {}", h.root_words());
             Ok(ExitCode::SUCCESS)
         }
-        JournalCommand::Verify { checkpoint, trust, db } => {
+        JournalCommand::Verify {
+            checkpoint,
+            trust,
+            db,
+        } => {
             let j = open(globals, db)?;
             let cp = match &checkpoint {
                 Some(f) => {
-                    let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
                     Some(Checkpoint::parse(&text).with_context(|| format!("in {}", f.display()))?)
                 }
                 None => None,
             };
             let mut trusted = Vec::new();
             for t in &trust {
-                let b = hex::decode(t.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
-                trusted.push(b.with_context(|| format!("--trust {t}: expected 64 hex digits (SPKI SHA-256)"))?);
+                let b = hex::decode(t.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                trusted.push(b.with_context(|| {
+                    format!("--trust {t}: expected 64 hex digits (SPKI SHA-256)")
+                })?);
             }
             if trusted.is_empty() && cp.is_some() {
                 if let Some(stored) = j.latest_checkpoint()? {
                     let fp = stored.signer_fingerprint();
-                    println!("Trusting the signer of the journal's own latest checkpoint: {}", hex::encode(fp));
+                    println!(
+                        "Trusting the signer of the journal's own latest checkpoint: {}",
+                        hex::encode(fp)
+                    );
                     println!("(compare it with the key printed on your records, or pass --trust)");
                     trusted.push(fp);
                 }
@@ -99,7 +111,10 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                     println!("Root:  {}", r.head.root_hex());
                     println!("Words: {}", r.head.root_words());
                     if let Some((size, root)) = r.checkpoint {
-                        println!("Consistent with the checkpoint of {size} entries (root {})", hex::encode(root));
+                        println!(
+                            "Consistent with the checkpoint of {size} entries (root {})",
+                            hex::encode(root)
+                        );
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -112,18 +127,36 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                 }
             }
         }
-        JournalCommand::Export { format, out, from, to, hostname, db } => {
+        JournalCommand::Export {
+            format,
+            out,
+            from,
+            to,
+            hostname,
+            db,
+        } => {
             let j = open(globals, db)?;
             let mut file = std::io::BufWriter::new(
-                std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+                std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?,
             );
-            let opts = ExportOptions { format, from, to, hostname, pen: DEFAULT_PEN };
+            let opts = ExportOptions {
+                format,
+                from,
+                to,
+                hostname,
+                pen: DEFAULT_PEN,
+            };
             let manifest = export(&j, &opts, &mut file)?;
             let mpath = PathBuf::from(format!("{}.manifest.json", out.display()));
             std::fs::write(&mpath, serde_json::to_string_pretty(&manifest)?)?;
             println!(
                 "Exported entries {}..={} ({} events) to {}; manifest {}",
-                manifest.first_seq, manifest.last_seq, manifest.count, out.display(), mpath.display()
+                manifest.first_seq,
+                manifest.last_seq,
+                manifest.count,
+                out.display(),
+                mpath.display()
             );
             Ok(ExitCode::SUCCESS)
         }
