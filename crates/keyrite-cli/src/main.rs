@@ -32,6 +32,10 @@ enum Command {
     /// Ceremony scripts: validate, show.
     #[command(subcommand)]
     Ceremony(cmd::ceremony::CeremonyCommand),
+    /// The tamper-evident journal: head, verify, export.
+    Journal(cmd::journal::JournalCommand),
+    /// The key inventory: list, reconcile.
+    Inventory(cmd::inventory::InventoryCommand),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
         Command::Ceremony(c) => cmd::ceremony::run(c),
+        Command::Journal(c) => cmd::journal::run(&globals, c),
+        Command::Inventory(c) => cmd::inventory::run(&globals, c),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,8 @@
 
 pub mod ceremony;
 pub mod hsm;
+pub mod inventory;
+pub mod journal;
 
 use keyrite_core::environment::Environment;
 use std::path::PathBuf;

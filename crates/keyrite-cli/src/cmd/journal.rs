@@ -1,0 +1,164 @@
+//! `keyrite journal …`: head, verify, export.
+
+use super::Globals;
+use anyhow::Context;
+use clap::Subcommand;
+use keyrite_core::journal::export::{export, ExportFormat, ExportOptions, DEFAULT_PEN};
+use keyrite_core::journal::{Checkpoint, Journal};
+use keyrite_core::paths::DataDir;
+use keyrite_core::store::StoreOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Journal commands.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Show the tree head (size, root as hex and words).
+    Head,
+    /// Verify the hash chain and Merkle head; with --checkpoint, prove the journal extends it.
+    Verify {
+        /// A checkpoint file (text form, e.g. typed or scanned from a record).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// SPKI SHA-256 (hex) of the trusted record-signing key; repeatable. Defaults to the
+        /// signer of the latest checkpoint stored in the journal (printed as such).
+        #[arg(long, value_name = "HEX")]
+        trust: Vec<String>,
+        /// Journal database (default: the data directory's).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+    /// Export events for a SIEM, with a manifest (`FILE.manifest.json`).
+    Export {
+        /// jsonl (OCSF), cef or syslog (RFC 5424).
+        #[arg(long)]
+        format: ExportFormat,
+        /// Output file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// First sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Last sequence number (default: the last).
+        #[arg(long)]
+        to: Option<u64>,
+        /// HOSTNAME for syslog lines.
+        #[arg(long, default_value = "-")]
+        hostname: String,
+        /// Journal database (default: the data directory's).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+}
+
+fn open(globals: &Globals, db: Option<PathBuf>) -> anyhow::Result<Journal> {
+    let db = match db {
+        Some(d) => d,
+        None => DataDir::open(globals.data_dir.as_deref())?.journal_db(),
+    };
+    Ok(Journal::open_read_only(&db, &StoreOptions::default())?)
+}
+
+/// Runs a `journal` command.
+pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        JournalCommand::Head => {
+            let j = open(globals, None)?;
+            let h = j.head();
+            println!("Journal: {}", j.origin());
+            println!("Size:    {}", h.size);
+            println!("Root:    {}", h.root_hex());
+            println!("Words:   {}", h.root_words());
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Verify {
+            checkpoint,
+            trust,
+            db,
+        } => {
+            let j = open(globals, db)?;
+            let cp = match &checkpoint {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    Some(Checkpoint::parse(&text).with_context(|| format!("in {}", f.display()))?)
+                }
+                None => None,
+            };
+            let mut trusted = Vec::new();
+            for t in &trust {
+                let b = hex::decode(t.trim())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok());
+                trusted.push(b.with_context(|| {
+                    format!("--trust {t}: expected 64 hex digits (SPKI SHA-256)")
+                })?);
+            }
+            if trusted.is_empty() && cp.is_some() {
+                if let Some(stored) = j.latest_checkpoint()? {
+                    let fp = stored.signer_fingerprint();
+                    println!(
+                        "Trusting the signer of the journal's own latest checkpoint: {}",
+                        hex::encode(fp)
+                    );
+                    println!("(compare it with the key printed on your records, or pass --trust)");
+                    trusted.push(fp);
+                }
+            }
+            match j.verify(cp.as_ref(), &trusted) {
+                Ok(r) => {
+                    println!("Journal {} verifies: {} entries", j.origin(), r.head.size);
+                    println!("Root:  {}", r.head.root_hex());
+                    println!("Words: {}", r.head.root_words());
+                    if let Some((size, root)) = r.checkpoint {
+                        println!(
+                            "Consistent with the checkpoint of {size} entries (root {})",
+                            hex::encode(root)
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("keyrite: journal verification FAILED: {e}");
+                    if let Some(seq) = e.first_bad_seq() {
+                        eprintln!("first bad sequence number: {seq}");
+                    }
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        JournalCommand::Export {
+            format,
+            out,
+            from,
+            to,
+            hostname,
+            db,
+        } => {
+            let j = open(globals, db)?;
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?,
+            );
+            let opts = ExportOptions {
+                format,
+                from,
+                to,
+                hostname,
+                pen: DEFAULT_PEN,
+            };
+            let manifest = export(&j, &opts, &mut file)?;
+            let mpath = PathBuf::from(format!("{}.manifest.json", out.display()));
+            std::fs::write(&mpath, serde_json::to_string_pretty(&manifest)?)?;
+            println!(
+                "Exported entries {}..={} ({} events) to {}; manifest {}",
+                manifest.first_seq,
+                manifest.last_seq,
+                manifest.count,
+                out.display(),
+                mpath.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Signed checkpoints: (origin, size, root, time) signed by the record-signing key.
+//!
+//! The text form is compact enough for a QR code (about 600 bytes with a P-384 key) and is
+//! the only encoding; see `docs/formats/checkpoint.md`:
+//!
+//! ```text
+//! keyrite-checkpoint/v1
+//! origin keyrite/0011223344556677
+//! size 42
+//! root <64 hex>
+//! time 2026-01-02T03:04:05.678Z
+//! signer ecdsa-p384-sha384 <SPKI DER, hex>
+//! sig <DER ECDSA signature, hex>
+//! ```
+//!
+//! The signature covers the first six lines, each ending in `\n`.
+
+use super::merkle::Hash;
+use super::time::UtcTime;
+use super::TreeHead;
+use crate::signer::{self, SignatureAlgorithm, Signer, SignerError};
+
+const MAGIC: &str = "keyrite-checkpoint/v1";
+
+/// A signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The journal it belongs to (`keyrite/<install id>`).
+    pub origin: String,
+    /// Number of entries covered.
+    pub size: u64,
+    /// RFC 9162 root of those entries.
+    pub root: Hash,
+    /// When it was signed.
+    pub time: UtcTime,
+    /// Signature algorithm.
+    pub algorithm: SignatureAlgorithm,
+    /// Signer's public key (DER SubjectPublicKeyInfo).
+    pub signer_spki: Vec<u8>,
+    /// DER ECDSA signature over [`Checkpoint::signed_text`].
+    pub signature: Vec<u8>,
+}
+
+/// Errors reading or checking a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// The text does not follow the format.
+    #[error("checkpoint line {line}: {what}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+    /// The signature does not verify under the key the checkpoint names.
+    #[error("the checkpoint signature does not verify with the key it names (SPKI SHA-256 {fingerprint}): the checkpoint text was altered")]
+    BadSignature {
+        /// SPKI SHA-256 of the named key.
+        fingerprint: String,
+    },
+    /// Signed by a key that is not pinned.
+    #[error("the checkpoint is signed by an unknown key (SPKI SHA-256 {fingerprint}); the pinned record-signing key is {pinned}")]
+    UnknownSigner {
+        /// SPKI SHA-256 of the signer.
+        fingerprint: String,
+        /// The pinned fingerprint(s).
+        pinned: String,
+    },
+}
+
+fn alg_name(a: SignatureAlgorithm) -> &'static str {
+    match a {
+        SignatureAlgorithm::EcdsaP384Sha384 => "ecdsa-p384-sha384",
+        SignatureAlgorithm::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+    }
+}
+
+impl Checkpoint {
+    /// Signs `head` of journal `origin` at `time`.
+    pub fn sign(
+        origin: &str,
+        head: TreeHead,
+        time: UtcTime,
+        signer: &dyn Signer,
+    ) -> Result<Self, SignerError> {
+        let mut cp = Self {
+            origin: origin.to_string(),
+            size: head.size,
+            root: head.root,
+            time,
+            algorithm: signer.algorithm(),
+            signer_spki: signer.public_key_spki()?,
+            signature: Vec::new(),
+        };
+        cp.signature = signer.sign(cp.signed_text().as_bytes())?;
+        Ok(cp)
+    }
+
+    /// The signed part: six lines, each ending in `\n`.
+    pub fn signed_text(&self) -> String {
+        format!(
+            "{MAGIC}\norigin {}\nsize {}\nroot {}\ntime {}\nsigner {} {}\n",
+            self.origin,
+            self.size,
+            hex::encode(self.root),
+            self.time.to_rfc3339(),
+            alg_name(self.algorithm),
+            hex::encode(&self.signer_spki)
+        )
+    }
+
+    /// The full text form (signed part plus the `sig` line).
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}sig {}\n",
+            self.signed_text(),
+            hex::encode(&self.signature)
+        )
+    }
+
+    /// SHA-256 of the signer's SPKI.
+    pub fn signer_fingerprint(&self) -> [u8; 32] {
+        signer::spki_fingerprint(&self.signer_spki)
+    }
+
+    /// Parses the text form strictly (exact lines, lowercase hex, one trailing newline
+    /// optional). Does not check the signature: see [`Checkpoint::check_signature`].
+    pub fn parse(text: &str) -> Result<Self, CheckpointError> {
+        let lines: Vec<&str> = text
+            .strip_suffix('\n')
+            .unwrap_or(text)
+            .split('\n')
+            .collect();
+        let err = |line: usize, what: &str| CheckpointError::Parse {
+            line,
+            what: what.to_string(),
+        };
+        if lines.len() != 7 {
+            return Err(err(
+                lines.len().min(7) + usize::from(lines.len() < 7),
+                &format!("expected 7 lines, found {}", lines.len()),
+            ));
+        }
+        if lines[0] != MAGIC {
+            return Err(err(1, &format!("expected \"{MAGIC}\"")));
+        }
+        let field = |i: usize, key: &str| -> Result<&str, CheckpointError> {
+            lines[i]
+                .strip_prefix(key)
+                .and_then(|r| r.strip_prefix(' '))
+                .ok_or_else(|| err(i + 1, &format!("expected \"{key} …\"")))
+        };
+        let hexval = |i: usize, s: &str| -> Result<Vec<u8>, CheckpointError> {
+            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(err(i + 1, "hex must be lowercase"));
+            }
+            hex::decode(s).map_err(|_| err(i + 1, "not hex"))
+        };
+        let origin = field(1, "origin")?.to_string();
+        let size_s = field(2, "size")?;
+        let size: u64 = if size_s.bytes().all(|b| b.is_ascii_digit())
+            && !(size_s.len() > 1 && size_s.starts_with('0'))
+        {
+            size_s.parse().map_err(|_| err(3, "size is not a number"))?
+        } else {
+            return Err(err(3, "size is not a number"));
+        };
+        let root: Hash = hexval(3, field(3, "root")?)?
+            .try_into()
+            .map_err(|_| err(4, "root must be 32 bytes"))?;
+        let time = UtcTime::parse(field(4, "time")?)
+            .ok_or_else(|| err(5, "time is not YYYY-MM-DDTHH:MM:SS.mmmZ"))?;
+        let signer_line = field(5, "signer")?;
+        let (alg, spki) = signer_line
+            .split_once(' ')
+            .ok_or_else(|| err(6, "expected \"signer <algorithm> <spki hex>\""))?;
+        let algorithm = match alg {
+            "ecdsa-p384-sha384" => SignatureAlgorithm::EcdsaP384Sha384,
+            "ecdsa-p256-sha256" => SignatureAlgorithm::EcdsaP256Sha256,
+            other => return Err(err(6, &format!("unknown algorithm \"{other}\""))),
+        };
+        let signer_spki = hexval(5, spki)?;
+        let signature = hexval(6, field(6, "sig")?)?;
+        let cp = Self {
+            origin,
+            size,
+            root,
+            time,
+            algorithm,
+            signer_spki,
+            signature,
+        };
+        // One encoding only: re-encoding must give the same text.
+        if cp.to_text() != format!("{}\n", lines.join("\n")) {
+            return Err(err(
+                5,
+                "time is not in the canonical form YYYY-MM-DDTHH:MM:SS.mmmZ",
+            ));
+        }
+        Ok(cp)
+    }
+
+    /// Checks the signature, and that the signer is one of `trusted` SPKI SHA-256 values.
+    pub fn check_signature(&self, trusted: &[[u8; 32]]) -> Result<(), CheckpointError> {
+        let fp = self.signer_fingerprint();
+        if !trusted.contains(&fp) {
+            let pinned = if trusted.is_empty() {
+                "none (pin one with --trust)".to_string()
+            } else {
+                trusted
+                    .iter()
+                    .map(hex::encode)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(CheckpointError::UnknownSigner {
+                fingerprint: hex::encode(fp),
+                pinned,
+            });
+        }
+        signer::verify(
+            self.algorithm,
+            &self.signer_spki,
+            self.signed_text().as_bytes(),
+            &self.signature,
+        )
+        .map_err(|_| CheckpointError::BadSignature {
+            fingerprint: hex::encode(fp),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::SoftwareP384Signer;
+
+    fn sample() -> (Checkpoint, SoftwareP384Signer) {
+        let s = SoftwareP384Signer::generate();
+        let head = TreeHead {
+            size: 42,
+            root: [7; 32],
+        };
+        let cp = Checkpoint::sign("keyrite/00aa", head, UtcTime(1_767_225_600_123), &s).unwrap();
+        (cp, s)
+    }
+
+    #[test]
+    fn text_round_trips_and_verifies() {
+        let (cp, _) = sample();
+        let text = cp.to_text();
+        assert!(text.len() < 700, "QR-sized: {}", text.len());
+        let back = Checkpoint::parse(&text).unwrap();
+        assert_eq!(back, cp);
+        back.check_signature(&[cp.signer_fingerprint()]).unwrap();
+    }
+
+    #[test]
+    fn altered_and_unknown_signers_are_refused() {
+        let (cp, _) = sample();
+        let fp = hex::encode(cp.signer_fingerprint());
+        let altered = cp.to_text().replace("size 42", "size 43");
+        let err = Checkpoint::parse(&altered)
+            .unwrap()
+            .check_signature(&[cp.signer_fingerprint()])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the checkpoint signature does not verify with the key it names (SPKI SHA-256 {fp}): the checkpoint text was altered")
+        );
+        let err = cp.check_signature(&[[1; 32]]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the checkpoint is signed by an unknown key (SPKI SHA-256 {fp}); the pinned record-signing key is {}", hex::encode([1u8; 32]))
+        );
+    }
+
+    #[test]
+    fn malformed_text_names_the_line() {
+        let (cp, _) = sample();
+        let text = cp.to_text().replace("size 42", "size 4x2");
+        assert_eq!(
+            Checkpoint::parse(&text).unwrap_err().to_string(),
+            "checkpoint line 3: size is not a number"
+        );
+        let text = cp.to_text().replace("root ", "root AB");
+        assert_eq!(
+            Checkpoint::parse(&text).unwrap_err().to_string(),
+            "checkpoint line 4: hex must be lowercase"
+        );
+        assert_eq!(
+            Checkpoint::parse("keyrite-checkpoint/v1\n")
+                .unwrap_err()
+                .to_string(),
+            "checkpoint line 2: expected 7 lines, found 1"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! The event catalogue: what the journal records. See `docs/formats/journal.md`.
+//!
+//! Events never contain secrets. That is enforced three ways: the typed fields below are
+//! identifiers, fingerprints and digests only; the secret types ([`crate::secret`]) do not
+//! implement `Serialize`, so they cannot be put into an event by accident; and every event,
+//! including free-form `details`, is scanned before it is written for field names that
+//! denote secrets ([`SECRET_FIELD_WORDS`]) — such an event is refused, not redacted.
+
+use crate::inventory::KeyState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One journal event. Serialised with `"type"` naming the variant in snake_case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(missing_docs)] // field names are the documentation; see docs/formats/journal.md
+pub enum Event {
+    /// A ceremony started from a reviewed script.
+    CeremonyStarted {
+        ceremony_id: String,
+        script_name: String,
+        script_sha256: String,
+        mode: String,
+    },
+    /// A ceremony closed.
+    CeremonyClosed {
+        ceremony_id: String,
+        outcome: String,
+    },
+    /// A participant was identified and checked in.
+    ParticipantCheckedIn {
+        ceremony_id: String,
+        participant_id: String,
+        name: String,
+        role: String,
+        credential_fingerprint: Option<String>,
+    },
+    /// A step started.
+    StepStarted {
+        ceremony_id: String,
+        step: String,
+        title: String,
+    },
+    /// A step completed.
+    StepCompleted { ceremony_id: String, step: String },
+    /// A step failed.
+    StepFailed {
+        ceremony_id: String,
+        step: String,
+        error: String,
+    },
+    /// A participant signed off a step.
+    SignOff {
+        ceremony_id: String,
+        step: String,
+        participant_id: String,
+        role: String,
+        signature_sha256: Option<String>,
+    },
+    /// An exception was raised.
+    ExceptionOpened {
+        ceremony_id: String,
+        exception_id: String,
+        step: String,
+        description: String,
+    },
+    /// An exception was decided.
+    ExceptionDecided {
+        ceremony_id: String,
+        exception_id: String,
+        decision: String,
+        decided_by: Vec<String>,
+        reason: String,
+    },
+    /// A preflight check ran.
+    PreflightResult {
+        ceremony_id: String,
+        check: String,
+        passed: bool,
+        detail: String,
+    },
+    /// An HSM token was initialised.
+    HsmTokenInitialised {
+        token_serial: String,
+        token_label: String,
+        manufacturer: String,
+        model: String,
+    },
+    /// A key was generated inside the HSM; `evidence` holds the attribute read-back.
+    KeyGenerated {
+        key_id: String,
+        label: String,
+        cka_id: String,
+        token_serial: String,
+        algorithm: String,
+        public_fingerprint: Option<String>,
+        evidence: Value,
+    },
+    /// A key was imported into the HSM.
+    KeyImported {
+        key_id: String,
+        label: String,
+        cka_id: String,
+        token_serial: String,
+        algorithm: String,
+        source: String,
+    },
+    /// A wrapped backup was made.
+    BackupMade {
+        backup_id: String,
+        key_id: String,
+        wrapped_by: String,
+        blob_sha256: String,
+        location: String,
+    },
+    /// A wrapped backup was restored.
+    BackupRestored {
+        backup_id: String,
+        key_id: String,
+        token_serial: String,
+    },
+    /// A key was destroyed; `proof` holds the evidence (post-inventory absence, copies).
+    KeyDestroyed {
+        key_id: String,
+        token_serial: String,
+        cka_id: String,
+        proof: Value,
+    },
+    /// A Shamir share set was created. Fingerprints only, never share values.
+    ShareSetCreated {
+        set_id: String,
+        protects_key_id: String,
+        threshold: u8,
+        share_count: u8,
+        share_fingerprints: Vec<String>,
+    },
+    /// A share was verified against its fingerprint.
+    ShareVerified {
+        set_id: String,
+        index: u8,
+        fingerprint: String,
+        custodian_id: String,
+    },
+    /// A quorum approval was requested.
+    ApprovalRequested {
+        request_id: String,
+        request_sha256: String,
+        operation: String,
+        key_id: Option<String>,
+        required: u8,
+    },
+    /// A custodian approved.
+    ApprovalGranted {
+        request_id: String,
+        custodian_id: String,
+        signature_sha256: String,
+    },
+    /// A custodian refused.
+    ApprovalRefused {
+        request_id: String,
+        custodian_id: String,
+        reason: String,
+    },
+    /// A key was entered into the inventory.
+    KeyRegistered {
+        key_id: String,
+        label: String,
+        purpose: String,
+        key_type: String,
+        algorithm: String,
+        token_serial: String,
+        cka_id: String,
+        fingerprint: Option<String>,
+        cryptoperiod_days: i64,
+        nist_suggested_days: i64,
+        justification: Option<String>,
+    },
+    /// A key changed lifecycle state.
+    InventoryStateChanged {
+        key_id: String,
+        from: KeyState,
+        to: KeyState,
+        reason: String,
+        actor: String,
+    },
+    /// A key's backup or protected data was recorded in the inventory.
+    InventoryDependencyAdded {
+        key_id: String,
+        dependency: String,
+        until: Option<String>,
+    },
+    /// A checkpoint was signed.
+    Checkpoint {
+        size: u64,
+        root: String,
+        signer_fingerprint: String,
+    },
+    /// A ceremony record was produced.
+    RecordProduced {
+        ceremony_id: String,
+        record_sha256: String,
+        pages: u32,
+    },
+    /// Journal entries were exported for a SIEM.
+    JournalExported {
+        format: String,
+        first_seq: u64,
+        last_seq: u64,
+        file_sha256: String,
+    },
+    /// Anything else; describe it in `details`.
+    Note { kind: String },
+}
+
+impl Event {
+    /// The `type` name of this event (`key_generated`, …).
+    pub fn kind(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// Words that, as a whole `_`/`-`-separated part of a field name, mark a secret.
+pub const SECRET_FIELD_WORDS: &[&str] = &[
+    "pin",
+    "puk",
+    "password",
+    "passphrase",
+    "secret",
+    "private",
+    "plaintext",
+    "mnemonic",
+    "seed",
+    "share",
+    "material",
+];
+
+/// Field names allowed although a part matches (they hold fingerprints or counts).
+const ALLOWED_FIELDS: &[&str] = &["share_fingerprints", "share_count", "share_set_id"];
+
+/// Finds a field whose name denotes a secret; returns its JSON path.
+pub fn find_secret_field(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            let here = format!("{path}.{k}");
+            let secret = !ALLOWED_FIELDS.contains(&lower.as_str())
+                && lower
+                    .split(['_', '-'])
+                    .any(|w| SECRET_FIELD_WORDS.contains(&w));
+            if secret {
+                Some(here)
+            } else {
+                find_secret_field(v, &here)
+            }
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_secret_field(v, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}

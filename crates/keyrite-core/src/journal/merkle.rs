@@ -1,0 +1,127 @@
+//! Hashes: the entry hash chain and the RFC 9162 §2.1.1 Merkle tree head over entry hashes.
+
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 value.
+pub type Hash = [u8; 32];
+
+/// Domain separator of entry hashes (version 1 of the journal format).
+pub const ENTRY_DOMAIN: &[u8] = b"keyrite-journal/v1\n";
+
+/// `SHA-256("keyrite-journal/v1\n" || be64(seq) || prev_hash || body)`.
+pub fn entry_hash(seq: u64, prev: &Hash, body: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(ENTRY_DOMAIN);
+    h.update(seq.to_be_bytes());
+    h.update(prev);
+    h.update(body);
+    h.finalize().into()
+}
+
+/// RFC 9162 leaf hash: `SHA-256(0x00 || entry_hash)`.
+pub fn leaf_hash(entry: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(entry);
+    h.finalize().into()
+}
+
+/// RFC 9162 interior node: `SHA-256(0x01 || left || right)`.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// RFC 9162 hash of the empty tree: `SHA-256()`.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// Builds the Merkle tree head incrementally: the stack holds the perfect subtrees of the
+/// binary decomposition of the size, so appending is O(log n) and memory O(log n).
+#[derive(Debug, Clone, Default)]
+pub struct TreeBuilder {
+    stack: Vec<(u64, Hash)>,
+    size: u64,
+}
+
+impl TreeBuilder {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one entry hash as a leaf.
+    pub fn push(&mut self, entry: &Hash) {
+        let mut node = (1u64, leaf_hash(entry));
+        while let Some(top) = self.stack.last() {
+            if top.0 != node.0 {
+                break;
+            }
+            let left = self.stack.pop().map(|t| t.1).unwrap_or_default();
+            node = (node.0 * 2, node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.size += 1;
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The RFC 9162 Merkle Tree Hash of the leaves so far.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.stack.iter().rev();
+        let Some(last) = iter.next() else {
+            return empty_root();
+        };
+        iter.fold(last.1, |acc, (_, left)| node_hash(left, &acc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straight from RFC 9162's recursive definition, to check the incremental builder.
+    fn mth(leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            0 => empty_root(),
+            1 => leaf_hash(&leaves[0]),
+            n => {
+                // The largest power of two smaller than n.
+                let mut k = 1;
+                while k * 2 < n {
+                    k *= 2;
+                }
+                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_equals_recursive() {
+        let leaves: Vec<Hash> = (0..37u8).map(|i| [i; 32]).collect();
+        let mut b = TreeBuilder::new();
+        assert_eq!(b.root(), empty_root());
+        for n in 1..=leaves.len() {
+            b.push(&leaves[n - 1]);
+            assert_eq!(b.root(), mth(&leaves[..n]), "size {n}");
+        }
+    }
+
+    #[test]
+    fn two_leaf_root_matches_definition() {
+        let mut b = TreeBuilder::new();
+        b.push(&[1; 32]);
+        b.push(&[2; 32]);
+        assert_eq!(
+            b.root(),
+            node_hash(&leaf_hash(&[1; 32]), &leaf_hash(&[2; 32]))
+        );
+    }
+}

@@ -1,0 +1,369 @@
+//! Each kind of tampering, done with plain SQL on the database file, is detected and named.
+
+use keyrite_core::journal::merkle::entry_hash;
+use keyrite_core::journal::{Checkpoint, Event, Journal, TamperKind, VerifyError};
+use keyrite_core::signer::{Signer, SoftwareP384Signer};
+use keyrite_core::store::StoreOptions;
+use std::path::{Path, PathBuf};
+
+fn step(i: u64) -> Event {
+    Event::StepStarted {
+        ceremony_id: "c-1".into(),
+        step: format!("step-{i}"),
+        title: format!("Step number {i}"),
+    }
+}
+
+/// A journal with `n` entries; returns the db path and the tempdir guard.
+fn journal_with(n: u64) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("journal.sqlite");
+    let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    for i in 0..n {
+        j.append(step(i)).unwrap();
+    }
+    (tmp, db)
+}
+
+/// The attacker's connection: plain rusqlite, guard triggers dropped.
+fn attacker(db: &Path) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch("DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;")
+        .unwrap();
+    c
+}
+
+fn verify_err(db: &Path, cp: Option<&Checkpoint>, trusted: &[[u8; 32]]) -> VerifyError {
+    let j = Journal::open_read_only(db, &StoreOptions::default()).unwrap();
+    j.verify(cp, trusted).unwrap_err()
+}
+
+fn row(c: &rusqlite::Connection, seq: i64) -> (Vec<u8>, [u8; 32], [u8; 32]) {
+    c.query_row(
+        "SELECT body, prev_hash, entry_hash FROM journal_entry WHERE seq = ?1",
+        [seq],
+        |r| {
+            let p: Vec<u8> = r.get(1)?;
+            let h: Vec<u8> = r.get(2)?;
+            Ok((r.get(0)?, p.try_into().unwrap(), h.try_into().unwrap()))
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn untouched_journal_verifies() {
+    let (_t, db) = journal_with(20);
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    let report = j.verify(None, &[]).unwrap();
+    assert_eq!(report.head.size, 20);
+    assert_eq!(report.head, j.head());
+}
+
+#[test]
+fn modification_is_named() {
+    let (_t, db) = journal_with(10);
+    attacker(&db)
+        .execute(
+            "UPDATE journal_entry SET body = CAST(replace(CAST(body AS TEXT), 'Step number 5', 'Step number X') AS BLOB) WHERE seq = 5",
+            [],
+        )
+        .unwrap();
+    let err = verify_err(&db, None, &[]);
+    assert_eq!(
+        err.to_string(),
+        "journal entry 5: it was modified: its contents do not match its stored hash"
+    );
+    assert!(matches!(
+        err,
+        VerifyError::Tamper {
+            kind: TamperKind::Modified,
+            seq: 5,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn modification_with_rehash_is_named() {
+    let (_t, db) = journal_with(10);
+    let c = attacker(&db);
+    let (body, prev, _) = row(&c, 5);
+    let body = String::from_utf8(body)
+        .unwrap()
+        .replace("Step number 5", "Step number X");
+    let h = entry_hash(5, &prev, body.as_bytes());
+    c.execute(
+        "UPDATE journal_entry SET body = ?1, entry_hash = ?2 WHERE seq = 5",
+        rusqlite::params![body.as_bytes(), h.to_vec()],
+    )
+    .unwrap();
+    assert_eq!(
+        verify_err(&db, None, &[]).to_string(),
+        "journal entry 5: it was modified and re-hashed: entry 6 no longer links to it"
+    );
+}
+
+#[test]
+fn deletion_is_named() {
+    let (_t, db) = journal_with(10);
+    attacker(&db)
+        .execute("DELETE FROM journal_entry WHERE seq = 5", [])
+        .unwrap();
+    let err = verify_err(&db, None, &[]);
+    assert_eq!(
+        err.to_string(),
+        "journal entry 5: it is missing (deleted): the journal jumps from entry 4 to entry 6"
+    );
+    assert_eq!(err.first_bad_seq(), Some(5));
+}
+
+#[test]
+fn deletion_with_renumbering_is_named() {
+    let (_t, db) = journal_with(10);
+    let c = attacker(&db);
+    c.execute("DELETE FROM journal_entry WHERE seq = 5", [])
+        .unwrap();
+    for s in 6..10 {
+        c.execute(
+            "UPDATE journal_entry SET seq = ?1 WHERE seq = ?2",
+            [s - 1, s],
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        verify_err(&db, None, &[]).to_string(),
+        "journal entry 5: it was deleted and later entries renumbered: the entry stored as 5 was written as entry 6"
+    );
+}
+
+#[test]
+fn reordering_is_named() {
+    let (_t, db) = journal_with(10);
+    attacker(&db)
+        .execute_batch(
+            "UPDATE journal_entry SET seq = -1 WHERE seq = 3;
+             UPDATE journal_entry SET seq = 3 WHERE seq = 4;
+             UPDATE journal_entry SET seq = 4 WHERE seq = -1;",
+        )
+        .unwrap();
+    let err = verify_err(&db, None, &[]);
+    assert_eq!(
+        err.to_string(),
+        "journal entry 3: it is out of order (reordered): the entry stored as 3 was written as entry 4"
+    );
+    assert!(matches!(
+        err,
+        VerifyError::Tamper {
+            kind: TamperKind::Reordered,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn insertion_in_the_middle_is_named() {
+    let (_t, db) = journal_with(10);
+    let c = attacker(&db);
+    for s in (5..10).rev() {
+        c.execute(
+            "UPDATE journal_entry SET seq = ?1 WHERE seq = ?2",
+            [s + 1, s],
+        )
+        .unwrap();
+    }
+    // A forged entry 5, correctly chained to entry 4 and dated like it.
+    let (body4, _, h4) = row(&c, 4);
+    let forged = String::from_utf8(body4)
+        .unwrap()
+        .replace("\"seq\":4", "\"seq\":5")
+        .replace("Step number 4", "Forged step");
+    let h = entry_hash(5, &h4, forged.as_bytes());
+    c.execute(
+        "INSERT INTO journal_entry(seq, body, prev_hash, entry_hash) VALUES (5, ?1, ?2, ?3)",
+        rusqlite::params![forged.as_bytes(), h4.to_vec(), h.to_vec()],
+    )
+    .unwrap();
+    let err = verify_err(&db, None, &[]);
+    assert_eq!(
+        err.to_string(),
+        "journal entry 5: an entry was inserted here: the original entry 5 now sits at 6"
+    );
+    assert!(matches!(
+        err,
+        VerifyError::Tamper {
+            kind: TamperKind::Inserted,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unlinked_entry_appended_at_the_end_is_named() {
+    let (_t, db) = journal_with(10);
+    let c = attacker(&db);
+    let (body9, _, _) = row(&c, 9);
+    let forged = String::from_utf8(body9)
+        .unwrap()
+        .replace("\"seq\":9", "\"seq\":10");
+    let h = entry_hash(10, &[9; 32], forged.as_bytes());
+    c.execute(
+        "INSERT INTO journal_entry(seq, body, prev_hash, entry_hash) VALUES (10, ?1, ?2, ?3)",
+        rusqlite::params![forged.as_bytes(), vec![9u8; 32], h.to_vec()],
+    )
+    .unwrap();
+    assert_eq!(
+        verify_err(&db, None, &[]).to_string(),
+        "journal entry 10: it was inserted: it does not link to entry 9"
+    );
+}
+
+/// A checkpoint at 10 entries, then more entries; returns (db, checkpoint, signer fp).
+fn checkpointed() -> (tempfile::TempDir, PathBuf, Checkpoint, [u8; 32]) {
+    let (t, db) = journal_with(10);
+    let signer = SoftwareP384Signer::generate();
+    let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    let cp = j.checkpoint(&signer).unwrap();
+    for i in 10..15 {
+        j.append(step(i)).unwrap();
+    }
+    let fp = keyrite_core::signer::spki_fingerprint(&signer.public_key_spki().unwrap());
+    (t, db, cp, fp)
+}
+
+#[test]
+fn checkpoint_proves_consistency() {
+    let (_t, db, cp, fp) = checkpointed();
+    assert_eq!(cp.size, 10);
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    let report = j.verify(Some(&cp), &[fp]).unwrap();
+    assert_eq!(report.checkpoint, Some((10, cp.root)));
+    assert_eq!(report.head.size, 16); // 10 steps, the checkpoint event, 5 steps
+                                      // The text form read back (as from a printed record) proves the same.
+    let back = Checkpoint::parse(&cp.to_text()).unwrap();
+    assert_eq!(
+        j.verify(Some(&back), &[fp]).unwrap().checkpoint,
+        Some((10, cp.root))
+    );
+    assert_eq!(j.latest_checkpoint().unwrap(), Some(cp));
+}
+
+#[test]
+fn truncation_is_detected_with_a_checkpoint() {
+    let (_t, db, cp, fp) = checkpointed();
+    attacker(&db)
+        .execute("DELETE FROM journal_entry WHERE seq >= 7", [])
+        .unwrap();
+    // Without an external anchor a clean tail cut cannot be seen…
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(j.verify(None, &[]).unwrap().head.size, 7);
+    // …with the checkpoint it is named.
+    let err = j.verify(Some(&cp), &[fp]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the checkpoint covers 10 entries but the journal holds only 7: entries 7 to 9 are missing (the journal was truncated or rolled back to an older copy)"
+    );
+    assert_eq!(err.first_bad_seq(), Some(7));
+}
+
+#[test]
+fn rollback_to_an_older_copy_is_detected() {
+    let (t, db) = journal_with(4);
+    let old = t.path().join("old.sqlite");
+    {
+        // A consistent copy made by SQLite itself (what a backup tool would do).
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute("VACUUM INTO ?1", [old.to_str().unwrap()])
+            .unwrap();
+    }
+    let signer = SoftwareP384Signer::generate();
+    let fp = keyrite_core::signer::spki_fingerprint(&signer.public_key_spki().unwrap());
+    let cp = {
+        let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+        for i in 4..8 {
+            j.append(step(i)).unwrap();
+        }
+        j.checkpoint(&signer).unwrap()
+    };
+    let j = Journal::open_read_only(&old, &StoreOptions::default()).unwrap();
+    assert_eq!(
+        j.verify(Some(&cp), &[fp]).unwrap_err().to_string(),
+        "the checkpoint covers 8 entries but the journal holds only 4: entries 4 to 7 are missing (the journal was truncated or rolled back to an older copy)"
+    );
+}
+
+#[test]
+fn rewritten_history_contradicts_the_checkpoint() {
+    let (_t, db, cp, fp) = checkpointed();
+    // Rewrite entry 2 and recompute the whole chain after it: the chain alone is happy.
+    let c = attacker(&db);
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM journal_entry", [], |r| r.get(0))
+        .unwrap();
+    let mut prev = row(&c, 1).2;
+    for s in 2..n {
+        let (mut body, _, _) = row(&c, s);
+        if s == 2 {
+            body = String::from_utf8(body)
+                .unwrap()
+                .replace("Step number 2", "Step number Z")
+                .into_bytes();
+        }
+        let h = entry_hash(s as u64, &prev, &body);
+        c.execute(
+            "UPDATE journal_entry SET body = ?1, prev_hash = ?2, entry_hash = ?3 WHERE seq = ?4",
+            rusqlite::params![body, prev.to_vec(), h.to_vec(), s],
+        )
+        .unwrap();
+        prev = h;
+    }
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    j.verify(None, &[]).unwrap();
+    let err = j.verify(Some(&cp), &[fp]).unwrap_err();
+    assert!(matches!(
+        err,
+        VerifyError::CheckpointMismatch { size: 10, .. }
+    ));
+    assert!(err.to_string().starts_with(&format!(
+        "the journal's first 10 entries do not match the checkpoint root {}: history before entry 10 was rewritten after the checkpoint was signed",
+        hex::encode(cp.root)
+    )));
+}
+
+#[test]
+fn checkpoint_by_an_unknown_key_is_refused() {
+    let (_t, db, _cp, fp) = checkpointed();
+    let rogue = SoftwareP384Signer::generate();
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    let forged = Checkpoint::sign(
+        j.origin(),
+        j.head(),
+        keyrite_core::journal::time::now(),
+        &rogue,
+    )
+    .unwrap();
+    let rogue_fp = hex::encode(forged.signer_fingerprint());
+    assert_eq!(
+        j.verify(Some(&forged), &[fp]).unwrap_err().to_string(),
+        format!(
+            "the checkpoint is signed by an unknown key (SPKI SHA-256 {rogue_fp}); the pinned record-signing key is {}",
+            hex::encode(fp)
+        )
+    );
+}
+
+#[test]
+fn checkpoint_of_another_journal_is_refused() {
+    let (_t, db, cp, fp) = checkpointed();
+    let (_t2, other) = journal_with(12);
+    let j = Journal::open_read_only(&other, &StoreOptions::default()).unwrap();
+    assert_eq!(
+        j.verify(Some(&cp), &[fp]).unwrap_err().to_string(),
+        format!(
+            "the checkpoint is for journal {} but this journal is {}",
+            cp.origin,
+            j.origin()
+        )
+    );
+    drop(db);
+}
