@@ -14,6 +14,8 @@ pub mod hardening;
 pub mod hsm;
 pub mod paths;
 pub mod profile;
+pub mod pdf;
 pub mod secret;
+pub mod shares;
 pub mod signer;
 pub mod words;
