@@ -9,10 +9,12 @@
 //! printed on a card. Formats: `docs/formats/share.md`, `docs/formats/sealing.md`.
 
 mod base32;
+/// Share cards (PDF).
 pub mod card;
 mod envelope;
 mod error;
 mod rs1024;
+/// Sealing shares to custodians.
 pub mod seal;
 mod split;
 
@@ -35,4 +37,20 @@ pub fn verify_set<S: AsRef<str>>(texts: &[S]) -> Result<Rebuilt, ShareError> {
         .map(|(i, t)| Share::parse(t.as_ref(), Some(i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
     combine(&shares)
+}
+
+/// Helpers for tests elsewhere in the workspace: build well-formed but wrong shares.
+#[doc(hidden)]
+pub mod testing {
+    use super::Share;
+    use crate::secret::SecretBytes;
+
+    /// A copy of `s` whose value byte `at` is XORed with `flip`: it passes its checksum (the
+    /// text is re-encoded) but no longer fits the other shares of its set.
+    pub fn with_value_byte_flipped(s: &Share, at: usize, flip: u8) -> Share {
+        let mut value = SecretBytes::from_slice(s.value.expose());
+        let i = at % value.len();
+        value.expose_mut()[i] ^= flip;
+        Share { set_id: s.set_id, threshold: s.threshold, count: s.count, index: s.index, digest: s.digest, value }
+    }
 }
