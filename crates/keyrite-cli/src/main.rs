@@ -29,6 +29,9 @@ enum Command {
     /// The HSM: tokens, keys, backups.
     #[command(subcommand)]
     Hsm(cmd::hsm::HsmCommand),
+    /// Shamir shares: verify one, check that a set rebuilds.
+    #[command(subcommand)]
+    Shares(cmd::shares::SharesCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
+        Command::Shares(c) => cmd::shares::run(c),
     };
     match result {
         Ok(code) => code,

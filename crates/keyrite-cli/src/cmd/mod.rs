@@ -1,6 +1,7 @@
 //! One module per command group; each is a thin call into `keyrite-core`.
 
 pub mod hsm;
+pub mod shares;
 
 use keyrite_core::environment::Environment;
 use std::path::PathBuf;

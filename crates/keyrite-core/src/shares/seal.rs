@@ -148,7 +148,7 @@ pub fn key_fingerprint(public: &p256::PublicKey) -> String {
 }
 
 fn label(set_id: &SetId, index: u8) -> String {
-    format!("share {index} of set {set_id}")
+    format!("{index} of set {set_id}")
 }
 
 fn common(share: &Share, kind: u8) -> Vec<u8> {
