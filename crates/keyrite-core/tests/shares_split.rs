@@ -9,11 +9,18 @@ fn secret(bytes: &[u8]) -> SecretBytes {
 }
 
 fn parse_all(texts: &[String]) -> Vec<Share> {
-    texts.iter().enumerate().map(|(i, t)| Share::parse(t, Some(i + 1)).unwrap()).collect()
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Share::parse(t, Some(i + 1)).unwrap())
+        .collect()
 }
 
 fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
-    (0u32..(1 << n)).filter(|m| m.count_ones() as usize == k).map(|m| (0..n).filter(|i| m >> i & 1 == 1).collect()).collect()
+    (0u32..(1 << n))
+        .filter(|m| m.count_ones() as usize == k)
+        .map(|m| (0..n).filter(|i| m >> i & 1 == 1).collect())
+        .collect()
 }
 
 proptest! {
@@ -110,21 +117,33 @@ fn corrupt_value(s: &Share, at: usize, flip: u8) -> Share {
 
 fn three_of_five(data: &[u8]) -> (String, Vec<String>) {
     let set = split(&secret(data), 3, 5).unwrap();
-    (set.set_id.to_string(), set.shares.iter().map(|s| s.human_form().expose().to_string()).collect())
+    (
+        set.set_id.to_string(),
+        set.shares
+            .iter()
+            .map(|s| s.human_form().expose().to_string())
+            .collect(),
+    )
 }
 
 #[test]
 fn too_few_shares_exact_message() {
     let (id, t) = three_of_five(&[7u8; 32]);
     let err = combine(&parse_all(&t[..2])).unwrap_err();
-    assert_eq!(err.to_string(), format!("too few shares: set {id} needs 3 shares, got 2 (shares 1, 2); bring 1 more"));
+    assert_eq!(
+        err.to_string(),
+        format!("too few shares: set {id} needs 3 shares, got 2 (shares 1, 2); bring 1 more")
+    );
 }
 
 #[test]
 fn duplicate_share_exact_message() {
     let (id, t) = three_of_five(&[7u8; 32]);
     let err = combine(&parse_all(&[t[0].clone(), t[1].clone(), t[0].clone()])).unwrap_err();
-    assert_eq!(err.to_string(), format!("share 1 of set {id} (input #3) was given twice; give each share once"));
+    assert_eq!(
+        err.to_string(),
+        format!("share 1 of set {id} (input #3) was given twice; give each share once")
+    );
 }
 
 #[test]
@@ -200,7 +219,10 @@ fn bad_character_exact_message() {
 fn wrong_exactly_k_shares_cannot_be_named_but_are_refused() {
     let set = split(&secret(&[3u8; 16]), 2, 3).unwrap();
     let bad = corrupt_value(&set.shares[1], 0, 1);
-    let shares = vec![Share::parse(set.shares[0].human_form().expose(), None).unwrap(), bad];
+    let shares = vec![
+        Share::parse(set.shares[0].human_form().expose(), None).unwrap(),
+        bad,
+    ];
     let err = combine(&shares).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -210,21 +232,43 @@ fn wrong_exactly_k_shares_cannot_be_named_but_are_refused() {
 
 #[test]
 fn split_parameters_are_checked() {
-    assert_eq!(split(&secret(&[1; 32]), 1, 3).unwrap_err().to_string(), "cannot split: 1 of 3 is not allowed: Keyrite needs 2 ≤ K ≤ N ≤ 16");
-    assert_eq!(split(&secret(&[1; 32]), 2, 17).unwrap_err().to_string(), "cannot split: 2 of 17 is not allowed: Keyrite needs 2 ≤ K ≤ N ≤ 16");
-    assert_eq!(split(&secret(&[1; 15]), 2, 3).unwrap_err().to_string(), "cannot split: the secret is 15 bytes; Keyrite splits secrets of 16 to 64 bytes");
-    assert_eq!(split(&secret(&[1; 65]), 2, 3).unwrap_err().to_string(), "cannot split: the secret is 65 bytes; Keyrite splits secrets of 16 to 64 bytes");
+    assert_eq!(
+        split(&secret(&[1; 32]), 1, 3).unwrap_err().to_string(),
+        "cannot split: 1 of 3 is not allowed: Keyrite needs 2 ≤ K ≤ N ≤ 16"
+    );
+    assert_eq!(
+        split(&secret(&[1; 32]), 2, 17).unwrap_err().to_string(),
+        "cannot split: 2 of 17 is not allowed: Keyrite needs 2 ≤ K ≤ N ≤ 16"
+    );
+    assert_eq!(
+        split(&secret(&[1; 15]), 2, 3).unwrap_err().to_string(),
+        "cannot split: the secret is 15 bytes; Keyrite splits secrets of 16 to 64 bytes"
+    );
+    assert_eq!(
+        split(&secret(&[1; 65]), 2, 3).unwrap_err().to_string(),
+        "cannot split: the secret is 65 bytes; Keyrite splits secrets of 16 to 64 bytes"
+    );
     let big = split(&secret(&[1; 64]), 16, 16).unwrap();
-    assert_eq!(combine(&big.shares).unwrap().secret.expose(), &[1u8; 64][..]);
+    assert_eq!(
+        combine(&big.shares).unwrap().secret.expose(),
+        &[1u8; 64][..]
+    );
 }
 
 #[test]
 fn first_four_groups_are_the_same_across_a_set_and_the_fifth_starts_with_the_index() {
     let set = split(&secret(&[4u8; 32]), 3, 5).unwrap();
-    let heads: Vec<String> = set.shares.iter().map(|s| s.human_form().expose()[..19].to_string()).collect();
+    let heads: Vec<String> = set
+        .shares
+        .iter()
+        .map(|s| s.human_form().expose()[..19].to_string())
+        .collect();
     assert!(heads.iter().all(|h| *h == heads[0]));
     // The index byte is the first 8 bits of the fifth group: its first two characters differ.
-    let fifth: std::collections::BTreeSet<String> =
-        set.shares.iter().map(|s| s.human_form().expose()[20..22].to_string()).collect();
+    let fifth: std::collections::BTreeSet<String> = set
+        .shares
+        .iter()
+        .map(|s| s.human_form().expose()[20..22].to_string())
+        .collect();
     assert_eq!(fifth.len(), 5);
 }

@@ -38,7 +38,9 @@ pub fn run(command: SharesCommand) -> anyhow::Result<ExitCode> {
 fn read(file: &str) -> anyhow::Result<keyrite_core::secret::SecretText> {
     let mut s = String::new();
     if file == "-" {
-        std::io::stdin().read_to_string(&mut s).context("reading the share from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the share from standard input")?;
     } else {
         s = std::fs::read_to_string(Path::new(file)).with_context(|| format!("reading {file}"))?;
     }
@@ -67,13 +69,18 @@ fn combine(check_only: bool, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let mut parsed = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let text = read(&f.to_string_lossy())?;
-        let share = Share::parse(text.expose(), Some(i + 1)).with_context(|| format!("in {}", f.display()))?;
+        let share = Share::parse(text.expose(), Some(i + 1))
+            .with_context(|| format!("in {}", f.display()))?;
         parsed.push(share);
     }
     let r = shares::combine(&parsed)?;
     println!(
         "OK: shares {} of set {} rebuild the recorded secret (any {} of {}).",
-        r.indices.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "),
+        r.indices
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         r.set_id,
         r.threshold,
         r.count

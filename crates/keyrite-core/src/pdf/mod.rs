@@ -87,8 +87,10 @@ impl Document {
     pub fn new(info: &DocInfo, size: PageSize, stamp: Option<&str>) -> Result<Self, PdfError> {
         let mut doc = PdfDocument::new(&info.title);
         let mut warnings = Vec::new();
-        let sans = ParsedFont::from_bytes(SANS_TTF, 0, &mut warnings).ok_or(PdfError::Font("DejaVuSans"))?;
-        let mono = ParsedFont::from_bytes(MONO_TTF, 0, &mut warnings).ok_or(PdfError::Font("DejaVuSansMono"))?;
+        let sans = ParsedFont::from_bytes(SANS_TTF, 0, &mut warnings)
+            .ok_or(PdfError::Font("DejaVuSans"))?;
+        let mono = ParsedFont::from_bytes(MONO_TTF, 0, &mut warnings)
+            .ok_or(PdfError::Font("DejaVuSansMono"))?;
         let sans = doc.add_font(&sans);
         let mono = doc.add_font(&mono);
         let date = printpdf::OffsetDateTime::from_unix_timestamp(info.created_unix)
@@ -100,13 +102,28 @@ impl Document {
         meta.creation_date = date.clone();
         meta.modification_date = date.clone();
         meta.metadata_date = date;
-        Ok(Self { doc, sans, mono, size, stamp: stamp.map(str::to_string), pages: Vec::new() })
+        Ok(Self {
+            doc,
+            sans,
+            mono,
+            size,
+            stamp: stamp.map(str::to_string),
+            pages: Vec::new(),
+        })
     }
 
     /// Starts a page; fill it, then pass it to [`Document::add_page`].
     pub fn page(&self) -> Page {
         let (w, h) = self.size.mm();
-        let mut p = Page { ops: Vec::new(), width: w, height: h, y: h - 18.0, margin: 18.0, sans: self.sans.clone(), mono: self.mono.clone() };
+        let mut p = Page {
+            ops: Vec::new(),
+            width: w,
+            height: h,
+            y: h - 18.0,
+            margin: 18.0,
+            sans: self.sans.clone(),
+            mono: self.mono.clone(),
+        };
         if let Some(s) = &self.stamp {
             p.text_at(Font::Sans, 9.0, p.margin, h - 10.0, s);
             p.rule(h - 12.0);
@@ -147,7 +164,10 @@ impl Document {
     /// The PDF bytes (fonts subset and embedded).
     pub fn save(mut self) -> Vec<u8> {
         let pages = std::mem::take(&mut self.pages);
-        let opts = PdfSaveOptions { subset_fonts: true, ..Default::default() };
+        let opts = PdfSaveOptions {
+            subset_fonts: true,
+            ..Default::default()
+        };
         self.doc.with_pages(pages).save(&opts, &mut Vec::new())
     }
 }
@@ -175,10 +195,22 @@ impl Page {
     pub fn text_at(&mut self, font: Font, size_pt: f32, x: f32, y: f32, text: &str) {
         self.ops.extend([
             Op::StartTextSection,
-            Op::SetFont { font: self.handle(font), size: Pt(size_pt) },
-            Op::SetFillColor { col: Color::Greyscale(Greyscale::new(0.0, None)) },
-            Op::SetTextCursor { pos: Point { x: Mm(x).into_pt(), y: Mm(y).into_pt() } },
-            Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
+            Op::SetFont {
+                font: self.handle(font),
+                size: Pt(size_pt),
+            },
+            Op::SetFillColor {
+                col: Color::Greyscale(Greyscale::new(0.0, None)),
+            },
+            Op::SetTextCursor {
+                pos: Point {
+                    x: Mm(x).into_pt(),
+                    y: Mm(y).into_pt(),
+                },
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text(text.to_string())],
+            },
             Op::EndTextSection,
         ]);
     }
@@ -218,11 +250,24 @@ impl Page {
     }
 
     fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32) {
-        let pt = |x: f32, y: f32| LinePoint { p: Point { x: Mm(x).into_pt(), y: Mm(y).into_pt() }, bezier: false };
+        let pt = |x: f32, y: f32| LinePoint {
+            p: Point {
+                x: Mm(x).into_pt(),
+                y: Mm(y).into_pt(),
+            },
+            bezier: false,
+        };
         self.ops.extend([
-            Op::SetOutlineColor { col: Color::Greyscale(Greyscale::new(0.0, None)) },
+            Op::SetOutlineColor {
+                col: Color::Greyscale(Greyscale::new(0.0, None)),
+            },
             Op::SetOutlineThickness { pt: Pt(0.6) },
-            Op::DrawLine { line: Line { points: vec![pt(x1, y1), pt(x2, y2)], is_closed: false } },
+            Op::DrawLine {
+                line: Line {
+                    points: vec![pt(x1, y1), pt(x2, y2)],
+                    is_closed: false,
+                },
+            },
         ]);
     }
 
@@ -303,7 +348,10 @@ pub fn qr_modules(payload: &str) -> Result<(Vec<bool>, usize), PdfError> {
     let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)
         .map_err(|e| PdfError::Qr(payload.len(), e.to_string()))?;
     let colors = code.to_colors();
-    Ok((colors.iter().map(|c| *c == qrcode::Color::Dark).collect(), code.width()))
+    Ok((
+        colors.iter().map(|c| *c == qrcode::Color::Dark).collect(),
+        code.width(),
+    ))
 }
 
 #[cfg(test)]
@@ -320,8 +368,11 @@ mod tests {
     fn qr_image_decodes_with_rqrr() {
         let payload = "KEYRITE-SHARE:0123456789ABCDEFGHJKMNPQRSTVWXYZ";
         let (img, side) = qr_image(payload).unwrap();
-        let RawImageData::U8(px) = img.pixels else { panic!("grey image expected") };
-        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| px[y * side + x]);
+        let RawImageData::U8(px) = img.pixels else {
+            panic!("grey image expected")
+        };
+        let mut prepared =
+            rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| px[y * side + x]);
         let grids = prepared.detect_grids();
         assert_eq!(grids.len(), 1);
         let (_, content) = grids[0].decode().unwrap();

@@ -19,7 +19,10 @@ pub fn value_of(c: char) -> Option<u8> {
         'I' | 'L' => '1',
         c => c,
     };
-    ALPHABET.iter().position(|a| *a as char == c).map(|p| p as u8)
+    ALPHABET
+        .iter()
+        .position(|a| *a as char == c)
+        .map(|p| p as u8)
 }
 
 /// Whether `c` is a separator that typing may add between groups.

@@ -25,7 +25,11 @@ pub struct CardInfo {
 pub fn render_card(share: &Share, info: &CardInfo) -> Result<Vec<u8>, PdfError> {
     let title = format!("Keyrite share {} of {}", share.index(), share.count());
     let mut doc = Document::new(
-        &DocInfo { title: title.clone(), author: "Keyrite".into(), created_unix: info.created_unix },
+        &DocInfo {
+            title: title.clone(),
+            author: "Keyrite".into(),
+            created_unix: info.created_unix,
+        },
         info.page,
         info.stamp.as_deref(),
     )?;
@@ -35,15 +39,36 @@ pub fn render_card(share: &Share, info: &CardInfo) -> Result<Vec<u8>, PdfError> 
     p.text(
         Font::Sans,
         12.0,
-        &format!("Share {} of {} — any {} rebuild the secret", share.index(), share.count(), share.threshold()),
+        &format!(
+            "Share {} of {} — any {} rebuild the secret",
+            share.index(),
+            share.count(),
+            share.threshold()
+        ),
     );
     p.gap(2.0);
     p.text(Font::Sans, 10.0, &format!("Ceremony: {}", info.ceremony_id));
     p.text(Font::Sans, 10.0, &format!("Custodian: {}", info.custodian));
-    p.text(Font::Sans, 10.0, &format!("Share set: {}", share.set_id().words()));
-    p.text(Font::Mono, 9.0, &format!("Set id {}   fingerprint {}", share.set_id(), share.fingerprint().words()));
+    p.text(
+        Font::Sans,
+        10.0,
+        &format!("Share set: {}", share.set_id().words()),
+    );
+    p.text(
+        Font::Mono,
+        9.0,
+        &format!(
+            "Set id {}   fingerprint {}",
+            share.set_id(),
+            share.fingerprint().words()
+        ),
+    );
     p.gap(4.0);
-    p.text(Font::Sans, 10.0, "Your share (type it back in any case; spaces and dashes are ignored):");
+    p.text(
+        Font::Sans,
+        10.0,
+        "Your share (type it back in any case; spaces and dashes are ignored):",
+    );
     p.gap(1.0);
     let human = share.human_form();
     // Six groups per line, so the card reads like the screen.
@@ -61,7 +86,10 @@ pub fn render_card(share: &Share, info: &CardInfo) -> Result<Vec<u8>, PdfError> 
          Keyrite checks every share when it is typed or scanned back.",
     );
     p.gap(4.0);
-    p.signature_line(&format!("Received and checked by {} (signature, date)", info.custodian));
+    p.signature_line(&format!(
+        "Received and checked by {} (signature, date)",
+        info.custodian
+    ));
     doc.add_page(p)?;
     Ok(doc.save())
 }

@@ -124,7 +124,11 @@ impl Share {
     }
     /// A label naming this share in errors.
     pub fn label(&self, position: Option<usize>) -> ShareLabel {
-        ShareLabel { position, index: Some(self.index), set: Some(self.set_id.to_string()) }
+        ShareLabel {
+            position,
+            index: Some(self.index),
+            set: Some(self.set_id.to_string()),
+        }
     }
 
     /// The canonical header-and-value bytes (secret: contains the share value).
@@ -190,7 +194,10 @@ impl Share {
         let t = text.trim();
         match t.strip_prefix(QR_PREFIX) {
             Some(rest) => Share::parse_body(rest, position),
-            None => Err(ShareError::Share { share: ShareLabel::at(position), problem: ShareProblem::NotQrPayload }),
+            None => Err(ShareError::Share {
+                share: ShareLabel::at(position),
+                problem: ShareProblem::NotQrPayload,
+            }),
         }
     }
 
@@ -208,9 +215,13 @@ impl Share {
 
     fn parse_body(text: &str, position: Option<usize>) -> Result<Share, ShareError> {
         let mut label = ShareLabel::at(position);
-        let fail = |label: &ShareLabel, problem| ShareError::Share { share: label.clone(), problem };
+        let fail = |label: &ShareLabel, problem| ShareError::Share {
+            share: label.clone(),
+            problem,
+        };
         // Characters → 5-bit values (kept secret: they are the share).
-        let mut values = SecretBytes::zeroed(text.chars().filter(|c| !base32::is_separator(*c)).count());
+        let mut values =
+            SecretBytes::zeroed(text.chars().filter(|c| !base32::is_separator(*c)).count());
         let mut n = 0;
         for (pos, c) in text.chars().enumerate() {
             if base32::is_separator(c) {
@@ -221,7 +232,15 @@ impl Share {
                     values.expose_mut()[n] = v;
                     n += 1;
                 }
-                None => return Err(fail(&label, ShareProblem::BadCharacter { position: pos + 1, ch: c })),
+                None => {
+                    return Err(fail(
+                        &label,
+                        ShareProblem::BadCharacter {
+                            position: pos + 1,
+                            ch: c,
+                        },
+                    ))
+                }
             }
         }
         let v = values.expose();
@@ -230,7 +249,10 @@ impl Share {
         }
         let min = text_len(*SECRET_LEN.start());
         // Read what the header says as early as possible, so errors can name the share.
-        let symbols: Vec<u16> = v.chunks(2).map(|c| ((c[0] as u16) << 5) | *c.get(1).unwrap_or(&0) as u16).collect();
+        let symbols: Vec<u16> = v
+            .chunks(2)
+            .map(|c| ((c[0] as u16) << 5) | *c.get(1).unwrap_or(&0) as u16)
+            .collect();
         let mut symbols = zeroize::Zeroizing::new(symbols);
         let head = unpack10(&symbols[..symbols.len().min(10)]);
         if head.len() >= 11 {
@@ -255,7 +277,11 @@ impl Share {
             let problem = if v.len() < min {
                 ShareProblem::Truncated { got: v.len(), min }
             } else {
-                ShareProblem::Length { got: v.len(), expected: text_len(secret_len), secret_len }
+                ShareProblem::Length {
+                    got: v.len(),
+                    expected: text_len(secret_len),
+                    secret_len,
+                }
             };
             return Err(fail(&label, problem));
         }
@@ -267,23 +293,35 @@ impl Share {
         }
         // Checksum holds: from here on a problem means a bad writer, not a typo.
         if !SECRET_LEN.contains(&secret_len) {
-            return Err(fail(&label, ShareProblem::Header(format!("secret length {secret_len} is outside 16..=64"))));
+            return Err(fail(
+                &label,
+                ShareProblem::Header(format!("secret length {secret_len} is outside 16..=64")),
+            ));
         }
         let data_symbols = symbols.len() - rs1024::CHECK_SYMBOLS;
         let bytes = zeroize::Zeroizing::new(unpack10(&symbols[..data_symbols]));
         let used_bits = (HEADER_LEN + secret_len) * 8;
         if bytes.len() < HEADER_LEN + secret_len || pad_bits(&symbols[..data_symbols], used_bits) {
-            return Err(fail(&label, ShareProblem::Header("the padding bits are not zero".into())));
+            return Err(fail(
+                &label,
+                ShareProblem::Header("the padding bits are not zero".into()),
+            ));
         }
         zeroize::Zeroize::zeroize(&mut *symbols);
         let threshold = (bytes[9] >> 4) + 1;
         let count = (bytes[9] & 15) + 1;
         let index = bytes[10];
         if threshold < 2 || threshold > count {
-            return Err(fail(&label, ShareProblem::Header(format!("threshold {threshold} of {count} is not 2 ≤ K ≤ N"))));
+            return Err(fail(
+                &label,
+                ShareProblem::Header(format!("threshold {threshold} of {count} is not 2 ≤ K ≤ N")),
+            ));
         }
         if index == 0 || index > count {
-            return Err(fail(&label, ShareProblem::Header(format!("index {index} is not in 1..={count}"))));
+            return Err(fail(
+                &label,
+                ShareProblem::Header(format!("index {index} is not in 1..={count}")),
+            ));
         }
         let mut id = [0u8; 8];
         id.copy_from_slice(&bytes[1..9]);

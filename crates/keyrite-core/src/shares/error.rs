@@ -17,7 +17,11 @@ pub struct ShareLabel {
 impl ShareLabel {
     /// A label for the share given at `position` (1-based), nothing read yet.
     pub fn at(position: Option<usize>) -> Self {
-        Self { position, index: None, set: None }
+        Self {
+            position,
+            index: None,
+            set: None,
+        }
     }
 }
 
@@ -160,5 +164,9 @@ pub enum ShareError {
 
 /// `1, 2, 3` from indices.
 pub(crate) fn list(indices: &[u8]) -> String {
-    indices.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+    indices
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

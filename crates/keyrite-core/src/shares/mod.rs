@@ -18,7 +18,9 @@ mod rs1024;
 pub mod seal;
 mod split;
 
-pub use envelope::{text_len, SetId, Share, ShareFingerprint, FORMAT_VERSION, MAX_SHARES, QR_PREFIX, SECRET_LEN};
+pub use envelope::{
+    text_len, SetId, Share, ShareFingerprint, FORMAT_VERSION, MAX_SHARES, QR_PREFIX, SECRET_LEN,
+};
 pub use error::{ShareError, ShareLabel, ShareProblem};
 pub use split::{combine, split, Rebuilt, ShareSet};
 
@@ -51,6 +53,13 @@ pub mod testing {
         let mut value = SecretBytes::from_slice(s.value.expose());
         let i = at % value.len();
         value.expose_mut()[i] ^= flip;
-        Share { set_id: s.set_id, threshold: s.threshold, count: s.count, index: s.index, digest: s.digest, value }
+        Share {
+            set_id: s.set_id,
+            threshold: s.threshold,
+            count: s.count,
+            index: s.index,
+            digest: s.digest,
+            value,
+        }
     }
 }

@@ -108,7 +108,10 @@ mod tests {
     fn generator_has_roots_alpha_to_alpha_cubed() {
         let mut a = 2u16;
         for _ in 0..3 {
-            let v = mul(mul(mul(1, a), a), a) ^ mul(mul(GENERATOR[0], a), a) ^ mul(GENERATOR[1], a) ^ GENERATOR[2];
+            let v = mul(mul(mul(1, a), a), a)
+                ^ mul(mul(GENERATOR[0], a), a)
+                ^ mul(GENERATOR[1], a)
+                ^ GENERATOR[2];
             assert_eq!(v, 0);
             a = mul(a, 2);
         }

@@ -40,9 +40,17 @@ pub struct Argon2Params {
 
 impl Argon2Params {
     /// RFC 9106's second recommendation, Keyrite's floor: 64 MiB, t = 3, p = 4.
-    pub const MINIMUM: Argon2Params = Argon2Params { m_kib: 64 * 1024, t: 3, p: 4 };
+    pub const MINIMUM: Argon2Params = Argon2Params {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 4,
+    };
     /// Upper bounds accepted when opening (refuses a file that would exhaust the machine).
-    pub const MAXIMUM: Argon2Params = Argon2Params { m_kib: 4 * 1024 * 1024, t: 64, p: 64 };
+    pub const MAXIMUM: Argon2Params = Argon2Params {
+        m_kib: 4 * 1024 * 1024,
+        t: 64,
+        p: 64,
+    };
 
     fn check(&self) -> Result<(), SealError> {
         let (lo, hi) = (Self::MINIMUM, Self::MAXIMUM);
@@ -119,7 +127,9 @@ pub enum SealError {
         given: String,
     },
     /// AEAD refused after ECDH.
-    #[error("sealed share {0} did not open with this key agreement: wrong key, or the file is damaged")]
+    #[error(
+        "sealed share {0} did not open with this key agreement: wrong key, or the file is damaged"
+    )]
     OpenFailed(String),
     /// AEAD refused after Argon2id.
     #[error("sealed share {0}: wrong passphrase (or the file is damaged); nothing was opened")]
@@ -161,11 +171,22 @@ fn common(share: &Share, kind: u8) -> Vec<u8> {
     h
 }
 
-fn aead_seal(key: &SecretBytes, header: &[u8], nonce: &[u8], share: &Share) -> Result<Vec<u8>, SealError> {
+fn aead_seal(
+    key: &SecretBytes,
+    header: &[u8],
+    nonce: &[u8],
+    share: &Share,
+) -> Result<Vec<u8>, SealError> {
     let cipher = ChaCha20Poly1305::new(Key::from_slice(key.expose()));
     let text = share.canonical_text();
     let ct = cipher
-        .encrypt(Nonce::from_slice(nonce), Payload { msg: text.expose().as_bytes(), aad: header })
+        .encrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: text.expose().as_bytes(),
+                aad: header,
+            },
+        )
         .map_err(|_| SealError::Crypto("ChaCha20-Poly1305 refused to encrypt".into()))?;
     let mut out = header.to_vec();
     out.extend_from_slice(&ct);
@@ -176,7 +197,13 @@ fn aead_open(key: &SecretBytes, sealed: &[u8], header_len: usize) -> Option<Secr
     let cipher = ChaCha20Poly1305::new(Key::from_slice(key.expose()));
     let nonce = &sealed[header_len - 12..header_len];
     let mut pt = cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: &sealed[header_len..], aad: &sealed[..header_len] })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: &sealed[header_len..],
+                aad: &sealed[..header_len],
+            },
+        )
         .ok()?;
     let text = String::from_utf8(std::mem::take(&mut pt)).ok();
     zeroize::Zeroize::zeroize(&mut pt);
@@ -187,7 +214,10 @@ fn aead_open(key: &SecretBytes, sealed: &[u8], header_len: usize) -> Option<Secr
 pub fn sealed_info(sealed: &[u8]) -> Result<SealedInfo, SealError> {
     if sealed.len() < 8 || &sealed[..6] != MAGIC {
         return Err(if sealed.len() >= 6 && &sealed[..6] == MAGIC {
-            SealError::Truncated { got: sealed.len(), min: COMMON_LEN }
+            SealError::Truncated {
+                got: sealed.len(),
+                min: COMMON_LEN,
+            }
         } else {
             SealError::NotSealed
         });
@@ -196,7 +226,10 @@ pub fn sealed_info(sealed: &[u8]) -> Result<SealedInfo, SealError> {
         return Err(SealError::UnknownVersion(sealed[6]));
     }
     if sealed.len() < COMMON_LEN {
-        return Err(SealError::Truncated { got: sealed.len(), min: COMMON_LEN });
+        return Err(SealError::Truncated {
+            got: sealed.len(),
+            min: COMMON_LEN,
+        });
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&sealed[8..16]);
@@ -207,7 +240,10 @@ pub fn sealed_info(sealed: &[u8]) -> Result<SealedInfo, SealError> {
         k => return Err(SealError::UnknownKind(label(&set_id, index), k)),
     } + TAG_LEN;
     if sealed.len() < min {
-        return Err(SealError::Truncated { got: sealed.len(), min });
+        return Err(SealError::Truncated {
+            got: sealed.len(),
+            min,
+        });
     }
     let kind = if sealed[7] == KIND_P256 {
         let mut r = [0u8; 33];
@@ -218,9 +254,17 @@ pub fn sealed_info(sealed: &[u8]) -> Result<SealedInfo, SealError> {
             let o = COMMON_LEN + 4 * i;
             u32::from_be_bytes([sealed[o], sealed[o + 1], sealed[o + 2], sealed[o + 3]])
         };
-        SealKind::Passphrase(Argon2Params { m_kib: word(0), t: word(1), p: word(2) })
+        SealKind::Passphrase(Argon2Params {
+            m_kib: word(0),
+            t: word(1),
+            p: word(2),
+        })
     };
-    Ok(SealedInfo { set_id, index, kind })
+    Ok(SealedInfo {
+        set_id,
+        index,
+        kind,
+    })
 }
 
 fn hkdf_key(shared_x: &SecretBytes, header_to_ephemeral: &[u8]) -> Result<SecretBytes, SealError> {
@@ -251,9 +295,15 @@ pub fn seal_to_p256(share: &Share, recipient: &p256::PublicKey) -> Result<Vec<u8
 pub fn ephemeral_public(sealed: &[u8]) -> Result<p256::PublicKey, SealError> {
     let info = sealed_info(sealed)?;
     match info.kind {
-        SealKind::P256 { .. } => p256::PublicKey::from_sec1_bytes(&sealed[COMMON_LEN + 33..COMMON_LEN + 98])
-            .map_err(|_| SealError::OpenFailed(label(&info.set_id, info.index))),
-        SealKind::Passphrase(_) => Err(SealError::WrongKind(label(&info.set_id, info.index), "a passphrase", "a key")),
+        SealKind::P256 { .. } => {
+            p256::PublicKey::from_sec1_bytes(&sealed[COMMON_LEN + 33..COMMON_LEN + 98])
+                .map_err(|_| SealError::OpenFailed(label(&info.set_id, info.index)))
+        }
+        SealKind::Passphrase(_) => Err(SealError::WrongKind(
+            label(&info.set_id, info.index),
+            "a passphrase",
+            "a key",
+        )),
     }
 }
 
@@ -282,14 +332,22 @@ pub fn open_with_p256_key(sealed: &[u8], key: &p256::SecretKey) -> Result<Share,
         let recipient_fp = p256::PublicKey::from_sec1_bytes(&recipient)
             .map(|k| key_fingerprint(&k))
             .unwrap_or_else(|_| hex::encode(&Sha256::digest(recipient)[..8]));
-        return Err(SealError::WrongKey { share: name, recipient: recipient_fp, given: key_fingerprint(&given) });
+        return Err(SealError::WrongKey {
+            share: name,
+            recipient: recipient_fp,
+            given: key_fingerprint(&given),
+        });
     }
     let eph = ephemeral_public(sealed)?;
     let shared = p256::ecdh::diffie_hellman(key.to_nonzero_scalar(), eph.as_affine());
     open_with_shared_secret(sealed, &SecretBytes::from_slice(shared.raw_secret_bytes()))
 }
 
-fn argon2_key(pass: &SecretText, salt: &[u8], params: Argon2Params) -> Result<SecretBytes, SealError> {
+fn argon2_key(
+    pass: &SecretText,
+    salt: &[u8],
+    params: Argon2Params,
+) -> Result<SecretBytes, SealError> {
     let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
         .map_err(|e| SealError::Crypto(format!("Argon2id parameters: {e}")))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
@@ -300,7 +358,11 @@ fn argon2_key(pass: &SecretText, salt: &[u8], params: Argon2Params) -> Result<Se
 }
 
 /// Seals `share` to a passphrase with Argon2id (`params` at least [`Argon2Params::MINIMUM`]).
-pub fn seal_with_passphrase(share: &Share, pass: &SecretText, params: Argon2Params) -> Result<Vec<u8>, SealError> {
+pub fn seal_with_passphrase(
+    share: &Share,
+    pass: &SecretText,
+    params: Argon2Params,
+) -> Result<Vec<u8>, SealError> {
     params.check()?;
     let mut header = common(share, KIND_PASSPHRASE);
     for w in [params.m_kib, params.t, params.p] {

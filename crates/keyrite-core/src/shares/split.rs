@@ -42,9 +42,18 @@ pub fn split(secret: &SecretBytes, threshold: u8, count: u8) -> Result<ShareSet,
         let value = SecretBytes::from_slice(r.get(1..).unwrap_or(&[]));
         zeroize::Zeroize::zeroize(&mut r);
         if !ok {
-            return Err(ShareError::Split(format!("the Shamir library numbered share {index} unexpectedly")));
+            return Err(ShareError::Split(format!(
+                "the Shamir library numbered share {index} unexpectedly"
+            )));
         }
-        shares.push(Share { set_id, threshold, count, index, digest, value });
+        shares.push(Share {
+            set_id,
+            threshold,
+            count,
+            index,
+            digest,
+            value,
+        });
     }
     Ok(ShareSet { set_id, shares })
 }
@@ -77,20 +86,31 @@ pub fn combine(shares: &[Share]) -> Result<Rebuilt, ShareError> {
     let mut indices: Vec<u8> = Vec::with_capacity(shares.len());
     for (pos, s) in shares.iter().enumerate() {
         let problem = if s.set_id != first.set_id {
-            Some(ShareProblem::OtherSet { expected: set.clone() })
+            Some(ShareProblem::OtherSet {
+                expected: set.clone(),
+            })
         } else if s.threshold != first.threshold || s.count != first.count {
-            Some(ShareProblem::Disagrees { field: "threshold or share count" })
+            Some(ShareProblem::Disagrees {
+                field: "threshold or share count",
+            })
         } else if s.value.len() != first.value.len() {
-            Some(ShareProblem::Disagrees { field: "secret length" })
+            Some(ShareProblem::Disagrees {
+                field: "secret length",
+            })
         } else if s.digest != first.digest {
-            Some(ShareProblem::Disagrees { field: "secret digest" })
+            Some(ShareProblem::Disagrees {
+                field: "secret digest",
+            })
         } else if indices.contains(&s.index) {
             Some(ShareProblem::Duplicate)
         } else {
             None
         };
         if let Some(problem) = problem {
-            return Err(ShareError::Share { share: s.label(Some(pos + 1)), problem });
+            return Err(ShareError::Share {
+                share: s.label(Some(pos + 1)),
+                problem,
+            });
         }
         indices.push(s.index);
     }
@@ -111,13 +131,18 @@ pub fn combine(shares: &[Share]) -> Result<Rebuilt, ShareError> {
     let mut good: Option<(Vec<usize>, SecretBytes)> = None;
     for subset in Subsets::new(sorted.len(), k) {
         let secret = interpolate(&subset.iter().map(|i| sorted[*i]).collect::<Vec<_>>())?;
-        if secret_digest(&first.set_id, first.threshold, first.count, secret.expose()) == first.digest {
+        if secret_digest(&first.set_id, first.threshold, first.count, secret.expose())
+            == first.digest
+        {
             good = Some((subset, secret));
             break;
         }
     }
     let Some((good_set, secret)) = good else {
-        return Err(ShareError::DigestMismatch { set, indices: list(&all) });
+        return Err(ShareError::DigestMismatch {
+            set,
+            indices: list(&all),
+        });
     };
     // Every share outside the good subset must fit with K−1 of it.
     let mut bad = Vec::new();
@@ -136,15 +161,24 @@ pub fn combine(shares: &[Share]) -> Result<Rebuilt, ShareError> {
     match bad.as_slice() {
         [] => {}
         [one] => {
-            let pos = shares.iter().position(|s| s.index == sorted[*one].index).map(|p| p + 1);
+            let pos = shares
+                .iter()
+                .position(|s| s.index == sorted[*one].index)
+                .map(|p| p + 1);
             return Err(ShareError::Share {
                 share: sorted[*one].label(pos),
-                problem: ShareProblem::Inconsistent { good: list(&good_idx) },
+                problem: ShareProblem::Inconsistent {
+                    good: list(&good_idx),
+                },
             });
         }
         many => {
             let b: Vec<u8> = many.iter().map(|i| sorted[*i].index).collect();
-            return Err(ShareError::SeveralInconsistent { set, bad: list(&b), good: list(&good_idx) });
+            return Err(ShareError::SeveralInconsistent {
+                set,
+                bad: list(&b),
+                good: list(&good_idx),
+            });
         }
     }
     Ok(Rebuilt {
@@ -175,7 +209,8 @@ fn interpolate(shares: &[&Share]) -> Result<SecretBytes, ShareError> {
     for mut p in plain {
         zeroize::Zeroize::zeroize(&mut p);
     }
-    let mut out = result.map_err(|e| ShareError::Split(format!("the Shamir library refused to combine: {e:?}")))?;
+    let mut out = result
+        .map_err(|e| ShareError::Split(format!("the Shamir library refused to combine: {e:?}")))?;
     let secret = SecretBytes::from_slice(&out);
     zeroize::Zeroize::zeroize(&mut out);
     Ok(secret)
@@ -189,7 +224,10 @@ struct Subsets {
 
 impl Subsets {
     fn new(n: usize, k: usize) -> Self {
-        Self { n, cur: (k <= n).then(|| (0..k).collect()) }
+        Self {
+            n,
+            cur: (k <= n).then(|| (0..k).collect()),
+        }
     }
 }
 
