@@ -99,8 +99,8 @@ impl Document {
         meta.author = info.author.clone();
         meta.creator = "Keyrite".into();
         meta.producer = "Keyrite".into();
-        meta.creation_date = date.clone();
-        meta.modification_date = date.clone();
+        meta.creation_date = date;
+        meta.modification_date = date;
         meta.metadata_date = date;
         Ok(Self {
             doc,
