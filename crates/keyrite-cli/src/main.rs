@@ -36,6 +36,8 @@ enum Command {
     Journal(cmd::journal::JournalCommand),
     /// The key inventory: list, reconcile.
     Inventory(cmd::inventory::InventoryCommand),
+    /// Shamir shares: verify one, check that a set rebuilds.
+    Shares(cmd::shares::SharesCommand),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Ceremony(c) => cmd::ceremony::run(c),
         Command::Journal(c) => cmd::journal::run(&globals, c),
         Command::Inventory(c) => cmd::inventory::run(&globals, c),
+        Command::Shares(c) => cmd::shares::run(c),
     };
     match result {
         Ok(code) => code,

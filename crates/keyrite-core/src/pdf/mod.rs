@@ -1,0 +1,381 @@
+//! Shared PDF primitives: pages (A4 / US Letter), embedded DejaVu fonts, text lines with
+//! wrapping, QR codes drawn from `qrcode` modules, and a per-page stamp such as
+//! "REHEARSAL — SOFTWARE HSM". Share cards use it now; the signed ceremony record later.
+//!
+//! Fonts are embedded (subset) so every reader shows the same glyphs; document dates are set
+//! explicitly by the caller so output depends only on its inputs (printpdf's trailer `/ID`
+//! is still random per save).
+
+use printpdf::{
+    Color, FontId, Greyscale, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle,
+    PdfPage, PdfSaveOptions, Point, Pt, RawImage, RawImageData, RawImageFormat, TextItem,
+    XObjectTransform,
+};
+
+const SANS_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const MONO_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
+/// Average advance of DejaVu Sans glyphs in em, for wrapping (generous, so lines never overflow).
+const SANS_EM: f32 = 0.60;
+/// Advance of every DejaVu Sans Mono glyph in em.
+const MONO_EM: f32 = 0.602;
+
+/// PDF errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PdfError {
+    /// The embedded font did not parse (a build problem, not an input problem).
+    #[error("the embedded font {0} did not parse")]
+    Font(&'static str),
+    /// The QR payload does not fit a QR code.
+    #[error("the QR payload ({0} characters) does not fit a QR code: {1}")]
+    Qr(usize, String),
+    /// Content ran past the bottom of the page.
+    #[error("the content does not fit on one page")]
+    Overflow,
+}
+
+/// Paper size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PageSize {
+    /// 210 × 297 mm.
+    A4,
+    /// 8.5 × 11 in.
+    Letter,
+}
+
+impl PageSize {
+    /// Width and height in mm.
+    pub fn mm(self) -> (f32, f32) {
+        match self {
+            PageSize::A4 => (210.0, 297.0),
+            PageSize::Letter => (215.9, 279.4),
+        }
+    }
+}
+
+/// Which embedded font.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Font {
+    /// DejaVu Sans.
+    Sans,
+    /// DejaVu Sans Mono (shares, hashes).
+    Mono,
+}
+
+/// Document metadata; dates as Unix seconds, set explicitly.
+#[derive(Debug, Clone)]
+pub struct DocInfo {
+    /// Title.
+    pub title: String,
+    /// Author / producer shown in metadata.
+    pub author: String,
+    /// Creation and modification date (Unix seconds).
+    pub created_unix: i64,
+}
+
+/// A document being built, page by page.
+pub struct Document {
+    doc: PdfDocument,
+    sans: FontId,
+    mono: FontId,
+    size: PageSize,
+    stamp: Option<String>,
+    pages: Vec<PdfPage>,
+}
+
+impl Document {
+    /// A new document with both fonts embedded; `stamp` is printed at the top of every page.
+    pub fn new(info: &DocInfo, size: PageSize, stamp: Option<&str>) -> Result<Self, PdfError> {
+        let mut doc = PdfDocument::new(&info.title);
+        let mut warnings = Vec::new();
+        let sans = ParsedFont::from_bytes(SANS_TTF, 0, &mut warnings)
+            .ok_or(PdfError::Font("DejaVuSans"))?;
+        let mono = ParsedFont::from_bytes(MONO_TTF, 0, &mut warnings)
+            .ok_or(PdfError::Font("DejaVuSansMono"))?;
+        let sans = doc.add_font(&sans);
+        let mono = doc.add_font(&mono);
+        let date = printpdf::OffsetDateTime::from_unix_timestamp(info.created_unix)
+            .unwrap_or_else(|_| printpdf::OffsetDateTime::epoch());
+        let meta = &mut doc.metadata.info;
+        meta.author = info.author.clone();
+        meta.creator = "Keyrite".into();
+        meta.producer = "Keyrite".into();
+        meta.creation_date = date;
+        meta.modification_date = date;
+        meta.metadata_date = date;
+        Ok(Self {
+            doc,
+            sans,
+            mono,
+            size,
+            stamp: stamp.map(str::to_string),
+            pages: Vec::new(),
+        })
+    }
+
+    /// Starts a page; fill it, then pass it to [`Document::add_page`].
+    pub fn page(&self) -> Page {
+        let (w, h) = self.size.mm();
+        let mut p = Page {
+            ops: Vec::new(),
+            width: w,
+            height: h,
+            y: h - 18.0,
+            margin: 18.0,
+            sans: self.sans.clone(),
+            mono: self.mono.clone(),
+        };
+        if let Some(s) = &self.stamp {
+            p.text_at(Font::Sans, 9.0, p.margin, h - 10.0, s);
+            p.rule(h - 12.0);
+        }
+        p
+    }
+
+    /// Adds a finished page; its QR images are registered with the document.
+    pub fn add_page(&mut self, page: Page) -> Result<(), PdfError> {
+        if page.y < 10.0 {
+            return Err(PdfError::Overflow);
+        }
+        let (w, h) = self.size.mm();
+        self.pages.push(PdfPage::new(Mm(w), Mm(h), page.ops));
+        Ok(())
+    }
+
+    /// Registers a QR code and draws it on `page` at the cursor, `side_mm` wide, left-aligned.
+    pub fn qr(&mut self, page: &mut Page, payload: &str, side_mm: f32) -> Result<(), PdfError> {
+        let (img, px) = qr_image(payload)?;
+        let id = self.doc.add_image(&img);
+        // Choose the dpi so the image is `side_mm` wide.
+        let dpi = px as f32 / (side_mm / 25.4);
+        page.y -= side_mm;
+        page.ops.push(Op::UseXobject {
+            id,
+            transform: XObjectTransform {
+                translate_x: Some(Mm(page.margin).into_pt()),
+                translate_y: Some(Mm(page.y).into_pt()),
+                dpi: Some(dpi),
+                ..Default::default()
+            },
+        });
+        page.y -= 4.0;
+        Ok(())
+    }
+
+    /// The PDF bytes (fonts subset and embedded).
+    pub fn save(mut self) -> Vec<u8> {
+        let pages = std::mem::take(&mut self.pages);
+        let opts = PdfSaveOptions {
+            subset_fonts: true,
+            ..Default::default()
+        };
+        self.doc.with_pages(pages).save(&opts, &mut Vec::new())
+    }
+}
+
+/// One page's content, laid out top to bottom from a cursor (mm from the bottom edge).
+pub struct Page {
+    ops: Vec<Op>,
+    width: f32,
+    height: f32,
+    y: f32,
+    margin: f32,
+    sans: FontId,
+    mono: FontId,
+}
+
+impl Page {
+    fn handle(&self, font: Font) -> PdfFontHandle {
+        PdfFontHandle::External(match font {
+            Font::Sans => self.sans.clone(),
+            Font::Mono => self.mono.clone(),
+        })
+    }
+
+    /// Draws one line of text with its baseline at (x, y) mm.
+    pub fn text_at(&mut self, font: Font, size_pt: f32, x: f32, y: f32, text: &str) {
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFont {
+                font: self.handle(font),
+                size: Pt(size_pt),
+            },
+            Op::SetFillColor {
+                col: Color::Greyscale(Greyscale::new(0.0, None)),
+            },
+            Op::SetTextCursor {
+                pos: Point {
+                    x: Mm(x).into_pt(),
+                    y: Mm(y).into_pt(),
+                },
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text(text.to_string())],
+            },
+            Op::EndTextSection,
+        ]);
+    }
+
+    /// Text at the cursor, wrapped at word boundaries to the page width.
+    pub fn text(&mut self, font: Font, size_pt: f32, text: &str) {
+        let em = if font == Font::Mono { MONO_EM } else { SANS_EM };
+        let char_mm = size_pt * em * 25.4 / 72.0;
+        let max = (((self.width - 2.0 * self.margin) / char_mm) as usize).max(10);
+        let line_mm = size_pt * 1.35 * 25.4 / 72.0;
+        for line in wrap(text, max) {
+            self.y -= line_mm;
+            let m = self.margin;
+            let y = self.y;
+            self.text_at(font, size_pt, m, y, &line);
+        }
+    }
+
+    /// Vertical space in mm.
+    pub fn gap(&mut self, mm: f32) {
+        self.y -= mm;
+    }
+
+    /// A horizontal rule across the text width at height `y` mm.
+    pub fn rule(&mut self, y: f32) {
+        let (a, b) = (self.margin, self.width - self.margin);
+        self.line(a, y, b, y);
+    }
+
+    /// A signature line with a caption under it, at the cursor.
+    pub fn signature_line(&mut self, caption: &str) {
+        self.y -= 16.0;
+        let (m, y) = (self.margin, self.y);
+        self.line(m, y, m + 90.0, y);
+        self.text_at(Font::Sans, 9.0, m, y - 4.5, caption);
+        self.y -= 8.0;
+    }
+
+    fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32) {
+        let pt = |x: f32, y: f32| LinePoint {
+            p: Point {
+                x: Mm(x).into_pt(),
+                y: Mm(y).into_pt(),
+            },
+            bezier: false,
+        };
+        self.ops.extend([
+            Op::SetOutlineColor {
+                col: Color::Greyscale(Greyscale::new(0.0, None)),
+            },
+            Op::SetOutlineThickness { pt: Pt(0.6) },
+            Op::DrawLine {
+                line: Line {
+                    points: vec![pt(x1, y1), pt(x2, y2)],
+                    is_closed: false,
+                },
+            },
+        ]);
+    }
+
+    /// Cursor height in mm from the bottom edge.
+    pub fn cursor(&self) -> f32 {
+        self.y
+    }
+
+    /// Page height in mm.
+    pub fn height(&self) -> f32 {
+        self.height
+    }
+}
+
+/// Greedy word wrap to `max` characters; words longer than a line are split.
+pub fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for para in text.split('\n') {
+        let mut cur = String::new();
+        for word in para.split(' ') {
+            let mut word = word.to_string();
+            while word.chars().count() > max {
+                if !cur.is_empty() {
+                    lines.push(std::mem::take(&mut cur));
+                }
+                let head: String = word.chars().take(max).collect();
+                word = word.chars().skip(max).collect();
+                lines.push(head);
+            }
+            let need = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+            if need > max && !cur.is_empty() {
+                lines.push(std::mem::take(&mut cur));
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(&word);
+        }
+        lines.push(cur);
+    }
+    lines
+}
+
+/// Pixels per QR module in the embedded image (crisp at any print or render resolution).
+const PX_PER_MODULE: usize = 8;
+/// Quiet zone in modules (ISO/IEC 18004 asks for 4).
+const QUIET: usize = 4;
+
+/// Renders `payload` as a QR code (ECC level M) into a greyscale image; returns it and its
+/// width in pixels.
+pub fn qr_image(payload: &str) -> Result<(RawImage, usize), PdfError> {
+    let (modules, width) = qr_modules(payload)?;
+    let side = (width + 2 * QUIET) * PX_PER_MODULE;
+    let mut px = vec![255u8; side * side];
+    for (i, dark) in modules.iter().enumerate() {
+        if !dark {
+            continue;
+        }
+        let (mx, my) = (i % width + QUIET, i / width + QUIET);
+        for dy in 0..PX_PER_MODULE {
+            let row = (my * PX_PER_MODULE + dy) * side;
+            let start = row + mx * PX_PER_MODULE;
+            px[start..start + PX_PER_MODULE].fill(0);
+        }
+    }
+    let img = RawImage {
+        pixels: RawImageData::U8(px),
+        width: side,
+        height: side,
+        data_format: RawImageFormat::R8,
+        tag: Vec::new(),
+    };
+    Ok((img, side))
+}
+
+/// The QR modules (true = dark), row-major, and the symbol's width in modules.
+pub fn qr_modules(payload: &str) -> Result<(Vec<bool>, usize), PdfError> {
+    let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| PdfError::Qr(payload.len(), e.to_string()))?;
+    let colors = code.to_colors();
+    Ok((
+        colors.iter().map(|c| *c == qrcode::Color::Dark).collect(),
+        code.width(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_respects_width_and_keeps_words() {
+        let lines = wrap("aaaa bbbb cccc dddddddddddd", 9);
+        assert_eq!(lines, vec!["aaaa bbbb", "cccc", "ddddddddd", "ddd"]);
+    }
+
+    #[test]
+    fn qr_image_decodes_with_rqrr() {
+        let payload = "KEYRITE-SHARE:0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let (img, side) = qr_image(payload).unwrap();
+        let RawImageData::U8(px) = img.pixels else {
+            panic!("grey image expected")
+        };
+        let mut prepared =
+            rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| px[y * side + x]);
+        let grids = prepared.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, payload);
+    }
+}
