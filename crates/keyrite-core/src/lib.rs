@@ -14,6 +14,8 @@ pub mod hardening;
 pub mod hsm;
 pub mod paths;
 pub mod profile;
+pub mod record;
 pub mod secret;
 pub mod signer;
 pub mod words;
+pub mod x509;
