@@ -7,7 +7,7 @@
 //! embedded certificate with the one they were given.
 //!
 //! The encoding is fixed (see `docs/formats/record-signature.md`): v3, serial derived from the
-//! SPKI and the validity start, subject = issuer = `CN=<common name>, O=Keyrite`, critical
+//! SPKI and the validity start, subject = issuer = `O=Keyrite, CN=<common name>`, critical
 //! basicConstraints CA=false, critical keyUsage digitalSignature + nonRepudiation,
 //! subjectKeyIdentifier = first 20 bytes of SHA-256(SPKI).
 
@@ -207,9 +207,10 @@ fn subject_name(common_name: &str) -> Result<Name, X509Error> {
             .map_err(enc("subject name"))?;
         Ok(RelativeDistinguishedName::from(set))
     };
+    // Most general first (O, then CN): the RFC 4514 string reads `CN=…,O=Keyrite`.
     Ok(RdnSequence(vec![
-        rdn(const_oid::db::rfc4519::CN, common_name)?,
         rdn(const_oid::db::rfc4519::O, "Keyrite")?,
+        rdn(const_oid::db::rfc4519::CN, common_name)?,
     ]))
 }
 
