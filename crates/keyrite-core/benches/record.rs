@@ -58,8 +58,8 @@ fn main() {
     let cert = record_signing_certificate(&signer, "bench", now).expect("certificate");
     let transcript = vec![b'x'; 200 * 1024];
     let pdf = render();
-    let pdf = attach_file(&pdf, "transcript.json", "application/json", &transcript)
-        .expect("attach");
+    let pdf =
+        attach_file(&pdf, "transcript.json", "application/json", &transcript).expect("attach");
 
     let t = Instant::now();
     let mut signed = Vec::new();
@@ -75,6 +75,12 @@ fn main() {
     let verify = t.elapsed();
 
     println!("record benchmark: {PAGES} pages, {} KiB PDF, 200 KiB transcript attached, software P-384 signer", signed.len() / 1024);
-    println!("  sign   (ETSI.CAdES.detached, incremental update): {} per record", per_round(sign));
-    println!("  verify (ByteRange, digest, ECDSA, attachments):   {} per record", per_round(verify));
+    println!(
+        "  sign   (ETSI.CAdES.detached, incremental update): {} per record",
+        per_round(sign)
+    );
+    println!(
+        "  verify (ByteRange, digest, ECDSA, attachments):   {} per record",
+        per_round(verify)
+    );
 }

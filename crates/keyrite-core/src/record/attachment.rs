@@ -278,7 +278,7 @@ fn walk(
         .as_dict()
         .map_err(|_| structure("an EmbeddedFiles name-tree node is not a dictionary"))?;
     if let Some(Object::Array(pairs)) = node.get(b"Names").ok().and_then(|o| deref(doc, o)) {
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return Err(structure("an EmbeddedFiles /Names array has an odd length"));
         }
         for pair in pairs.chunks(2) {

@@ -159,23 +159,16 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
     if let Some(fields) = acroform_fields(&doc) {
         collect_signatures(&doc, fields, 0, &mut sigs);
     }
-    let mut last: Option<(usize, [usize; 4], &Dictionary)> = None;
+    // The last signature is the one whose signed range ends furthest; a broken ByteRange on
+    // any signature is reported rather than skipped.
+    let mut last: Option<([usize; 4], &Dictionary)> = None;
     for sig in sigs {
-        let range = byte_range(sig, pdf.len());
-        let end = match &range {
-            Ok(r) => r[2] + r[3],
-            Err(_) => usize::MAX, // a broken ByteRange is reported, not skipped
-        };
-        if last.as_ref().is_none_or(|(e, _, _)| end >= *e) {
-            last = Some((end, range.unwrap_or([0; 4]), sig));
-            if end == usize::MAX {
-                return Err(byte_range(sig, pdf.len())
-                    .err()
-                    .unwrap_or(Rejection::Unsigned));
-            }
+        let range = byte_range(sig, pdf.len())?;
+        if last.is_none_or(|(r, _)| range[2] + range[3] >= r[2] + r[3]) {
+            last = Some((range, sig));
         }
     }
-    let (_, [_, gap_start, gap_end, len2], sig) = last.ok_or(Rejection::Unsigned)?;
+    let ([_, gap_start, gap_end, len2], sig) = last.ok_or(Rejection::Unsigned)?;
     let signed_len = gap_end + len2;
 
     let sub = sig
@@ -329,7 +322,7 @@ fn contents_der(
         return Err(Rejection::ContentsMismatch);
     }
     let hex = &gap[1..gap.len() - 1];
-    if hex.len() % 2 != 0
+    if !hex.len().is_multiple_of(2)
         || !hex
             .iter()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(b))
