@@ -12,6 +12,7 @@ pub mod destroy;
 pub mod identity;
 pub mod init;
 pub mod kcv;
+pub mod objects;
 pub mod keygen;
 pub mod policy;
 pub mod quirks;
