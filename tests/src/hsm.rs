@@ -34,7 +34,8 @@ pub fn keyrite_fds(
     let pairs: Vec<(i32, i32)> = files.iter().map(|(fd, f)| (f.as_raw_fd(), *fd)).collect();
     let mut cmd = Command::new(crate::bin("keyrite"));
     cmd.arg("--data-dir").arg(data).args(args);
-    cmd.env_remove("SOFTHSM2_CONF").env_remove("KEYRITE_DATA_DIR");
+    cmd.env_remove("SOFTHSM2_CONF")
+        .env_remove("KEYRITE_DATA_DIR");
     for (k, v) in env {
         cmd.env(k, v);
     }

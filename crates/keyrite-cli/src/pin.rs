@@ -33,14 +33,14 @@ impl PinSource {
 /// Reads one PIN; `what` names it in the prompt and in messages ("user PIN of token …").
 pub fn read_pin(source: PinSource, what: &str) -> anyhow::Result<SecretText> {
     let pin = match source {
-        PinSource::Terminal => SecretText::new(rpassword::prompt_password(format!("{what}: ")).map_err(
-            |e| {
+        PinSource::Terminal => SecretText::new(
+            rpassword::prompt_password(format!("{what}: ")).map_err(|e| {
                 anyhow::anyhow!(
                     "cannot read the {what} from the terminal ({e}); run keyrite from a \
                      terminal (in rehearsal, --pin-fd/--so-pin-fd read it from a file descriptor)"
                 )
-            },
-        )?),
+            })?,
+        ),
         PinSource::Fd(fd) => read_line_from_fd(fd, what)?,
     };
     if pin.is_empty() {
@@ -101,9 +101,8 @@ fn read_line_from_fd(fd: i32, what: &str) -> anyhow::Result<SecretText> {
     if line.last() == Some(&b'\r') {
         line = &line[..line.len() - 1];
     }
-    let text = std::str::from_utf8(line).map_err(|_| {
-        anyhow::anyhow!("the {what} on file descriptor {fd} is not UTF-8 text")
-    })?;
+    let text = std::str::from_utf8(line)
+        .map_err(|_| anyhow::anyhow!("the {what} on file descriptor {fd} is not UTF-8 text"))?;
     Ok(SecretText::new(text.to_string()))
 }
 

@@ -99,9 +99,10 @@ pub fn list_keys(
     ] {
         for h in s.find(op, &[Attribute::Class(class)])? {
             let (label, id) = label_and_id(s, op, h)?;
-            let idx = match groups.iter().position(|g| {
-                g.label == label && g.id == id && class != ObjectClass::SECRET_KEY
-            }) {
+            let idx = match groups
+                .iter()
+                .position(|g| g.label == label && g.id == id && class != ObjectClass::SECRET_KEY)
+            {
                 Some(i) => i,
                 None => {
                     groups.push(Group {
@@ -330,9 +331,9 @@ fn describe(
         kcv: None,
     };
     let Some(key) = g.secret.or(g.private) else {
-        listing.failures.push(
-            "a public key without its private key: nothing to check against a policy".into(),
-        );
+        listing
+            .failures
+            .push("a public key without its private key: nothing to check against a policy".into());
         return Ok(listing);
     };
     let spec = key_spec(s, &op, key, g.public)?;

@@ -329,7 +329,10 @@ pub fn destroy(
     println!("  CKA_IDs:           {}", proof.ids.join(", "));
     println!(
         "  Proof: {} objects before, {} after; {} remain with the label, {} with its id",
-        proof.objects_before, proof.objects_after, proof.remaining_with_label, proof.remaining_with_id
+        proof.objects_before,
+        proof.objects_after,
+        proof.remaining_with_label,
+        proof.remaining_with_id
     );
     Ok(ExitCode::SUCCESS)
 }

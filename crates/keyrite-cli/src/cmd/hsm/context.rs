@@ -68,8 +68,7 @@ pub fn pins(
             "--rehearsal-pins is refused in production: the PINs must be typed at the terminal"
         );
     }
-    if env.rehearsal().is_none()
-        || *selector != TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into())
+    if env.rehearsal().is_none() || *selector != TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into())
     {
         anyhow::bail!(
             "--rehearsal-pins works only with the embedded rehearsal token \
@@ -127,9 +126,7 @@ impl Opened {
     /// Gets `user`'s PIN from `pins`.
     pub fn pin(&self, pins: Pins, user: UserKind) -> anyhow::Result<SecretText> {
         match pins {
-            Pins::Read(source) => {
-                read_pin(source, &format!("{user} PIN of {}", self.token_name()))
-            }
+            Pins::Read(source) => read_pin(source, &format!("{user} PIN of {}", self.token_name())),
             Pins::Stored => {
                 let r = self.env.rehearsal().ok_or_else(|| {
                     anyhow::anyhow!("--rehearsal-pins needs the embedded rehearsal token")
@@ -144,7 +141,11 @@ impl Opened {
     }
 
     /// Logs `user` in: one attempt, PIN state before and after (the core never retries).
-    pub fn login(&self, pins: Pins, user: UserKind) -> anyhow::Result<(TokenSession, LoginEvidence)> {
+    pub fn login(
+        &self,
+        pins: Pins,
+        user: UserKind,
+    ) -> anyhow::Result<(TokenSession, LoginEvidence)> {
         let pin = self.pin(pins, user)?;
         Ok(TokenSession::login(
             &self.module,
