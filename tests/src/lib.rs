@@ -6,6 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod gui;
+pub mod hsm;
 
 /// The directory holding the workspace's built binaries (`target/debug`), found from the test
 /// executable's own path (`target/debug/deps/<test>`).

@@ -5,6 +5,7 @@
 
 mod cmd;
 mod output;
+mod pin;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod init;
 pub mod kcv;
 pub mod keygen;
+pub mod objects;
 pub mod policy;
 pub mod quirks;
 pub mod rehearsal;

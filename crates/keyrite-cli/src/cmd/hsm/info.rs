@@ -1,29 +1,11 @@
-//! `keyrite hsm …`
+//! `keyrite hsm info`: the module's slots and tokens.
 
-use super::Globals;
+use crate::cmd::Globals;
 use crate::output::print_json;
-use clap::Subcommand;
 use std::process::ExitCode;
 
-/// HSM commands.
-#[derive(Debug, Subcommand)]
-pub enum HsmCommand {
-    /// List the module's slots and tokens: label, manufacturer, model, serial, firmware, flags.
-    Info {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Runs an `hsm` command.
-pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        HsmCommand::Info { json } => info(globals, json),
-    }
-}
-
-fn info(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
+/// Lists the module's slots and tokens.
+pub fn info(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
     let env = globals.environment()?;
     let module = env.load_module()?;
     let tokens = module.tokens()?;
