@@ -34,10 +34,13 @@ enum Command {
     #[command(subcommand)]
     Ceremony(cmd::ceremony::CeremonyCommand),
     /// The tamper-evident journal: head, verify, export.
+    #[command(subcommand)]
     Journal(cmd::journal::JournalCommand),
     /// The key inventory: list, reconcile.
+    #[command(subcommand)]
     Inventory(cmd::inventory::InventoryCommand),
     /// Shamir shares: verify one, check that a set rebuilds.
+    #[command(subcommand)]
     Shares(cmd::shares::SharesCommand),
 }
 
