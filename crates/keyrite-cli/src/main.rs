@@ -45,6 +45,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`keyrite … | head`) like other Unix tools, instead of
+    // panicking inside println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let hardening = keyrite_core::hardening::harden_process();
     output::init_logging();
     tracing::debug!(?hardening, "process hardened");
