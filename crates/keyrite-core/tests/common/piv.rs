@@ -184,7 +184,10 @@ pub const NEW_PIN: &str = "246810";
 pub fn enrol_card(h: &mut Harness, id: &str, serial: u32) -> EnrolmentRecord {
     h.insert(id, serial, 0);
     let mut yk = YubiKeyPiv::open_serial(serial).unwrap();
-    assert_eq!(keyrite_core::custodian::PivToken::pin_retries(&mut yk).unwrap(), 3);
+    assert_eq!(
+        keyrite_core::custodian::PivToken::pin_retries(&mut yk).unwrap(),
+        3
+    );
     let (cur_pin, new_pin) = (secret("123456"), secret(NEW_PIN));
     let (cur_puk, new_puk) = (secret("12345678"), secret("87654321"));
     let e = enrol(
@@ -215,9 +218,12 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-
 /// Signs several requests with one insertion of the custodian's card.
-pub fn approve_many(h: &mut Harness, rec: &EnrolmentRecord, reqs: &[&ApprovalRequest]) -> Vec<Approval> {
+pub fn approve_many(
+    h: &mut Harness,
+    rec: &EnrolmentRecord,
+    reqs: &[&ApprovalRequest],
+) -> Vec<Approval> {
     h.insert(&rec.custodian_id, rec.yubikey_serial, 0);
     let mut yk = YubiKeyPiv::open_serial(rec.yubikey_serial).unwrap();
     let out = reqs
