@@ -9,12 +9,12 @@
 
 mod common;
 
-use common::piv::{approve_with, enrol_card, now, secret, Harness, NEW_PIN};
+use common::piv::{enrol_card, now, secret, Harness, NEW_PIN};
 use keyrite_core::custodian::enrol::EnrolmentRecord;
 use keyrite_core::custodian::signoff::{sign_off, verify_sign_off};
 use keyrite_core::custodian::unseal::unseal_shared_secret;
 use keyrite_core::custodian::{list_cards, CustodianError, PivToken, YubiKeyPiv};
-use keyrite_core::quorum::{approve, ApprovalRequest, KeyRef, Operation, QuorumPolicy};
+use keyrite_core::quorum::{approve, Approval, ApprovalRequest, KeyRef, Operation, QuorumPolicy};
 use serial_test::serial;
 
 fn request(head: [u8; 32], expires_at: u64) -> ApprovalRequest {

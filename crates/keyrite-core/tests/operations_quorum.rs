@@ -357,6 +357,7 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
         key_id: "kek-2",
         label: "kek-2",
         threshold: 3,
+        backup_dir: &out,
     };
     let rot = rotate_root_kek(
         &mut f.journal,
@@ -365,7 +366,6 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
         "kek-1",
         &new,
         &[b1.clone()],
-        &out,
         "test",
     )
     .unwrap();

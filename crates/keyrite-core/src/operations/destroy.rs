@@ -39,7 +39,7 @@ pub(crate) fn inventory_record(
         Err(source) => Err(OperationError::Inventory {
             operation,
             key_id: key_id.into(),
-            source,
+            source: Box::new(source),
         }),
     }
 }
@@ -75,7 +75,7 @@ pub(crate) fn login(
                 OperationError::Hsm {
                     operation,
                     key_id: key_id.into(),
-                    source,
+                    source: Box::new(source),
                 },
             )
         })
@@ -143,7 +143,7 @@ pub fn destroy_key(
             OperationError::Hsm {
                 operation: OP,
                 key_id: key_id.into(),
-                source,
+                source: Box::new(source),
             },
         )
     })?;

@@ -29,7 +29,7 @@ pub enum OperationError {
         /// Key id.
         key_id: String,
         /// The journal's error.
-        source: JournalError,
+        source: Box<JournalError>,
     },
     /// The token refused; whatever the operation had created was removed; journaled.
     #[error("{operation} of key {key_id} failed on the HSM: {source}")]
@@ -39,7 +39,7 @@ pub enum OperationError {
         /// Key id.
         key_id: String,
         /// The HSM's error.
-        source: HsmError,
+        source: Box<HsmError>,
     },
     /// The inventory refused a check before anything changed.
     #[error("{operation} of key {key_id}: {source}")]
@@ -49,7 +49,7 @@ pub enum OperationError {
         /// Key id.
         key_id: String,
         /// The inventory's error.
-        source: InventoryError,
+        source: Box<InventoryError>,
     },
     /// Shares could not be split or combined.
     #[error("{operation} of key {key_id}: {source}")]
@@ -59,7 +59,7 @@ pub enum OperationError {
         /// Key id.
         key_id: String,
         /// The shares' error.
-        source: ShareError,
+        source: Box<ShareError>,
     },
     /// A share could not be sealed or opened.
     #[error("{operation}: {source}")]
@@ -67,7 +67,7 @@ pub enum OperationError {
         /// Operation.
         operation: &'static str,
         /// The sealing error.
-        source: SealError,
+        source: Box<SealError>,
     },
     /// The custodian's YubiKey refused.
     #[error("{operation}: custodian {custodian_id}: {source}")]
@@ -77,7 +77,7 @@ pub enum OperationError {
         /// Who.
         custodian_id: String,
         /// The card's error.
-        source: CustodianError,
+        source: Box<CustodianError>,
     },
     /// A file could not be written.
     #[error("{operation}: cannot write {path}: {reason}")]

@@ -113,7 +113,7 @@ pub(crate) fn refuse(
         Err(source) => OperationError::JournalBefore {
             operation,
             key_id: key_id.into(),
-            source,
+            source: Box::new(source),
         },
     }
 }
@@ -214,7 +214,7 @@ pub(crate) fn gate(
         .map_err(|source| OperationError::JournalBefore {
             operation: name,
             key_id: key_id.into(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(verified)
 }

@@ -44,7 +44,7 @@ pub fn open_sealed_share(
     let card = |source| OperationError::Custodian {
         operation: OP,
         custodian_id: custodian.custodian_id.clone(),
-        source,
+        source: Box::new(source),
     };
     if token.serial() != custodian.yubikey_serial {
         return Err(card(CustodianError::WrongSerial {
@@ -54,7 +54,7 @@ pub fn open_sealed_share(
     }
     let seal = |source| OperationError::Seal {
         operation: OP,
-        source,
+        source: Box::new(source),
     };
     let eph = ephemeral_public(sealed).map_err(seal)?;
     let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&eph, false);
@@ -100,7 +100,7 @@ pub fn recover_root_kek(
     let hsm_err = |source| OperationError::Hsm {
         operation: OP,
         key_id: kek_id.into(),
-        source,
+        source: Box::new(source),
     };
     let policy = hsm
         .policies
@@ -219,7 +219,7 @@ pub fn restore_backup(
             OperationError::Hsm {
                 operation: "restore",
                 key_id: backup.label.clone(),
-                source,
+                source: Box::new(source),
             },
         )
     })?;

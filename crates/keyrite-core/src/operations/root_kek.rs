@@ -78,6 +78,8 @@ pub struct NewKek<'a> {
     pub label: &'a str,
     /// K of the new share set (N is the number of enrolled custodians).
     pub threshold: u8,
+    /// Where the rewrapped backup files are written (`<new backup id>.backup`).
+    pub backup_dir: &'a Path,
 }
 
 fn live_backups(journal: &Journal, kek_id: &str) -> Result<Vec<(String, String)>, String> {
@@ -162,7 +164,7 @@ fn rewrap(
 
 /// Rotates the root KEK `kek_id` once `quorum` holds. `backups` must be exactly the live
 /// backups the inventory records under the old KEK; the rewrapped files are written to
-/// `out_dir` as `<new backup id>.backup`. The new shares are returned sealed, one to each
+/// `new.backup_dir` as `<new backup id>.backup`. The new shares are returned sealed, one to each
 /// custodian of `quorum.policy` (their enrolled 9d keys).
 pub fn rotate_root_kek(
     journal: &mut Journal,
@@ -171,7 +173,6 @@ pub fn rotate_root_kek(
     kek_id: &str,
     new: &NewKek<'_>,
     backups: &[LiveBackup],
-    out_dir: &Path,
     actor: &str,
 ) -> Result<RootKekRotation, OperationError> {
     let rec = inventory_record(journal, OP, kek_id)?;
@@ -241,7 +242,7 @@ pub fn rotate_root_kek(
     let hsm_err = |source| OperationError::Hsm {
         operation: OP,
         key_id: kek_id.into(),
-        source,
+        source: Box::new(source),
     };
     let kek = draw_root_kek(&so).map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
     let set = crate::shares::split(&kek, new.threshold, count).map_err(|source| {
@@ -252,7 +253,7 @@ pub fn rotate_root_kek(
             OperationError::Shares {
                 operation: OP,
                 key_id: kek_id.into(),
-                source,
+                source: Box::new(source),
             },
         )
     })?;
@@ -265,7 +266,7 @@ pub fn rotate_root_kek(
                 kek_id,
                 OperationError::Seal {
                     operation: OP,
-                    source,
+                    source: Box::new(source),
                 },
             )
         })?;
@@ -295,7 +296,7 @@ pub fn rotate_root_kek(
         for b in backups {
             let nb = rewrap(&user, hsm, b, old_h, new_h, new.label, &new_kcv).map_err(hsm_err)?;
             let id = format!("{}@{}", b.backup_id, new.key_id);
-            let path = out_dir.join(format!("{id}.backup"));
+            let path = new.backup_dir.join(format!("{id}.backup"));
             std::fs::write(&path, nb.encode()).map_err(|e| OperationError::Io {
                 operation: OP,
                 path: path.display().to_string(),

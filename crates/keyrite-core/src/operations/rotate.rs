@@ -107,7 +107,7 @@ pub fn rotate_key(
             OperationError::Hsm {
                 operation: OP,
                 key_id: key_id.into(),
-                source,
+                source: Box::new(source),
             },
         )
     })?;
@@ -173,7 +173,7 @@ pub fn rotate_key(
                     OperationError::Inventory {
                         operation: OP,
                         key_id: key_id.into(),
-                        source: e,
+                        source: Box::new(e),
                     },
                 ));
             }
