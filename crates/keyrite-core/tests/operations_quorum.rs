@@ -365,7 +365,7 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
         &q,
         "kek-1",
         &new,
-        &[b1.clone()],
+        std::slice::from_ref(&b1),
         "test",
     )
     .unwrap();
