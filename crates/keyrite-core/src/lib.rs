@@ -15,6 +15,7 @@ pub mod hardening;
 pub mod hsm;
 pub mod inventory;
 pub mod journal;
+pub mod operations;
 pub mod paths;
 pub mod pdf;
 pub mod preflight;

@@ -1,0 +1,59 @@
+//! Quorum-gated core operations: destroy a key, rotate a key, rotate the root KEK, recover the
+//! root KEK from sealed shares. See `docs/operations.md`.
+//!
+//! Every gated operation follows one order, so that the HSM, the journal and the inventory
+//! agree on every path:
+//!
+//! 1. checks that need no HSM change (inventory state, retention guard, that the request names
+//!    exactly this operation, key and token) — a failed check is a journaled refusal;
+//! 2. [`QuorumPolicy::verify`] against the request, the *current* journal head and the current
+//!    time, immediately before the PKCS#11 call that changes the token — a refusal is journaled;
+//! 3. the request and each counted approval are journaled in one transaction; if that cannot be
+//!    committed the PKCS#11 call is not made (fail closed);
+//! 4. the PKCS#11 call; a failure is journaled and what was created is removed again;
+//! 5. the outcome (inventory change and evidence) is journaled.
+//!
+//! Because step 3 moves the journal head, the same approvals can never be used twice.
+
+mod destroy;
+mod error;
+mod gate;
+mod recover;
+mod root_kek;
+mod rotate;
+
+pub use destroy::{destroy_key, Destruction};
+pub use error::OperationError;
+pub use gate::{kek_fingerprint, key_ref, new_request, Quorum};
+pub use recover::{open_sealed_share, recover_root_kek, restore_backup, Recovery};
+pub use root_kek::{rotate_root_kek, LiveBackup, NewKek, RootKekRotation, SealedShare};
+pub use rotate::{rotate_key, KeyRotation, Replacement};
+
+use crate::hsm::policy::PolicySet;
+use crate::hsm::quirks::Quirks;
+use crate::hsm::{Pkcs11Module, TokenSelector};
+use crate::secret::SecretText;
+
+/// How an operation reaches the token: module, token, PINs, policies and quirks.
+pub struct HsmAccess<'a> {
+    /// The loaded PKCS#11 module.
+    pub module: &'a Pkcs11Module,
+    /// Which token.
+    pub token: TokenSelector,
+    /// The user PIN (key use, backup, destruction).
+    pub user_pin: &'a SecretText,
+    /// The SO PIN: needed only to import a root KEK (only the SO may set `CKA_TRUSTED`).
+    pub so_pin: Option<&'a SecretText>,
+    /// Key policies.
+    pub policies: &'a PolicySet,
+    /// Vendor quirks.
+    pub quirks: &'a Quirks,
+}
+
+/// Seconds since the Unix epoch: the time approvals are checked against.
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

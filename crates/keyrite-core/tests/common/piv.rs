@@ -1,0 +1,236 @@
+//! Test fixture: virtual YubiKeys through the real stack — the `yubikey` crate →
+//! libpcsclite → pcscd → vpcd → `piv-sim` (a software PIV card).
+//!
+//! The fixture needs root (CI runs as root): it creates the network namespace `keyrite-pcsc`
+//! so vpcd's TCP listener (0.0.0.0:35963/35964) never faces a real network, starts
+//! `pcscd --foreground` inside it (the unix socket /run/pcscd/pcscd.comm stays reachable),
+//! and starts one `piv-sim` per inserted card inside it. Everything is stopped on drop.
+//! If a pcscd is already running it is reused and the simulators run in the host namespace.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keyrite_core::custodian::enrol::{enrol, EnrolmentInput, EnrolmentRecord, Role};
+use keyrite_core::custodian::{list_cards, YubiKeyPiv};
+use keyrite_core::quorum::{approve, Approval, ApprovalRequest};
+use keyrite_core::secret::SecretBytes;
+
+const NETNS: &str = "keyrite-pcsc";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds (once per run; cargo makes it a no-op when fresh) and locates the simulator.
+fn piv_sim_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("PIV_SIM_BIN") {
+        return PathBuf::from(bin);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-q", "-p", "piv-sim"])
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo build -p piv-sim");
+    assert!(status.success(), "cargo build -p piv-sim failed");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    target.join("debug/piv-sim")
+}
+
+fn pcscd_answers() -> bool {
+    pcsc::Context::establish(pcsc::Scope::System)
+        .and_then(|c| c.list_readers_owned())
+        .map(|r| !r.is_empty())
+        .unwrap_or(false)
+}
+
+pub struct Harness {
+    pcscd: Option<Child>,
+    in_netns: bool,
+    sims: Vec<(u32, Child)>,
+    bin: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn start() -> Self {
+        let bin = piv_sim_bin();
+        let dir = tempfile::tempdir().unwrap();
+        if pcscd_answers() {
+            return Self {
+                pcscd: None,
+                in_netns: false,
+                sims: vec![],
+                bin,
+                dir,
+            };
+        }
+        // `ip netns add` fails harmlessly when the namespace exists from an earlier run.
+        let _ = Command::new("ip")
+            .args(["netns", "add", NETNS])
+            .stderr(Stdio::null())
+            .status();
+        let up = Command::new("ip")
+            .args(["netns", "exec", NETNS, "ip", "link", "set", "lo", "up"])
+            .status()
+            .expect("ip netns exec (needs root and iproute2)");
+        assert!(up.success(), "could not bring up loopback in netns {NETNS}");
+        let pcscd = Command::new("ip")
+            .args(["netns", "exec", NETNS, "pcscd", "--foreground"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pcscd");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !pcscd_answers() {
+            assert!(Instant::now() < deadline, "pcscd did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            pcscd: Some(pcscd),
+            in_netns: true,
+            sims: vec![],
+            bin,
+            dir,
+        }
+    }
+
+    pub fn identity(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// "Inserts" the card with identity `name` into vpcd reader `reader` (0 or 1).
+    pub fn insert(&mut self, name: &str, serial: u32, reader: u16) {
+        let mut cmd = if self.in_netns {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", NETNS]).arg(&self.bin);
+            c
+        } else {
+            Command::new(&self.bin)
+        };
+        let child = cmd
+            .arg("--state")
+            .arg(self.identity(name))
+            .args(["--serial", &serial.to_string()])
+            .args(["--vpcd", &format!("127.0.0.1:{}", 35963 + reader)])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start piv-sim");
+        self.sims.push((serial, child));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if list_cards()
+                .map(|c| c.iter().any(|c| c.serial == serial))
+                .unwrap_or(false)
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "card {serial} did not appear");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Pulls card `serial` out and waits until PC/SC no longer sees it.
+    pub fn remove(&mut self, serial: u32) {
+        if let Some(i) = self.sims.iter().position(|(s, _)| *s == serial) {
+            let (_, mut child) = self.sims.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while list_cards()
+            .map(|c| c.iter().any(|c| c.serial == serial))
+            .unwrap_or(false)
+        {
+            assert!(Instant::now() < deadline, "card {serial} did not go away");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops pcscd (only if this fixture started it).
+    pub fn stop_pcscd(&mut self) -> bool {
+        for (_, mut c) in self.sims.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        match self.pcscd.take() {
+            Some(mut p) => {
+                // SIGTERM lets pcscd remove its socket.
+                unsafe { libc::kill(p.id() as i32, libc::SIGTERM) };
+                let _ = p.wait();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop_pcscd();
+    }
+}
+
+pub fn secret(s: &str) -> SecretBytes {
+    SecretBytes::from_slice(s.as_bytes())
+}
+
+pub const NEW_PIN: &str = "246810";
+
+pub fn enrol_card(h: &mut Harness, id: &str, serial: u32) -> EnrolmentRecord {
+    h.insert(id, serial, 0);
+    let mut yk = YubiKeyPiv::open_serial(serial).unwrap();
+    assert_eq!(
+        keyrite_core::custodian::PivToken::pin_retries(&mut yk).unwrap(),
+        3
+    );
+    let (cur_pin, new_pin) = (secret("123456"), secret(NEW_PIN));
+    let (cur_puk, new_puk) = (secret("12345678"), secret("87654321"));
+    let e = enrol(
+        &mut yk,
+        &EnrolmentInput {
+            custodian_id: id,
+            name: &format!("Custodian {id}"),
+            role: Role::Custodian,
+            current_pin: &cur_pin,
+            new_pin: &new_pin,
+            current_puk: &cur_puk,
+            new_puk: &new_puk,
+            current_management_key: None,
+            touch: false,
+        },
+    )
+    .unwrap();
+    assert!(e.defaults_found.pin && e.defaults_found.puk && e.defaults_found.management_key);
+    drop(yk);
+    h.remove(serial);
+    e.record
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs several requests with one insertion of the custodian's card.
+pub fn approve_many(
+    h: &mut Harness,
+    rec: &EnrolmentRecord,
+    reqs: &[&ApprovalRequest],
+) -> Vec<Approval> {
+    h.insert(&rec.custodian_id, rec.yubikey_serial, 0);
+    let mut yk = YubiKeyPiv::open_serial(rec.yubikey_serial).unwrap();
+    let out = reqs
+        .iter()
+        .map(|r| approve(&mut yk, rec, &secret(NEW_PIN), r).unwrap())
+        .collect();
+    drop(yk);
+    h.remove(rec.yubikey_serial);
+    out
+}
