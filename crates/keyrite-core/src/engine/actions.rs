@@ -1,0 +1,1 @@
+//! The actions the engine runs for steps.

@@ -1,0 +1,2 @@
+//! Answers files: unattended rehearsal (`keyrite ceremony run --answers FILE`). Format:
+//! `docs/formats/answers.md`. Refused in production.
