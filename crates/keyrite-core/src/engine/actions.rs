@@ -227,8 +227,26 @@ impl Engine {
         let (Some(so), Some(user)) = (self.so_pin.as_ref(), self.user_pin.as_ref()) else {
             return Err(Failure::Step("the new PINs are not known".into()));
         };
-        let t = init_token(&self.module, &target, &label, so, user, force, &quirks)
+        // Re-initialising an initialised token needs its current SO PIN; the embedded
+        // rehearsal token's is stored in the data directory. The new SO PIN is then set.
+        let current_so = match (embedded, self.env.rehearsal()) {
+            (true, Some(r)) => Some(r.pins().map_err(|e| Failure::Step(hsm_err(e)))?.0),
+            _ => None,
+        };
+        let init_so = current_so.as_ref().unwrap_or(so);
+        let t = init_token(&self.module, &target, &label, init_so, user, force, &quirks)
             .map_err(|e| Failure::Step(hsm_err(e)))?;
+        if let Some(old) = &current_so {
+            let s = TokenSession::login(&self.module, &self.selector, UserKind::So, old)
+                .map_err(|e| Failure::Step(hsm_err(e)))?
+                .0;
+            s.raw()
+                .set_pin(
+                    &cryptoki::types::AuthPin::new(old.expose().into()),
+                    &cryptoki::types::AuthPin::new(so.expose().into()),
+                )
+                .map_err(|e| Failure::Step(hsm_err(s.err("setting the new SO PIN (C_SetPIN)", e))))?;
+        }
         self.journal.append_with_details(
             Event::HsmTokenInitialised {
                 token_serial: t.serial.clone(),
