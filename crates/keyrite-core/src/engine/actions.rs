@@ -163,7 +163,9 @@ impl Engine {
             }
             Action::VerifyShares => {
                 if self.set.as_ref().is_none_or(|s| s.void) {
-                    return Err(Failure::Step("no share set of this ceremony to verify".into()));
+                    return Err(Failure::Step(
+                        "no share set of this ceremony to verify".into(),
+                    ));
                 }
                 self.phase = Phase::Verify;
                 Ok(self.verify_next())
@@ -214,9 +216,16 @@ impl Engine {
     fn hsm_init(&mut self, script_label: &str) -> Result<(), Failure> {
         let embedded = self.env.rehearsal().is_some()
             && self.selector.to_string().contains(REHEARSAL_TOKEN_LABEL);
-        let (slot, token) = self.module.find_token(&self.selector).map_err(|e| Failure::Step(hsm_err(e)))?;
+        let (slot, token) = self
+            .module
+            .find_token(&self.selector)
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let (target, label, force) = if embedded {
-            (InitTarget::Slot(slot.id()), REHEARSAL_TOKEN_LABEL.to_string(), true)
+            (
+                InitTarget::Slot(slot.id()),
+                REHEARSAL_TOKEN_LABEL.to_string(),
+                true,
+            )
         } else if self.env.mode() == Mode::Rehearsal {
             (InitTarget::Slot(slot.id()), script_label.to_string(), true)
         } else {
@@ -245,7 +254,9 @@ impl Engine {
                     &cryptoki::types::AuthPin::new(old.expose().into()),
                     &cryptoki::types::AuthPin::new(so.expose().into()),
                 )
-                .map_err(|e| Failure::Step(hsm_err(s.err("setting the new SO PIN (C_SetPIN)", e))))?;
+                .map_err(|e| {
+                    Failure::Step(hsm_err(s.err("setting the new SO PIN (C_SetPIN)", e)))
+                })?;
         }
         self.journal.append_with_details(
             Event::HsmTokenInitialised {
@@ -263,7 +274,10 @@ impl Engine {
 
     fn generate_key(&mut self, policy: &str, label: &str) -> Result<(), Failure> {
         let policies = PolicySet::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
-        let p = policies.get(policy).map_err(|e| Failure::Step(hsm_err(e)))?.clone();
+        let p = policies
+            .get(policy)
+            .map_err(|e| Failure::Step(hsm_err(e)))?
+            .clone();
         let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
         self.intent(Some(label))?;
         let s = self.login(UserKind::User).map_err(Failure::Step)?;
@@ -273,7 +287,8 @@ impl Engine {
         drop(s);
         if policy == "record-signing" {
             let s = self.login(UserKind::User).map_err(Failure::Step)?;
-            let signer = HsmSigner::open(s, label, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+            let signer =
+                HsmSigner::open(s, label, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
             let der = crate::x509::record_signing_certificate(
                 &signer,
                 &self.env.profile().site.name,
@@ -313,7 +328,8 @@ impl Engine {
         let s = self.login(UserKind::So).map_err(Failure::Step)?;
         let kek = draw_root_kek(&s).map_err(|e| Failure::Step(hsm_err(e)))?;
         let set = split(&kek, t.k(), t.n()).map_err(|e| Failure::Step(e.to_string()))?;
-        let ev = import_root_kek(&s, &p, label, kek, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+        let ev =
+            import_root_kek(&s, &p, label, kek, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
         let serial = s.token().serial.clone();
         drop(s);
         self.journal.append_with_details(
@@ -323,7 +339,9 @@ impl Engine {
                 cka_id: ev.id.clone(),
                 token_serial: serial,
                 algorithm: ev.key.name().into(),
-                source: "root KEK drawn from HSM and OS randomness, Shamir-split; host copy zeroized".into(),
+                source:
+                    "root KEK drawn from HSM and OS randomness, Shamir-split; host copy zeroized"
+                        .into(),
             },
             json!({"evidence": ev, "ceremony_id": self.id}),
         )?;
@@ -362,15 +380,19 @@ impl Engine {
             .join(format!("{key}-{}.krbak", self.id));
         self.intent(Some(key))?;
         let s = self.login(UserKind::User).map_err(Failure::Step)?;
-        let listing = describe_key(&s, key, &policies, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+        let listing =
+            describe_key(&s, key, &policies, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
         let Some(pname) = listing.policies.first().cloned() else {
             return Err(Failure::Step(format!(
                 "key \"{key}\" satisfies no key policy ({}); it cannot be backed up",
                 listing.failures.join("; ")
             )));
         };
-        let pol = policies.get(&pname).map_err(|e| Failure::Step(hsm_err(e)))?;
-        let (b, _) = backup_key(&s, key, pol, wrap_key, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+        let pol = policies
+            .get(&pname)
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
+        let (b, _) =
+            backup_key(&s, key, pol, wrap_key, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
         drop(s);
         let text = b.encode();
         write_new(&path, text.as_bytes()).map_err(Failure::Step)?;
@@ -450,7 +472,10 @@ impl Engine {
             .and_then(|s| s.shares.iter().find(|s| s.index() == i));
         let cid = format!("custodian-{i}");
         Prompt::ShowShare {
-            custodian_name: self.participant(&cid).map(|p| p.name.clone()).unwrap_or_default(),
+            custodian_name: self
+                .participant(&cid)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             custodian: cid,
             index: i,
             count: self.set.as_ref().map(|s| s.count).unwrap_or(0),
@@ -482,7 +507,10 @@ impl Engine {
         let i = self.next_unverified().unwrap_or(1);
         let cid = format!("custodian-{i}");
         Prompt::VerifyShare {
-            custodian_name: self.participant(&cid).map(|p| p.name.clone()).unwrap_or_default(),
+            custodian_name: self
+                .participant(&cid)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             custodian: cid,
             index: i,
             sealed_file: self
@@ -512,11 +540,14 @@ impl Engine {
                 }
                 self.action_finished()
             }
-            (Phase::Clock(reading, tol), Answer::Clock {
-                witness,
-                reference,
-                offset_seconds,
-            }) => {
+            (
+                Phase::Clock(reading, tol),
+                Answer::Clock {
+                    witness,
+                    reference,
+                    offset_seconds,
+                },
+            ) => {
                 if !self
                     .participant(&witness)
                     .is_some_and(|p| p.role == crate::script::Role::Witness)
@@ -544,7 +575,10 @@ impl Engine {
                 if r.passed {
                     self.action_finished()
                 } else {
-                    let expected = format!("the system clock within {} s of the reference", r.tolerance_seconds);
+                    let expected = format!(
+                        "the system clock within {} s of the reference",
+                        r.tolerance_seconds
+                    );
                     self.raise(&expected, &r.reason)
                 }
             }
@@ -556,10 +590,13 @@ impl Engine {
                 self.user_pin = Some(user);
                 self.run_action()
             }
-            (Phase::Distribute, Answer::ShareHandled {
-                shown,
-                seal_passphrase,
-            }) => self.distribute(shown, seal_passphrase),
+            (
+                Phase::Distribute,
+                Answer::ShareHandled {
+                    shown,
+                    seal_passphrase,
+                },
+            ) => self.distribute(shown, seal_passphrase),
             (Phase::Verify, Answer::ShareProof(proof)) => self.verify(proof),
             (_, a) => bad(format!(
                 "{} does not answer {}",
@@ -582,7 +619,11 @@ impl Engine {
                 "share {i} was neither shown nor sealed; it must reach custodian-{i} one way"
             )));
         }
-        let set_id = self.set.as_ref().map(|s| s.set_id.clone()).unwrap_or_default();
+        let set_id = self
+            .set
+            .as_ref()
+            .map(|s| s.set_id.clone())
+            .unwrap_or_default();
         let share: &Share = self
             .shares
             .as_ref()
@@ -604,7 +645,10 @@ impl Engine {
                 .join("shares")
                 .join(format!("{set_id}-{i}.krseal"));
             write_new(&path, &bytes).map_err(EngineError::Io)?;
-            sealed = Some((path.display().to_string(), hex::encode(Sha256::digest(&bytes))));
+            sealed = Some((
+                path.display().to_string(),
+                hex::encode(Sha256::digest(&bytes)),
+            ));
         }
         self.journal.append(Event::ShareDistributed {
             ceremony_id: self.id.clone(),
@@ -638,7 +682,10 @@ impl Engine {
                 .map_err(|e| EngineError::BadAnswer(e.to_string()))?,
             ShareProof::Sealed { file, passphrase } => {
                 let bytes = std::fs::read(&file).map_err(|e| {
-                    EngineError::BadAnswer(format!("cannot read sealed share {}: {e}", file.display()))
+                    EngineError::BadAnswer(format!(
+                        "cannot read sealed share {}: {e}",
+                        file.display()
+                    ))
                 })?;
                 open_with_passphrase(&bytes, &passphrase)
                     .map_err(|e| EngineError::BadAnswer(e.to_string()))?
@@ -687,7 +734,9 @@ impl Engine {
                     Err(e) => {
                         self.reconcile.push(p.clone());
                         self.user_pin = None;
-                        return Err(EngineError::Io(format!("reconciling after an interruption: {e}")));
+                        return Err(EngineError::Io(format!(
+                            "reconciling after an interruption: {e}"
+                        )));
                     }
                 };
                 let objs = crate::hsm::keygen::find_key(&s, label)?;
@@ -773,4 +822,3 @@ pub(super) fn prompt_name(p: &Prompt) -> &'static str {
         Prompt::Done { .. } => "the closed ceremony",
     }
 }
-

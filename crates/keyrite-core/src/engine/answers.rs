@@ -51,7 +51,9 @@ pub struct AnswerFile {
 
 impl std::fmt::Debug for AnswerFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnswerFile").field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("AnswerFile")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,9 +71,8 @@ impl AnswerFile {
     /// Parses answers-file text; `file` names it in messages.
     pub fn parse(file: &str, text: &str) -> Result<Self, EngineError> {
         let bad = |m: String| EngineError::BadAnswer(format!("answers file {file}: {m}"));
-        let raw: Raw = toml::from_str(text).map_err(|e| {
-            bad(crate::profile::describe_toml_error(text, &e))
-        })?;
+        let raw: Raw =
+            toml::from_str(text).map_err(|e| bad(crate::profile::describe_toml_error(text, &e)))?;
         let mut participants = BTreeMap::new();
         for (k, v) in raw.participants {
             let role = Role::from_name(&k).ok_or_else(|| {

@@ -181,7 +181,10 @@ impl Replayed {
                     ..
                 } if mine(&ceremony_id) => {
                     if let Some(role) = Role::from_name(&role) {
-                        r.signed.entry(step).or_default().push((participant_id, role));
+                        r.signed
+                            .entry(step)
+                            .or_default()
+                            .push((participant_id, role));
                     }
                 }
                 Event::ExceptionOpened {
@@ -310,7 +313,11 @@ impl Replayed {
         // A share set whose shares never all reached their custodians: they are lost.
         if let Some(set) = r.set.clone() {
             let all = (1..=set.count).all(|i| set.distributed.contains_key(&i));
-            if !all && r.pending.iter().all(|p| p.void_set.as_deref() != Some(&set.set_id)) {
+            if !all
+                && r.pending
+                    .iter()
+                    .all(|p| p.void_set.as_deref() != Some(&set.set_id))
+            {
                 r.pending.push(Pending {
                     destroy_label: Some(set.protects.clone()),
                     void_set: Some(set.set_id.clone()),
@@ -327,4 +334,3 @@ impl Replayed {
         Ok(r)
     }
 }
-

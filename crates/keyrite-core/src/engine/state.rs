@@ -450,7 +450,11 @@ impl Engine {
     }
 
     /// An action failed or a check is out of bounds: open an exception.
-    pub(super) fn raise(&mut self, expected: &str, happened: &str) -> Result<Progress, EngineError> {
+    pub(super) fn raise(
+        &mut self,
+        expected: &str,
+        happened: &str,
+    ) -> Result<Progress, EngineError> {
         let step = self.step_id();
         let exception_id = format!("x{}", self.exceptions.len() + 1);
         let description = format!("expected: {expected}; happened: {happened}");
@@ -533,10 +537,13 @@ impl Engine {
                 }
                 self.run_action()
             }
-            (Phase::SignOffs, Answer::SignOff {
-                participant,
-                signature_sha256,
-            }) => {
+            (
+                Phase::SignOffs,
+                Answer::SignOff {
+                    participant,
+                    signature_sha256,
+                },
+            ) => {
                 let Some((role, _)) = self.signoff_needed() else {
                     return bad("no sign-off is needed".into());
                 };
@@ -555,7 +562,9 @@ impl Engine {
                     .get(&step)
                     .is_some_and(|v| v.iter().any(|(id, _)| *id == participant))
                 {
-                    return bad(format!("{participant} has already signed off step \"{step}\""));
+                    return bad(format!(
+                        "{participant} has already signed off step \"{step}\""
+                    ));
                 }
                 self.journal.append(Event::SignOff {
                     ceremony_id: self.id.clone(),
@@ -564,17 +573,23 @@ impl Engine {
                     role: role.name().into(),
                     signature_sha256,
                 })?;
-                self.signed.entry(step).or_default().push((participant, role));
+                self.signed
+                    .entry(step)
+                    .or_default()
+                    .push((participant, role));
                 if self.signoff_needed().is_some() {
                     return Ok(Progress::Continue);
                 }
                 self.complete_step()
             }
-            (Phase::Exception { .. }, Answer::Decide {
-                decision,
-                decided_by,
-                reason,
-            }) => self.decide(decision, decided_by, reason),
+            (
+                Phase::Exception { .. },
+                Answer::Decide {
+                    decision,
+                    decided_by,
+                    reason,
+                },
+            ) => self.decide(decision, decided_by, reason),
             (_, a) => self.answer_action(a),
         }
     }

@@ -38,7 +38,11 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         .find(|h| h.script_name == script.id.as_str());
     let mut c = match unfinished {
         Some(h) => {
-            println!("Resuming ceremony {} (step {})", h.ceremony_id, h.current_step.as_deref().unwrap_or("-"));
+            println!(
+                "Resuming ceremony {} (step {})",
+                h.ceremony_id,
+                h.current_step.as_deref().unwrap_or("-")
+            );
             Ceremony::resume(env, journal, script, &h.ceremony_id, options)?
         }
         None => {
@@ -55,8 +59,11 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         if let Prompt::Done { summary } = &p {
             println!(
                 "Ceremony {} {}: {} steps completed, {} skipped, {} exceptions",
-                summary.ceremony_id, summary.outcome, summary.steps_completed,
-                summary.steps_skipped, summary.exceptions
+                summary.ceremony_id,
+                summary.outcome,
+                summary.steps_completed,
+                summary.steps_skipped,
+                summary.exceptions
             );
             return Ok(if summary.outcome == "completed" {
                 ExitCode::SUCCESS
@@ -145,7 +152,9 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("the offset must be a whole number of seconds"))?,
         },
-        Prompt::Pin { who, .. } => Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?),
+        Prompt::Pin { who, .. } => {
+            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
+        }
         Prompt::NewPins { .. } => {
             let so = crate::pin::read_new_pin(PinSource::Terminal, "SO PIN")?;
             let user = crate::pin::read_new_pin(PinSource::Terminal, "user PIN")?;
@@ -156,20 +165,29 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
             println!("\n    {}\n", human_form.expose());
             let seal = line("Also seal it to a passphrase file? (yes/no): ")? == "yes";
             let pass = if seal {
-                Some(crate::pin::read_new_pin(PinSource::Terminal, "share passphrase")?)
+                Some(crate::pin::read_new_pin(
+                    PinSource::Terminal,
+                    "share passphrase",
+                )?)
             } else {
                 None
             };
             line("Press Enter when the share is copied; the screen is cleared: ")?;
             print!("\x1b[2J\x1b[H");
-            Answer::ShareHandled { shown: true, seal_passphrase: pass }
+            Answer::ShareHandled {
+                shown: true,
+                seal_passphrase: pass,
+            }
         }
         Prompt::VerifyShare { sealed_file, .. } => match sealed_file {
             Some(f) => Answer::ShareProof(ShareProof::Sealed {
                 file: f.clone(),
                 passphrase: read_pin(PinSource::Terminal, "share passphrase")?,
             }),
-            None => Answer::ShareProof(ShareProof::Text(read_pin(PinSource::Terminal, "share (typed, not shown)")?)),
+            None => Answer::ShareProof(ShareProof::Text(read_pin(
+                PinSource::Terminal,
+                "share (typed, not shown)",
+            )?)),
         },
         Prompt::SignOff { candidates, .. } => {
             for c in candidates {
@@ -220,7 +238,9 @@ pub fn status(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
             c.script_name,
             c.outcome.as_deref().unwrap_or("UNFINISHED"),
             c.steps_completed.len(),
-            c.current_step.map(|s| format!(", at step {s}")).unwrap_or_default()
+            c.current_step
+                .map(|s| format!(", at step {s}"))
+                .unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)
