@@ -382,7 +382,14 @@ impl Engine {
         let s = self.login(UserKind::User).map_err(Failure::Step)?;
         let listing =
             describe_key(&s, key, &policies, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
-        let Some(pname) = listing.policies.first().cloned() else {
+        // The record-signing key satisfies the general EC policy too; record the specific one.
+        let preferred = listing
+            .policies
+            .iter()
+            .find(|p| key == RECORD_SIGNING_LABEL && p.as_str() == "record-signing")
+            .or(listing.policies.first())
+            .cloned();
+        let Some(pname) = preferred else {
             return Err(Failure::Step(format!(
                 "key \"{key}\" satisfies no key policy ({}); it cannot be backed up",
                 listing.failures.join("; ")
