@@ -42,6 +42,9 @@ enum Command {
     /// Shamir shares: verify one, check that a set rebuilds.
     #[command(subcommand)]
     Shares(cmd::shares::SharesCommand),
+    /// Signed ceremony records: produce, verify.
+    #[command(subcommand)]
+    Record(cmd::record::RecordCommand),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Journal(c) => cmd::journal::run(&globals, c),
         Command::Inventory(c) => cmd::inventory::run(&globals, c),
         Command::Shares(c) => cmd::shares::run(c),
+        Command::Record(c) => cmd::record::run(&globals, c),
     };
     match result {
         Ok(code) => code,

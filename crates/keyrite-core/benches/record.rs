@@ -1,9 +1,18 @@
-//! Sign and verify times for a ~30-page record. Run: `cargo bench -p keyrite-core --bench record`.
+//! Sign and verify times for a ~30-page record, and render + sign / check times for the record
+//! of a 30-step ceremony built from a real journal. Run: `cargo bench -p keyrite-core --bench record`.
+
+#[path = "../tests/support/ceremony.rs"]
+mod ceremony;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use keyrite_core::record::{attach_file, sign_pdf, verify_pdf};
+use keyrite_core::journal::Journal;
+use keyrite_core::pdf::PageSize;
+use keyrite_core::record::{
+    attach_file, check_record, produce_from_transcript, sign_pdf, verify_pdf, RecordTranscript,
+};
 use keyrite_core::signer::SoftwareP384Signer;
+use keyrite_core::store::StoreOptions;
 use keyrite_core::x509::record_signing_certificate;
 use printpdf::{
     Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem,
@@ -82,5 +91,55 @@ fn main() {
     println!(
         "  verify (ByteRange, digest, ECDSA, attachments):   {} per record",
         per_round(verify)
+    );
+
+    ceremony_record(&signer, &cert);
+}
+
+/// A 30-step ceremony journaled for real, then: transcript from the journal, render + attach +
+/// sign, and the full check (signature, transcript, checkpoint, approvals, journal rebuild).
+fn ceremony_record(signer: &SoftwareP384Signer, cert: &[u8]) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut j = Journal::open(&tmp.path().join("j.db"), &StoreOptions::default()).expect("journal");
+    let fp = "ab".repeat(32);
+    let c = ceremony::write(&mut j, "CER-BENCH", 30, serde_json::json!({}), &fp);
+    j.checkpoint(signer).expect("checkpoint");
+
+    let t = Instant::now();
+    let mut transcript = None;
+    for _ in 0..ROUNDS {
+        transcript = Some(RecordTranscript::from_journal(&j, &c.id).expect("transcript"));
+    }
+    let build = t.elapsed();
+    let transcript = transcript.expect("built");
+
+    let t = Instant::now();
+    let mut pdf = Vec::new();
+    for _ in 0..ROUNDS {
+        pdf = produce_from_transcript(&transcript, signer, cert, PageSize::A4).expect("produce");
+    }
+    let produce = t.elapsed();
+
+    let t = Instant::now();
+    for _ in 0..ROUNDS {
+        assert!(check_record(&pdf, Some(cert), Some(&j)).is_valid());
+    }
+    let check = t.elapsed();
+    println!(
+        "ceremony record: 30 steps, {} journal entries, {} KiB PDF",
+        j.head().size,
+        pdf.len() / 1024
+    );
+    println!(
+        "  transcript from the journal:          {} per record",
+        per_round(build)
+    );
+    println!(
+        "  render + attach + sign:               {} per record",
+        per_round(produce)
+    );
+    println!(
+        "  check_record (with journal rebuild):  {} per record",
+        per_round(check)
     );
 }

@@ -28,6 +28,14 @@ pub enum JournalCommand {
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
     },
+    /// Sign a checkpoint of the journal's head with the token's record-signing key and store it.
+    Checkpoint {
+        /// Journal database (default: the data directory's).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        token: super::hsm::context::TokenArgs,
+    },
     /// Export events for a SIEM, with a manifest (`FILE.manifest.json`).
     Export {
         /// jsonl (OCSF), cef or syslog (RFC 5424).
@@ -81,7 +89,10 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                 Some(f) => {
                     let text = std::fs::read_to_string(f)
                         .with_context(|| format!("reading {}", f.display()))?;
-                    Some(Checkpoint::parse(&text).with_context(|| format!("in {}", f.display()))?)
+                    Some(
+                        Checkpoint::parse(&scanned_text(&text))
+                            .with_context(|| format!("in {}", f.display()))?,
+                    )
                 }
                 None => None,
             };
@@ -127,6 +138,18 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                 }
             }
         }
+        JournalCommand::Checkpoint { db, token } => {
+            let db = match db {
+                Some(d) => d,
+                None => DataDir::open(globals.data_dir.as_deref())?.journal_db(),
+            };
+            let (_opened, signer, _second) = super::record::record_signer(globals, &token)?;
+            let mut j = Journal::open(&db, &StoreOptions::default())?;
+            let cp = j.checkpoint(&signer)?;
+            println!("Signed checkpoint of {} entries:", cp.size);
+            print!("{}", cp.to_text());
+            Ok(ExitCode::SUCCESS)
+        }
         JournalCommand::Export {
             format,
             out,
@@ -161,4 +184,11 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The checkpoint text as typed, or as `zbarimg` prints it: an optional `QR-Code:` prefix and
+/// trailing blank lines are removed, and the text ends in one newline.
+fn scanned_text(text: &str) -> String {
+    let t = text.strip_prefix("QR-Code:").unwrap_or(text);
+    format!("{}\n", t.trim_end_matches(['\n', '\r', ' ']))
 }

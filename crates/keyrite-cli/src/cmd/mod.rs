@@ -4,6 +4,7 @@ pub mod ceremony;
 pub mod hsm;
 pub mod inventory;
 pub mod journal;
+pub mod record;
 pub mod shares;
 
 use keyrite_core::environment::Environment;

@@ -1,4 +1,8 @@
-//! Signed ceremony records: the signature and attachment layers over any PDF.
+//! Signed ceremony records: the transcript built from the journal ([`RecordTranscript`]), its
+//! rendering ([`render_record`]), production ([`produce_record`]) and checking
+//! ([`check_record`]), over the signature and attachment layers below.
+//!
+//! The signature and attachment layers work over any PDF.
 //!
 //! The record's content is rendered elsewhere (`pdf`); this module takes those PDF bytes,
 //! embeds the canonical transcript as a file attachment ([`attach_file`]), signs the result with
@@ -9,15 +13,31 @@
 //! Every change is an incremental update appended to the input, so the renderer's bytes stay
 //! as they were and the signature's ByteRange covers the whole signed file.
 
+mod assemble;
 mod attachment;
+mod check;
 mod cms;
+mod error;
 mod input;
+pub mod model;
+mod produce;
+mod render;
 mod sign;
+mod transcript;
 mod verify;
 
+pub use assemble::compliance_for;
 pub use attachment::{
     attach_file, extract_attachment, list_attachments, Attachment, AttachmentError,
 };
+pub use check::{check_record, CheckLine, Outcome, RecordReport};
+pub use error::RecordError;
 pub use input::PdfInputError;
+pub use produce::{
+    ceremony_environment, ensure_record_certificate, produce_from_transcript, produce_record,
+    TRANSCRIPT_ATTACHMENT,
+};
+pub use render::{render_record, REHEARSAL_STAMP};
 pub use sign::{sign_pdf, SignError, CONTENTS_RESERVED_BYTES};
+pub use transcript::{RecordTranscript, TRANSCRIPT_FORMAT};
 pub use verify::{verify_pdf, Rejection, Trust, Verdict, VerifiedRecord};

@@ -1,7 +1,7 @@
 //! `keyrite hsm …`: tokens, keys, backups.
 
 mod admin;
-mod context;
+pub mod context;
 mod info;
 mod keys;
 

@@ -1,0 +1,177 @@
+//! `keyrite record …`: produce a ceremony's signed record, verify a record offline.
+
+use super::hsm::context::{open, Opened, TokenArgs};
+use super::Globals;
+use anyhow::Context;
+use clap::Subcommand;
+use keyrite_core::hsm::quirks::Quirks;
+use keyrite_core::hsm::signer::HsmSigner;
+use keyrite_core::hsm::{TokenSession, UserKind};
+use keyrite_core::journal::Journal;
+use keyrite_core::paths::DataDir;
+use keyrite_core::pdf::PageSize;
+use keyrite_core::record::{check_record, ensure_record_certificate, produce_record, Outcome};
+use keyrite_core::store::StoreOptions;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Label of the record-signing key (and its certificate) on the token.
+pub const RECORD_KEY_LABEL: &str = "record-signing";
+
+/// Record commands.
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Check a record: signature over the whole file, signer, transcript, checkpoint,
+    /// approvals and (with --journal) the journal. Exit 0 valid, 1 invalid, 2 unreadable.
+    Verify {
+        /// The record PDF.
+        record: PathBuf,
+        /// The pinned record-signing certificate (DER).
+        #[arg(long, value_name = "CERT")]
+        trust: Option<PathBuf>,
+        /// A copy of the journal database to compare with.
+        #[arg(long, value_name = "DB")]
+        journal: Option<PathBuf>,
+    },
+    /// Produce the signed record of a ceremony from the journal, signed by the token's
+    /// record-signing key.
+    Produce {
+        /// Ceremony id.
+        #[arg(long)]
+        ceremony: String,
+        /// The PDF to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Paper: a4 or letter.
+        #[arg(long, default_value = "a4", value_parser = ["a4", "letter"])]
+        paper: String,
+        /// Also write the record-signing certificate (DER) here, for `record verify --trust`.
+        #[arg(long, value_name = "FILE")]
+        cert_out: Option<PathBuf>,
+        /// Journal database (default: the data directory's).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+}
+
+/// The journal at `db` or the data directory's, read-only.
+pub fn open_journal(globals: &Globals, db: Option<&Path>) -> anyhow::Result<Journal> {
+    let db = match db {
+        Some(d) => d.to_path_buf(),
+        None => DataDir::open(globals.data_dir.as_deref())?.journal_db(),
+    };
+    if !db.exists() {
+        anyhow::bail!("the journal {} does not exist", db.display());
+    }
+    Ok(Journal::open_read_only(&db, &StoreOptions::default())?)
+}
+
+/// Opens the token, logs the user in and opens the record-signing key. The returned
+/// [`Opened`] owns the module and must outlive the signer.
+pub fn record_signer(
+    globals: &Globals,
+    token: &TokenArgs,
+) -> anyhow::Result<(Opened, HsmSigner, TokenSession)> {
+    let quirks = Quirks::builtin()?;
+    let (o, pins) = open(
+        globals,
+        token.token_label.as_deref(),
+        "--pin-fd",
+        token.pin_fd,
+        token.rehearsal_pins,
+    )?;
+    let (s, _) = o.login(pins, UserKind::User)?;
+    let second = TokenSession::open(&o.module, &o.selector)?;
+    let signer = HsmSigner::open(s, RECORD_KEY_LABEL, &quirks).with_context(|| {
+        format!("the record-signing key: generate it with `keyrite hsm generate --policy record-signing --label {RECORD_KEY_LABEL}`")
+    })?;
+    Ok((o, signer, second))
+}
+
+/// Runs a `record` command.
+pub fn run(globals: &Globals, command: RecordCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RecordCommand::Verify {
+            record,
+            trust,
+            journal,
+        } => verify(globals, &record, trust.as_deref(), journal.as_deref()),
+        RecordCommand::Produce {
+            ceremony,
+            out,
+            paper,
+            cert_out,
+            db,
+            token,
+        } => {
+            let journal = open_journal(globals, db.as_deref())?;
+            let (o, signer, session) = record_signer(globals, &token)?;
+            let site = o.env.profile().site.name.clone();
+            let cert = ensure_record_certificate(
+                &session,
+                &signer,
+                RECORD_KEY_LABEL,
+                &site,
+                std::time::SystemTime::now(),
+            )?;
+            let size = if paper == "letter" {
+                PageSize::Letter
+            } else {
+                PageSize::A4
+            };
+            let pdf = produce_record(&journal, &ceremony, &signer, &cert, size)?;
+            std::fs::write(&out, &pdf).with_context(|| format!("writing {}", out.display()))?;
+            if let Some(c) = &cert_out {
+                std::fs::write(c, &cert).with_context(|| format!("writing {}", c.display()))?;
+            }
+            println!(
+                "Wrote the signed record of ceremony {ceremony} to {} ({} bytes)",
+                out.display(),
+                pdf.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn verify(
+    globals: &Globals,
+    record: &Path,
+    trust: Option<&Path>,
+    journal: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let pdf = match std::fs::read(record) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("INVALID: cannot read {}: {e}", record.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let trust = match trust {
+        Some(t) => Some(std::fs::read(t).with_context(|| format!("reading {}", t.display()))?),
+        None => None,
+    };
+    let journal = match journal {
+        Some(j) => Some(open_journal(globals, Some(j))?),
+        None => None,
+    };
+    let report = check_record(&pdf, trust.as_deref(), journal.as_ref());
+    println!("{}", report.verdict());
+    for l in &report.lines {
+        let mark = match l.outcome {
+            Outcome::Pass => "ok  ",
+            Outcome::Fail => "FAIL",
+            Outcome::Skipped => "skip",
+        };
+        println!("  {mark} {:<10} {}", l.check, l.detail);
+    }
+    Ok(if report.unreadable {
+        ExitCode::from(2)
+    } else if report.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

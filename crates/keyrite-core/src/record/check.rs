@@ -1,0 +1,332 @@
+//! Checking a record offline: the PDF signature, the embedded transcript, the closing
+//! checkpoint, the approvals' signatures and, with a journal, that the journal agrees.
+
+use sha2::{Digest, Sha256};
+
+use super::produce::TRANSCRIPT_ATTACHMENT;
+use super::transcript::RecordTranscript;
+use super::{verify_pdf, PdfInputError, Rejection, Trust, VerifiedRecord};
+use crate::journal::Journal;
+use crate::quorum::ApprovalRequest;
+use crate::signer::{verify, SignatureAlgorithm};
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Passed.
+    Pass,
+    /// Failed: the record is not valid.
+    Fail,
+    /// Not run (an earlier check failed, or no journal was given).
+    Skipped,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    /// What was checked.
+    pub check: &'static str,
+    /// Result.
+    pub outcome: Outcome,
+    /// What was found.
+    pub detail: String,
+}
+
+/// Everything [`check_record`] found.
+#[derive(Debug, Clone)]
+pub struct RecordReport {
+    /// The checks in order.
+    pub lines: Vec<CheckLine>,
+    /// The input is not a complete PDF (not a PDF, or cut short).
+    pub unreadable: bool,
+    /// The transcript, when it could be read.
+    pub transcript: Option<RecordTranscript>,
+    /// The signature facts, when it verified.
+    pub signature: Option<VerifiedRecord>,
+}
+
+impl RecordReport {
+    /// True when no check failed.
+    pub fn is_valid(&self) -> bool {
+        !self.unreadable && self.lines.iter().all(|l| l.outcome != Outcome::Fail)
+    }
+
+    /// The verdict line: `VALID: …` or `INVALID: <first failure>`.
+    pub fn verdict(&self) -> String {
+        if let Some(l) = self.lines.iter().find(|l| l.outcome == Outcome::Fail) {
+            return format!("INVALID: {}", l.detail);
+        }
+        let id = self
+            .transcript
+            .as_ref()
+            .map(|t| t.header.ceremony_id.as_str())
+            .unwrap_or("?");
+        let (who, pinned) = match &self.signature {
+            Some(s) => (s.signer_subject.as_str(), s.trust == Trust::Pinned),
+            None => ("?", false),
+        };
+        let journal = self
+            .lines
+            .iter()
+            .any(|l| l.check == "journal" && l.outcome == Outcome::Pass);
+        format!(
+            "VALID: record of ceremony {id}, signed by {who}{}{}",
+            if pinned {
+                " (the pinned certificate)"
+            } else {
+                " (NOT pinned: pass --trust CERT to check who signed)"
+            },
+            if journal {
+                "; the journal agrees"
+            } else {
+                "; journal not checked"
+            }
+        )
+    }
+
+    fn push(&mut self, check: &'static str, r: Result<String, String>) -> bool {
+        let ok = r.is_ok();
+        let (outcome, detail) = match r {
+            Ok(d) => (Outcome::Pass, d),
+            Err(d) => (Outcome::Fail, d),
+        };
+        self.lines.push(CheckLine {
+            check,
+            outcome,
+            detail,
+        });
+        ok
+    }
+
+    fn skip(&mut self, checks: &[&'static str], why: &str) {
+        for c in checks {
+            self.lines.push(CheckLine {
+                check: c,
+                outcome: Outcome::Skipped,
+                detail: why.to_string(),
+            });
+        }
+    }
+}
+
+/// Checks `pdf`. `trust_cert` is the pinned record-signing certificate (DER); `journal` the
+/// journal to compare with. Never panics on bad input: every problem is a failed line.
+pub fn check_record(
+    pdf: &[u8],
+    trust_cert: Option<&[u8]>,
+    journal: Option<&Journal>,
+) -> RecordReport {
+    let mut r = RecordReport {
+        lines: vec![],
+        unreadable: false,
+        transcript: None,
+        signature: None,
+    };
+    const LATER: &[&str] = &["transcript", "checkpoint", "approvals", "journal"];
+    let vr = match verify_pdf(pdf, trust_cert).into_result() {
+        Ok(v) => v,
+        Err(e) => {
+            r.unreadable = matches!(
+                e,
+                Rejection::Input(PdfInputError::NotPdf | PdfInputError::Truncated)
+            );
+            r.push("signature", Err(e.to_string()));
+            r.skip(LATER, "not checked: the signature failed");
+            return r;
+        }
+    };
+    r.push(
+        "signature",
+        Ok(format!(
+            "PAdES signature by {} (key SPKI SHA-256 {}) covers all {} bytes; {}",
+            vr.signer_subject,
+            hex::encode(vr.spki_fingerprint),
+            vr.signed_len,
+            match vr.trust {
+                Trust::Pinned => "the signer is the pinned certificate",
+                Trust::NotPinned => "no certificate pinned",
+            }
+        )),
+    );
+    let fp = vr.spki_fingerprint;
+    let transcript = vr
+        .attachment(TRANSCRIPT_ATTACHMENT)
+        .map_err(|e| e.to_string())
+        .and_then(|a| RecordTranscript::from_canonical_json(&a.bytes).map_err(|e| e.to_string()));
+    r.signature = Some(vr);
+    let t = match transcript {
+        Ok(t) => t,
+        Err(e) => {
+            r.push("transcript", Err(e));
+            r.skip(&LATER[1..], "not checked: the transcript failed");
+            return r;
+        }
+    };
+    r.push(
+        "transcript",
+        Ok(format!(
+            "the embedded {TRANSCRIPT_ATTACHMENT} is canonical: ceremony {}, {} steps, {} participants",
+            t.header.ceremony_id,
+            t.steps.len(),
+            t.participants.len()
+        )),
+    );
+    let cp = check_checkpoint(&t, fp);
+    r.push(
+        "checkpoint",
+        cp.as_ref().map_err(Clone::clone).map(|_| {
+            format!(
+                "checkpoint of {} entries (root {}) is signed by the record-signing key",
+                t.checkpoint.size, t.checkpoint.root
+            )
+        }),
+    );
+    r.push("approvals", check_approvals(&t));
+    match (journal, cp) {
+        (None, _) => r.skip(&["journal"], "no journal given (--journal DB)"),
+        (Some(_), Err(_)) => r.skip(&["journal"], "not checked: the checkpoint failed"),
+        (Some(j), Ok(cp)) => {
+            let res = check_journal(j, &t, &cp, fp);
+            r.push("journal", res);
+        }
+    }
+    r.transcript = Some(t);
+    r
+}
+
+fn check_checkpoint(
+    t: &RecordTranscript,
+    fp: [u8; 32],
+) -> Result<crate::journal::Checkpoint, String> {
+    let cp = t.parsed_checkpoint().map_err(|e| e.to_string())?;
+    cp.check_signature(&[fp])
+        .map_err(|e| format!("the record's closing checkpoint: {e}"))?;
+    let c = &t.checkpoint;
+    if cp.size != c.size
+        || hex::encode(cp.root) != c.root
+        || cp.time.to_rfc3339() != c.time
+        || hex::encode(cp.signer_fingerprint()) != c.signer_fingerprint
+    {
+        return Err(
+            "the closing checkpoint's size, root, time or signer differ from its signed text"
+                .into(),
+        );
+    }
+    Ok(cp)
+}
+
+fn check_approvals(t: &RecordTranscript) -> Result<String, String> {
+    let mut checked = 0;
+    for a in &t.approvals {
+        let granted: Vec<_> = a.decisions.iter().filter(|d| d.granted).collect();
+        if granted.is_empty() {
+            continue;
+        }
+        let text = a.request.as_deref().ok_or_else(|| {
+            format!(
+                "approval request {} has no canonical request text to check signatures against",
+                a.request_id
+            )
+        })?;
+        let req = ApprovalRequest::from_canonical(text.as_bytes())
+            .map_err(|e| format!("approval request {}: {e}", a.request_id))?;
+        if hex::encode(req.sha256()) != a.request_sha256 {
+            return Err(format!(
+                "approval request {}: its text does not hash to the recorded SHA-256 {}",
+                a.request_id, a.request_sha256
+            ));
+        }
+        let mut valid = std::collections::BTreeSet::new();
+        for d in granted {
+            let who = &d.custodian_id;
+            let spki = t
+                .participants
+                .iter()
+                .find(|p| &p.participant_id == who)
+                .and_then(|p| p.signature_spki.as_deref())
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(|| {
+                    format!("approval by {who} on request {}: the transcript lists no enrolled signing key for {who}", a.request_id)
+                })?;
+            let sig = d
+                .signature
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "approval by {who} on request {}: the signature is missing",
+                        a.request_id
+                    )
+                })?;
+            if d.signature_sha256.as_deref() != Some(hex::encode(Sha256::digest(&sig)).as_str()) {
+                return Err(format!("approval by {who} on request {}: the signature does not match its journaled SHA-256", a.request_id));
+            }
+            verify(
+                SignatureAlgorithm::EcdsaP256Sha256,
+                &spki,
+                &req.canonical_bytes(),
+                &sig,
+            )
+            .map_err(|_| {
+                format!(
+                    "approval by {who} on request {}: the signature does not verify against their enrolled key",
+                    a.request_id
+                )
+            })?;
+            valid.insert(who.clone());
+        }
+        if valid.len() < usize::from(a.required) {
+            return Err(format!(
+                "approval request {}: {} of the {} required approvals",
+                a.request_id,
+                valid.len(),
+                a.required
+            ));
+        }
+        checked += valid.len();
+    }
+    Ok(if checked == 0 {
+        "no signed approvals in this ceremony".into()
+    } else {
+        format!("{checked} approval signature(s) verify against the enrolled custodian keys")
+    })
+}
+
+fn check_journal(
+    j: &Journal,
+    t: &RecordTranscript,
+    cp: &crate::journal::Checkpoint,
+    fp: [u8; 32],
+) -> Result<String, String> {
+    let rep = j
+        .verify(Some(cp), &[fp])
+        .map_err(|e| format!("the journal does not match the record: {e}"))?;
+    let rebuilt = RecordTranscript::from_journal_at(j, &t.header.ceremony_id, t.checkpoint.size)
+        .map_err(|e| format!("the journal does not match the record: {e}"))?;
+    if &rebuilt != t {
+        return Err(format!(
+            "the journal's entries for ceremony {} differ from the record's transcript ({})",
+            t.header.ceremony_id,
+            first_difference(&rebuilt, t)
+        ));
+    }
+    Ok(format!(
+        "the journal ({} entries) verifies, extends the record's checkpoint and rebuilds the same transcript",
+        rep.head.size
+    ))
+}
+
+fn first_difference(a: &RecordTranscript, b: &RecordTranscript) -> String {
+    let (va, vb) = (
+        serde_json::to_value(a).unwrap_or_default(),
+        serde_json::to_value(b).unwrap_or_default(),
+    );
+    match (va.as_object(), vb.as_object()) {
+        (Some(ma), Some(mb)) => ma
+            .iter()
+            .find(|(k, v)| mb.get(*k) != Some(*v))
+            .map(|(k, _)| format!("section \"{k}\" differs"))
+            .unwrap_or_else(|| "they differ".into()),
+        _ => "they differ".into(),
+    }
+}

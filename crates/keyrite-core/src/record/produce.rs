@@ -1,0 +1,120 @@
+//! Producing the signed record of a ceremony: transcript from the journal, render, attach the
+//! canonical transcript, sign with the record-signing key.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{attach_file, render_record, sign_pdf, RecordError, RecordTranscript};
+use crate::hsm::certificate::{read_certificate, store_certificate};
+use crate::hsm::session::TokenSession;
+use crate::journal::{Journal, UtcTime};
+use crate::pdf::PageSize;
+use crate::signer::Signer;
+
+/// Name of the embedded canonical transcript.
+pub const TRANSCRIPT_ATTACHMENT: &str = "transcript.json";
+
+/// Produces the signed record of `ceremony_id` from `journal`: the transcript closes with the
+/// latest checkpoint signed since the ceremony started (see [`RecordTranscript::from_journal`]).
+/// `signer` is the record-signing key and `cert_der` its certificate. The signing time is the
+/// checkpoint's time (the ceremony clock).
+pub fn produce_record(
+    journal: &Journal,
+    ceremony_id: &str,
+    signer: &dyn Signer,
+    cert_der: &[u8],
+    page_size: PageSize,
+) -> Result<Vec<u8>, RecordError> {
+    let t = RecordTranscript::from_journal(journal, ceremony_id)?;
+    produce_from_transcript(&t, signer, cert_der, page_size)
+}
+
+/// Renders, attaches and signs an already built transcript.
+pub fn produce_from_transcript(
+    t: &RecordTranscript,
+    signer: &dyn Signer,
+    cert_der: &[u8],
+    page_size: PageSize,
+) -> Result<Vec<u8>, RecordError> {
+    let pdf = render_record(t, page_size)?;
+    let pdf = attach_file(
+        &pdf,
+        TRANSCRIPT_ATTACHMENT,
+        "application/json",
+        &t.canonical_json(),
+    )?;
+    let when = ceremony_clock(&t.checkpoint.time);
+    let reason = format!("Keyrite ceremony record {}", t.header.ceremony_id);
+    let location = t.header.site.clone().unwrap_or_default();
+    Ok(sign_pdf(&pdf, signer, cert_der, when, &reason, &location)?)
+}
+
+fn ceremony_clock(time: &str) -> SystemTime {
+    let ms = UtcTime::parse(time).map(|t| t.0).unwrap_or(0).max(0) as u64;
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// The record-signing certificate on the token (labelled like the key); when there is none,
+/// makes one for `site` valid from `not_before` with `signer` (the key itself) and stores it
+/// with the key's `CKA_ID`. `session` must be logged in as user on the signer's token.
+pub fn ensure_record_certificate(
+    session: &TokenSession,
+    signer: &dyn Signer,
+    label: &str,
+    site: &str,
+    not_before: SystemTime,
+) -> Result<Vec<u8>, RecordError> {
+    if let Ok(der) = read_certificate(session, label) {
+        return Ok(der);
+    }
+    let der = crate::x509::record_signing_certificate(signer, site, not_before)
+        .map_err(|e| RecordError::Certificate(e.to_string()))?;
+    let objs = crate::hsm::keygen::find_key(session, label)
+        .map_err(|e| RecordError::Certificate(e.to_string()))?;
+    let handle = objs.public.or(objs.private).ok_or_else(|| {
+        RecordError::Certificate(format!("no key labelled \"{label}\" on {}", session.name()))
+    })?;
+    let id = session
+        .raw()
+        .get_attributes(handle, &[cryptoki::object::AttributeType::Id])
+        .ok()
+        .and_then(|a| {
+            a.into_iter().find_map(|a| match a {
+                cryptoki::object::Attribute::Id(id) => Some(id),
+                _ => None,
+            })
+        })
+        .unwrap_or_default();
+    store_certificate(session, label, &id, &der)
+        .map_err(|e| RecordError::Certificate(e.to_string()))?;
+    Ok(der)
+}
+
+/// The `details` the engine journals with `ceremony_started` so the record can name the
+/// software: app version, SHA-256 of the running executable, OS, and the given script id,
+/// version and site.
+pub fn ceremony_environment(script_id: &str, script_version: &str, site: &str) -> Value {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|b| hex::encode(Sha256::digest(&b)))
+        .unwrap_or_else(|| "unknown (the executable could not be read)".into());
+    let os_release = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_default();
+    json!({
+        "script_id": script_id,
+        "script_version": script_version,
+        "site": site,
+        "app_version": env!("CARGO_PKG_VERSION"),
+        "binary_sha256": binary,
+        "os": format!("{} {} {}", std::env::consts::OS, std::env::consts::ARCH, os_release).trim().to_string(),
+    })
+}

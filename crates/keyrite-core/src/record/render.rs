@@ -1,0 +1,386 @@
+//! The human-readable record: the transcript laid out on A4 or US Letter pages with the
+//! embedded DejaVu fonts ([`crate::pdf`]), the closing checkpoint as text and as a QR code.
+//! Every date printed is a journal timestamp (the ceremony clock); in rehearsal every page
+//! carries [`REHEARSAL_STAMP`].
+
+use super::model::AttributeCheck;
+use super::RecordTranscript;
+use crate::journal::UtcTime;
+use crate::pdf::{DocInfo, Document, Font, Page, PageSize, PdfError};
+
+/// The stamp on every page of a rehearsal record.
+pub const REHEARSAL_STAMP: &str = "REHEARSAL — SOFTWARE HSM";
+/// Side of the checkpoint QR code (mm): ~0.7 mm modules, decodable from a 150 dpi scan.
+const QR_SIDE_MM: f32 = 75.0;
+/// Lowest cursor height before a new page (mm).
+const BOTTOM: f32 = 18.0;
+const MARGIN: f32 = 18.0;
+
+/// Lays pages out top to bottom, starting a new page when one is full.
+struct Flow {
+    doc: Document,
+    page: Page,
+    width: f32,
+    number: u32,
+    footer: String,
+}
+
+impl Flow {
+    fn lines(&self, font: Font, size: f32, text: &str) -> f32 {
+        let em = if font == Font::Mono { 0.602 } else { 0.60 };
+        let char_mm = size * em * 25.4 / 72.0;
+        let max = (((self.width - 2.0 * MARGIN) / char_mm) as usize).max(10);
+        crate::pdf::wrap(text, max).len() as f32 * size * 1.35 * 25.4 / 72.0
+    }
+
+    fn ensure(&mut self, mm: f32) -> Result<(), PdfError> {
+        if self.page.cursor() - mm < BOTTOM {
+            self.next_page()?;
+        }
+        Ok(())
+    }
+
+    fn next_page(&mut self) -> Result<(), PdfError> {
+        let fresh = self.doc.page();
+        let mut done = std::mem::replace(&mut self.page, fresh);
+        done.text_at(
+            Font::Sans,
+            8.0,
+            MARGIN,
+            9.0,
+            &format!("{} — page {}", self.footer, self.number),
+        );
+        self.doc.add_page(done)?;
+        self.number += 1;
+        Ok(())
+    }
+
+    fn text(&mut self, font: Font, size: f32, text: &str) -> Result<(), PdfError> {
+        let need = self.lines(font, size, text);
+        self.ensure(need)?;
+        self.page.text(font, size, text);
+        Ok(())
+    }
+
+    fn heading(&mut self, text: &str) -> Result<(), PdfError> {
+        self.ensure(20.0)?;
+        self.page.gap(3.0);
+        self.text(Font::Sans, 13.0, text)?;
+        let y = self.page.cursor() - 1.5;
+        self.page.rule(y);
+        self.page.gap(2.5);
+        Ok(())
+    }
+
+    fn para(&mut self, text: &str) -> Result<(), PdfError> {
+        self.text(Font::Sans, 9.5, text)
+    }
+
+    fn mono(&mut self, text: &str) -> Result<(), PdfError> {
+        self.text(Font::Mono, 8.5, text)
+    }
+
+    fn finish(mut self) -> Result<Vec<u8>, PdfError> {
+        self.next_page()?;
+        Ok(self.doc.save())
+    }
+}
+
+fn or_dash(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("—")
+}
+
+/// Renders `t` on `size` pages. The output depends only on the transcript (and printpdf's
+/// random trailer `/ID`).
+pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, PdfError> {
+    let h = &t.header;
+    let rehearsal = h.mode != "production";
+    let created = UtcTime::parse(&t.checkpoint.time)
+        .or_else(|| UtcTime::parse(&h.started_at))
+        .map(|u| u.0.div_euclid(1000))
+        .unwrap_or(0);
+    let info = DocInfo {
+        title: format!("Keyrite ceremony record {}", h.ceremony_id),
+        author: format!("Keyrite — {}", or_dash(&h.site)),
+        created_unix: created,
+    };
+    let doc = Document::new(&info, size, rehearsal.then_some(REHEARSAL_STAMP))?;
+    let page = doc.page();
+    let mut f = Flow {
+        doc,
+        page,
+        width: size.mm().0,
+        number: 1,
+        footer: format!("Keyrite ceremony record {}", h.ceremony_id),
+    };
+
+    f.text(
+        Font::Sans,
+        17.0,
+        &format!("Ceremony record {}", h.ceremony_id),
+    )?;
+    f.page.gap(2.0);
+    f.para(&format!(
+        "Script: {} (id {}, version {})",
+        h.script_name,
+        or_dash(&h.script_id),
+        or_dash(&h.script_version)
+    ))?;
+    f.para(&format!("Script SHA-256: {}", h.script_sha256))?;
+    f.para(&format!("In words: {}", h.script_sha256_words))?;
+    f.para(&format!(
+        "Mode: {}    Site: {}",
+        if rehearsal {
+            format!("{} (software HSM, not for production keys)", h.mode)
+        } else {
+            h.mode.clone()
+        },
+        or_dash(&h.site)
+    ))?;
+    f.para(&format!(
+        "Keyrite {} — binary SHA-256 {} — {}",
+        or_dash(&h.app_version),
+        or_dash(&h.binary_sha256),
+        or_dash(&h.os)
+    ))?;
+    f.para(&format!(
+        "Started {} (journal entry {}); closed {} — outcome {}",
+        h.started_at,
+        h.started_seq,
+        or_dash(&h.closed_at),
+        or_dash(&h.outcome)
+    ))?;
+    f.para(&format!("Journal {}", h.journal_origin))?;
+
+    f.heading("Participants")?;
+    for p in &t.participants {
+        f.para(&format!(
+            "{} — {} ({}), checked in {} [entry {}]{}",
+            p.name,
+            p.role,
+            p.participant_id,
+            p.at,
+            p.seq,
+            p.credential_fingerprint
+                .as_ref()
+                .map(|c| format!(", credential {c}"))
+                .unwrap_or_default()
+        ))?;
+    }
+
+    f.heading("Preflight and clock")?;
+    for r in &t.preflight {
+        f.para(&format!(
+            "{} {}: {} — {} [entry {}]",
+            if r.passed { "PASS" } else { "FAIL" },
+            r.check,
+            r.detail,
+            r.at,
+            r.seq
+        ))?;
+    }
+    for x in &t.hsm {
+        f.para(&format!(
+            "HSM: {} {} token \"{}\" serial {} [entry {}]",
+            x.manufacturer, x.model, x.token_label, x.token_serial, x.seq
+        ))?;
+    }
+
+    f.heading("Steps")?;
+    for s in &t.steps {
+        f.ensure(22.0)?;
+        f.text(
+            Font::Sans,
+            10.5,
+            &format!("Step {} — {}: {}", s.step, s.title, s.outcome),
+        )?;
+        f.para(&format!(
+            "Actor {}; started {} [entry {}], finished {}",
+            or_dash(&s.actor),
+            s.started_at,
+            s.seq,
+            or_dash(&s.finished_at)
+        ))?;
+        for so in &s.sign_offs {
+            f.para(&format!(
+                "   Signed off by {} as {} at {} [entry {}]{}",
+                so.participant_id,
+                so.role,
+                so.at,
+                so.seq,
+                so.signature_sha256
+                    .as_ref()
+                    .map(|x| format!(", signature SHA-256 {x}"))
+                    .unwrap_or_default()
+            ))?;
+        }
+        f.para(&format!("   Compliance: {}", s.compliance.join("; ")))?;
+        f.page.gap(1.5);
+    }
+
+    f.heading("Exceptions")?;
+    if t.exceptions.is_empty() {
+        f.para("None.")?;
+    }
+    for x in &t.exceptions {
+        f.para(&format!(
+            "{} in step {} at {} [entry {}]: {}",
+            x.exception_id, x.step, x.opened_at, x.seq, x.description
+        ))?;
+        f.para(&format!(
+            "   Decision: {} by {} at {}: {}",
+            or_dash(&x.decision),
+            x.decided_by.join(", "),
+            or_dash(&x.decided_at),
+            or_dash(&x.reason)
+        ))?;
+    }
+
+    f.heading("Outputs")?;
+    for k in &t.keys {
+        f.text(
+            Font::Sans,
+            10.5,
+            &format!("Key {} \"{}\" — {}", k.key_id, k.label, k.algorithm),
+        )?;
+        f.para(&format!(
+            "{} on token {}, CKA_ID {}, at {} [entry {}]",
+            k.origin, k.token_serial, k.cka_id, k.at, k.seq
+        ))?;
+        if let Some(fp) = &k.fingerprint {
+            f.mono(&format!("Fingerprint (SPKI SHA-256): {fp}"))?;
+        }
+        attributes(&mut f, "Private/secret half", &k.attributes)?;
+        attributes(&mut f, "Public half", &k.public_attributes)?;
+    }
+    for set in &t.share_sets {
+        f.text(
+            Font::Sans,
+            10.5,
+            &format!(
+                "Share set {} protecting {}: {} of {}",
+                set.set_id, set.protects_key_id, set.threshold, set.share_count
+            ),
+        )?;
+        for s in &set.shares {
+            f.mono(&format!(
+                "share {} fingerprint {} held by {}{}",
+                s.index,
+                s.fingerprint,
+                or_dash(&s.custodian_id),
+                s.verified_at
+                    .as_ref()
+                    .map(|v| format!(", verified {v}"))
+                    .unwrap_or_default()
+            ))?;
+        }
+    }
+
+    f.heading("Backups")?;
+    if t.backups.is_empty() {
+        f.para("None.")?;
+    }
+    for b in &t.backups {
+        f.para(&format!(
+            "Backup {} of {} {} at {} [entry {}]: wrapped by {}, blob SHA-256 {}, kept at {}{}",
+            b.backup_id,
+            b.key_id,
+            b.action,
+            b.at,
+            b.seq,
+            or_dash(&b.wrapped_by),
+            or_dash(&b.blob_sha256),
+            or_dash(&b.location),
+            b.token_serial
+                .as_ref()
+                .map(|s| format!(", token {s}"))
+                .unwrap_or_default()
+        ))?;
+    }
+
+    f.heading("Approvals")?;
+    if t.approvals.is_empty() {
+        f.para("None.")?;
+    }
+    for a in &t.approvals {
+        f.para(&format!(
+            "Request {} ({} of {}, {} needed) at {} [entry {}], SHA-256 {}",
+            a.request_id,
+            a.operation,
+            or_dash(&a.key_id),
+            a.required,
+            a.requested_at,
+            a.seq,
+            a.request_sha256
+        ))?;
+        for d in &a.decisions {
+            f.para(&format!(
+                "   {} by {} at {} [entry {}]{}",
+                if d.granted { "Approved" } else { "Refused" },
+                d.custodian_id,
+                d.at,
+                d.seq,
+                match (&d.signature_sha256, &d.reason) {
+                    (Some(s), _) => format!(", signature SHA-256 {s}"),
+                    (None, Some(r)) => format!(": {r}"),
+                    _ => String::new(),
+                }
+            ))?;
+        }
+    }
+
+    f.heading("Inventory changes")?;
+    if t.inventory.is_empty() {
+        f.para("None.")?;
+    }
+    for c in &t.inventory {
+        f.para(&format!(
+            "{} {} at {} [entry {}]: {}",
+            c.key_id, c.change, c.at, c.seq, c.detail
+        ))?;
+    }
+
+    if !t.other_events.is_empty() {
+        f.heading("Other journal entries")?;
+        for o in &t.other_events {
+            f.para(&format!("[entry {}] {} at {}", o.seq, o.kind, o.at))?;
+            f.mono(&format!("   {}", o.body))?;
+        }
+    }
+
+    let cp = &t.checkpoint;
+    f.heading("Closing journal checkpoint")?;
+    f.para(&format!(
+        "The journal's first {} entries, signed at {} by the record-signing key (SPKI SHA-256 {}).",
+        cp.size, cp.time, cp.signer_fingerprint
+    ))?;
+    f.mono(&format!("Root: {}", cp.root))?;
+    f.para(&format!("In words: {}", cp.root_words))?;
+    f.para(
+        "Scan the code below and check it with `keyrite journal verify --checkpoint FILE` on a \
+         copy of the journal.",
+    )?;
+    f.ensure(QR_SIDE_MM + 6.0)?;
+    f.doc.qr(&mut f.page, &cp.text, QR_SIDE_MM)?;
+    for line in cp.text.lines() {
+        f.mono(line)?;
+    }
+    f.finish()
+}
+
+fn attributes(f: &mut Flow, what: &str, rows: &[AttributeCheck]) -> Result<(), PdfError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    f.para(&format!("{what}: attributes read back and checked"))?;
+    for r in rows {
+        f.mono(&format!(
+            "  {} {:<22} expected {:<10} read {}",
+            if r.ok { "ok " } else { "BAD" },
+            r.attribute,
+            r.expected,
+            r.actual.as_deref().unwrap_or("(not returned)")
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The record transcript: everything a ceremony record says, built only from the journal
+//! entries of one ceremony (never from UI state), with one canonical JSON encoding
+//! (`docs/formats/record-transcript.md`).
+//!
+//! Which entries belong to ceremony C: those from C's `ceremony_started` entry up to its
+//! `ceremony_closed` entry (or the closing checkpoint), that either name `ceremony_id` = C (in
+//! the event or in `details`) or name no ceremony at all (key, share, backup, approval and
+//! inventory events). Only entries the closing checkpoint covers (`seq < size`) are included,
+//! so the transcript rebuilt later from the same journal is byte-for-byte the same.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::*;
+use super::RecordError;
+use crate::journal::{Checkpoint, Event, Journal};
+
+/// The `format` value of this version.
+pub const TRANSCRIPT_FORMAT: &str = "keyrite-record-transcript/v1";
+
+/// Everything the record shows, in the order it shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordTranscript {
+    /// Always [`TRANSCRIPT_FORMAT`].
+    pub format: String,
+    /// Ceremony, script and software.
+    pub header: Header,
+    /// Who took part, in check-in order.
+    pub participants: Vec<Participant>,
+    /// Preflight results, clock check included.
+    pub preflight: Vec<PreflightRow>,
+    /// HSM tokens the ceremony used.
+    pub hsm: Vec<HsmIdentity>,
+    /// One row per script step, in start order.
+    pub steps: Vec<StepRow>,
+    /// Exceptions, opened and decided.
+    pub exceptions: Vec<ExceptionRow>,
+    /// Keys generated or imported, with their checked attribute tables.
+    pub keys: Vec<KeyOutput>,
+    /// Shamir share sets (fingerprints only).
+    pub share_sets: Vec<ShareSetOutput>,
+    /// Backups made or restored.
+    pub backups: Vec<BackupRow>,
+    /// Quorum approvals.
+    pub approvals: Vec<ApprovalRow>,
+    /// Inventory changes.
+    pub inventory: Vec<InventoryChange>,
+    /// Notes and event types this version does not know, shown generically.
+    pub other_events: Vec<OtherEvent>,
+    /// The closing journal checkpoint.
+    pub checkpoint: CheckpointRef,
+}
+
+impl RecordTranscript {
+    /// The one canonical encoding: JSON, keys sorted, no whitespace, integers only (the
+    /// journal's encoding, [`crate::journal::canonical`]).
+    pub fn canonical_json(&self) -> Vec<u8> {
+        let v = serde_json::to_value(self).unwrap_or(Value::Null);
+        crate::journal::canonical::encode(&v).unwrap_or_default()
+    }
+
+    /// Parses `bytes` and insists they are the canonical encoding of what they hold.
+    pub fn from_canonical_json(bytes: &[u8]) -> Result<Self, RecordError> {
+        let t: Self = serde_json::from_slice(bytes)
+            .map_err(|e| RecordError::Transcript(format!("it does not parse: {e}")))?;
+        if t.format != TRANSCRIPT_FORMAT {
+            return Err(RecordError::Transcript(format!(
+                "format is \"{}\", expected \"{TRANSCRIPT_FORMAT}\"",
+                t.format
+            )));
+        }
+        if t.canonical_json() != bytes {
+            return Err(RecordError::Transcript(
+                "it is not in the canonical encoding (sorted keys, no whitespace)".into(),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The signed checkpoint the transcript closes with.
+    pub fn parsed_checkpoint(&self) -> Result<Checkpoint, RecordError> {
+        Checkpoint::parse(&self.checkpoint.text).map_err(|e| RecordError::CheckpointText {
+            size: self.checkpoint.size,
+            problem: e.to_string(),
+        })
+    }
+
+    /// Builds the transcript of `ceremony_id`, closing with the latest checkpoint signed after
+    /// the ceremony started (for a closed ceremony: the first one after it closed).
+    pub fn from_journal(journal: &Journal, ceremony_id: &str) -> Result<Self, RecordError> {
+        let scan = scan(journal, ceremony_id)?;
+        let cp = scan
+            .closing_checkpoint()
+            .ok_or_else(|| RecordError::NoCheckpoint {
+                ceremony: ceremony_id.to_string(),
+                last_seq: scan.last_seq(),
+            })?;
+        build(journal, ceremony_id, &scan, cp)
+    }
+
+    /// Builds the transcript of `ceremony_id` closed by the checkpoint of `size` entries: what
+    /// a verifier does to compare a record with the journal.
+    pub fn from_journal_at(
+        journal: &Journal,
+        ceremony_id: &str,
+        size: u64,
+    ) -> Result<Self, RecordError> {
+        let scan = scan(journal, ceremony_id)?;
+        build(journal, ceremony_id, &scan, size)
+    }
+}
+
+/// Where the ceremony lies in the journal.
+struct Scan {
+    start: u64,
+    close: Option<u64>,
+    /// Sizes of checkpoints journaled at or after the start.
+    checkpoints: Vec<u64>,
+    size: u64,
+}
+
+impl Scan {
+    fn closing_checkpoint(&self) -> Option<u64> {
+        match self.close {
+            Some(c) => self.checkpoints.iter().copied().find(|s| *s > c),
+            None => self.checkpoints.last().copied(),
+        }
+    }
+    fn last_seq(&self) -> u64 {
+        self.close.unwrap_or(self.size.saturating_sub(1))
+    }
+}
+
+fn scan(journal: &Journal, ceremony_id: &str) -> Result<Scan, RecordError> {
+    let size = journal.head().size;
+    let mut start = None;
+    let mut close = None;
+    let mut checkpoints = Vec::new();
+    if size > 0 {
+        journal.for_each_entry(0, size - 1, |e| {
+            let body = e.body_json()?;
+            let ev = body.get("event").cloned().unwrap_or(Value::Null);
+            let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
+            let ours = ev.get("ceremony_id").and_then(Value::as_str) == Some(ceremony_id);
+            match kind {
+                "ceremony_started" if ours && start.is_none() => start = Some(e.seq),
+                "ceremony_closed" if ours && start.is_some() && close.is_none() => {
+                    close = Some(e.seq)
+                }
+                "checkpoint" if start.is_some() => {
+                    if let Some(s) = ev.get("size").and_then(Value::as_u64) {
+                        checkpoints.push(s);
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+    }
+    let start = start.ok_or_else(|| RecordError::CeremonyNotFound(ceremony_id.to_string()))?;
+    Ok(Scan {
+        start,
+        close,
+        checkpoints,
+        size,
+    })
+}
+
+/// One entry of the ceremony, parsed.
+pub(super) struct Item {
+    pub seq: u64,
+    pub at: String,
+    pub event: Option<Event>,
+    pub raw: Value,
+    pub details: Value,
+}
+
+impl Item {
+    pub fn detail(&self, key: &str) -> Option<String> {
+        self.details
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+    pub fn kind(&self) -> String {
+        self.raw
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
+    }
+}
+
+fn build(
+    journal: &Journal,
+    ceremony_id: &str,
+    scan: &Scan,
+    size: u64,
+) -> Result<RecordTranscript, RecordError> {
+    let text = checkpoint_text(journal, size)?;
+    let cp = Checkpoint::parse(&text).map_err(|e| RecordError::CheckpointText {
+        size,
+        problem: e.to_string(),
+    })?;
+    if size <= scan.start {
+        return Err(RecordError::NoCheckpoint {
+            ceremony: ceremony_id.to_string(),
+            last_seq: scan.last_seq(),
+        });
+    }
+    let last = match scan.close {
+        Some(c) => c.min(size - 1),
+        None => size - 1,
+    };
+    let mut items = Vec::new();
+    journal.for_each_entry(scan.start, last, |e| {
+        let body = e.body_json()?;
+        let raw = body.get("event").cloned().unwrap_or(Value::Null);
+        let details = body.get("details").cloned().unwrap_or(Value::Null);
+        let named = raw
+            .get("ceremony_id")
+            .or_else(|| details.get("ceremony_id"))
+            .and_then(Value::as_str);
+        if named.is_some_and(|c| c != ceremony_id) {
+            return Ok(());
+        }
+        let event = serde_json::from_value::<Event>(raw.clone()).ok();
+        items.push(Item {
+            seq: e.seq,
+            at: e.time.to_rfc3339(),
+            event,
+            raw,
+            details,
+        });
+        Ok(())
+    })?;
+    let mut t = super::assemble::assemble(ceremony_id, &items, journal.origin())?;
+    t.checkpoint = CheckpointRef {
+        size: cp.size,
+        root: hex::encode(cp.root),
+        root_words: crate::words::to_words(&cp.root),
+        time: cp.time.to_rfc3339(),
+        signer_fingerprint: hex::encode(cp.signer_fingerprint()),
+        text,
+    };
+    Ok(t)
+}
+
+/// The stored text of the checkpoint over `size` entries.
+fn checkpoint_text(journal: &Journal, size: u64) -> Result<String, RecordError> {
+    journal
+        .store()
+        .conn()
+        .query_row(
+            "SELECT text FROM journal_checkpoint WHERE size = ?1",
+            [size as i64],
+            |r| r.get::<_, String>(0),
+        )
+        .map_err(|_| RecordError::CheckpointText {
+            size,
+            problem: "the journal holds no signed checkpoint of that size".into(),
+        })
+}

@@ -1,0 +1,290 @@
+//! The signed record of the unattended root-key rehearsal through real tools: the `keyrite`
+//! binary signs checkpoints and the record with the SoftHSM2 record-signing key; poppler checks
+//! the signature, fonts and text; zbar decodes the checkpoint QR; `keyrite record verify`
+//! accepts the record and reports tampering.
+
+#[path = "../../crates/keyrite-core/tests/support/ceremony.rs"]
+mod ceremony;
+
+use keyrite_core::journal::Journal;
+use keyrite_core::store::StoreOptions;
+use keyrite_tests::{keyrite, TempData};
+use serial_test::serial;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ok(o: &Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tool(name: &str, args: &[&str], file: &Path) -> Output {
+    Command::new(name)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// A data directory with a record-signing key, a key to report, a ceremony journal and a
+/// checkpoint signed by the token; returns the record and its certificate.
+fn install(d: &TempData, id: &str) -> (ceremony::Ceremony, std::path::PathBuf, std::path::PathBuf) {
+    let data = d.path();
+    let g = |policy: &str, label: &str| {
+        keyrite(
+            &data,
+            &[
+                "hsm",
+                "generate",
+                "--policy",
+                policy,
+                "--label",
+                label,
+                "--rehearsal-pins",
+                "--json",
+            ],
+        )
+    };
+    ok(
+        &g("record-signing", "record-signing"),
+        "generate record-signing",
+    );
+    let out = ok(&g("ec-p384-sign", "root-2026"), "generate root");
+    let ev: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let evidence = ev["key"].clone();
+    let fp = evidence["spki_sha256"].as_str().unwrap().to_string();
+    let db = data.join("journal.sqlite");
+    let db = keyrite_core::paths::DataDir::open_at(data.clone())
+        .map(|d| d.journal_db())
+        .unwrap_or(db);
+    let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    let cer = ceremony::write(&mut j, id, 5, evidence, &fp);
+    drop(j);
+    ok(
+        &keyrite(&data, &["journal", "checkpoint", "--rehearsal-pins"]),
+        "journal checkpoint",
+    );
+    let pdf = d.scratch(&format!("{id}.pdf"));
+    let cert = d.scratch(&format!("{id}.cer"));
+    ok(
+        &keyrite(
+            &data,
+            &[
+                "record",
+                "produce",
+                "--ceremony",
+                id,
+                "--out",
+                pdf.to_str().unwrap(),
+                "--cert-out",
+                cert.to_str().unwrap(),
+                "--rehearsal-pins",
+            ],
+        ),
+        "record produce",
+    );
+    (cer, pdf, db)
+}
+
+fn verify(data: &Path, pdf: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["record", "verify", pdf.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = keyrite(data, &args);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+#[serial(softhsm)]
+fn the_rehearsal_record_passes_poppler_zbar_and_keyrite_and_tampering_is_caught() {
+    let d = TempData::new();
+    let data = d.path();
+    let (cer, pdf, db) = install(&d, "CER-2026-0042");
+    let cert = d.scratch("CER-2026-0042.cer");
+
+    let sig = String::from_utf8_lossy(&tool("pdfsig", &[], &pdf).stdout).into_owned();
+    assert!(sig.contains("Signature is Valid."), "{sig}");
+    assert!(sig.contains("Total document signed"), "{sig}");
+
+    let fonts = String::from_utf8_lossy(&tool("pdffonts", &[], &pdf).stdout).into_owned();
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!rows.is_empty(), "{fonts}");
+    for r in rows {
+        let cols: Vec<&str> = r.split_whitespace().collect();
+        // name type encoding emb sub uni object ID: `emb` is the 4th from the end but three.
+        assert_eq!(cols[cols.len() - 5], "yes", "font not embedded: {r}");
+    }
+
+    let o = Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    for n in &cer.names {
+        assert!(text.contains(n.as_str()), "participant {n} missing");
+    }
+    for t in &cer.step_titles {
+        assert!(text.contains(t.as_str()), "step {t} missing");
+    }
+    assert!(text.contains(&cer.key_fingerprint));
+    for f in &cer.share_fingerprints {
+        assert!(text.contains(f.as_str()), "share fingerprint {f} missing");
+    }
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert!(pages.len() >= 2, "{} pages", pages.len());
+    for (i, p) in pages.iter().enumerate() {
+        assert!(
+            p.contains("REHEARSAL — SOFTWARE HSM"),
+            "page {} has no stamp",
+            i + 1
+        );
+    }
+
+    // The checkpoint QR, rendered at 150 dpi and decoded by zbar.
+    let prefix = d.scratch("page");
+    let o = Command::new("pdftoppm")
+        .args(["-r", "150", "-png"])
+        .arg(&pdf)
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut decoded = None;
+    for e in std::fs::read_dir(d.tmp.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "png") {
+            let z = tool("zbarimg", &["--quiet"], &p);
+            let s = String::from_utf8_lossy(&z.stdout).into_owned();
+            if s.starts_with("QR-Code:") {
+                decoded = Some(s);
+            }
+        }
+    }
+    let decoded = decoded.expect("a QR code on some page");
+    assert!(
+        decoded.starts_with("QR-Code:keyrite-checkpoint/v1\n"),
+        "{decoded}"
+    );
+    let qr = d.scratch("checkpoint.txt");
+    std::fs::write(&qr, &decoded).unwrap();
+    let out = ok(
+        &keyrite(
+            &data,
+            &[
+                "journal",
+                "verify",
+                "--checkpoint",
+                qr.to_str().unwrap(),
+                "--db",
+                db.to_str().unwrap(),
+            ],
+        ),
+        "journal verify --checkpoint",
+    );
+    assert!(out.contains("Consistent with the checkpoint of"), "{out}");
+
+    // keyrite accepts the record with the pinned certificate and the journal.
+    let (code, out) = verify(
+        &data,
+        &pdf,
+        &[
+            "--trust",
+            cert.to_str().unwrap(),
+            "--journal",
+            db.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("VALID: record of ceremony CER-2026-0042"),
+        "{out}"
+    );
+    assert!(out
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("(the pinned certificate); the journal agrees"));
+
+    // Bytes changed at sampled positions.
+    let bytes = std::fs::read(&pdf).unwrap();
+    let t = d.scratch("t.pdf");
+    for k in 0..12 {
+        let pos = 9 + (bytes.len() - 30) * k / 11;
+        let mut b = bytes.clone();
+        b[pos] ^= 0x20;
+        std::fs::write(&t, &b).unwrap();
+        let (code, out) = verify(&data, &t, &["--trust", cert.to_str().unwrap()]);
+        assert_ne!(code, 0, "byte {pos} changed but accepted: {out}");
+        assert!(out.starts_with("INVALID: "), "{out}");
+    }
+    // An appended incremental update.
+    let mut b = bytes.clone();
+    // An update section that points back at the signed file's cross-reference table.
+    let text = String::from_utf8_lossy(&bytes);
+    let at = text.rfind("startxref").unwrap();
+    let xref: String = text[at + 9..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    b.extend_from_slice(format!("% changed after signing\nstartxref\n{xref}\n%%EOF\n").as_bytes());
+    std::fs::write(&t, &b).unwrap();
+    let (code, out) = verify(&data, &t, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("INVALID: the file was changed after signing:"),
+        "{out}"
+    );
+    // Not a PDF; missing file.
+    std::fs::write(&t, b"hello").unwrap();
+    assert_eq!(verify(&data, &t, &[]).0, 2);
+    assert_eq!(verify(&data, &d.scratch("none.pdf"), &[]).0, 2);
+
+    // A record signed on another install is not trusted.
+    let d2 = TempData::new();
+    let (_, other_pdf, _) = install(&d2, "CER-2026-0042");
+    let (code, out) = verify(&data, &other_pdf, &["--trust", cert.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("INVALID: signed by an unknown key:"),
+        "{out}"
+    );
+
+    // The journal modified after the record was made.
+    let j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    j.store()
+        .conn()
+        .execute_batch(
+            "DROP TRIGGER journal_no_update; \
+             UPDATE journal_entry SET body = CAST(replace(CAST(body AS TEXT), 'Alan Turing', 'Alan Turinh') AS BLOB) WHERE seq = 3;",
+        )
+        .unwrap();
+    drop(j);
+    let (code, out) = verify(
+        &data,
+        &pdf,
+        &[
+            "--trust",
+            cert.to_str().unwrap(),
+            "--journal",
+            db.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("INVALID: the journal does not match the record: journal entry 3:"),
+        "{out}"
+    );
+}
