@@ -32,4 +32,4 @@ cargo test --workspace --locked
 step "GUI end-to-end tests in a real window (Xvfb + tauri-driver + WebKitWebDriver)"
 mkdir -p target/screenshots
 KEYRITE_SCREENSHOT_DIR="$PWD/target/screenshots" \
-  xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --locked -- --ignored
+  xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked -p keyrite-tests --test 'gui_*' -- --ignored

@@ -16,8 +16,7 @@ pub const USER_PIN: &str = "user-pin-1234567";
 /// Passphrase sealing every share.
 pub const PASSPHRASE: &str = "rehearsal passphrase";
 
-/// Writes an answers file into `dir`. The sign-record step is skipped by an exception decided
-/// by the witness and the administrator (no record producer in this build).
+/// Writes an answers file into `dir` for an unattended rehearsal of the shipped scripts.
 pub fn answers(dir: &Path) -> PathBuf {
     let p = dir.join("answers.toml");
     std::fs::write(
@@ -26,9 +25,7 @@ pub fn answers(dir: &Path) -> PathBuf {
             "so_pin = \"{SO_PIN}\"\nuser_pin = \"{USER_PIN}\"\nshare_passphrase = \"{PASSPHRASE}\"\n\
              [participants]\nadministrator = [\"Ada Admin\"]\nwitness = [\"Wes Witness\"]\n\
              auditor = [\"Aud Auditor\"]\ncustodian = [\"C One\", \"C Two\", \"C Three\", \"C Four\", \"C Five\"]\n\
-             [clock]\nreference = \"test clock\"\noffset_seconds = 0\n\
-             [exceptions.sign-record]\ndecision = \"skip\"\nby = [\"witness-1\", \"administrator-1\"]\n\
-             reason = \"no record producer in this build\"\n"
+             [clock]\nreference = \"test clock\"\noffset_seconds = 0\n"
         ),
     )
     .expect("write answers");

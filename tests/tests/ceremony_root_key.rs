@@ -1,6 +1,6 @@
 //! hsm-initialisation then root-key-generation (3 of 5), unattended through the CLI on the
-//! embedded SoftHSM2. The sign-record step of both scripts is skipped by an exception with a
-//! witness among the deciders (this build has no record producer).
+//! embedded SoftHSM2. Each ends in a record signed by the HSM's record-signing key that
+//! `keyrite record verify` and poppler's `pdfsig` accept.
 
 use keyrite_core::hsm::backup::{restore_key, KeyBackup};
 use keyrite_core::hsm::policy::PolicySet;
@@ -47,14 +47,48 @@ fn root_key_ceremony_end_to_end() {
             ],
         );
         assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
-        let steps = if name == "hsm-initialisation" { 6 } else { 7 };
+        let steps = if name == "hsm-initialisation" { 7 } else { 8 };
         assert!(
             stdout(&o).contains(&format!(
-                "completed: {steps} steps completed, 1 skipped, 1 exceptions"
+                "completed: {steps} steps completed, 0 skipped, 0 exceptions"
             )),
             "{}",
             stdout(&o)
         );
+        // The signed record: one per ceremony, accepted by Keyrite and by poppler.
+        let record = std::fs::read_dir(data.join("records"))
+            .expect("records dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(name))
+            })
+            .expect("record written");
+        let v = keyrite(
+            &data,
+            &[
+                "record",
+                "verify",
+                record.to_str().unwrap(),
+                "--journal",
+                data.join("journal.sqlite").to_str().unwrap(),
+            ],
+        );
+        assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+        assert!(
+            stdout(&v).starts_with("VALID: record of ceremony "),
+            "{}",
+            stdout(&v)
+        );
+        assert!(stdout(&v).contains("the journal agrees"), "{}", stdout(&v));
+        let sig = std::process::Command::new("pdfsig")
+            .arg(&record)
+            .output()
+            .expect("pdfsig");
+        let sig_out = String::from_utf8_lossy(&sig.stdout);
+        assert!(sig_out.contains("Signature is Valid."), "{sig_out}");
+        assert!(sig_out.contains("Total document signed"), "{sig_out}");
     }
     // The root KEK is on the token with the recorded attributes.
     let o = keyrite_fds(

@@ -441,6 +441,9 @@ impl Engine {
 
     fn sign_record(&mut self) -> Result<(), Failure> {
         let signer = self.signer()?;
+        let certificate =
+            crate::hsm::certificate::read_certificate(signer.session(), RECORD_SIGNING_LABEL)
+                .map_err(|e| Failure::Step(hsm_err(e)))?;
         let status = self.status();
         let Some(producer) = self.options.record_producer.as_ref() else {
             return Err(Failure::Step("no record producer".into()));
@@ -451,6 +454,7 @@ impl Engine {
                 script: &self.script,
                 journal: &self.journal,
                 signer: &signer,
+                certificate_der: &certificate,
                 data: self.env.data(),
             })
             .map_err(Failure::Step)?;

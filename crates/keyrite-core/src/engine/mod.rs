@@ -29,7 +29,7 @@ mod status;
 
 pub use error::EngineError;
 pub use prompt::{Answer, Decision, Participant, Progress, Prompt, ShareProof, Summary};
-pub use record::{ProducedRecord, RecordInput, RecordProducer};
+pub use record::{JournalRecordProducer, ProducedRecord, RecordInput, RecordProducer};
 pub use replay::{history, CeremonyHistory};
 pub use status::{CeremonyStatus, ExceptionStatus, StepState, StepStatus};
 

@@ -17,6 +17,8 @@ pub struct RecordInput<'a> {
     pub journal: &'a Journal,
     /// The record-signing key on the HSM.
     pub signer: &'a dyn Signer,
+    /// The record-signing key's X.509 certificate (DER), as stored on the token.
+    pub certificate_der: &'a [u8],
     /// The data directory (write the PDF under `records/`).
     pub data: &'a DataDir,
 }
@@ -38,4 +40,48 @@ pub struct ProducedRecord {
 pub trait RecordProducer: Send {
     /// Produces the record. The error text is shown and journaled; it must hold no secret.
     fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, String>;
+}
+
+/// The record producer both faces use: renders the record from the journal with
+/// [`crate::record::produce_record`], signs it with the HSM's record-signing key and writes it
+/// to `DATA/records/<ceremony id>.pdf` (never overwriting an existing file).
+#[derive(Debug, Clone, Copy)]
+pub struct JournalRecordProducer {
+    /// Paper size of the record.
+    pub page_size: crate::pdf::PageSize,
+}
+
+impl RecordProducer for JournalRecordProducer {
+    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, String> {
+        use sha2::Digest;
+        let id = &input.status.ceremony_id;
+        let pdf = crate::record::produce_record(
+            input.journal,
+            id,
+            input.signer,
+            input.certificate_der,
+            self.page_size,
+        )
+        .map_err(|e| e.to_string())?;
+        let dir = input.data.path().join("records");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(format!("{id}.pdf"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| format!("cannot write the record {}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut f, &pdf)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| format!("cannot write the record {}: {e}", path.display()))?;
+        let pages = lopdf::Document::load_mem(&pdf)
+            .map(|d| d.get_pages().len() as u32)
+            .unwrap_or(0);
+        Ok(ProducedRecord {
+            path,
+            sha256: hex::encode(sha2::Sha256::digest(&pdf)),
+            pages,
+        })
+    }
 }

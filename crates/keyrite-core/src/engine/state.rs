@@ -12,7 +12,7 @@ use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
 use crate::script::{ActionKind, Role, Script};
 use crate::secret::SecretText;
 use crate::shares::ShareSet;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the engine waits for.
@@ -157,13 +157,20 @@ impl Engine {
                 script_sha256: script.digest.hex(),
                 mode: env.mode().to_string(),
             },
-            json!({
-                "script_words": script.digest.words(),
-                "script_title": script.title,
-                "script_version": script.version,
-                "script_file": script.file,
-                "site": env.profile().site.name,
-            }),
+            {
+                // App version, executable SHA-256 and OS, for the record's header.
+                let mut details = crate::record::ceremony_environment(
+                    script.id.as_str(),
+                    &script.version,
+                    &env.profile().site.name,
+                );
+                if let Value::Object(m) = &mut details {
+                    m.insert("script_words".into(), json!(script.digest.words()));
+                    m.insert("script_title".into(), json!(script.title));
+                    m.insert("script_file".into(), json!(script.file));
+                }
+                details
+            },
         )?;
         let mut e = Engine::new(id, env, journal, script, options, module, selector);
         e.advance()?;
@@ -295,11 +302,15 @@ impl Engine {
             Some(i) => {
                 self.step = i;
                 let st = &self.script.steps[i];
-                self.journal.append(Event::StepStarted {
-                    ceremony_id: self.id.clone(),
-                    step: st.id.as_str().to_string(),
-                    title: st.title.clone(),
-                })?;
+                let compliance: Vec<String> = st.compliance.iter().map(|c| c.to_string()).collect();
+                self.journal.append_with_details(
+                    Event::StepStarted {
+                        ceremony_id: self.id.clone(),
+                        step: st.id.as_str().to_string(),
+                        title: st.title.clone(),
+                    },
+                    json!({ "actor": st.role.name(), "compliance": compliance }),
+                )?;
                 self.signed.remove(st.id.as_str());
                 self.phase = Phase::Instructions;
                 Ok(())

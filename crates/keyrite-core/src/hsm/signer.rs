@@ -23,6 +23,11 @@ pub struct HsmSigner {
 }
 
 impl HsmSigner {
+    /// The logged-in session the key is used through (e.g. to read its certificate).
+    pub fn session(&self) -> &TokenSession {
+        &self.session
+    }
+
     /// Uses the P-384 key pair labelled `label` in `session` (logged in as user).
     pub fn open(session: TokenSession, label: &str, quirks: &Quirks) -> Result<Self, HsmError> {
         let op = format!("opening signing key \"{label}\"");

@@ -6,7 +6,8 @@ use crate::output::print_json;
 use crate::pin::{read_confirmation, read_pin, PinSource};
 use keyrite_core::engine::answers::AnswerFile;
 use keyrite_core::engine::{
-    history, Answer, Ceremony, CeremonyOptions, Decision, Progress, Prompt, ShareProof,
+    history, Answer, Ceremony, CeremonyOptions, Decision, JournalRecordProducer, Progress, Prompt,
+    ShareProof,
 };
 use keyrite_core::journal::Journal;
 use keyrite_core::profile::Mode;
@@ -30,6 +31,9 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
     let journal = Journal::open_data_dir(env.data())?;
     let options = CeremonyOptions {
         unattended: file.is_some(),
+        record_producer: Some(Box::new(JournalRecordProducer {
+            page_size: keyrite_core::pdf::PageSize::A4,
+        })),
         ..Default::default()
     };
     let unfinished = Ceremony::unfinished(&journal)?
