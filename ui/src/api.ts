@@ -53,3 +53,126 @@ export interface HsmView {
 
 export const appStatus = () => invoke<AppStatus>("app_status");
 export const hsmTokens = () => invoke<HsmView>("hsm_tokens");
+
+export interface JournalVerdict {
+  db: string;
+  exists: boolean;
+  origin: string | null;
+  size: number;
+  root_hex: string;
+  root_words: string;
+  ok: boolean;
+  error: string | null;
+  first_bad_seq: number | null;
+  checked_at: string;
+}
+
+export interface EntryView {
+  seq: number;
+  time: string;
+  kind: string;
+  fields: [string, string][];
+  details: [string, string][];
+  entry_hash: string;
+}
+
+export interface EntryPage {
+  size: number;
+  entries: EntryView[];
+}
+
+export interface CeremonySummary {
+  ceremony_id: string;
+  script_name: string;
+  mode: string;
+  started: [string, number] | null;
+  closed: [string, string] | null;
+  steps_completed: number;
+  exceptions: number;
+  records: string[];
+  last_seq: number;
+}
+
+export type KeyState = "pre-activation" | "active" | "suspended" | "deactivated" | "compromised" | "destroyed";
+
+export interface KeyRecord {
+  key_id: string;
+  label: string;
+  purpose: string;
+  key_type: string;
+  algorithm: string;
+  token_serial: string;
+  cka_id: string;
+  fingerprint: string | null;
+  state: KeyState;
+  created: string;
+  activated: string | null;
+  state_changed: string;
+  cryptoperiod_days: number;
+  justification: string | null;
+  share_set_id: string | null;
+  rotation_due: string;
+  backups: string[];
+}
+
+export interface InventoryView {
+  exists: boolean;
+  keys: KeyRecord[];
+  due_now: string[];
+  due_soon: string[];
+  soon_days: number;
+  as_of: string;
+}
+
+export interface Manifest {
+  format: "jsonl" | "cef" | "syslog";
+  origin: string;
+  first_seq: number;
+  last_seq: number;
+  count: number;
+  first_prev_hash: string;
+  last_entry_hash: string;
+  head_size: number;
+  head_root: string;
+  file_sha256: string;
+}
+
+export interface ExportDone {
+  out: string;
+  manifest_path: string;
+  manifest: Manifest;
+}
+
+export interface AttachmentView {
+  name: string;
+  mime: string | null;
+  size: number;
+  sha256: string;
+}
+
+export interface RecordVerdict {
+  path: string;
+  size: number;
+  file_sha256: string;
+  valid: boolean;
+  rejection: string | null;
+  signer_subject: string | null;
+  spki_fingerprint: string | null;
+  spki_words: string | null;
+  trust: "pinned" | "not-pinned" | null;
+  signing_time: string | null;
+  reason: string | null;
+  location: string | null;
+  signed_len: number | null;
+  attachments: AttachmentView[];
+}
+
+export const journalVerify = () => invoke<JournalVerdict>("journal_verify");
+export const journalEntries = (before: number | null, limit: number) =>
+  invoke<EntryPage>("journal_entries", { before, limit });
+export const journalExport = (format: string, out: string, from: number | null, to: number | null) =>
+  invoke<ExportDone>("journal_export", { format, out, from, to });
+export const inventoryView = () => invoke<InventoryView>("inventory_view");
+export const ceremoniesRecent = (limit: number) => invoke<CeremonySummary[]>("ceremonies_recent", { limit });
+export const recordVerify = (path: string, pinnedCert: string | null) =>
+  invoke<RecordVerdict>("record_verify", { path, pinnedCert });
