@@ -136,7 +136,7 @@ pub fn ceremonies(events: &[(u64, String, Event)]) -> Vec<CeremonySummary> {
             _ => {}
         }
     }
-    out.sort_by(|a, b| b.last_seq.cmp(&a.last_seq));
+    out.sort_by_key(|c| std::cmp::Reverse(c.last_seq));
     out
 }
 

@@ -102,10 +102,14 @@ impl Session {
             .await
             {
                 Ok(client) => {
-                    return Self {
+                    let s = Self {
                         client,
                         _driver: driver,
-                    }
+                    };
+                    // The first screen is drawn once the app status has loaded; from then on
+                    // the keyboard shortcuts are live.
+                    s.wait("main[data-route]:not([data-route=''])").await;
+                    return s;
                 }
                 Err(e) => last = Some(e),
             }
@@ -142,7 +146,7 @@ impl Session {
 
     /// Presses Alt+`digit` (the screen shortcuts) on the focused element.
     pub async fn shortcut(&self, digit: char) {
-        use fantoccini::actions::{KeyAction, KeyActions};
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
         use fantoccini::key::Key;
         let keys = KeyActions::new("keyboard".into())
             .then(KeyAction::Down {
@@ -163,7 +167,19 @@ impl Session {
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.wait(css).await;
         e.clear().await.expect("clear input");
-        e.send_keys(text).await.expect("type into input");
+        if !text.is_empty() {
+            e.send_keys(text).await.expect("type into input");
+        }
+    }
+
+    /// Scrolls the first element matching `css` into the middle of the window.
+    pub async fn scroll_to(&self, css: &str) {
+        let e = self.wait(css).await;
+        let arg = serde_json::to_value(&e).expect("element reference");
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await
+            .expect("scroll into view");
     }
 
     /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set.

@@ -133,6 +133,8 @@ async fn journal_screen_lists_entries_and_names_the_first_bad_seq_after_tamperin
     let bad = s.wait("#journal-rows tr[data-bad='true']").await;
     assert_eq!(bad.attr("data-seq").await.unwrap().as_deref(), Some("2"));
     s.screenshot("journal-tampered").await;
+    s.scroll_to("#journal-rows tr[data-bad='true']").await;
+    s.screenshot("journal-tampered-row").await;
     s.close().await;
 }
 

@@ -83,11 +83,12 @@ async fn records_verify_shows_valid_details_and_rejects_a_tampered_copy() {
 
     // A copy with one byte changed inside the signed range: rejected with the core's reason.
     let mut bad = pdf.clone();
-    // Flip the case of the first "Keyrite" (document metadata): still a well-formed PDF.
+    // Flip the case of "Vault B" in the signature's /Location (signed, outside /Contents):
+    // still a well-formed PDF, but not the bytes that were signed.
     let at = bad
         .windows(7)
-        .position(|w| w == b"Keyrite")
-        .expect("the record names its producer");
+        .position(|w| w == b"Vault B")
+        .expect("the signature dictionary names its location");
     bad[at] ^= 0x20;
     let Verdict::Rejected(why) = verify_pdf(&bad, None) else {
         panic!("the tampered copy still verifies");
