@@ -30,7 +30,7 @@ enum Command {
     /// The HSM: tokens, keys, backups.
     #[command(subcommand)]
     Hsm(cmd::hsm::HsmCommand),
-    /// Ceremony scripts: validate, show.
+    /// Ceremonies: validate and show scripts, run, resume, status.
     #[command(subcommand)]
     Ceremony(cmd::ceremony::CeremonyCommand),
     /// The tamper-evident journal: head, verify, export.
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
-        Command::Ceremony(c) => cmd::ceremony::run(c),
+        Command::Ceremony(c) => cmd::ceremony::run(&globals, c),
         Command::Journal(c) => cmd::journal::run(&globals, c),
         Command::Inventory(c) => cmd::inventory::run(&globals, c),
         Command::Shares(c) => cmd::shares::run(c),

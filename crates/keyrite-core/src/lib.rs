@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod custodian;
+pub mod engine;
 pub mod environment;
 pub mod hardening;
 pub mod hsm;

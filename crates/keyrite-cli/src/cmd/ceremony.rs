@@ -1,5 +1,8 @@
-//! `keyrite ceremony …` (validate and show; `run` comes with the engine).
+//! `keyrite ceremony …`: validate, show, run, resume, status.
 
+mod run;
+
+use crate::cmd::Globals;
 use crate::output::print_json;
 use clap::Subcommand;
 use keyrite_core::script::{Script, SignOffCount};
@@ -22,11 +25,37 @@ pub enum CeremonyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a ceremony (resumes an unfinished one of the same script).
+    Run {
+        /// The script (TOML).
+        script: PathBuf,
+        /// Unattended rehearsal: take every answer from this TOML file (refused in production).
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
+    },
+    /// Resume the unfinished ceremony of SCRIPT.
+    Resume {
+        /// The script it started with.
+        script: PathBuf,
+        /// Unattended rehearsal answers (refused in production).
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
+    },
+    /// Ceremonies in the journal: finished and unfinished.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `ceremony` command.
-pub fn run(command: CeremonyCommand) -> anyhow::Result<ExitCode> {
+pub fn run(globals: &Globals, command: CeremonyCommand) -> anyhow::Result<ExitCode> {
     match command {
+        CeremonyCommand::Run { script, answers } | CeremonyCommand::Resume { script, answers } => {
+            run::run(globals, &script, answers.as_deref())
+        }
+        CeremonyCommand::Status { json } => run::status(globals, json),
         CeremonyCommand::Validate { script } => {
             let s = Script::load(&script)?;
             println!(

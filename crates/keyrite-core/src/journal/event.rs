@@ -208,6 +208,38 @@ pub enum Event {
         last_seq: u64,
         file_sha256: String,
     },
+    /// The engine is about to change the HSM for a step (see `docs/engine.md`, resume).
+    ActionIntent {
+        ceremony_id: String,
+        step: String,
+        action: String,
+        label: Option<String>,
+    },
+    /// The action announced by the last `action_intent` of the step finished and its outputs
+    /// are journaled.
+    ActionDone {
+        ceremony_id: String,
+        step: String,
+        action: String,
+    },
+    /// A share was handed to its custodian (shown and/or sealed to a file). Never the value.
+    ShareDistributed {
+        ceremony_id: String,
+        set_id: String,
+        index: u8,
+        custodian_id: String,
+        shown: bool,
+        sealed_file: Option<String>,
+        sealed_sha256: Option<String>,
+    },
+    /// A share set was declared void (its shares lost or replaced); its key was destroyed.
+    ShareSetVoided { set_id: String, reason: String },
+    /// A step is to be run again from the start (resume after an interrupted action).
+    StepReset {
+        ceremony_id: String,
+        step: String,
+        reason: String,
+    },
     /// Anything else; describe it in `details`.
     Note { kind: String },
 }

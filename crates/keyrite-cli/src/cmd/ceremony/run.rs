@@ -1,0 +1,247 @@
+//! `keyrite ceremony run|resume|status`: drives the core engine from the terminal or an
+//! answers file.
+
+use crate::cmd::Globals;
+use crate::output::print_json;
+use crate::pin::{read_confirmation, read_pin, PinSource};
+use keyrite_core::engine::answers::AnswerFile;
+use keyrite_core::engine::{
+    history, Answer, Ceremony, CeremonyOptions, Decision, Progress, Prompt, ShareProof,
+};
+use keyrite_core::journal::Journal;
+use keyrite_core::profile::Mode;
+use keyrite_core::script::Script;
+use keyrite_core::store::StoreOptions;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// `ceremony run SCRIPT [--answers FILE]`: starts, or resumes the unfinished ceremony of
+/// the same script.
+pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let script = Script::load(script)?;
+    let env = globals.environment()?;
+    if answers.is_some() && env.mode() == Mode::Production {
+        anyhow::bail!(
+            "production ceremony refused: an answers file is refused in production: every \
+             answer is given by the people in the room"
+        );
+    }
+    let file = answers.map(AnswerFile::load).transpose()?;
+    let journal = Journal::open_data_dir(env.data())?;
+    let options = CeremonyOptions {
+        unattended: file.is_some(),
+        ..Default::default()
+    };
+    let unfinished = Ceremony::unfinished(&journal)?
+        .into_iter()
+        .rev()
+        .find(|h| h.script_name == script.id.as_str());
+    let mut c = match unfinished {
+        Some(h) => {
+            println!(
+                "Resuming ceremony {} (step {})",
+                h.ceremony_id,
+                h.current_step.as_deref().unwrap_or("-")
+            );
+            Ceremony::resume(env, journal, script, &h.ceremony_id, options)?
+        }
+        None => {
+            let c = Ceremony::start(env, journal, script, options)?;
+            let st = c.status();
+            println!("Ceremony {}: {}", st.ceremony_id, st.script_title);
+            println!("Script SHA-256: {}", st.script_sha256);
+            println!("Script words:   {}", st.script_words);
+            c
+        }
+    };
+    loop {
+        let p = c.prompt();
+        if let Prompt::Done { summary } = &p {
+            println!(
+                "Ceremony {} {}: {} steps completed, {} skipped, {} exceptions",
+                summary.ceremony_id,
+                summary.outcome,
+                summary.steps_completed,
+                summary.steps_skipped,
+                summary.exceptions
+            );
+            return Ok(if summary.outcome == "completed" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            });
+        }
+        show(&p);
+        let a = match &file {
+            Some(f) => f.answer(&p)?,
+            None => match ask(&p) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("keyrite: {e}");
+                    continue;
+                }
+            },
+        };
+        match c.answer(a) {
+            Ok(Progress::StepCompleted(s)) => println!("Step \"{s}\" completed."),
+            Ok(_) => {}
+            Err(e @ keyrite_core::engine::EngineError::BadAnswer(_)) if file.is_none() => {
+                eprintln!("keyrite: {e}")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn show(p: &Prompt) {
+    match p {
+        Prompt::CheckIn { role, remaining } => println!("Check-in: {remaining} more {role}(s) expected."),
+        Prompt::Instructions { step, title, text } => {
+            println!("\n== Step {step}: {title} ==\n{}", text.trim())
+        }
+        Prompt::ConfirmPreflight(r) => {
+            for c in &r.checks {
+                println!("  [{}] {}", if c.passed { "ok" } else { "FINDING" }, c.reason);
+            }
+        }
+        Prompt::ClockConfirmation { reading, tolerance_seconds } => println!(
+            "System clock: {} (tolerance {tolerance_seconds} s)",
+            reading.utc
+        ),
+        Prompt::Pin { who, purpose } => println!("The {who} PIN is needed to {purpose}."),
+        Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
+        Prompt::ShowShare { custodian, custodian_name, index, count, set_words, fingerprint_words, .. } => println!(
+            "Share {index} of {count} for {custodian_name} ({custodian}); set: {set_words}; fingerprint: {fingerprint_words}"
+        ),
+        Prompt::VerifyShare { custodian, custodian_name, index, .. } => {
+            println!("{custodian_name} ({custodian}) verifies share {index}.")
+        }
+        Prompt::SignOff { step, role, remaining, .. } => {
+            println!("Step \"{step}\" needs {remaining} more sign-off(s) by a {role}.")
+        }
+        Prompt::ExceptionDecision { exception_id, step, expected, happened, .. } => println!(
+            "EXCEPTION {exception_id} in step \"{step}\"\n  expected: {expected}\n  happened: {happened}"
+        ),
+        Prompt::Done { .. } => {}
+    }
+}
+
+fn line(prompt: &str) -> anyhow::Result<String> {
+    read_confirmation(prompt)
+}
+
+fn ask(p: &Prompt) -> anyhow::Result<Answer> {
+    Ok(match p {
+        Prompt::CheckIn { role, .. } => Answer::CheckIn {
+            name: line(&format!("Name of the {role}: "))?,
+            role: *role,
+            credential_fingerprint: None,
+        },
+        Prompt::Instructions { .. } | Prompt::ConfirmPreflight(_) => {
+            let t = line("Type \"yes\" to proceed: ")?;
+            if t != "yes" {
+                anyhow::bail!("type yes to proceed");
+            }
+            Answer::Proceed
+        }
+        Prompt::ClockConfirmation { .. } => Answer::Clock {
+            witness: line("Witness participant id (e.g. witness-1): ")?,
+            reference: line("Reference clock used: ")?,
+            offset_seconds: line("System clock minus reference, seconds: ")?
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the offset must be a whole number of seconds"))?,
+        },
+        Prompt::Pin { who, .. } => {
+            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
+        }
+        Prompt::NewPins { .. } => {
+            let so = crate::pin::read_new_pin(PinSource::Terminal, "SO PIN")?;
+            let user = crate::pin::read_new_pin(PinSource::Terminal, "user PIN")?;
+            Answer::NewPins { so, user }
+        }
+        Prompt::ShowShare { human_form, .. } => {
+            line("Only the custodian looks at the screen. Press Enter to show the share: ")?;
+            println!("\n    {}\n", human_form.expose());
+            let seal = line("Also seal it to a passphrase file? (yes/no): ")? == "yes";
+            let pass = if seal {
+                Some(crate::pin::read_new_pin(
+                    PinSource::Terminal,
+                    "share passphrase",
+                )?)
+            } else {
+                None
+            };
+            line("Press Enter when the share is copied; the screen is cleared: ")?;
+            print!("\x1b[2J\x1b[H");
+            Answer::ShareHandled {
+                shown: true,
+                seal_passphrase: pass,
+            }
+        }
+        Prompt::VerifyShare { sealed_file, .. } => match sealed_file {
+            Some(f) => Answer::ShareProof(ShareProof::Sealed {
+                file: f.clone(),
+                passphrase: read_pin(PinSource::Terminal, "share passphrase")?,
+            }),
+            None => Answer::ShareProof(ShareProof::Text(read_pin(
+                PinSource::Terminal,
+                "share (typed, not shown)",
+            )?)),
+        },
+        Prompt::SignOff { candidates, .. } => {
+            for c in candidates {
+                println!("  {}: {}", c.id, c.name);
+            }
+            Answer::SignOff {
+                participant: line("Participant id signing off: ")?,
+                signature_sha256: None,
+            }
+        }
+        Prompt::ExceptionDecision { .. } => {
+            let decision = match line("Decision (retry/skip/abort): ")?.as_str() {
+                "retry" => Decision::Retry,
+                "skip" => Decision::Skip,
+                "abort" => Decision::Abort,
+                _ => anyhow::bail!("answer retry, skip or abort"),
+            };
+            Answer::Decide {
+                decision,
+                decided_by: line("Participant ids deciding (comma-separated): ")?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                reason: line("Reason: ")?,
+            }
+        }
+        Prompt::Done { .. } => anyhow::bail!("the ceremony is closed"),
+    })
+}
+
+/// `ceremony status [--json]`.
+pub fn status(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
+    let env = globals.environment()?;
+    let journal = Journal::open_read_only(&env.data().journal_db(), &StoreOptions::default())?;
+    let h = history(&journal)?;
+    if json {
+        print_json(&h)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if h.is_empty() {
+        println!("No ceremonies in the journal.");
+    }
+    for c in h {
+        println!(
+            "{}  {}  {}  {} steps completed{}",
+            c.ceremony_id,
+            c.script_name,
+            c.outcome.as_deref().unwrap_or("UNFINISHED"),
+            c.steps_completed.len(),
+            c.current_step
+                .map(|s| format!(", at step {s}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

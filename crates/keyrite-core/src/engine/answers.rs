@@ -1,0 +1,184 @@
+//! Answers files: unattended rehearsal (`keyrite ceremony run --answers FILE`). Format:
+//! `docs/formats/answers.md`. The engine refuses them in production
+//! ([`super::CeremonyOptions::unattended`]).
+
+use super::prompt::{Answer, Decision, Prompt, ShareProof};
+use super::EngineError;
+use crate::hsm::UserKind;
+use crate::script::Role;
+use crate::secret::SecretText;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    participants: BTreeMap<String, Vec<String>>,
+    so_pin: String,
+    user_pin: String,
+    clock: RawClock,
+    share_passphrase: Option<String>,
+    #[serde(default)]
+    exceptions: BTreeMap<String, RawDecision>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClock {
+    reference: String,
+    offset_seconds: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDecision {
+    decision: String,
+    by: Vec<String>,
+    reason: String,
+}
+
+/// A loaded answers file. Its PINs and passphrase live in [`SecretText`].
+pub struct AnswerFile {
+    participants: BTreeMap<Role, Vec<String>>,
+    so_pin: SecretText,
+    user_pin: SecretText,
+    clock: RawClock,
+    passphrase: Option<SecretText>,
+    exceptions: BTreeMap<String, (Decision, Vec<String>, String)>,
+    file: String,
+}
+
+impl std::fmt::Debug for AnswerFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerFile")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AnswerFile {
+    /// Reads and checks an answers file.
+    pub fn load(path: &Path) -> Result<Self, EngineError> {
+        let file = path.display().to_string();
+        let text = SecretText::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| EngineError::Io(format!("cannot read answers file {file}: {e}")))?,
+        );
+        Self::parse(&file, text.expose())
+    }
+
+    /// Parses answers-file text; `file` names it in messages.
+    pub fn parse(file: &str, text: &str) -> Result<Self, EngineError> {
+        let bad = |m: String| EngineError::BadAnswer(format!("answers file {file}: {m}"));
+        let raw: Raw =
+            toml::from_str(text).map_err(|e| bad(crate::profile::describe_toml_error(text, &e)))?;
+        let mut participants = BTreeMap::new();
+        for (k, v) in raw.participants {
+            let role = Role::from_name(&k).ok_or_else(|| {
+                bad(format!(
+                    "participants.{k}: unknown role; use administrator, witness, custodian, auditor"
+                ))
+            })?;
+            participants.insert(role, v);
+        }
+        let mut exceptions = BTreeMap::new();
+        for (step, d) in raw.exceptions {
+            let decision = match d.decision.as_str() {
+                "retry" => Decision::Retry,
+                "skip" => Decision::Skip,
+                "abort" => Decision::Abort,
+                other => {
+                    return Err(bad(format!(
+                        "exceptions.{step}.decision: \"{other}\" is not retry, skip or abort"
+                    )))
+                }
+            };
+            exceptions.insert(step, (decision, d.by, d.reason));
+        }
+        Ok(Self {
+            participants,
+            so_pin: SecretText::new(raw.so_pin),
+            user_pin: SecretText::new(raw.user_pin),
+            clock: raw.clock,
+            passphrase: raw.share_passphrase.map(SecretText::new),
+            exceptions,
+            file: file.into(),
+        })
+    }
+
+    /// The answer this file gives to `prompt`.
+    pub fn answer(&self, prompt: &Prompt) -> Result<Answer, EngineError> {
+        let bad = |m: String| EngineError::BadAnswer(format!("answers file {}: {m}", self.file));
+        Ok(match prompt {
+            Prompt::CheckIn { role, remaining } => {
+                let names = self.participants.get(role).map(Vec::as_slice).unwrap_or(&[]);
+                let want = names.len();
+                let idx = want.checked_sub(usize::from(*remaining)).ok_or_else(|| {
+                    bad(format!("participants.{role} names {want}, the script needs more"))
+                })?;
+                Answer::CheckIn {
+                    name: names[idx].clone(),
+                    role: *role,
+                    credential_fingerprint: None,
+                }
+            }
+            Prompt::Instructions { .. } | Prompt::ConfirmPreflight(_) => Answer::Proceed,
+            Prompt::ClockConfirmation { .. } => Answer::Clock {
+                witness: "witness-1".into(),
+                reference: self.clock.reference.clone(),
+                offset_seconds: self.clock.offset_seconds,
+            },
+            Prompt::Pin { who, .. } => Answer::Pin(match who {
+                UserKind::So => SecretText::new(self.so_pin.expose().into()),
+                UserKind::User => SecretText::new(self.user_pin.expose().into()),
+            }),
+            Prompt::NewPins { .. } => Answer::NewPins {
+                so: SecretText::new(self.so_pin.expose().into()),
+                user: SecretText::new(self.user_pin.expose().into()),
+            },
+            Prompt::ShowShare { .. } => Answer::ShareHandled {
+                shown: false,
+                seal_passphrase: Some(SecretText::new(
+                    self.passphrase
+                        .as_ref()
+                        .ok_or_else(|| bad("share_passphrase is needed to seal shares".into()))?
+                        .expose()
+                        .into(),
+                )),
+            },
+            Prompt::VerifyShare {
+                sealed_file, index, ..
+            } => match (sealed_file, &self.passphrase) {
+                (Some(f), Some(p)) => Answer::ShareProof(ShareProof::Sealed {
+                    file: f.clone(),
+                    passphrase: SecretText::new(p.expose().into()),
+                }),
+                _ => return Err(bad(format!("share {index} was not sealed; it cannot be verified unattended"))),
+            },
+            Prompt::SignOff { candidates, role, step, .. } => Answer::SignOff {
+                participant: candidates
+                    .first()
+                    .ok_or_else(|| bad(format!("no {role} is left to sign off step \"{step}\"")))?
+                    .id
+                    .clone(),
+                signature_sha256: None,
+            },
+            Prompt::ExceptionDecision { step, expected, happened, .. } => {
+                match self.exceptions.get(step) {
+                    Some((d, by, reason)) => Answer::Decide {
+                        decision: *d,
+                        decided_by: by.clone(),
+                        reason: reason.clone(),
+                    },
+                    None => {
+                        return Err(bad(format!(
+                            "step \"{step}\" raised an exception and the file has no decision for it (expected: {expected}; happened: {happened})"
+                        )))
+                    }
+                }
+            }
+            Prompt::Done { .. } => return Err(bad("the ceremony is closed".into())),
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! The ceremony engine: a state machine the faces (CLI, desktop app) drive, identically.
+//!
+//! ```text
+//! let mut c = Ceremony::start(env, journal, script, options)?;   // or Ceremony::resume(…)
+//! loop {
+//!     match c.prompt() {
+//!         Prompt::Done { summary } => break,
+//!         p => { let a = face_asks_humans(p); c.answer(a)?; }   // errors: show, ask again
+//!     }
+//! }
+//! ```
+//!
+//! Every step's start, intent, outcome, outputs and sign-offs are journal events committed
+//! *before* the engine reports them or goes on (fail closed: if the append fails, the action
+//! does not happen). An action that changes the HSM is preceded by an `action_intent` event
+//! and followed by `action_done`; on resume an intent without its `action_done` is reconciled
+//! against the token (see `docs/engine.md`). Secrets travel only in [`crate::secret`] types
+//! inside [`Prompt`] and [`Answer`]; they never reach the journal, [`CeremonyStatus`] or
+//! `Debug` output.
+
+mod actions;
+pub mod answers;
+mod error;
+mod prompt;
+mod record;
+mod replay;
+mod state;
+mod status;
+
+pub use error::EngineError;
+pub use prompt::{Answer, Decision, Participant, Progress, Prompt, ShareProof, Summary};
+pub use record::{ProducedRecord, RecordInput, RecordProducer};
+pub use replay::{history, CeremonyHistory};
+pub use status::{CeremonyStatus, ExceptionStatus, StepState, StepStatus};
+
+use crate::environment::Environment;
+use crate::journal::Journal;
+use crate::preflight::AirGapCheck;
+use crate::script::Script;
+
+/// How a ceremony runs.
+pub struct CeremonyOptions {
+    /// Answers come from a file, not from people at the screen (refused in production).
+    pub unattended: bool,
+    /// Renders and signs the record for `sign-record`; `None`: that step fails precisely.
+    pub record_producer: Option<Box<dyn RecordProducer>>,
+    /// The air-gap check to run (tests point it at a fake root).
+    pub airgap: AirGapCheck,
+}
+
+impl Default for CeremonyOptions {
+    fn default() -> Self {
+        Self {
+            unattended: false,
+            record_producer: None,
+            airgap: AirGapCheck::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for CeremonyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CeremonyOptions")
+            .field("unattended", &self.unattended)
+            .field("record_producer", &self.record_producer.is_some())
+            .finish()
+    }
+}
+
+/// One running ceremony.
+pub struct Ceremony {
+    st: state::Engine,
+}
+
+impl std::fmt::Debug for Ceremony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceremony")
+            .field("id", &self.st.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ceremony {
+    /// Starts a new ceremony from `script`. Production refusals (answers file, software token,
+    /// identity mismatch, failed air-gap check) happen here, before the HSM is touched and
+    /// before anything is journaled. Then `ceremony_started` is journaled with the script's
+    /// SHA-256 (hex; words in its details).
+    pub fn start(
+        env: Environment,
+        journal: Journal,
+        script: Script,
+        options: CeremonyOptions,
+    ) -> Result<Ceremony, EngineError> {
+        Ok(Ceremony {
+            st: state::Engine::start(env, journal, script, options)?,
+        })
+    }
+
+    /// Resumes the unfinished ceremony `ceremony_id` from the journal. `script` must be the
+    /// exact script it started with. Actions with an intent but no outcome are reconciled
+    /// against the token first (a key the journal does not know is destroyed with proof; a
+    /// share set whose shares were lost is recorded void and its step restarted).
+    pub fn resume(
+        env: Environment,
+        journal: Journal,
+        script: Script,
+        ceremony_id: &str,
+        options: CeremonyOptions,
+    ) -> Result<Ceremony, EngineError> {
+        Ok(Ceremony {
+            st: state::Engine::resume(env, journal, script, ceremony_id, options)?,
+        })
+    }
+
+    /// Unfinished ceremonies in the journal (started, not closed), oldest first.
+    pub fn unfinished(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
+        Ok(history(journal)?
+            .into_iter()
+            .filter(|h| h.outcome.is_none())
+            .collect())
+    }
+
+    /// The ceremony id.
+    pub fn id(&self) -> &str {
+        &self.st.id
+    }
+
+    /// What the engine needs next.
+    pub fn prompt(&self) -> Prompt {
+        self.st.prompt()
+    }
+
+    /// Gives the engine what it asked for. An error leaves the state unchanged (the same
+    /// prompt comes again) unless the journal failed, in which case stop the ceremony.
+    pub fn answer(&mut self, answer: Answer) -> Result<Progress, EngineError> {
+        self.st.answer(answer)
+    }
+
+    /// The ceremony as screens show it.
+    pub fn status(&self) -> CeremonyStatus {
+        self.st.status()
+    }
+
+    /// The journal (read-only use: head, checkpoints).
+    pub fn journal(&self) -> &Journal {
+        &self.st.journal
+    }
+
+    /// Ends the session, giving back the journal (the ceremony stays unfinished if it is not
+    /// closed, and can be resumed).
+    pub fn into_journal(self) -> Journal {
+        self.st.journal
+    }
+}

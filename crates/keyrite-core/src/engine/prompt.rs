@@ -1,0 +1,252 @@
+//! What the engine asks for ([`Prompt`]) and what a face answers ([`Answer`]).
+//!
+//! Secrets (PINs, passphrases, shares) travel only inside [`SecretText`] fields; neither type
+//! is `Serialize` and their `Debug` output is redacted, so a prompt or an answer can be logged
+//! with `{:?}` without leaking anything.
+
+use crate::hsm::UserKind;
+use crate::preflight::{AirGapReport, ClockReading};
+use crate::script::Role;
+use crate::secret::SecretText;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What the engine needs next. The face shows it and answers with the matching [`Answer`].
+#[derive(Debug)]
+pub enum Prompt {
+    /// A participant of `role` must check in; `remaining` more of that role are expected.
+    CheckIn {
+        /// The role being filled.
+        role: Role,
+        /// How many of that role are still expected (including this one).
+        remaining: u8,
+    },
+    /// The step's instructions: the administrator reads them aloud and confirms
+    /// ([`Answer::Proceed`]) before the action runs.
+    Instructions {
+        /// Step id.
+        step: String,
+        /// Step title.
+        title: String,
+        /// Markdown instructions from the script.
+        text: String,
+    },
+    /// The air-gap report; answer [`Answer::Proceed`] to record it and continue (rehearsal
+    /// continues past findings; production never reaches this prompt with findings).
+    ConfirmPreflight(AirGapReport),
+    /// The witness compares `reading` with an independent clock and answers
+    /// [`Answer::Clock`].
+    ClockConfirmation {
+        /// The system clock as read now.
+        reading: ClockReading,
+        /// Largest accepted difference.
+        tolerance_seconds: u32,
+    },
+    /// A PIN of the token is needed (answer [`Answer::Pin`]).
+    Pin {
+        /// SO or user.
+        who: UserKind,
+        /// Why, e.g. "import the root KEK".
+        purpose: String,
+    },
+    /// New SO and user PINs for initialising `token` (answer [`Answer::NewPins`]).
+    NewPins {
+        /// The token about to be (re)initialised.
+        token: String,
+    },
+    /// Show one share to its custodian and/or seal it (answer [`Answer::ShareHandled`]).
+    /// Only the custodian looks at the screen.
+    ShowShare {
+        /// Custodian's participant id.
+        custodian: String,
+        /// Custodian's name.
+        custodian_name: String,
+        /// Share index, 1..=N.
+        index: u8,
+        /// N.
+        count: u8,
+        /// The share set's id as words (read aloud; not secret).
+        set_words: String,
+        /// The share's fingerprint as words (not secret).
+        fingerprint_words: String,
+        /// The share in its human form (secret).
+        human_form: SecretText,
+        /// The QR payload (secret).
+        qr_payload: SecretText,
+    },
+    /// `custodian` proves they hold share `index` (answer [`Answer::ShareProof`]).
+    VerifyShare {
+        /// Custodian's participant id.
+        custodian: String,
+        /// Custodian's name.
+        custodian_name: String,
+        /// Expected share index.
+        index: u8,
+        /// The sealed file Keyrite wrote for this share, if it was sealed.
+        sealed_file: Option<PathBuf>,
+    },
+    /// A sign-off by a participant of `role` is needed (answer [`Answer::SignOff`]).
+    SignOff {
+        /// Step id.
+        step: String,
+        /// The role that must sign.
+        role: Role,
+        /// Participants of that role who have not signed this step yet.
+        candidates: Vec<Participant>,
+        /// How many more signatures of this role are needed.
+        remaining: u8,
+    },
+    /// Something did not go as the script expects: decide (answer [`Answer::Decide`]).
+    ExceptionDecision {
+        /// Exception id.
+        exception_id: String,
+        /// Step id.
+        step: String,
+        /// What the script expected.
+        expected: String,
+        /// What happened.
+        happened: String,
+        /// Whether retrying makes sense.
+        retry_allowed: bool,
+    },
+    /// The ceremony is closed.
+    Done {
+        /// How it ended.
+        summary: Summary,
+    },
+}
+
+/// A face's answer to a [`Prompt`].
+#[derive(Debug)]
+pub enum Answer {
+    /// To [`Prompt::CheckIn`].
+    CheckIn {
+        /// Full name.
+        name: String,
+        /// Must be the prompted role.
+        role: Role,
+        /// Fingerprint of the participant's credential (YubiKey), if one was read.
+        credential_fingerprint: Option<String>,
+    },
+    /// To [`Prompt::Instructions`] and [`Prompt::ConfirmPreflight`].
+    Proceed,
+    /// To [`Prompt::ClockConfirmation`].
+    Clock {
+        /// Participant id of the witness confirming.
+        witness: String,
+        /// Which independent clock was used.
+        reference: String,
+        /// System clock minus reference clock, seconds.
+        offset_seconds: i64,
+    },
+    /// To [`Prompt::Pin`].
+    Pin(SecretText),
+    /// To [`Prompt::NewPins`].
+    NewPins {
+        /// New SO PIN.
+        so: SecretText,
+        /// New user PIN.
+        user: SecretText,
+    },
+    /// To [`Prompt::ShowShare`]: the share was shown and/or sealed.
+    ShareHandled {
+        /// The custodian saw (and copied or printed) the share.
+        shown: bool,
+        /// Seal the share to this passphrase into `DATA/shares/`.
+        seal_passphrase: Option<SecretText>,
+    },
+    /// To [`Prompt::VerifyShare`].
+    ShareProof(ShareProof),
+    /// To [`Prompt::SignOff`].
+    SignOff {
+        /// Participant id of the signer.
+        participant: String,
+        /// SHA-256 (hex) of a signature over the sign-off, when a YubiKey signed it.
+        signature_sha256: Option<String>,
+    },
+    /// To [`Prompt::ExceptionDecision`].
+    Decide {
+        /// What to do.
+        decision: Decision,
+        /// Participant ids of those who decided (skip needs a witness among them).
+        decided_by: Vec<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How a custodian proves a share.
+#[derive(Debug)]
+pub enum ShareProof {
+    /// The share typed or scanned (human form, canonical text or QR payload).
+    Text(SecretText),
+    /// A sealed file and its passphrase.
+    Sealed {
+        /// The sealed file.
+        file: PathBuf,
+        /// Its passphrase.
+        passphrase: SecretText,
+    },
+}
+
+/// An exception's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// Run the step's action again.
+    Retry,
+    /// Skip the step (a witness must be among those deciding).
+    Skip,
+    /// Abort the ceremony.
+    Abort,
+}
+
+impl Decision {
+    /// The name used in the journal and answers files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Retry => "retry",
+            Decision::Skip => "skip",
+            Decision::Abort => "abort",
+        }
+    }
+}
+
+/// A checked-in participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Participant {
+    /// Id within the ceremony (`administrator-1`, `custodian-3`, …).
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Credential fingerprint, if any.
+    pub credential_fingerprint: Option<String>,
+}
+
+/// How a ceremony ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Ceremony id.
+    pub ceremony_id: String,
+    /// `completed` or `aborted`.
+    pub outcome: String,
+    /// Steps completed.
+    pub steps_completed: usize,
+    /// Steps skipped by exception.
+    pub steps_skipped: usize,
+    /// Exceptions raised.
+    pub exceptions: usize,
+}
+
+/// What an answer achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Accepted; ask [`super::Ceremony::prompt`] for what comes next.
+    Continue,
+    /// A step completed (its id).
+    StepCompleted(String),
+    /// The ceremony closed.
+    Closed(Summary),
+}

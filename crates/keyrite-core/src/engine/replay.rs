@@ -1,0 +1,336 @@
+//! Reading ceremonies back from the journal: history, and the state to resume from.
+
+use super::prompt::Participant;
+use super::state::SetRecord;
+use super::status::{ExceptionStatus, StepState};
+use super::EngineError;
+use crate::journal::{Event, Journal};
+use crate::script::Role;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One ceremony as the journal records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CeremonyHistory {
+    /// Ceremony id.
+    pub ceremony_id: String,
+    /// Script name as recorded.
+    pub script_name: String,
+    /// Script SHA-256, hex.
+    pub script_sha256: String,
+    /// Mode.
+    pub mode: String,
+    /// Journal sequence number of `ceremony_started`.
+    pub started_seq: u64,
+    /// Steps completed (ids, in order).
+    pub steps_completed: Vec<String>,
+    /// The step last started and not completed, if any.
+    pub current_step: Option<String>,
+    /// `completed`/`aborted` once closed; `None` while unfinished.
+    pub outcome: Option<String>,
+}
+
+fn all_events(journal: &Journal) -> Result<Vec<(u64, Event)>, EngineError> {
+    let size = journal.head().size;
+    let mut out = Vec::new();
+    if size == 0 {
+        return Ok(out);
+    }
+    journal.for_each_entry(0, size - 1, |e| {
+        out.push((e.seq, e.event()?));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Every ceremony in the journal, oldest first.
+pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
+    let mut list: Vec<CeremonyHistory> = Vec::new();
+    for (seq, ev) in all_events(journal)? {
+        match ev {
+            Event::CeremonyStarted {
+                ceremony_id,
+                script_name,
+                script_sha256,
+                mode,
+            } => list.push(CeremonyHistory {
+                ceremony_id,
+                script_name,
+                script_sha256,
+                mode,
+                started_seq: seq,
+                steps_completed: Vec::new(),
+                current_step: None,
+                outcome: None,
+            }),
+            Event::StepStarted {
+                ceremony_id, step, ..
+            } => {
+                if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
+                    h.current_step = Some(step);
+                }
+            }
+            Event::StepCompleted { ceremony_id, step } => {
+                if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
+                    h.steps_completed.push(step);
+                    h.current_step = None;
+                }
+            }
+            Event::CeremonyClosed {
+                ceremony_id,
+                outcome,
+            } => {
+                if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
+                    h.outcome = Some(outcome);
+                    h.current_step = None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(list)
+}
+
+/// Something to put right on the token before resuming.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Pending {
+    pub(super) destroy_label: Option<String>,
+    pub(super) void_set: Option<String>,
+    pub(super) remove_file: Option<String>,
+    pub(super) reset_steps: Vec<String>,
+    pub(super) reason: String,
+}
+
+/// The state of one ceremony rebuilt from the journal.
+#[derive(Debug, Default)]
+pub(super) struct Replayed {
+    pub(super) script_sha256: String,
+    pub(super) outcome: Option<String>,
+    pub(super) participants: Vec<Participant>,
+    pub(super) done: BTreeMap<String, StepState>,
+    pub(super) signed: BTreeMap<String, Vec<(String, Role)>>,
+    pub(super) exceptions: Vec<ExceptionStatus>,
+    /// (step, id, expected/description, happened).
+    pub(super) open_exception: Option<(String, String, String, String)>,
+    pub(super) set: Option<SetRecord>,
+    pub(super) pending: Vec<Pending>,
+}
+
+impl Replayed {
+    pub(super) fn read(journal: &Journal, id: &str) -> Result<Self, EngineError> {
+        let mut r = Replayed::default();
+        let mut started = false;
+        // Open intent: (step, action, label).
+        let mut intent: Option<(String, String, Option<String>)> = None;
+        let mut intent_set: Option<String> = None;
+        let mut backup_file: Option<String> = None;
+        let mine = |c: &str| c == id;
+        for (_, ev) in all_events(journal)? {
+            if !started {
+                if let Event::CeremonyStarted {
+                    ceremony_id,
+                    script_sha256,
+                    ..
+                } = &ev
+                {
+                    if mine(ceremony_id) {
+                        started = true;
+                        r.script_sha256 = script_sha256.clone();
+                    }
+                }
+                continue;
+            }
+            match ev {
+                Event::ParticipantCheckedIn {
+                    ceremony_id,
+                    participant_id,
+                    name,
+                    role,
+                    credential_fingerprint,
+                } if mine(&ceremony_id) => {
+                    let role = Role::from_name(&role).ok_or_else(|| EngineError::Replay {
+                        ceremony_id: id.into(),
+                        problem: format!("unknown role {role}"),
+                    })?;
+                    r.participants.push(Participant {
+                        id: participant_id,
+                        name,
+                        role,
+                        credential_fingerprint,
+                    });
+                }
+                Event::StepStarted {
+                    ceremony_id, step, ..
+                } if mine(&ceremony_id) => {
+                    r.signed.remove(&step);
+                }
+                Event::StepCompleted { ceremony_id, step } if mine(&ceremony_id) => {
+                    r.done.insert(step, StepState::Completed);
+                }
+                Event::StepReset {
+                    ceremony_id, step, ..
+                } if mine(&ceremony_id) => {
+                    r.done.remove(&step);
+                    r.signed.remove(&step);
+                }
+                Event::SignOff {
+                    ceremony_id,
+                    step,
+                    participant_id,
+                    role,
+                    ..
+                } if mine(&ceremony_id) => {
+                    if let Some(role) = Role::from_name(&role) {
+                        r.signed
+                            .entry(step)
+                            .or_default()
+                            .push((participant_id, role));
+                    }
+                }
+                Event::ExceptionOpened {
+                    ceremony_id,
+                    exception_id,
+                    step,
+                    description,
+                } if mine(&ceremony_id) => {
+                    r.open_exception = Some((
+                        step.clone(),
+                        exception_id.clone(),
+                        description.clone(),
+                        "(recorded before the interruption)".into(),
+                    ));
+                    r.exceptions.push(ExceptionStatus {
+                        id: exception_id,
+                        step,
+                        description,
+                        decision: None,
+                        decided_by: Vec::new(),
+                    });
+                }
+                Event::ExceptionDecided {
+                    ceremony_id,
+                    exception_id,
+                    decision,
+                    decided_by,
+                    ..
+                } if mine(&ceremony_id) => {
+                    r.open_exception = None;
+                    if let Some(x) = r.exceptions.iter_mut().find(|x| x.id == exception_id) {
+                        if decision == "skip" {
+                            r.done.insert(x.step.clone(), StepState::Skipped);
+                        }
+                        x.decision = Some(decision);
+                        x.decided_by = decided_by;
+                    }
+                }
+                Event::ActionIntent {
+                    ceremony_id,
+                    step,
+                    action,
+                    label,
+                } if mine(&ceremony_id) => {
+                    intent = Some((step, action, label));
+                    intent_set = None;
+                    backup_file = None;
+                }
+                Event::ActionDone { ceremony_id, .. } if mine(&ceremony_id) => {
+                    intent = None;
+                }
+                Event::ShareSetCreated {
+                    set_id,
+                    protects_key_id,
+                    threshold,
+                    share_count,
+                    share_fingerprints,
+                } if intent.is_some() => {
+                    intent_set = Some(set_id.clone());
+                    r.set = Some(SetRecord {
+                        set_id,
+                        threshold,
+                        count: share_count,
+                        fingerprints: share_fingerprints,
+                        protects: protects_key_id,
+                        ..Default::default()
+                    });
+                }
+                Event::BackupMade { location, .. } if intent.is_some() => {
+                    backup_file = Some(location);
+                }
+                Event::ShareDistributed {
+                    ceremony_id,
+                    set_id,
+                    index,
+                    sealed_file,
+                    ..
+                } if mine(&ceremony_id) => {
+                    if let Some(s) = r.set.as_mut().filter(|s| s.set_id == set_id) {
+                        s.distributed.insert(index, sealed_file);
+                    }
+                }
+                Event::ShareVerified { set_id, index, .. } => {
+                    if let Some(s) = r.set.as_mut().filter(|s| s.set_id == set_id) {
+                        s.verified.insert(index);
+                    }
+                }
+                Event::ShareSetVoided { set_id, .. } => {
+                    if r.set.as_ref().is_some_and(|s| s.set_id == set_id) {
+                        r.set = None;
+                    }
+                }
+                Event::CeremonyClosed {
+                    ceremony_id,
+                    outcome,
+                } if mine(&ceremony_id) => r.outcome = Some(outcome),
+                _ => {}
+            }
+        }
+        if !started {
+            return Err(EngineError::NotFound(id.into()));
+        }
+        // An action with an intent but no outcome.
+        if let Some((step, action, label)) = intent {
+            let reason = format!(
+                "the process stopped during action {action} of step \"{step}\" (intent journaled, no outcome)"
+            );
+            let mut p = Pending {
+                reason,
+                reset_steps: vec![step.clone()],
+                ..Default::default()
+            };
+            match action.as_str() {
+                "generate-key" | "generate-and-split-root-kek" => p.destroy_label = label,
+                "backup" => {
+                    p.remove_file = backup_file;
+                }
+                _ => {}
+            }
+            if let Some(set) = intent_set {
+                p.void_set = Some(set);
+            }
+            r.done.remove(&step);
+            r.pending.push(p);
+        }
+        // A share set whose shares never all reached their custodians: they are lost.
+        if let Some(set) = r.set.clone() {
+            let all = (1..=set.count).all(|i| set.distributed.contains_key(&i));
+            if !all
+                && r.pending
+                    .iter()
+                    .all(|p| p.void_set.as_deref() != Some(&set.set_id))
+            {
+                r.pending.push(Pending {
+                    destroy_label: Some(set.protects.clone()),
+                    void_set: Some(set.set_id.clone()),
+                    remove_file: None,
+                    reset_steps: Vec::new(),
+                    reason: format!(
+                        "share set {} was not fully distributed before the interruption; its shares are lost",
+                        set.set_id
+                    ),
+                });
+                r.set = None;
+            }
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,150 @@
+//! Kill -9 the root-key ceremony at each step (after its `step_started` is in the journal),
+//! run it again: it resumes (or aborts cleanly), no key on the token that the journal does not
+//! know, and the journal verifies.
+
+use keyrite_core::journal::{Event, Journal};
+use keyrite_tests::ceremony::{answers, script, USER_PIN};
+use keyrite_tests::hsm::keyrite_fds;
+use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
+use serial_test::serial;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn events(data: &Path) -> Vec<Event> {
+    let Ok(j) = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default()) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    let size = j.head().size;
+    if size > 0 {
+        let _ = j.for_each_entry(0, size - 1, |e| {
+            v.push(e.event()?);
+            Ok(())
+        });
+    }
+    v
+}
+
+/// (label, CKA_ID) of every key the journal says is on the token.
+fn known_keys(ev: &[Event]) -> BTreeSet<(String, String)> {
+    let mut known = BTreeSet::new();
+    for e in ev {
+        match e {
+            Event::KeyGenerated { label, cka_id, .. }
+            | Event::KeyImported { label, cka_id, .. } => {
+                known.insert((label.clone(), cka_id.clone()));
+            }
+            Event::KeyDestroyed { key_id, cka_id, .. } => {
+                known.remove(&(key_id.clone(), cka_id.clone()));
+            }
+            // hsm-init erases the token.
+            Event::HsmTokenInitialised { .. } => known.clear(),
+            _ => {}
+        }
+    }
+    known
+}
+
+fn token_keys(data: &Path) -> BTreeSet<(String, String)> {
+    let o = keyrite_fds(
+        data,
+        &["hsm", "keys", "--json", "--pin-fd", "3"],
+        &[],
+        &[(3, USER_PIN)],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    v["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["label"].as_str().unwrap().to_string(),
+                k["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[serial(softhsm)]
+fn kill_at_each_step_then_resume() {
+    let rkg = keyrite_core::script::Script::load(&script("root-key-generation")).unwrap();
+    for step in &rkg.steps {
+        let step = step.id.as_str().to_string();
+        let t = TempData::new();
+        let data = t.path();
+        let ans = answers(t.tmp.path());
+        let o = keyrite(
+            &data,
+            &[
+                "ceremony",
+                "run",
+                script("hsm-initialisation").to_str().unwrap(),
+                "--answers",
+                ans.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut child = Command::new(bin("keyrite"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "ceremony",
+                "run",
+                script("root-key-generation").to_str().unwrap(),
+                "--answers",
+                ans.to_str().unwrap(),
+            ])
+            .env_remove("SOFTHSM2_CONF")
+            .env_remove("KEYRITE_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = false;
+        while Instant::now() < deadline {
+            seen = events(&data).iter().any(|e| matches!(e, Event::StepStarted { step: s, ceremony_id, .. } if *s == step && ceremony_id.starts_with("root-key-generation")));
+            if seen || child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SAFETY: kill(2) on the child we spawned.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        assert!(seen, "step {step} never started");
+        // Run again: resumes and completes (or aborts cleanly).
+        let o = keyrite(
+            &data,
+            &[
+                "ceremony",
+                "run",
+                script("root-key-generation").to_str().unwrap(),
+                "--answers",
+                ans.to_str().unwrap(),
+            ],
+        );
+        let out = stdout(&o);
+        assert!(
+            out.contains("root-key-generation-")
+                && (out.contains(" completed:") || out.contains(" aborted:")),
+            "step {step}: {out}{}",
+            stderr(&o)
+        );
+        let ev = events(&data);
+        assert_eq!(
+            token_keys(&data),
+            known_keys(&ev),
+            "step {step}: token and journal differ"
+        );
+        let o = keyrite(&data, &["journal", "verify"]);
+        assert!(o.status.success(), "step {step}: {}", stderr(&o));
+    }
+}

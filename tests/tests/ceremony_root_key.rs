@@ -1,0 +1,201 @@
+//! hsm-initialisation then root-key-generation (3 of 5), unattended through the CLI on the
+//! embedded SoftHSM2. The sign-record step of both scripts is skipped by an exception with a
+//! witness among the deciders (this build has no record producer).
+
+use keyrite_core::hsm::backup::{restore_key, KeyBackup};
+use keyrite_core::hsm::policy::PolicySet;
+use keyrite_core::hsm::quirks::Quirks;
+use keyrite_core::hsm::rehearsal::RehearsalHsm;
+use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
+use keyrite_core::journal::{Event, Journal};
+use keyrite_core::paths::DataDir;
+use keyrite_core::secret::SecretText;
+use keyrite_core::shares::seal::open_with_passphrase;
+use keyrite_tests::ceremony::{answers, script, PASSPHRASE, USER_PIN};
+use keyrite_tests::hsm::keyrite_fds;
+use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use serial_test::serial;
+
+fn events(data: &std::path::Path) -> Vec<Event> {
+    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
+        .expect("journal");
+    let mut v = Vec::new();
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        v.push(e.event()?);
+        Ok(())
+    })
+    .expect("entries");
+    v
+}
+
+#[test]
+#[serial(softhsm)]
+fn root_key_ceremony_end_to_end() {
+    let t = TempData::new();
+    let data = t.path();
+    let ans = answers(t.tmp.path());
+    let ans_s = ans.to_str().unwrap();
+    for name in ["hsm-initialisation", "root-key-generation"] {
+        let o = keyrite(
+            &data,
+            &[
+                "ceremony",
+                "run",
+                script(name).to_str().unwrap(),
+                "--answers",
+                ans_s,
+            ],
+        );
+        assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
+        let steps = if name == "hsm-initialisation" { 6 } else { 7 };
+        assert!(
+            stdout(&o).contains(&format!(
+                "completed: {steps} steps completed, 1 skipped, 1 exceptions"
+            )),
+            "{}",
+            stdout(&o)
+        );
+    }
+    // The root KEK is on the token with the recorded attributes.
+    let o = keyrite_fds(
+        &data,
+        &["hsm", "keys", "--json", "--pin-fd", "3"],
+        &[],
+        &[(3, USER_PIN)],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let text = keys.to_string();
+    assert!(text.contains("keyrite-root-kek"), "{text}");
+    assert!(text.contains("keyrite-record-signing"), "{text}");
+    let ev = events(&data);
+    let cka_id = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::KeyImported { label, cka_id, .. } if label == "keyrite-root-kek" => {
+                Some(cka_id.clone())
+            }
+            _ => None,
+        })
+        .expect("key_imported");
+    assert!(
+        text.contains(&cka_id),
+        "recorded CKA_ID {cka_id} not on the token: {text}"
+    );
+    // The script hash, every step and the sign-offs are journaled.
+    let started: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::CeremonyStarted { script_sha256, .. } => Some(script_sha256.clone()),
+            _ => None,
+        })
+        .collect();
+    let digest = keyrite_core::script::Script::load(&script("root-key-generation"))
+        .unwrap()
+        .digest
+        .hex();
+    assert!(started.contains(&digest));
+    let rkg = keyrite_core::script::Script::load(&script("root-key-generation")).unwrap();
+    for st in &rkg.steps {
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, Event::StepStarted { step, .. } if step == st.id.as_str())),
+            "{}",
+            st.id.as_str()
+        );
+    }
+    let signoffs = ev
+        .iter()
+        .filter(|e| matches!(e, Event::SignOff { step, .. } if step == "distribute-shares"))
+        .count();
+    assert_eq!(
+        signoffs, 6,
+        "5 custodians and a witness sign off the distribution"
+    );
+    let (set_id, fps) = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::ShareSetCreated {
+                set_id,
+                threshold: 3,
+                share_count: 5,
+                share_fingerprints,
+                ..
+            } => Some((set_id.clone(), share_fingerprints.clone())),
+            _ => None,
+        })
+        .expect("share set 3 of 5");
+    // Five sealed shares exist and each verifies.
+    let pass = SecretText::new(PASSPHRASE.into());
+    let mut shares = Vec::new();
+    for i in 1..=5u8 {
+        let f = data.join("shares").join(format!("{set_id}-{i}.krseal"));
+        let s =
+            open_with_passphrase(&std::fs::read(&f).expect("sealed file"), &pass).expect("opens");
+        assert_eq!(s.fingerprint().hex(), fps[usize::from(i) - 1]);
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, Event::ShareVerified { index, .. } if *index == i)));
+        shares.push(s);
+    }
+    // The journal verifies.
+    let o = keyrite(&data, &["journal", "verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Any 3 rebuild a key that unwraps the backup, on a fresh token.
+    // Shares 1, 3 and 5 (removed from the back so the indices stay valid).
+    let pick = vec![shares.remove(4), shares.remove(2), shares.remove(0)];
+    let rebuilt = keyrite_core::shares::combine(&pick).expect("combine");
+    let backup_file = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let backup = KeyBackup::decode("backup", &std::fs::read_to_string(&backup_file).unwrap())
+        .expect("decode");
+    let fresh = tempfile::tempdir().unwrap();
+    let d2 = DataDir::open_at(fresh.path().join("d")).unwrap();
+    let r = RehearsalHsm::ensure(&d2).unwrap();
+    let m = Pkcs11Module::load(r.module_path()).unwrap();
+    let (so, user) = r.pins().unwrap();
+    let sel = TokenSelector::Label("keyrite-rehearsal".into());
+    let policies = PolicySet::builtin().unwrap();
+    let quirks = Quirks::builtin().unwrap();
+    {
+        let (s, _) = TokenSession::login(&m, &sel, UserKind::So, &so).unwrap();
+        let ev2 = keyrite_core::hsm::rootkek::import_root_kek(
+            &s,
+            policies.get("root-kek-import").unwrap(),
+            "keyrite-root-kek",
+            rebuilt.secret,
+            &quirks,
+        )
+        .unwrap();
+        assert_eq!(ev2.kcv.map(|k| k.value).unwrap(), backup.wrapping_key_kcv);
+    }
+    let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).unwrap();
+    let restored = restore_key(
+        &s,
+        "backup",
+        &backup,
+        &policies,
+        "keyrite-root-kek",
+        &quirks,
+    )
+    .expect("unwraps");
+    let recorded = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::KeyGenerated {
+                label,
+                public_fingerprint,
+                ..
+            } if label == "keyrite-record-signing" => public_fingerprint.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(restored.spki_sha256.unwrap(), recorded);
+    drop(s);
+    drop(m);
+}
