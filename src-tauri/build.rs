@@ -8,6 +8,15 @@ const COMMANDS: &[&str] = &[
     "inventory_view",
     "ceremonies_recent",
     "record_verify",
+    "script_inspect",
+    "ceremony_unfinished",
+    "ceremony_start",
+    "ceremony_resume",
+    "ceremony_current",
+    "ceremony_pause",
+    "ceremony_answer",
+    "ceremony_share",
+    "ceremony_share_confirm",
 ];
 
 fn main() {

@@ -23,6 +23,15 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
             commands::journal::inventory_view,
             commands::journal::ceremonies_recent,
             commands::records::record_verify,
+            commands::ceremony::script_inspect,
+            commands::ceremony::ceremony_unfinished,
+            commands::ceremony::ceremony_start,
+            commands::ceremony::ceremony_resume,
+            commands::ceremony::ceremony_current,
+            commands::ceremony::ceremony_pause,
+            commands::ceremony::ceremony_answer,
+            commands::ceremony::ceremony_share,
+            commands::ceremony::ceremony_share_confirm,
         ])
 }
 

@@ -62,6 +62,9 @@ pub fn app_status(state: tauri::State<'_, AppState>) -> AppStatus {
 #[tauri::command(async)]
 pub fn hsm_tokens(state: tauri::State<'_, AppState>) -> Result<HsmView, String> {
     let env = environment(&state)?;
+    if state.ceremony.lock().map(|c| c.is_some()).unwrap_or(true) {
+        return Err("the HSM is in use by the ceremony running in this window; its token status shows on the ceremony screen".into());
+    }
     let mut guard = state.module.lock().map_err(|_| {
         "internal error: the HSM state lock is poisoned; restart Keyrite".to_string()
     })?;

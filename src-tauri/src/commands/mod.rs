@@ -4,6 +4,7 @@
 //! that read files or the journal run off the main thread (`async`), so the window stays
 //! responsive while a large journal is verified.
 
+pub mod ceremony;
 pub mod home;
 pub mod journal;
 pub mod records;
