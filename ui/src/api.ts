@@ -176,3 +176,111 @@ export const inventoryView = () => invoke<InventoryView>("inventory_view");
 export const ceremoniesRecent = (limit: number) => invoke<CeremonySummary[]>("ceremonies_recent", { limit });
 export const recordVerify = (path: string, pinnedCert: string | null) =>
   invoke<RecordVerdict>("record_verify", { path, pinnedCert });
+
+export interface ScriptView {
+  file: string;
+  id: string;
+  version: string;
+  title: string;
+  purpose: string;
+  sha256: string;
+  words: string;
+  steps: [number, string, string, string, string][];
+}
+
+export interface CeremonyHistory {
+  ceremony_id: string;
+  script_name: string;
+  script_sha256: string;
+  mode: string;
+  started_seq: number;
+  steps_completed: string[];
+  current_step: string | null;
+  outcome: string | null;
+}
+
+export interface Participant {
+  id: string;
+  name: string;
+  role: string;
+  credential_fingerprint: string | null;
+}
+
+export interface StepStatus {
+  id: string;
+  title: string;
+  action: string;
+  state: "pending" | "running" | "exception" | "completed" | "skipped";
+  signed_off_by: string[];
+}
+
+export interface CeremonyStatus {
+  ceremony_id: string;
+  script_id: string;
+  script_title: string;
+  script_sha256: string;
+  script_words: string;
+  mode: string;
+  steps: StepStatus[];
+  current_step: string | null;
+  participants: Participant[];
+  exceptions: { id: string; step: string; description: string; decision: string | null; decided_by: string[] }[];
+  outcome: string;
+}
+
+export interface Summary {
+  ceremony_id: string;
+  outcome: string;
+  steps_completed: number;
+  steps_skipped: number;
+  exceptions: number;
+}
+
+export type PromptView =
+  | { kind: "check-in"; role: string; remaining: number }
+  | { kind: "instructions"; step: string; title: string; text: string }
+  | { kind: "confirm-preflight"; clean: boolean; checks: { check: string; passed: boolean; reason: string; findings: string[] }[] }
+  | { kind: "clock-confirmation"; utc: string; tolerance_seconds: number }
+  | { kind: "pin"; who: string; purpose: string }
+  | { kind: "new-pins"; token: string }
+  | { kind: "show-share"; custodian: string; custodian_name: string; index: number; count: number; set_words: string; fingerprint_words: string }
+  | { kind: "verify-share"; custodian: string; custodian_name: string; index: number; sealed_file: string | null }
+  | { kind: "sign-off"; step: string; role: string; candidates: Participant[]; remaining: number }
+  | { kind: "exception-decision"; exception_id: string; step: string; expected: string; happened: string; retry_allowed: boolean }
+  | { kind: "done"; summary: Summary };
+
+export interface CeremonyView {
+  status: CeremonyStatus;
+  prompt: PromptView;
+  progress: string | null;
+}
+
+export type AnswerIn =
+  | { kind: "check-in"; name: string; role: string }
+  | { kind: "proceed" }
+  | { kind: "clock"; witness: string; reference: string; offset_seconds: number }
+  | { kind: "pin"; pin: string }
+  | { kind: "new-pins"; so: string; user: string }
+  | { kind: "share-text"; text: string }
+  | { kind: "share-sealed"; file: string; passphrase: string }
+  | { kind: "sign-off"; participant: string }
+  | { kind: "decide"; decision: string; decided_by: string[]; reason: string };
+
+export interface ShareOnScreen {
+  index: number;
+  human_form: string;
+  qr_size: number;
+  qr_modules: boolean[];
+}
+
+export const scriptInspect = (path: string) => invoke<ScriptView>("script_inspect", { path });
+export const ceremonyUnfinished = () => invoke<CeremonyHistory[]>("ceremony_unfinished");
+export const ceremonyStart = (path: string) => invoke<CeremonyView>("ceremony_start", { path });
+export const ceremonyResume = (path: string, ceremonyId: string) =>
+  invoke<CeremonyView>("ceremony_resume", { path, ceremonyId });
+export const ceremonyCurrent = () => invoke<CeremonyView | null>("ceremony_current");
+export const ceremonyPause = () => invoke<void>("ceremony_pause");
+export const ceremonyAnswer = (answer: AnswerIn) => invoke<CeremonyView>("ceremony_answer", { answer });
+export const ceremonyShare = () => invoke<ShareOnScreen>("ceremony_share");
+export const ceremonyShareConfirm = (check: string, sealPassphrase: string | null) =>
+  invoke<CeremonyView>("ceremony_share_confirm", { check, sealPassphrase });

@@ -1,6 +1,7 @@
 import "./style.css";
 import { appStatus } from "./api";
 import { byId, el } from "./dom";
+import { renderCeremony } from "./screens/ceremony";
 import { renderExport } from "./screens/export";
 import { renderHome } from "./screens/home";
 import { renderInventory } from "./screens/inventory";
@@ -14,6 +15,7 @@ const ROUTES: [string, (root: HTMLElement) => void][] = [
   ["inventory", renderInventory],
   ["records", renderRecords],
   ["export", renderExport],
+  ["ceremony", renderCeremony],
 ];
 
 async function loadStatus(): Promise<void> {

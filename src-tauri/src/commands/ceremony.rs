@@ -587,8 +587,8 @@ fn normalise(s: &str) -> String {
         .collect()
 }
 
-/// How many characters from the end of the share the custodian types back.
-pub const CHECK_CHARS: usize = 8;
+/// How many groups from the end of the share the custodian types back.
+pub const CHECK_GROUPS: usize = 2;
 
 /// The custodian typed back the last two groups of their copy: if they match, the share was
 /// copied, the engine is told so (sealed too if a passphrase is given) and the share leaves
@@ -610,10 +610,12 @@ pub fn ceremony_share_confirm(
         else {
             return Err("no share is waiting to be confirmed".into());
         };
-        let full = SecretText::new(normalise(human_form.expose()));
-        let tail = &full.expose()[full.len().saturating_sub(CHECK_CHARS)..];
+        let groups: Vec<&str> = human_form.expose().split_whitespace().collect();
+        let tail = SecretText::new(normalise(
+            &groups[groups.len().saturating_sub(CHECK_GROUPS)..].concat(),
+        ));
         let typed = SecretText::new(normalise(check.0.expose()));
-        if typed.expose() != tail {
+        if typed.expose() != tail.expose() {
             return Err(format!(
                 "the check characters do not match share {index}: compare your copy with the screen, character by character, and type its last two groups again"
             ));
