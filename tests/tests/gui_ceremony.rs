@@ -28,6 +28,7 @@ struct Run {
     shares: BTreeMap<u8, String>,
     checked_in: BTreeMap<String, usize>,
     shots: Vec<&'static str>,
+    saw_bold: bool,
 }
 
 impl Run {
@@ -36,6 +37,7 @@ impl Run {
             shares: BTreeMap::new(),
             checked_in: BTreeMap::new(),
             shots: Vec::new(),
+            saw_bold: false,
         }
     }
 
@@ -130,6 +132,9 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
             "instructions" => {
                 // The script's Markdown is rendered as DOM nodes: numbered lists, bold.
                 s.wait("#step-instructions ol li").await;
+                if !s.all("#step-instructions strong").await.is_empty() {
+                    run.saw_bold = true;
+                }
                 run.shot(s, "ceremony-step").await;
                 submit(s).await;
             }
@@ -177,6 +182,24 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 let share = s.text("#share-human").await;
                 s.wait("#share-qr").await;
                 run.shot(s, "ceremony-share-shown").await;
+                // The QR on screen decodes (zbarimg, on a screenshot of the window) to the same
+                // share. (WebKit's element screenshots of a canvas come out black.)
+                s.scroll_to("#share-qr").await;
+                let png = s.client.screenshot().await.unwrap();
+                let qr_file = tempfile::NamedTempFile::new().unwrap();
+                std::fs::write(qr_file.path(), png).unwrap();
+                let z = std::process::Command::new("zbarimg")
+                    .args(["--raw", "-q"])
+                    .arg(qr_file.path())
+                    .output()
+                    .expect("zbarimg (zbar-tools)");
+                assert_eq!(
+                    String::from_utf8_lossy(&z.stdout).trim(),
+                    format!(
+                        "KEYRITE-SHARE:{}",
+                        share.split_whitespace().collect::<String>()
+                    )
+                );
                 let groups: Vec<&str> = share.split_whitespace().collect();
                 assert!(groups.len() > 4, "{share}");
                 // A wrong check first: refused, the share stays.
@@ -290,6 +313,10 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     let summary = drive(&s, &mut run, None).await.unwrap();
     assert_eq!(summary, "7 steps completed, 1 skipped, 1 exceptions.");
     assert_eq!(run.shares.len(), 5);
+    assert!(
+        run.saw_bold,
+        "**bold** in the scripts' instructions was not rendered as <strong>"
+    );
     s.close().await;
 
     // What the window did is what the CLI sees: the journal verifies, the ceremonies are

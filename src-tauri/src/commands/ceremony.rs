@@ -636,7 +636,7 @@ mod tests {
 
     #[test]
     fn typing_back_follows_the_share_format_rules() {
-        assert_eq!(normalise("ab1o -il."), "AB101".to_string() + "11");
+        assert_eq!(normalise("ab1o -il."), "AB1011");
         assert_eq!(
             to_answer(AnswerIn::Decide {
                 decision: "later".into(),
