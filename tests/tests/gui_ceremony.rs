@@ -95,6 +95,7 @@ async fn submit(s: &Session) {
 
 /// Loads `path` on the ceremony screen and checks the hash words against the core's.
 async fn choose_script(s: &Session, path: &Path) {
+    let path = &path.canonicalize().unwrap();
     s.shortcut('6').await;
     s.wait("#script-form").await;
     s.type_into("#script-path", path.to_str().unwrap()).await;
@@ -283,6 +284,7 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     // HSM initialisation: two check-ins, then the app is closed mid-ceremony.
     let s = Session::open(&data.path()).await;
     choose_script(&s, &script("hsm-initialisation")).await;
+    s.scroll_to("#script-details h3").await;
     s.screenshot("ceremony-choose").await;
     s.wait("#ceremony-start").await.click().await.unwrap();
     s.wait("#ceremony-view").await;
