@@ -312,6 +312,16 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     choose_script(&s, &script("root-key-generation")).await;
     s.wait("#ceremony-start").await.click().await.unwrap();
     s.wait("#ceremony-view").await;
+    // Leaving the screen mid-ceremony: Home says the HSM belongs to the ceremony, and coming
+    // back shows the same prompt.
+    s.shortcut('1').await;
+    s.wait("#hsm-panel[data-state='error']").await;
+    assert_eq!(
+        s.text("#hsm-error").await,
+        "the HSM is in use by the ceremony running in this window; its token status shows on the ceremony screen"
+    );
+    s.shortcut('6').await;
+    assert_eq!(attr(&s, "#ceremony-view", "data-kind").await, "check-in");
     let summary = drive(&s, &mut run, None).await.unwrap();
     assert_eq!(summary, "7 steps completed, 1 skipped, 1 exceptions.");
     assert_eq!(run.shares.len(), 5);
