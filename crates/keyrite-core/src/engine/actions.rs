@@ -107,7 +107,7 @@ impl Engine {
         match self.try_action(&step.action) {
             Ok(Ran::Done) => self.action_finished(),
             Ok(Ran::Waiting) => Ok(Progress::Continue),
-            Err(Failure::Engine(e)) => Err(e),
+            Err(Failure::Engine(e)) => Err(*e),
             Err(Failure::Step(happened)) => self.raise(&expected, &happened),
         }
     }
@@ -555,9 +555,9 @@ impl Engine {
                     offset_seconds,
                 },
             ) => {
-                if !self
+                if self
                     .participant(&witness)
-                    .is_some_and(|p| p.role == crate::script::Role::Witness)
+                    .is_none_or(|p| p.role != crate::script::Role::Witness)
                 {
                     return bad(format!("{witness} is not a checked-in witness"));
                 }
@@ -784,18 +784,18 @@ impl Engine {
 /// Why an action did not finish: a step failure (becomes an exception) or an engine error.
 pub(super) enum Failure {
     Step(String),
-    Engine(EngineError),
+    Engine(Box<EngineError>),
 }
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
-        Failure::Engine(e)
+        Failure::Engine(Box::new(e))
     }
 }
 
 impl From<crate::journal::JournalError> for Failure {
     fn from(e: crate::journal::JournalError) -> Self {
-        Failure::Engine(e.into())
+        Failure::Engine(Box::new(e.into()))
     }
 }
 

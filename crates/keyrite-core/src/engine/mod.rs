@@ -39,6 +39,7 @@ use crate::preflight::AirGapCheck;
 use crate::script::Script;
 
 /// How a ceremony runs.
+#[derive(Default)]
 pub struct CeremonyOptions {
     /// Answers come from a file, not from people at the screen (refused in production).
     pub unattended: bool,
@@ -46,16 +47,6 @@ pub struct CeremonyOptions {
     pub record_producer: Option<Box<dyn RecordProducer>>,
     /// The air-gap check to run (tests point it at a fake root).
     pub airgap: AirGapCheck,
-}
-
-impl Default for CeremonyOptions {
-    fn default() -> Self {
-        Self {
-            unattended: false,
-            record_producer: None,
-            airgap: AirGapCheck::default(),
-        }
-    }
 }
 
 impl std::fmt::Debug for CeremonyOptions {

@@ -272,10 +272,10 @@ impl Replayed {
                         s.verified.insert(index);
                     }
                 }
-                Event::ShareSetVoided { set_id, .. } => {
-                    if r.set.as_ref().is_some_and(|s| s.set_id == set_id) {
-                        r.set = None;
-                    }
+                Event::ShareSetVoided { set_id, .. }
+                    if r.set.as_ref().is_some_and(|s| s.set_id == set_id) =>
+                {
+                    r.set = None;
                 }
                 Event::CeremonyClosed {
                     ceremony_id,
