@@ -6,6 +6,7 @@
 
 mod commands;
 mod state;
+pub mod views;
 
 pub use state::{AppState, LaunchOptions};
 
@@ -14,8 +15,23 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
     builder
         .manage(state)
         .invoke_handler(tauri::generate_handler![
-            commands::app_status,
-            commands::hsm_tokens
+            commands::home::app_status,
+            commands::home::hsm_tokens,
+            commands::journal::journal_verify,
+            commands::journal::journal_entries,
+            commands::journal::journal_export,
+            commands::journal::inventory_view,
+            commands::journal::ceremonies_recent,
+            commands::records::record_verify,
+            commands::ceremony::script_inspect,
+            commands::ceremony::ceremony_unfinished,
+            commands::ceremony::ceremony_start,
+            commands::ceremony::ceremony_resume,
+            commands::ceremony::ceremony_current,
+            commands::ceremony::ceremony_pause,
+            commands::ceremony::ceremony_answer,
+            commands::ceremony::ceremony_share,
+            commands::ceremony::ceremony_share_confirm,
         ])
 }
 

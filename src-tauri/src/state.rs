@@ -41,6 +41,11 @@ pub struct AppState {
     pub module: Mutex<Option<Pkcs11Module>>,
     /// What process hardening achieved.
     pub hardening: HardeningReport,
+    /// How the app was launched (a ceremony opens its own environment from it).
+    pub launch: LaunchOptions,
+    /// The ceremony running in this window, if any (it holds the journal's writer lock and
+    /// the HSM session).
+    pub ceremony: Mutex<Option<keyrite_core::engine::Ceremony>>,
 }
 
 impl AppState {
@@ -49,6 +54,7 @@ impl AppState {
         let environment =
             Environment::open(options.data_dir.as_deref(), options.profile.as_deref())
                 .map_err(|e| e.to_string());
+        let launch = options.clone();
         if let Err(e) = &environment {
             tracing::error!("{e}");
         }
@@ -56,6 +62,8 @@ impl AppState {
             environment,
             module: Mutex::new(None),
             hardening,
+            launch,
+            ceremony: Mutex::new(None),
         }
     }
 }

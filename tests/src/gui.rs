@@ -78,3 +78,284 @@ impl Driver {
         caps
     }
 }
+
+/// A WebDriver session with the desktop app on a data directory, and the helpers the GUI tests
+/// share: waiting for elements, navigating, screenshots.
+pub struct Session {
+    /// The WebDriver client.
+    pub client: fantoccini::Client,
+    _driver: Driver,
+}
+
+impl Session {
+    /// Starts tauri-driver and opens the app on `data_dir` (retrying the launch once: under a
+    /// loaded X server GTK can fail to start, see research/tauri.md §7).
+    pub async fn open(data_dir: &Path) -> Self {
+        let driver = Driver::start(data_dir);
+        let mut last = None;
+        for _ in 0..2 {
+            match fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(Driver::capabilities())
+            .connect(&driver.url)
+            .await
+            {
+                Ok(client) => {
+                    let s = Self {
+                        client,
+                        _driver: driver,
+                    };
+                    // The first screen is drawn once the app status has loaded; from then on
+                    // the keyboard shortcuts are live.
+                    s.wait("main[data-route]:not([data-route=''])").await;
+                    return s;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("WebDriver session with the desktop app: {last:?}");
+    }
+
+    /// Waits (up to 30 s) for an element matching `css`.
+    pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+    }
+
+    /// The text of the first element matching `css` (waiting for it).
+    pub async fn text(&self, css: &str) -> String {
+        self.wait(css)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("text of {css}: {e}"))
+    }
+
+    /// All elements matching `css` (no waiting).
+    pub async fn all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
+        self.client
+            .find_all(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("find {css}: {e}"))
+    }
+
+    /// Presses Alt+`digit` (the screen shortcuts) on the focused element.
+    pub async fn shortcut(&self, digit: char) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        use fantoccini::key::Key;
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down {
+                value: Key::Alt.into(),
+            })
+            .then(KeyAction::Down { value: digit })
+            .then(KeyAction::Up { value: digit })
+            .then(KeyAction::Up {
+                value: Key::Alt.into(),
+            });
+        self.client
+            .perform_actions(keys)
+            .await
+            .expect("perform key actions");
+    }
+
+    /// Types `text` into the input `css` (clearing it first).
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let e = self.wait(css).await;
+        e.clear().await.expect("clear input");
+        if !text.is_empty() {
+            e.send_keys(text).await.expect("type into input");
+        }
+    }
+
+    /// Scrolls the first element matching `css` into the middle of the window.
+    pub async fn scroll_to(&self, css: &str) {
+        let e = self.wait(css).await;
+        let arg = serde_json::to_value(&e).expect("element reference");
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await
+            .expect("scroll into view");
+    }
+
+    /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set.
+    pub async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("KEYRITE_SCREENSHOT_DIR") else {
+            return;
+        };
+        // Two frames so the screenshot shows the final paint (WebDriver can lag one frame).
+        let _ = self
+            .client
+            .execute_async(
+                "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Ends the session (the app quits).
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// Journals a small history in `data`: a rehearsal ceremony with two steps, a record and a
+/// close, a second ceremony still open, and three keys — one due for rotation now, one within
+/// 90 days, one not for years. Returns the number of entries written.
+pub fn seed_journal(data: &Path) -> u64 {
+    use keyrite_core::inventory::{self, KeyState, KeyType, NewKey};
+    use keyrite_core::journal::{Event, Journal};
+    use keyrite_core::paths::DataDir;
+    let dd = DataDir::open_at(data.to_path_buf()).expect("data dir");
+    let mut j = Journal::open_data_dir(&dd).expect("journal");
+    let c = |id: &str| id.to_string();
+    let events = vec![
+        Event::CeremonyStarted {
+            ceremony_id: c("root-2026-05"),
+            script_name: c("root-key"),
+            script_sha256: "ab".repeat(32),
+            mode: c("rehearsal"),
+        },
+        Event::StepStarted {
+            ceremony_id: c("root-2026-05"),
+            step: c("generate"),
+            title: c("Generate the root KEK"),
+        },
+        Event::StepCompleted {
+            ceremony_id: c("root-2026-05"),
+            step: c("generate"),
+        },
+        Event::StepStarted {
+            ceremony_id: c("root-2026-05"),
+            step: c("split"),
+            title: c("Split into 5 shares, 3 needed"),
+        },
+        Event::StepCompleted {
+            ceremony_id: c("root-2026-05"),
+            step: c("split"),
+        },
+        Event::RecordProduced {
+            ceremony_id: c("root-2026-05"),
+            record_sha256: "cd".repeat(32),
+            pages: 4,
+        },
+        Event::CeremonyClosed {
+            ceremony_id: c("root-2026-05"),
+            outcome: c("completed"),
+        },
+        Event::CeremonyStarted {
+            ceremony_id: c("rotate-2026-06"),
+            script_name: c("rotate-signing-key"),
+            script_sha256: "ef".repeat(32),
+            mode: c("rehearsal"),
+        },
+    ];
+    for e in events {
+        j.append(e).expect("append");
+    }
+    let key = |id: &str, t: KeyType, days: Option<i64>| NewKey {
+        key_id: id.into(),
+        label: format!("{id}-label"),
+        purpose: "GUI test".into(),
+        key_type: t,
+        algorithm: "AES-256".into(),
+        token_serial: "0123456789".into(),
+        cka_id: "01".into(),
+        fingerprint: None,
+        cryptoperiod_days: days,
+        justification: None,
+    };
+    inventory::register(
+        &mut j,
+        key("root-kek", KeyType::SymmetricKeyWrapping, None),
+        "so",
+    )
+    .expect("register root-kek");
+    inventory::transition(&mut j, "root-kek", KeyState::Active, "ceremony", "so")
+        .expect("activate root-kek");
+    inventory::register(
+        &mut j,
+        key("old-dek", KeyType::SymmetricDataEncryption, Some(0)),
+        "so",
+    )
+    .expect("register old-dek");
+    inventory::register(
+        &mut j,
+        key("next-dek", KeyType::SymmetricDataEncryption, Some(30)),
+        "so",
+    )
+    .expect("register next-dek");
+    j.head().size
+}
+
+/// Changes the body of journal entry `seq` behind Keyrite's back, as an attacker with the
+/// database file would (the guard triggers dropped first).
+pub fn tamper_entry(data: &Path, seq: u64) {
+    let db = keyrite_core::paths::DataDir::open_at(data.to_path_buf())
+        .expect("data dir")
+        .journal_db();
+    let store = keyrite_core::store::Store::open(&db, &Default::default()).expect("store");
+    store
+        .conn()
+        .execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS journal_no_update; \
+             UPDATE journal_entry SET body = CAST(replace(CAST(body AS TEXT), 'generate', 'gen3rate') AS BLOB) WHERE seq = {seq};"
+        ))
+        .expect("tamper");
+}
+
+/// A signed record PDF (two pages, a transcript attachment) and its signer's certificate
+/// (DER), signed with a software key through the core's record module.
+pub fn signed_record(site: &str) -> (Vec<u8>, Vec<u8>) {
+    use keyrite_core::pdf::{DocInfo, Document, Font, PageSize};
+    use keyrite_core::record::{attach_file, sign_pdf};
+    use keyrite_core::signer::SoftwareP384Signer;
+    let clock = std::time::UNIX_EPOCH + Duration::from_secs(1_779_355_800);
+    let mut doc = Document::new(
+        &DocInfo {
+            title: "Ceremony record root-2026-05".into(),
+            author: site.into(),
+            created_unix: 1_779_355_800,
+        },
+        PageSize::A4,
+        Some("REHEARSAL"),
+    )
+    .expect("document");
+    for n in 1..=2 {
+        let mut p = doc.page();
+        p.text(Font::Sans, 14.0, &format!("Root key ceremony — page {n}"));
+        p.text(
+            Font::Mono,
+            10.0,
+            "step generate: completed; step split: completed",
+        );
+        doc.add_page(p).expect("page");
+    }
+    let pdf = attach_file(
+        &doc.save(),
+        "transcript.json",
+        "application/json",
+        br#"{"ceremony":"root-2026-05"}"#,
+    )
+    .expect("attach");
+    let signer = SoftwareP384Signer::generate();
+    let cert =
+        keyrite_core::x509::record_signing_certificate(&signer, site, clock).expect("certificate");
+    let signed = sign_pdf(
+        &pdf,
+        &signer,
+        &cert,
+        clock,
+        "Ceremony record root-2026-05",
+        "Vault B",
+    )
+    .expect("sign");
+    (signed, cert)
+}

@@ -2,28 +2,18 @@
 //! Run with `xvfb-run cargo test -p keyrite-tests --test gui_home -- --ignored` (the README's
 //! test command does).
 
-use fantoccini::{ClientBuilder, Locator};
-use keyrite_tests::gui::Driver;
+use fantoccini::Locator;
+use keyrite_tests::gui::Session;
 use keyrite_tests::TempData;
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
 async fn home_screen_shows_rehearsal_banner_and_hsm_panel_lists_the_rehearsal_token() {
     let data = TempData::new();
-    let driver = Driver::start(&data.path());
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(Driver::capabilities())
-        .connect(&driver.url)
-        .await
-        .expect("WebDriver session with the desktop app");
+    let s = Session::open(&data.path()).await;
+    let client = &s.client;
 
-    let panel = client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("#hsm-panel[data-state='ok']"))
-        .await
-        .expect("HSM panel loaded");
+    let panel = s.wait("#hsm-panel[data-state='ok']").await;
     let token = panel
         .find(Locator::Css(
             "article.token[data-token-label='keyrite-rehearsal']",
@@ -65,17 +55,10 @@ async fn home_screen_shows_rehearsal_banner_and_hsm_panel_lists_the_rehearsal_to
         .unwrap();
     assert_eq!(ran, serde_json::Value::Bool(false));
 
-    if let Some(dir) = std::env::var_os("KEYRITE_SCREENSHOT_DIR") {
-        // Two frames so the screenshot shows the final paint.
-        let _ = client
-            .execute_async(
-                "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                vec![],
-            )
-            .await;
-        let png = client.screenshot().await.unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join("home.png"), png).unwrap();
-    }
-    client.close().await.unwrap();
+    // A fresh data directory has no journal yet, and says so.
+    s.wait("#journal-panel .verdict[data-verdict='empty']")
+        .await;
+    s.wait("#ceremonies-panel[data-state='ok']").await;
+    s.screenshot("home-fresh").await;
+    s.close().await;
 }

@@ -1,50 +1,22 @@
 import "./style.css";
-import { appStatus, hsmTokens, type TokenSummary } from "./api";
+import { appStatus } from "./api";
 import { byId, el } from "./dom";
+import { renderCeremony } from "./screens/ceremony";
+import { renderExport } from "./screens/export";
+import { renderHome } from "./screens/home";
+import { renderInventory } from "./screens/inventory";
+import { renderJournal } from "./screens/journal";
+import { renderRecords } from "./screens/records";
 
-function flagList(t: TokenSummary): string[] {
-  const f = t.flags;
-  const out: string[] = [];
-  if (f.user_pin_initialized) out.push("user PIN set");
-  if (f.login_required) out.push("login required");
-  if (f.rng) out.push("has RNG");
-  if (f.write_protected) out.push("write protected");
-  if (f.user_pin_count_low) out.push("user PIN count low");
-  if (f.user_pin_final_try) out.push("user PIN final try");
-  if (f.user_pin_locked) out.push("user PIN LOCKED");
-  if (f.so_pin_locked) out.push("SO PIN LOCKED");
-  return out;
-}
-
-function tokenCard(t: TokenSummary): HTMLElement {
-  if (!t.initialized) {
-    return el(
-      "article",
-      { class: "token token-empty", "data-initialized": "false" },
-      el("h3", {}, `Slot ${t.slot_id}: uninitialised token`),
-      el("p", { class: "muted" }, t.slot_description),
-    );
-  }
-  const rows: [string, string][] = [
-    ["Manufacturer", t.manufacturer],
-    ["Model", t.model],
-    ["Serial", t.serial],
-    ["Firmware", t.firmware],
-    ["Slot", String(t.slot_id)],
-    ["Flags", flagList(t).join(", ") || "none"],
-  ];
-  const dl = el("dl", {});
-  for (const [k, v] of rows) dl.append(el("dt", {}, k), el("dd", { "data-field": k.toLowerCase() }, v));
-  const badge = t.software
-    ? el("span", { class: "badge badge-software" }, "SOFTWARE TOKEN — rehearsal only")
-    : el("span", { class: "badge badge-hardware" }, "hardware");
-  return el(
-    "article",
-    { class: "token", "data-initialized": "true", "data-token-label": t.label, "data-software": String(t.software) },
-    el("h3", {}, t.label, " ", badge),
-    dl,
-  );
-}
+// Screens by route; the order is the order of the Alt+digit shortcuts and the nav links.
+const ROUTES: [string, (root: HTMLElement) => void][] = [
+  ["home", renderHome],
+  ["journal", renderJournal],
+  ["inventory", renderInventory],
+  ["records", renderRecords],
+  ["export", renderExport],
+  ["ceremony", renderCeremony],
+];
 
 async function loadStatus(): Promise<void> {
   const s = await appStatus();
@@ -72,26 +44,35 @@ async function loadStatus(): Promise<void> {
   }
 }
 
-async function loadHsm(): Promise<void> {
-  const panel = byId("hsm-panel");
-  const list = byId("hsm-tokens");
-  const err = byId("hsm-error");
-  panel.dataset.state = "loading";
-  try {
-    const view = await hsmTokens();
-    byId("hsm-module").textContent = `PKCS#11 module: ${view.module}`;
-    list.replaceChildren(...view.tokens.map(tokenCard));
-    err.hidden = true;
-    panel.dataset.state = "ok";
-  } catch (e) {
-    list.replaceChildren();
-    err.textContent = String(e);
-    err.hidden = false;
-    panel.dataset.state = "error";
+function show(route: string, focus: boolean): void {
+  const entry = ROUTES.find(([r]) => r === route) ?? ROUTES[0];
+  const root = byId("screen");
+  root.dataset.route = entry[0];
+  for (const a of document.querySelectorAll<HTMLAnchorElement>("#nav a")) {
+    if (a.dataset.route === entry[0]) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
+  entry[1](root);
+  // Keyboard users land on the new screen's heading, not back at the top of the page.
+  if (focus) root.querySelector<HTMLElement>(".screen-title")?.focus();
+}
+
+function route(): string {
+  return location.hash.replace(/^#/, "") || "home";
 }
 
 window.addEventListener("DOMContentLoaded", () => {
-  byId("hsm-refresh").addEventListener("click", () => void loadHsm());
-  void loadStatus().then(loadHsm);
+  window.addEventListener("hashchange", () => show(route(), true));
+  document.addEventListener("keydown", (ev) => {
+    if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    // ev.code too: some layouts turn Alt+digit into another character.
+    const n = /^Digit\d$/.test(ev.code) ? Number(ev.code.slice(5)) : Number(ev.key);
+    if (Number.isInteger(n) && n >= 1 && n <= ROUTES.length) {
+      ev.preventDefault();
+      const target = ROUTES[n - 1][0];
+      if (route() === target) show(target, true);
+      else location.hash = target;
+    }
+  });
+  void loadStatus().finally(() => show(route(), false));
 });

@@ -1,5 +1,6 @@
-//! The commands the web view may call (granted one by one in `capabilities/default.json`).
+//! Home screen: mode, site and the HSM panel.
 
+use super::environment;
 use crate::state::AppState;
 use keyrite_core::hardening::HardeningReport;
 use keyrite_core::hsm::{Pkcs11Module, TokenSummary};
@@ -58,9 +59,12 @@ pub fn app_status(state: tauri::State<'_, AppState>) -> AppStatus {
 }
 
 /// The tokens of the profile's PKCS#11 module.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn hsm_tokens(state: tauri::State<'_, AppState>) -> Result<HsmView, String> {
-    let env = state.environment.as_ref().map_err(|e| e.clone())?;
+    let env = environment(&state)?;
+    if state.ceremony.lock().map(|c| c.is_some()).unwrap_or(true) {
+        return Err("the HSM is in use by the ceremony running in this window; its token status shows on the ceremony screen".into());
+    }
     let mut guard = state.module.lock().map_err(|_| {
         "internal error: the HSM state lock is poisoned; restart Keyrite".to_string()
     })?;

@@ -1,0 +1,316 @@
+//! Journal, inventory and SIEM export screens: read-only views over the data directory's
+//! journal (opened without the writer lock, so a running CLI or ceremony is never blocked).
+
+use super::environment;
+use crate::state::AppState;
+use crate::views::{self, CeremonySummary, EntryView};
+use keyrite_core::inventory::{self, KeyRecord};
+use keyrite_core::journal::export::{export, ExportFormat, ExportOptions, DEFAULT_PEN};
+use keyrite_core::journal::{time, Journal};
+use keyrite_core::store::StoreOptions;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Most entries one page of the journal view returns.
+pub const MAX_PAGE: u64 = 500;
+
+/// Opens the data directory's journal read-only; `Ok(None)` when nothing was journaled yet.
+fn open(state: &AppState) -> Result<(PathBuf, Option<Journal>), String> {
+    let db = environment(state)?.data().journal_db();
+    if !db.is_file() {
+        return Ok((db, None));
+    }
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).map_err(|e| e.to_string())?;
+    Ok((db, Some(j)))
+}
+
+/// The journal's head and the outcome of a full verification.
+#[derive(Debug, Serialize)]
+pub struct JournalVerdict {
+    /// The journal database file.
+    pub db: String,
+    /// False when the data directory has no journal yet.
+    pub exists: bool,
+    /// The journal's origin (`keyrite/<install id>`).
+    pub origin: Option<String>,
+    /// Entries in the journal (as stored; see `ok`).
+    pub size: u64,
+    /// Merkle root over the stored entry hashes, hex.
+    pub root_hex: String,
+    /// The same root in words (one word per byte).
+    pub root_words: String,
+    /// True when every entry hash and link was recomputed and matched.
+    pub ok: bool,
+    /// Why verification failed.
+    pub error: Option<String>,
+    /// The first bad sequence number, where one can be named.
+    pub first_bad_seq: Option<u64>,
+    /// When this verification ran.
+    pub checked_at: String,
+}
+
+/// Verifies the whole journal (hash chain and Merkle head), as `keyrite journal verify` does.
+#[tauri::command(async)]
+pub fn journal_verify(state: tauri::State<'_, AppState>) -> Result<JournalVerdict, String> {
+    let (db, j) = open(&state)?;
+    let checked_at = time::now().to_rfc3339();
+    let Some(j) = j else {
+        return Ok(JournalVerdict {
+            db: db.display().to_string(),
+            exists: false,
+            origin: None,
+            size: 0,
+            root_hex: String::new(),
+            root_words: String::new(),
+            ok: true,
+            error: None,
+            first_bad_seq: None,
+            checked_at,
+        });
+    };
+    let head = j.head();
+    let result = j.verify(None, &[]);
+    Ok(JournalVerdict {
+        db: db.display().to_string(),
+        exists: true,
+        origin: Some(j.origin().to_string()),
+        size: head.size,
+        root_hex: head.root_hex(),
+        root_words: head.root_words(),
+        ok: result.is_ok(),
+        first_bad_seq: result.as_ref().err().and_then(|e| e.first_bad_seq()),
+        error: result.err().map(|e| e.to_string()),
+        checked_at,
+    })
+}
+
+/// One page of journal entries, newest first.
+#[derive(Debug, Serialize)]
+pub struct EntryPage {
+    /// Entries in the journal.
+    pub size: u64,
+    /// The entries, newest first.
+    pub entries: Vec<EntryView>,
+}
+
+/// Entries with `seq < before` (default: all), newest first, at most `limit` (≤ [`MAX_PAGE`]).
+#[tauri::command(async)]
+pub fn journal_entries(
+    state: tauri::State<'_, AppState>,
+    before: Option<u64>,
+    limit: Option<u64>,
+) -> Result<EntryPage, String> {
+    let (_, j) = open(&state)?;
+    let Some(j) = j else {
+        return Ok(EntryPage {
+            size: 0,
+            entries: Vec::new(),
+        });
+    };
+    let size = j.head().size;
+    let end = before.unwrap_or(size).min(size);
+    let limit = limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let mut entries = Vec::new();
+    if end > 0 {
+        let from = end.saturating_sub(limit);
+        j.for_each_entry(from, end - 1, |e| {
+            entries.push(views::entry_view(e));
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    entries.reverse();
+    Ok(EntryPage { size, entries })
+}
+
+/// Ceremonies named in the journal, most recent first, at most `limit`.
+#[tauri::command(async)]
+pub fn ceremonies_recent(
+    state: tauri::State<'_, AppState>,
+    limit: Option<usize>,
+) -> Result<Vec<CeremonySummary>, String> {
+    let (_, j) = open(&state)?;
+    let Some(j) = j else {
+        return Ok(Vec::new());
+    };
+    let size = j.head().size;
+    let mut events = Vec::new();
+    if size > 0 {
+        j.for_each_entry(0, size - 1, |e| {
+            if let Ok(ev) = e.event() {
+                events.push((e.seq, e.time.to_rfc3339(), ev));
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    let mut list = views::ceremonies(&events);
+    list.truncate(limit.unwrap_or(10));
+    Ok(list)
+}
+
+/// The inventory with rotation due dates.
+#[derive(Debug, Serialize)]
+pub struct InventoryView {
+    /// False when the data directory has no journal (and so no inventory) yet.
+    pub exists: bool,
+    /// Every key, by key id.
+    pub keys: Vec<KeyRecord>,
+    /// Keys in use whose rotation is due now.
+    pub due_now: Vec<String>,
+    /// Keys in use whose rotation falls due within [`SOON_DAYS`] days (including `due_now`).
+    pub due_soon: Vec<String>,
+    /// The window of `due_soon`, in days.
+    pub soon_days: i64,
+    /// When the due dates were evaluated.
+    pub as_of: String,
+}
+
+/// How far ahead "due soon" looks.
+pub const SOON_DAYS: i64 = 90;
+
+/// Keys, states and rotation due dates (`inventory::list` and `inventory::due`).
+#[tauri::command(async)]
+pub fn inventory_view(state: tauri::State<'_, AppState>) -> Result<InventoryView, String> {
+    let now = time::now();
+    let (_, j) = open(&state)?;
+    let Some(j) = j else {
+        return Ok(InventoryView {
+            exists: false,
+            keys: Vec::new(),
+            due_now: Vec::new(),
+            due_soon: Vec::new(),
+            soon_days: SOON_DAYS,
+            as_of: now.to_rfc3339(),
+        });
+    };
+    let ids = |v: Vec<KeyRecord>| v.into_iter().map(|k| k.key_id).collect::<Vec<_>>();
+    Ok(InventoryView {
+        exists: true,
+        keys: inventory::list(j.store()).map_err(|e| e.to_string())?,
+        due_now: ids(inventory::due(j.store(), now).map_err(|e| e.to_string())?),
+        due_soon: ids(
+            inventory::due(j.store(), now.plus_days(SOON_DAYS)).map_err(|e| e.to_string())?
+        ),
+        soon_days: SOON_DAYS,
+        as_of: now.to_rfc3339(),
+    })
+}
+
+/// What an export wrote.
+#[derive(Debug, Serialize)]
+pub struct ExportDone {
+    /// The export file.
+    pub out: String,
+    /// The manifest file beside it.
+    pub manifest_path: String,
+    /// The manifest (range, hashes, head).
+    pub manifest: keyrite_core::journal::export::Manifest,
+}
+
+/// Checks a path typed into the window: absolute, and not already a file (an export never
+/// overwrites: a SIEM may already have read the old one).
+fn new_output_path(out: &str) -> Result<PathBuf, String> {
+    let out = out.trim();
+    if out.is_empty() {
+        return Err(
+            "type the full path of the export file, e.g. /media/usb/keyrite-journal.jsonl".into(),
+        );
+    }
+    let p = PathBuf::from(out);
+    if !p.is_absolute() {
+        return Err(format!(
+            "\"{out}\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
+        ));
+    }
+    let manifest = manifest_path(&p);
+    for f in [&p, &manifest] {
+        if f.exists() {
+            return Err(format!(
+                "{} already exists; Keyrite never overwrites an export: choose another file name",
+                f.display()
+            ));
+        }
+    }
+    Ok(p)
+}
+
+fn manifest_path(out: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.manifest.json", out.display()))
+}
+
+/// Exports journal entries `from..=to` for a SIEM with a manifest `OUT.manifest.json`, as
+/// `keyrite journal export` does.
+#[tauri::command(async)]
+pub fn journal_export(
+    state: tauri::State<'_, AppState>,
+    format: String,
+    out: String,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> Result<ExportDone, String> {
+    let format: ExportFormat = format.parse()?;
+    let path = new_output_path(&out)?;
+    let (db, j) = open(&state)?;
+    let j = j.ok_or_else(|| {
+        format!(
+            "there is no journal to export yet ({} does not exist)",
+            db.display()
+        )
+    })?;
+    let opts = ExportOptions {
+        format,
+        from: from.unwrap_or(0),
+        to,
+        hostname: "-".into(),
+        pen: DEFAULT_PEN,
+    };
+    let mut bytes = Vec::new();
+    let manifest = export(&j, &opts, &mut bytes).map_err(|e| e.to_string())?;
+    let write_new = |p: &Path, data: &[u8]| -> Result<(), String> {
+        use std::io::Write;
+        let mut f = std::fs::File::create_new(p)
+            .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        f.write_all(data)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))
+    };
+    write_new(&path, &bytes)?;
+    let mpath = manifest_path(&path);
+    let mtext = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    write_new(&mpath, mtext.as_bytes())?;
+    Ok(ExportDone {
+        out: path.display().to_string(),
+        manifest_path: mpath.display().to_string(),
+        manifest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_path_must_be_absolute_and_new() {
+        assert_eq!(
+            new_output_path("export.jsonl").unwrap_err(),
+            "\"export.jsonl\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
+        );
+        assert_eq!(
+            new_output_path("  ").unwrap_err(),
+            "type the full path of the export file, e.g. /media/usb/keyrite-journal.jsonl"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let existing = tmp.path().join("old.jsonl");
+        std::fs::write(&existing, b"x").unwrap();
+        assert_eq!(
+            new_output_path(existing.to_str().unwrap()).unwrap_err(),
+            format!(
+                "{} already exists; Keyrite never overwrites an export: choose another file name",
+                existing.display()
+            )
+        );
+        let fresh = tmp.path().join("new.jsonl");
+        assert_eq!(new_output_path(fresh.to_str().unwrap()).unwrap(), fresh);
+    }
+}

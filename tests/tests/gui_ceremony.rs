@@ -1,0 +1,367 @@
+//! The root-key ceremony (HSM initialisation, then root key generation 3 of 5, rehearsal) run
+//! entirely through the window on the embedded SoftHSM2: script chosen by path with its hash
+//! in words, check-in, instructions, preflight, clock, PINs, share distribution one custodian
+//! at a time (shown, typed back, cleared), share verification typed from the screen copies,
+//! sign-offs, the sign-record exception, and a resume after the app was closed mid-ceremony.
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_ceremony -- --ignored`.
+
+use keyrite_core::script::Script;
+use keyrite_tests::ceremony::{script, SO_PIN, USER_PIN};
+use keyrite_tests::gui::Session;
+use keyrite_tests::hsm::keyrite_fds;
+use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Names checked in, by role, in order.
+fn name_for(role: &str, n: usize) -> String {
+    match role {
+        "administrator" => "Ada Admin".into(),
+        "witness" => "Wes Witness".into(),
+        "auditor" => "Aud Auditor".into(),
+        _ => ["C One", "C Two", "C Three", "C Four", "C Five"][n % 5].into(),
+    }
+}
+
+struct Run {
+    shares: BTreeMap<u8, String>,
+    checked_in: BTreeMap<String, usize>,
+    shots: Vec<&'static str>,
+    saw_bold: bool,
+}
+
+impl Run {
+    fn new() -> Self {
+        Self {
+            shares: BTreeMap::new(),
+            checked_in: BTreeMap::new(),
+            shots: Vec::new(),
+            saw_bold: false,
+        }
+    }
+
+    /// A screenshot the first time `name` comes up.
+    async fn shot(&mut self, s: &Session, name: &'static str) {
+        if !self.shots.contains(&name) {
+            self.shots.push(name);
+            s.screenshot(name).await;
+        }
+    }
+}
+
+async fn attr(s: &Session, css: &str, name: &str) -> String {
+    s.wait(css)
+        .await
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Waits until the ceremony view was redrawn (render counter changed) or an error shows.
+async fn after(s: &Session, before: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let errs = s.all("#prompt-error-text").await;
+        if let Some(e) = errs.first() {
+            panic!("the engine refused: {}", e.text().await.unwrap());
+        }
+        if let Ok(Some(r)) = match s
+            .client
+            .find(fantoccini::Locator::Css("#ceremony-view"))
+            .await
+        {
+            Ok(v) => v.attr("data-render").await,
+            Err(_) => Ok(None),
+        } {
+            if r != before {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ceremony view did not change"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn submit(s: &Session) {
+    let before = attr(s, "#ceremony-view", "data-render").await;
+    s.wait("#prompt-submit").await.click().await.unwrap();
+    after(s, &before).await;
+}
+
+/// Loads `path` on the ceremony screen and checks the hash words against the core's.
+async fn choose_script(s: &Session, path: &Path) {
+    let path = &path.canonicalize().unwrap();
+    s.shortcut('6').await;
+    s.wait("#script-form").await;
+    s.type_into("#script-path", path.to_str().unwrap()).await;
+    s.wait("#script-load").await.click().await.unwrap();
+    s.wait("#ceremony-choose[data-state='loaded']").await;
+    let expected = Script::load(path).unwrap().digest.words();
+    assert_eq!(
+        s.text("#script-details dd[data-field='script-words']")
+            .await,
+        expected
+    );
+}
+
+/// Answers prompts until the ceremony is done (or `stop_after_checkins` check-ins were
+/// given); returns the summary text, or None when stopped early.
+async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -> Option<String> {
+    let mut checkins = 0;
+    loop {
+        let kind = attr(s, "#ceremony-view", "data-kind").await;
+        let heading = s.text("#prompt-form h3").await;
+        match kind.as_str() {
+            "check-in" => {
+                if stop_after_checkins == Some(checkins) {
+                    return None;
+                }
+                let role = heading.trim_start_matches("Check in: ").to_string();
+                let n = run.checked_in.entry(role.clone()).or_default();
+                let name = name_for(&role, *n);
+                *n += 1;
+                s.type_into("#checkin-name", &name).await;
+                run.shot(s, "ceremony-check-in").await;
+                submit(s).await;
+                checkins += 1;
+            }
+            "instructions" => {
+                // The script's Markdown is rendered as DOM nodes: numbered lists, bold.
+                s.wait("#step-instructions ol li").await;
+                if !s.all("#step-instructions strong").await.is_empty() {
+                    run.saw_bold = true;
+                }
+                run.shot(s, "ceremony-step").await;
+                submit(s).await;
+            }
+            "confirm-preflight" => {
+                s.wait("#preflight-checks li").await;
+                run.shot(s, "ceremony-preflight").await;
+                submit(s).await;
+            }
+            "clock-confirmation" => {
+                s.type_into("#clock-reference", "test clock").await;
+                submit(s).await;
+            }
+            "new-pins" => {
+                for (id, pin) in [
+                    ("#new-so", SO_PIN),
+                    ("#new-so-again", SO_PIN),
+                    ("#new-user", USER_PIN),
+                    ("#new-user-again", USER_PIN),
+                ] {
+                    s.type_into(id, pin).await;
+                }
+                submit(s).await;
+            }
+            "pin" => {
+                let pin = if heading.starts_with("SO") {
+                    SO_PIN
+                } else {
+                    USER_PIN
+                };
+                s.type_into("#pin-input", pin).await;
+                submit(s).await;
+            }
+            "show-share" => {
+                let look = s.text("#share-look-away").await;
+                assert!(look.starts_with("Everyone except "), "{look}");
+                run.shot(s, "ceremony-share-look-away").await;
+                let index: u8 = heading
+                    .trim_start_matches("Share ")
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                s.wait("#share-show").await.click().await.unwrap();
+                let share = s.text("#share-human").await;
+                s.wait("#share-qr").await;
+                run.shot(s, "ceremony-share-shown").await;
+                // The QR on screen decodes (zbarimg, on a screenshot of the window) to the same
+                // share. (WebKit's element screenshots of a canvas come out black.)
+                s.scroll_to("#share-qr").await;
+                let png = s.client.screenshot().await.unwrap();
+                let qr_file = tempfile::NamedTempFile::new().unwrap();
+                std::fs::write(qr_file.path(), png).unwrap();
+                let z = std::process::Command::new("zbarimg")
+                    .args(["--raw", "-q"])
+                    .arg(qr_file.path())
+                    .output()
+                    .expect("zbarimg (zbar-tools)");
+                assert_eq!(
+                    String::from_utf8_lossy(&z.stdout).trim(),
+                    format!(
+                        "KEYRITE-SHARE:{}",
+                        share.split_whitespace().collect::<String>()
+                    )
+                );
+                let groups: Vec<&str> = share.split_whitespace().collect();
+                assert!(groups.len() > 4, "{share}");
+                // A wrong check first: refused, the share stays.
+                s.type_into("#share-check", "AAAA AAAA").await;
+                s.wait("#share-confirm").await.click().await.unwrap();
+                let err = s.text("#prompt-error-text").await;
+                assert_eq!(
+                    err,
+                    format!("the check characters do not match share {index}: compare your copy with the screen, character by character, and type its last two groups again")
+                );
+                s.client
+                    .execute(
+                        "document.getElementById('prompt-error').replaceChildren();",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                let check = groups[groups.len() - 2..].join(" ").to_lowercase();
+                s.type_into("#share-check", &check).await;
+                let before = attr(s, "#ceremony-view", "data-render").await;
+                s.wait("#share-confirm").await.click().await.unwrap();
+                after(s, &before).await;
+                // Cleared from the screen.
+                assert!(s.all("#share-human").await.is_empty());
+                run.shares.insert(index, share);
+            }
+            "verify-share" => {
+                let index: u8 = heading.rsplit(' ').next().unwrap().parse().unwrap();
+                let share = run
+                    .shares
+                    .get(&index)
+                    .expect("share copied earlier")
+                    .clone();
+                s.type_into("#share-text", &share).await;
+                submit(s).await;
+            }
+            "sign-off" => submit(s).await,
+            "exception-decision" => {
+                s.client
+                    .find(fantoccini::Locator::Css(
+                        "#exception-decision option[value='skip']",
+                    ))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
+                for who in ["witness-1", "administrator-1"] {
+                    s.wait(&format!("#exception-who input[data-participant='{who}']"))
+                        .await
+                        .click()
+                        .await
+                        .unwrap();
+                }
+                s.type_into("#exception-reason", "no record producer in this build")
+                    .await;
+                let happened = s.text("dd[data-field='happened']").await;
+                assert!(happened.contains("no record producer"), "{happened}");
+                run.shot(s, "ceremony-exception").await;
+                submit(s).await;
+            }
+            "done" => {
+                let summary = s.text("#ceremony-summary").await;
+                run.shot(s, "ceremony-done").await;
+                s.wait("#ceremony-close").await.click().await.unwrap();
+                s.wait("#script-form").await;
+                return Some(summary);
+            }
+            other => panic!("unexpected prompt {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_restart() {
+    let data = TempData::new();
+    let mut run = Run::new();
+
+    // HSM initialisation: two check-ins, then the app is closed mid-ceremony.
+    let s = Session::open(&data.path()).await;
+    choose_script(&s, &script("hsm-initialisation")).await;
+    s.scroll_to("#script-details h3").await;
+    s.screenshot("ceremony-choose").await;
+    s.wait("#ceremony-start").await.click().await.unwrap();
+    s.wait("#ceremony-view").await;
+    assert_eq!(drive(&s, &mut run, Some(2)).await, None);
+    s.close().await;
+
+    // Restarted: the unfinished ceremony is listed and resumes where it stopped.
+    let s = Session::open(&data.path()).await;
+    choose_script(&s, &script("hsm-initialisation")).await;
+    let resume = s.wait("#ceremony-unfinished button[data-resume]").await;
+    let id = resume.attr("data-resume").await.unwrap().unwrap();
+    s.screenshot("ceremony-resume").await;
+    resume.click().await.unwrap();
+    s.wait("#ceremony-view").await;
+    assert!(s
+        .text("#ceremony-progress")
+        .await
+        .starts_with(&format!("Resumed ceremony {id}")));
+    assert_eq!(s.all("#ceremony-participants li").await.len(), 2);
+    let summary = drive(&s, &mut run, None).await.unwrap();
+    assert_eq!(summary, "6 steps completed, 1 skipped, 1 exceptions.");
+
+    // Root key generation, 3 of 5.
+    run.checked_in.clear();
+    choose_script(&s, &script("root-key-generation")).await;
+    s.wait("#ceremony-start").await.click().await.unwrap();
+    s.wait("#ceremony-view").await;
+    // Leaving the screen mid-ceremony: Home says the HSM belongs to the ceremony, and coming
+    // back shows the same prompt.
+    s.shortcut('1').await;
+    s.wait("#hsm-panel[data-state='error']").await;
+    assert_eq!(
+        s.text("#hsm-error").await,
+        "the HSM is in use by the ceremony running in this window; its token status shows on the ceremony screen"
+    );
+    s.shortcut('6').await;
+    assert_eq!(attr(&s, "#ceremony-view", "data-kind").await, "check-in");
+    let summary = drive(&s, &mut run, None).await.unwrap();
+    assert_eq!(summary, "7 steps completed, 1 skipped, 1 exceptions.");
+    assert_eq!(run.shares.len(), 5);
+    assert!(
+        run.saw_bold,
+        "**bold** in the scripts' instructions was not rendered as <strong>"
+    );
+    s.close().await;
+
+    // What the window did is what the CLI sees: the journal verifies, the ceremonies are
+    // closed, and the root KEK and the record-signing key are on the token.
+    let v = keyrite(&data.path(), &["journal", "verify"]);
+    assert!(v.status.success(), "{}", stderr(&v));
+    let st = keyrite(&data.path(), &["ceremony", "status"]);
+    let text = stdout(&st);
+    assert_eq!(text.matches("  completed  ").count(), 2, "{text}");
+    assert!(!text.contains("UNFINISHED"), "{text}");
+    let o = keyrite_fds(
+        &data.path(),
+        &["hsm", "keys", "--json", "--pin-fd", "3"],
+        &[],
+        &[(3, USER_PIN)],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let keys = stdout(&o);
+    assert!(keys.contains("keyrite-root-kek"), "{keys}");
+    assert!(keys.contains("keyrite-record-signing"), "{keys}");
+    // Every share copied from the screen is a valid share of the set, as the CLI reads it.
+    let dir = data.scratch("shares");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, sh) in &run.shares {
+        let p = dir.join(format!("share-{i}.txt"));
+        std::fs::write(&p, sh).unwrap();
+        let sv = keyrite(&data.path(), &["shares", "verify", p.to_str().unwrap()]);
+        assert!(
+            sv.status.success(),
+            "share {i}: {}{}",
+            stdout(&sv),
+            stderr(&sv)
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Records → Verify in the real window: an auditor types a PDF path and sees the verdict the
+//! core's verifier gives, for an intact record, a tampered copy and a wrongly pinned signer.
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_records -- --ignored`.
+
+use keyrite_core::record::{verify_pdf, Verdict};
+use keyrite_tests::gui::{signed_record, Session};
+use keyrite_tests::TempData;
+
+async fn verify_in_gui(s: &Session, pdf: &str, pin: &str) -> String {
+    // Forget the previous verdict's state so the wait below sees this one.
+    s.client
+        .execute(
+            "document.getElementById('record-verify').dataset.state = 'idle';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    s.type_into("#record-path", pdf).await;
+    s.type_into("#record-pin", pin).await;
+    // Enter in the form submits it: no mouse needed.
+    s.wait("#record-pin")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    s.wait("#record-verify:not([data-state='loading']):not([data-state='idle'])")
+        .await
+        .attr("data-state")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+async fn records_verify_shows_valid_details_and_rejects_a_tampered_copy() {
+    let data = TempData::new();
+    let (pdf, cert) = signed_record("Example Bank Vault B");
+    let good = data.scratch("record.pdf");
+    std::fs::write(&good, &pdf).unwrap();
+    let cert_path = data.scratch("signer.der");
+    std::fs::write(&cert_path, &cert).unwrap();
+    let Verdict::Valid(expected) = verify_pdf(&pdf, Some(&cert)) else {
+        panic!("the fixture record does not verify");
+    };
+
+    let s = Session::open(&data.path()).await;
+    s.shortcut('4').await;
+    s.wait("#record-form").await;
+
+    // Intact record, pinned signer.
+    let state = verify_in_gui(&s, good.to_str().unwrap(), cert_path.to_str().unwrap()).await;
+    assert_eq!(state, "valid");
+    assert_eq!(
+        s.text("#record-verdict-text").await,
+        "VALID: the signature is intact, covers the whole file, and is by the pinned certificate."
+    );
+    assert_eq!(
+        s.text("#record-result dd[data-field='signer']").await,
+        expected.signer_subject
+    );
+    assert_eq!(
+        s.text("#record-result dd[data-field='spki-words']").await,
+        keyrite_core::words::to_words(&expected.spki_fingerprint)
+    );
+    assert_eq!(
+        s.text("#record-result dd[data-field='reason']").await,
+        "Ceremony record root-2026-05"
+    );
+    assert_eq!(
+        s.text("#record-result dd[data-field='location']").await,
+        "Vault B"
+    );
+    assert_eq!(
+        s.text("#record-result dd[data-field='signing-time']").await,
+        "2026-05-21T09:30:00.000Z"
+    );
+    let att = s
+        .text("#record-attachments tr[data-name='transcript.json']")
+        .await;
+    assert!(att.contains("application/json"), "{att}");
+    s.screenshot("record-verify-valid").await;
+
+    // A copy with one byte changed inside the signed range: rejected with the core's reason.
+    let mut bad = pdf.clone();
+    // Flip the case of "Vault B" in the signature's /Location (signed, outside /Contents):
+    // still a well-formed PDF, but not the bytes that were signed.
+    let at = bad
+        .windows(7)
+        .position(|w| w == b"Vault B")
+        .expect("the signature dictionary names its location");
+    bad[at] ^= 0x20;
+    let Verdict::Rejected(why) = verify_pdf(&bad, None) else {
+        panic!("the tampered copy still verifies");
+    };
+    let tampered = data.scratch("record-tampered.pdf");
+    std::fs::write(&tampered, &bad).unwrap();
+    let state = verify_in_gui(&s, tampered.to_str().unwrap(), "").await;
+    assert_eq!(state, "rejected");
+    assert_eq!(
+        s.text("#record-verdict-text").await,
+        format!("REJECTED: {why}")
+    );
+    assert!(s
+        .all("#record-result dd[data-field='signer']")
+        .await
+        .is_empty());
+    s.screenshot("record-verify-tampered").await;
+
+    // The intact record against another site's certificate: not trusted.
+    let (_, other_cert) = signed_record("Another Site");
+    let other = data.scratch("other.der");
+    std::fs::write(&other, &other_cert).unwrap();
+    let state = verify_in_gui(&s, good.to_str().unwrap(), other.to_str().unwrap()).await;
+    assert_eq!(state, "rejected");
+    let Verdict::Rejected(why) = verify_pdf(&pdf, Some(&other_cert)) else {
+        panic!("another site's pin accepted");
+    };
+    assert!(
+        why.to_string().starts_with("signed by an unknown key"),
+        "{why}"
+    );
+    assert_eq!(
+        s.text("#record-verdict-text").await,
+        format!("REJECTED: {why}")
+    );
+
+    // A path that does not exist.
+    let missing = data.scratch("nope.pdf");
+    let state = verify_in_gui(&s, missing.to_str().unwrap(), "").await;
+    assert_eq!(state, "error");
+    assert_eq!(
+        s.text("#record-error").await,
+        format!(
+            "cannot read {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    s.close().await;
+}

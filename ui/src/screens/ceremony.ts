@@ -1,0 +1,444 @@
+// Run a ceremony: choose a script (hash in words), start or resume, then answer the engine's
+// prompts one at a time. Every rule is the engine's; this screen shows and asks.
+import {
+  ceremonyAnswer,
+  ceremonyCurrent,
+  ceremonyPause,
+  ceremonyResume,
+  ceremonyShare,
+  ceremonyShareConfirm,
+  ceremonyStart,
+  ceremonyUnfinished,
+  scriptInspect,
+  type AnswerIn,
+  type CeremonyView,
+  type Participant,
+  type PromptView,
+  type ShareOnScreen,
+} from "../api";
+import { busy, el, errText, facts, field, message, panel } from "../dom";
+import { renderMarkdown } from "../markdown";
+
+let scriptPath = "";
+let renders = 0;
+
+function secretField(id: string, label: string, hint: string): [HTMLElement, HTMLInputElement] {
+  const [box, input] = field(id, label, hint);
+  input.type = "password";
+  return [box, input];
+}
+
+function participantSelect(id: string, people: Participant[]): HTMLSelectElement {
+  const s = el("select", { id });
+  for (const p of people) s.append(el("option", { value: p.id }, `${p.name} (${p.id})`));
+  return s;
+}
+
+function labelled(id: string, label: string, control: HTMLElement): HTMLElement {
+  return el("div", { class: "field" }, el("label", { for: id }, label), control);
+}
+
+/** Draws QR modules on a canvas (no image decoding, no markup). */
+function qrCanvas(share: ShareOnScreen): HTMLCanvasElement {
+  const scale = 6;
+  const quiet = 4;
+  const side = (share.qr_size + 2 * quiet) * scale;
+  const c = el("canvas", { id: "share-qr", width: String(side), height: String(side), "aria-label": "QR code of the share" });
+  const g = c.getContext("2d");
+  if (g) {
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, side, side);
+    g.fillStyle = "#000";
+    share.qr_modules.forEach((dark, i) => {
+      if (!dark) return;
+      const x = i % share.qr_size;
+      const y = Math.floor(i / share.qr_size);
+      g.fillRect((x + quiet) * scale, (y + quiet) * scale, scale, scale);
+    });
+  }
+  return c;
+}
+
+function statusPanel(v: CeremonyView): HTMLElement {
+  const s = v.status;
+  const steps = el("ol", { id: "ceremony-steps", class: "steps" });
+  for (const st of s.steps) {
+    const attrs: Record<string, string> = { "data-step": st.id, "data-state": st.state };
+    if (st.id === s.current_step) attrs["aria-current"] = "step";
+    steps.append(
+      el(
+        "li",
+        attrs,
+        el("span", { class: `step-state step-${st.state}` }, st.state),
+        " ",
+        st.title,
+        st.signed_off_by.length ? el("span", { class: "muted" }, ` — signed off by ${st.signed_off_by.join(", ")}`) : "",
+      ),
+    );
+  }
+  const people = el("ul", { id: "ceremony-participants", class: "people" });
+  for (const p of s.participants) people.append(el("li", { "data-participant": p.id }, `${p.name} — ${p.id}`));
+  const box = el(
+    "aside",
+    { class: "ceremony-status", "aria-label": "Ceremony status" },
+    el("h3", {}, s.script_title),
+    facts([
+      ["Ceremony", s.ceremony_id, "ceremony-id"],
+      ["Mode", s.mode, "mode"],
+      ["Script in words", s.script_words, "script-words"],
+      ["Outcome", s.outcome, "outcome"],
+    ]),
+    el("h4", {}, "Steps"),
+    steps,
+    el("h4", {}, "Participants"),
+    s.participants.length ? people : el("p", { class: "muted" }, "Nobody checked in yet."),
+  );
+  if (s.exceptions.length) {
+    const ex = el("ul", { id: "ceremony-exceptions" });
+    for (const e of s.exceptions)
+      ex.append(el("li", {}, `${e.id} in ${e.step}: ${e.description} — ${e.decision ?? "open"}${e.decided_by.length ? ` (${e.decided_by.join(", ")})` : ""}`));
+    box.append(el("h4", {}, "Exceptions"), ex);
+  }
+  return box;
+}
+
+type Send = (a: AnswerIn) => Promise<void>;
+
+function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => void, showError: (e: unknown) => void): HTMLElement {
+  const p: PromptView = v.prompt;
+  const form = el("form", { id: "prompt-form", novalidate: "" });
+  const submit = (label: string) => el("button", { id: "prompt-submit", type: "submit" }, label);
+  const onSubmit = (make: () => AnswerIn | null) =>
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const a = make();
+      if (a) void busy(form.querySelector("#prompt-submit") as HTMLButtonElement, () => send(a));
+    });
+  const people = v.status.participants;
+  switch (p.kind) {
+    case "check-in": {
+      const [box, name] = field("checkin-name", `Full name of the ${p.role}`, `${p.remaining} more ${p.role}(s) expected. Check the person's identity document before typing.`);
+      form.append(el("h3", {}, `Check in: ${p.role}`), box, submit("Check in"));
+      onSubmit(() => ({ kind: "check-in", name: name.value, role: p.role }));
+      break;
+    }
+    case "instructions": {
+      const text = el("div", { class: "instructions", id: "step-instructions" });
+      text.append(renderMarkdown(p.text));
+      form.append(el("h3", {}, `Step ${p.step}: ${p.title}`), text, submit("Read aloud — proceed"));
+      onSubmit(() => ({ kind: "proceed" }));
+      break;
+    }
+    case "confirm-preflight": {
+      const list = el("ul", { id: "preflight-checks" });
+      for (const c of p.checks)
+        list.append(el("li", { "data-passed": String(c.passed) }, el("strong", {}, c.passed ? "ok " : "FINDING "), `${c.check}: ${c.reason}`, c.findings.length ? ` (${c.findings.join("; ")})` : ""));
+      form.append(
+        el("h3", {}, "Preflight results"),
+        message(p.clean ? "ok" : "error", p.clean ? "The air-gap check found nothing." : "The air-gap check found something: the witness must see this before proceeding."),
+        list,
+        submit("Record and proceed"),
+      );
+      onSubmit(() => ({ kind: "proceed" }));
+      break;
+    }
+    case "clock-confirmation": {
+      const witness = participantSelect("clock-witness", people.filter((x) => x.role === "witness"));
+      const [refBox, ref] = field("clock-reference", "Reference clock", "Which independent clock the witness compared with.");
+      const [offBox, off] = field("clock-offset", "System clock minus reference (seconds)", `Tolerance: ${p.tolerance_seconds} s.`, "0");
+      form.append(
+        el("h3", {}, "Clock check"),
+        el("p", { class: "clock" }, "System clock (UTC): ", el("strong", { id: "clock-utc" }, p.utc)),
+        labelled("clock-witness", "Witness confirming", witness),
+        refBox,
+        offBox,
+        submit("Confirm the clock"),
+      );
+      onSubmit(() => {
+        const n = Number(off.value.trim());
+        if (!Number.isInteger(n)) {
+          showError("The offset must be a whole number of seconds, e.g. 0 or -2.");
+          return null;
+        }
+        return { kind: "clock", witness: witness.value, reference: ref.value, offset_seconds: n };
+      });
+      break;
+    }
+    case "pin": {
+      const [box, pin] = secretField("pin-input", `${p.who} PIN`, `Needed to ${p.purpose}. It is never shown or stored.`);
+      form.append(el("h3", {}, `${p.who} PIN`), box, submit("Log in"));
+      onSubmit(() => ({ kind: "pin", pin: pin.value }));
+      break;
+    }
+    case "new-pins": {
+      const [a, so] = secretField("new-so", "New SO PIN", "At least 8 characters.");
+      const [b, so2] = secretField("new-so-again", "New SO PIN again", "");
+      const [c, user] = secretField("new-user", "New user PIN", "At least 8 characters.");
+      const [d, user2] = secretField("new-user-again", "New user PIN again", "");
+      form.append(el("h3", {}, `New PINs for ${p.token}`), a, b, c, d, submit("Initialise the token"));
+      onSubmit(() => {
+        if (so.value !== so2.value || user.value !== user2.value) {
+          showError("The two entries of a PIN differ: type them again.");
+          return null;
+        }
+        return { kind: "new-pins", so: so.value, user: user.value };
+      });
+      break;
+    }
+    case "show-share":
+      return shareDistribution(p, redraw, showError);
+    case "verify-share": {
+      form.append(el("h3", {}, `${p.custodian_name} proves share ${p.index}`));
+      if (p.sealed_file) {
+        const [box, pass] = secretField("share-passphrase", "Passphrase of the sealed share", p.sealed_file);
+        form.append(box, submit("Verify"));
+        onSubmit(() => ({ kind: "share-sealed", file: p.sealed_file as string, passphrase: pass.value }));
+      } else {
+        const [box, text] = secretField("share-text", "The share, typed from your copy", "Groups of four characters; spaces and case do not matter.");
+        form.append(box, submit("Verify"));
+        onSubmit(() => ({ kind: "share-text", text: text.value }));
+      }
+      break;
+    }
+    case "sign-off": {
+      const who = participantSelect("signoff-who", p.candidates);
+      form.append(
+        el("h3", {}, `Sign-off of step ${p.step}`),
+        el("p", {}, `${p.remaining} more sign-off(s) by a ${p.role} needed.`),
+        labelled("signoff-who", `Signing ${p.role}`, who),
+        submit("Sign off"),
+      );
+      onSubmit(() => ({ kind: "sign-off", participant: who.value }));
+      break;
+    }
+    case "exception-decision": {
+      const decision = el("select", { id: "exception-decision" });
+      for (const d of p.retry_allowed ? ["retry", "skip", "abort"] : ["skip", "abort"]) decision.append(el("option", { value: d }, d));
+      const boxes = el("fieldset", { id: "exception-who" }, el("legend", {}, "Decided by"));
+      for (const x of people)
+        boxes.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: x.id, "data-participant": x.id }), ` ${x.name} (${x.id})`));
+      const [rBox, reason] = field("exception-reason", "Why", "Recorded in the journal and the record.");
+      form.setAttribute("role", "alertdialog");
+      form.setAttribute("aria-labelledby", "exception-title");
+      form.append(
+        el("h3", { id: "exception-title", class: "exception-title" }, `EXCEPTION ${p.exception_id} in step ${p.step}`),
+        facts([
+          ["Expected", p.expected, "expected"],
+          ["Happened", p.happened, "happened"],
+        ]),
+        labelled("exception-decision", "Decision", decision),
+        boxes,
+        rBox,
+        submit("Record the decision"),
+      );
+      onSubmit(() => ({
+        kind: "decide",
+        decision: decision.value,
+        decided_by: [...boxes.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value),
+        reason: reason.value,
+      }));
+      break;
+    }
+    case "done": {
+      const s = p.summary;
+      const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
+      back.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(document.getElementById("screen") as HTMLElement)));
+      return el(
+        "div",
+        { id: "prompt-form", "data-outcome": s.outcome },
+        el("h3", {}, `Ceremony ${s.outcome}`),
+        message(s.outcome === "completed" ? "ok" : "error", `${s.steps_completed} steps completed, ${s.steps_skipped} skipped, ${s.exceptions} exceptions.`, "ceremony-summary"),
+        back,
+      );
+    }
+  }
+  return form;
+}
+
+/** One custodian at a time: others look away, the share is shown on request, typed back, cleared. */
+function shareDistribution(p: Extract<PromptView, { kind: "show-share" }>, redraw: (v: CeremonyView) => void, showError: (e: unknown) => void): HTMLElement {
+  const box = el("div", { id: "prompt-form", class: "share-box" });
+  const intro = () => {
+    const show = el("button", { id: "share-show", type: "button" }, `I am ${p.custodian_name}: show my share`);
+    box.replaceChildren(
+      el("h3", {}, `Share ${p.index} of ${p.count} for ${p.custodian_name}`),
+      message("error", `Everyone except ${p.custodian_name}: look away from the screen now.`, "share-look-away"),
+      facts([
+        ["Share set (words)", p.set_words, "set-words"],
+        ["Share fingerprint (words)", p.fingerprint_words, "fingerprint-words"],
+      ]),
+      show,
+    );
+    show.addEventListener("click", () =>
+      void busy(show, async () => {
+        try {
+          reveal(await ceremonyShare());
+        } catch (e) {
+          showError(e);
+        }
+      }),
+    );
+    show.focus();
+  };
+  const reveal = (share: ShareOnScreen) => {
+    const words = el("p", { id: "share-human", class: "share-human" }, share.human_form);
+    const qr = qrCanvas(share);
+    // Drop our references: from here the share lives only in the DOM nodes, removed below.
+    share.human_form = "";
+    share.qr_modules = [];
+    const form = el("form", { id: "share-confirm-form", novalidate: "" });
+    const [checkBox, check] = field("share-check", "Type the last two groups of your copy", "This proves the copy is complete. The share is then cleared from the screen.");
+    const [sealBox, seal] = secretField("share-seal", "Also seal it to a passphrase (optional)", "Writes an encrypted file for this share in the data directory.");
+    const confirm = el("button", { id: "share-confirm", type: "submit" }, "Confirm and clear the share");
+    const hide = el("button", { id: "share-hide", type: "button" }, "Hide the share");
+    form.append(checkBox, sealBox, confirm, hide);
+    const clear = () => {
+      words.textContent = "";
+      qr.width = 0;
+      qr.remove();
+    };
+    hide.addEventListener("click", () => {
+      clear();
+      intro();
+    });
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      void busy(confirm, async () => {
+        try {
+          const v = await ceremonyShareConfirm(check.value, seal.value || null);
+          check.value = "";
+          seal.value = "";
+          clear();
+          redraw(v);
+        } catch (e) {
+          showError(e);
+        }
+      });
+    });
+    box.replaceChildren(el("h3", {}, `Share ${p.index} of ${p.count} — only ${p.custodian_name} looks`), el("div", { class: "share-show" }, words, qr), form);
+    check.focus();
+  };
+  intro();
+  return box;
+}
+
+function drawCeremony(root: HTMLElement, v: CeremonyView): void {
+  renders += 1;
+  const err = el("div", { id: "prompt-error", "aria-live": "assertive" });
+  const showError = (e: unknown) => err.replaceChildren(message("error", errText(e), "prompt-error-text"));
+  const redraw = (nv: CeremonyView) => drawCeremony(root, nv);
+  const send: Send = async (a) => {
+    try {
+      redraw(await ceremonyAnswer(a));
+    } catch (e) {
+      showError(e);
+    }
+  };
+  const pause = el("button", { id: "ceremony-pause", type: "button" }, "Pause (resume later)");
+  pause.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(root)));
+  const main = el(
+    "section",
+    { id: "ceremony-view", "aria-labelledby": "ceremony-title", "data-kind": v.prompt.kind, "data-render": String(renders) },
+    el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now"), v.prompt.kind === "done" ? "" : pause),
+    v.progress ? message("ok", v.progress, "ceremony-progress") : "",
+    err,
+    promptForm(v, send, redraw, showError),
+  );
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
+  const first = main.querySelector<HTMLElement>("input, select, button[type=submit], #share-show");
+  first?.focus();
+}
+
+function drawChooser(root: HTMLElement): void {
+  const sec = panel("ceremony-choose", "Choose a script");
+  const form = el("form", { id: "script-form", novalidate: "" });
+  const [box, path] = field("script-path", "Ceremony script", "Full path of the reviewed script, e.g. /media/usb/root-key-generation.toml.", scriptPath);
+  const load = el("button", { id: "script-load", type: "submit" }, "Load and check");
+  form.append(box, load);
+  const details = el("div", { id: "script-details", "aria-live": "polite" });
+  const unfinished = panel("ceremony-unfinished", "Unfinished ceremonies (resume after a restart)");
+  const ulist = el("div");
+  unfinished.append(ulist);
+  sec.append(form, details);
+  sec.dataset.state = "idle";
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), sec, unfinished);
+
+  const err = (e: unknown, where: HTMLElement) => where.replaceChildren(message("error", errText(e), "ceremony-start-error"));
+  const loadUnfinished = async () => {
+    try {
+      const list = await ceremonyUnfinished();
+      if (!list.length) {
+        ulist.replaceChildren(el("p", { class: "muted" }, "None."));
+      } else {
+        ulist.replaceChildren(
+          ...list.map((h) => {
+            const b = el("button", { type: "button", "data-resume": h.ceremony_id }, `Resume ${h.ceremony_id}`);
+            b.addEventListener("click", () =>
+              void busy(b, async () => {
+                try {
+                  drawCeremony(root, await ceremonyResume(path.value, h.ceremony_id));
+                } catch (e) {
+                  err(e, ulist);
+                }
+              }),
+            );
+            return el("div", { class: "resume-row", "data-ceremony-id": h.ceremony_id }, el("p", {}, `${h.ceremony_id} — ${h.script_name} (${h.mode}), ${h.steps_completed.length} steps completed${h.current_step ? `, at step ${h.current_step}` : ""}. Type its script's path above, then:`), b);
+          }),
+        );
+      }
+      unfinished.dataset.state = "ok";
+    } catch (e) {
+      err(e, ulist);
+      unfinished.dataset.state = "error";
+    }
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void busy(load, async () => {
+      try {
+        const s = await scriptInspect(path.value);
+        scriptPath = path.value;
+        const steps = el("ol", { id: "script-steps" });
+        for (const [, id, title, role, action] of s.steps) steps.append(el("li", { "data-step": id }, `${title} — ${role}, ${action}`));
+        const purpose = el("div", { class: "instructions" });
+        purpose.append(renderMarkdown(s.purpose));
+        const start = el("button", { id: "ceremony-start", type: "button" }, "Start this ceremony");
+        start.addEventListener("click", () =>
+          void busy(start, async () => {
+            try {
+              drawCeremony(root, await ceremonyStart(path.value));
+            } catch (e) {
+              err(e, details.querySelector("#start-error") as HTMLElement);
+            }
+          }),
+        );
+        details.replaceChildren(
+          el("h3", {}, s.title),
+          message("info", "Compare these words with the reviewed copy of the script before starting. They must be identical.", "script-compare"),
+          facts([
+            ["Script in words", s.words, "script-words"],
+            ["SHA-256", s.sha256, "script-hex"],
+            ["Id and version", `${s.id} ${s.version}`, "script-id"],
+            ["Site profile", document.getElementById("mode-banner")?.dataset.mode === "production" ? "production (see the banner)" : "rehearsal (see the banner); start Keyrite with --profile FILE for another site profile", "profile"],
+          ]),
+          purpose,
+          steps,
+          el("div", { id: "start-error" }),
+          start,
+        );
+        sec.dataset.state = "loaded";
+      } catch (e) {
+        err(e, details);
+        sec.dataset.state = "error";
+      }
+    });
+  });
+  void loadUnfinished();
+}
+
+export function renderCeremony(root: HTMLElement): void {
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("p", { class: "muted" }, "Loading…"));
+  void ceremonyCurrent()
+    .then((v) => (v ? drawCeremony(root, v) : drawChooser(root)))
+    .catch((e) => root.append(message("error", errText(e))));
+}

@@ -1,0 +1,81 @@
+// Records → Verify: an auditor types a PDF path; the Rust side reads and verifies it offline.
+import { recordVerify, type RecordVerdict } from "../api";
+import { busy, el, errText, facts, field, message, panel } from "../dom";
+
+function verdictView(v: RecordVerdict): HTMLElement {
+  const box = el("div", { class: "verdict", "data-verdict": v.valid ? "valid" : "rejected" });
+  if (v.valid) {
+    box.append(
+      message(
+        "ok",
+        v.trust === "pinned"
+          ? "VALID: the signature is intact, covers the whole file, and is by the pinned certificate."
+          : "VALID SIGNATURE, SIGNER NOT PINNED: the file is intact, but who signed it is only what the embedded certificate claims. Compare the key fingerprint words with the site's record-signing key.",
+        "record-verdict-text",
+      ),
+    );
+  } else {
+    box.append(message("error", `REJECTED: ${v.rejection ?? ""}`, "record-verdict-text"));
+  }
+  box.append(
+    facts([
+      ["File", v.path, "path"],
+      ["Size", `${v.size} bytes`, "size"],
+      ["File SHA-256", v.file_sha256, "file-sha256"],
+      ["Signer", v.signer_subject, "signer"],
+      ["Key fingerprint (words)", v.spki_words, "spki-words"],
+      ["Key fingerprint (hex)", v.spki_fingerprint, "spki-hex"],
+      ["Trust", v.trust === null ? null : v.trust === "pinned" ? "pinned certificate" : "not pinned", "trust"],
+      ["Signed at (UTC)", v.signing_time, "signing-time"],
+      ["Reason", v.reason, "reason"],
+      ["Location", v.location, "location"],
+      ["Signed bytes", v.signed_len === null ? null : String(v.signed_len), "signed-len"],
+    ]),
+  );
+  if (v.attachments.length) {
+    box.append(
+      el("h3", {}, "Embedded files"),
+      el(
+        "table",
+        { id: "record-attachments" },
+        el("thead", {}, el("tr", {}, ...["Name", "Type", "Bytes", "SHA-256"].map((h) => el("th", { scope: "col" }, h)))),
+        el(
+          "tbody",
+          {},
+          ...v.attachments.map((a) =>
+            el("tr", { "data-name": a.name }, el("td", {}, a.name), el("td", {}, a.mime ?? "—"), el("td", { class: "num" }, String(a.size)), el("td", {}, el("code", {}, a.sha256))),
+          ),
+        ),
+      ),
+    );
+  }
+  return box;
+}
+
+export function renderRecords(root: HTMLElement): void {
+  const sec = panel("record-verify", "Verify a signed record");
+  const form = el("form", { id: "record-form", novalidate: "" });
+  const [pathBox, path] = field("record-path", "PDF record", "Full path of the record, e.g. /media/usb/root-2026-05.pdf. Keyrite only reads it.");
+  const [pinBox, pin] = field("record-pin", "Pinned signer certificate (optional)", "Full path of the site's record-signing certificate (DER). Without it, the signer is not authenticated.");
+  const submit = el("button", { id: "record-verify-button", type: "submit" }, "Verify");
+  form.append(pathBox, pinBox, submit);
+  const out = el("div", { id: "record-result", "aria-live": "polite" });
+  sec.append(form, out);
+  sec.dataset.state = "idle";
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Records"), sec);
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void busy(submit, async () => {
+      sec.dataset.state = "loading";
+      try {
+        const v = await recordVerify(path.value, pin.value.trim() ? pin.value : null);
+        out.replaceChildren(verdictView(v));
+        sec.dataset.state = v.valid ? "valid" : "rejected";
+      } catch (e) {
+        out.replaceChildren(message("error", errText(e), "record-error"));
+        sec.dataset.state = "error";
+      }
+    });
+  });
+}
