@@ -2,7 +2,8 @@
 //! entirely through the window on the embedded SoftHSM2: script chosen by path with its hash
 //! in words, check-in, instructions, preflight, clock, PINs, share distribution one custodian
 //! at a time (shown, typed back, cleared), share verification typed from the screen copies,
-//! sign-offs, the sign-record exception, and a resume after the app was closed mid-ceremony.
+//! sign-offs, an exception (clock beyond tolerance, retried), a resume after the app was closed
+//! mid-ceremony, and the signed records at the end.
 //! Run with `xvfb-run cargo test -p keyrite-tests --test gui_ceremony -- --ignored`.
 
 use keyrite_core::script::Script;
@@ -29,6 +30,9 @@ struct Run {
     checked_in: BTreeMap<String, usize>,
     shots: Vec<&'static str>,
     saw_bold: bool,
+    /// Whether the witness has already reported a clock beyond tolerance (done once, in the
+    /// root-key ceremony, to exercise the exception dialog).
+    clock_exception_done: bool,
 }
 
 impl Run {
@@ -38,6 +42,7 @@ impl Run {
             checked_in: BTreeMap::new(),
             shots: Vec::new(),
             saw_bold: false,
+            clock_exception_done: false,
         }
     }
 
@@ -146,6 +151,18 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
             }
             "clock-confirmation" => {
                 s.type_into("#clock-reference", "test clock").await;
+                if run.shares.is_empty() && run.checked_in.len() > 3 && !run.clock_exception_done {
+                    // The witness's clock disagrees by five minutes: an exception.
+                    s.client
+                        .execute(
+                            "document.getElementById('clock-offset').value = '';",
+                            vec![],
+                        )
+                        .await
+                        .unwrap();
+                    s.type_into("#clock-offset", "300").await;
+                    run.clock_exception_done = true;
+                }
                 submit(s).await;
             }
             "new-pins" => {
@@ -239,9 +256,15 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
             }
             "sign-off" => submit(s).await,
             "exception-decision" => {
+                // The clock exception: expected / happened shown, the witness decides to retry
+                // after resetting the reference clock.
+                let expected = s.text("dd[data-field='expected']").await;
+                assert_eq!(expected, "the system clock within 120 s of the reference");
+                let happened = s.text("dd[data-field='happened']").await;
+                assert!(happened.contains("300"), "{happened}");
                 s.client
                     .find(fantoccini::Locator::Css(
-                        "#exception-decision option[value='skip']",
+                        "#exception-decision option[value='retry']",
                     ))
                     .await
                     .unwrap()
@@ -255,10 +278,11 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                         .await
                         .unwrap();
                 }
-                s.type_into("#exception-reason", "no record producer in this build")
-                    .await;
-                let happened = s.text("dd[data-field='happened']").await;
-                assert!(happened.contains("no record producer"), "{happened}");
+                s.type_into(
+                    "#exception-reason",
+                    "reference watch was set to the wrong zone; reset and compare again",
+                )
+                .await;
                 run.shot(s, "ceremony-exception").await;
                 submit(s).await;
             }
@@ -305,7 +329,7 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
         .starts_with(&format!("Resumed ceremony {id}")));
     assert_eq!(s.all("#ceremony-participants li").await.len(), 2);
     let summary = drive(&s, &mut run, None).await.unwrap();
-    assert_eq!(summary, "6 steps completed, 1 skipped, 1 exceptions.");
+    assert_eq!(summary, "7 steps completed, 0 skipped, 0 exceptions.");
 
     // Root key generation, 3 of 5.
     run.checked_in.clear();
@@ -323,7 +347,8 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     s.shortcut('6').await;
     assert_eq!(attr(&s, "#ceremony-view", "data-kind").await, "check-in");
     let summary = drive(&s, &mut run, None).await.unwrap();
-    assert_eq!(summary, "7 steps completed, 1 skipped, 1 exceptions.");
+    assert_eq!(summary, "8 steps completed, 0 skipped, 1 exceptions.");
+    assert!(run.clock_exception_done);
     assert_eq!(run.shares.len(), 5);
     assert!(
         run.saw_bold,
@@ -350,6 +375,38 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     let keys = stdout(&o);
     assert!(keys.contains("keyrite-root-kek"), "{keys}");
     assert!(keys.contains("keyrite-record-signing"), "{keys}");
+    // Each ceremony ended in a signed record that `keyrite record verify` (with the journal)
+    // and poppler's pdfsig accept.
+    let records: Vec<_> = std::fs::read_dir(data.path().join("records"))
+        .expect("records written")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        let v = keyrite(
+            &data.path(),
+            &[
+                "record",
+                "verify",
+                r.to_str().unwrap(),
+                "--journal",
+                data.path().join("journal.sqlite").to_str().unwrap(),
+            ],
+        );
+        assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+        assert!(
+            stdout(&v).starts_with("VALID: record of ceremony "),
+            "{}",
+            stdout(&v)
+        );
+        let sig = std::process::Command::new("pdfsig")
+            .arg(r)
+            .output()
+            .expect("pdfsig");
+        let sig_out = String::from_utf8_lossy(&sig.stdout);
+        assert!(sig_out.contains("Signature is Valid."), "{sig_out}");
+        assert!(sig_out.contains("Total document signed"), "{sig_out}");
+    }
     // Every share copied from the screen is a valid share of the set, as the CLI reads it.
     let dir = data.scratch("shares");
     std::fs::create_dir_all(&dir).unwrap();

@@ -10,7 +10,7 @@ use super::environment;
 use crate::state::AppState;
 use keyrite_core::engine::{
     Answer, Ceremony, CeremonyHistory, CeremonyOptions, CeremonyStatus, Decision, EngineError,
-    Participant, Progress, Prompt, ShareProof, Summary,
+    JournalRecordProducer, Participant, Progress, Prompt, ShareProof, Summary,
 };
 use keyrite_core::environment::Environment;
 use keyrite_core::journal::Journal;
@@ -333,8 +333,7 @@ pub fn ceremony_start(
     running(&slot)?;
     *slot = None;
     let (env, journal) = open_for_ceremony(&state)?;
-    let c = Ceremony::start(env, journal, script, CeremonyOptions::default())
-        .map_err(|e| e.to_string())?;
+    let c = Ceremony::start(env, journal, script, ceremony_options()).map_err(|e| e.to_string())?;
     let v = view(&c, None);
     *slot = Some(c);
     Ok(v)
@@ -352,14 +351,8 @@ pub fn ceremony_resume(
     running(&slot)?;
     *slot = None;
     let (env, journal) = open_for_ceremony(&state)?;
-    let c = Ceremony::resume(
-        env,
-        journal,
-        script,
-        &ceremony_id,
-        CeremonyOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let c = Ceremony::resume(env, journal, script, &ceremony_id, ceremony_options())
+        .map_err(|e| e.to_string())?;
     let v = view(
         &c,
         Some(format!("Resumed ceremony {ceremony_id} from the journal.")),
@@ -665,5 +658,16 @@ mod tests {
         let a: AnswerIn =
             serde_json::from_value(serde_json::json!({"kind": "pin", "pin": "123456"})).unwrap();
         assert!(!format!("{a:?}").contains("123456"));
+    }
+}
+
+/// Options for ceremonies run from the desktop: the record is signed by the HSM's
+/// record-signing key and written to `DATA/records/` (the same producer as the CLI's).
+fn ceremony_options() -> CeremonyOptions {
+    CeremonyOptions {
+        record_producer: Some(Box::new(JournalRecordProducer {
+            page_size: keyrite_core::pdf::PageSize::A4,
+        })),
+        ..Default::default()
     }
 }
