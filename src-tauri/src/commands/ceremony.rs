@@ -623,6 +623,17 @@ pub fn ceremony_share_confirm(
     )
 }
 
+/// Options for ceremonies run from the desktop: the record is signed by the HSM's
+/// record-signing key and written to `DATA/records/` (the same producer as the CLI's).
+fn ceremony_options() -> CeremonyOptions {
+    CeremonyOptions {
+        record_producer: Some(Box::new(JournalRecordProducer {
+            page_size: keyrite_core::pdf::PageSize::A4,
+        })),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,16 +669,5 @@ mod tests {
         let a: AnswerIn =
             serde_json::from_value(serde_json::json!({"kind": "pin", "pin": "123456"})).unwrap();
         assert!(!format!("{a:?}").contains("123456"));
-    }
-}
-
-/// Options for ceremonies run from the desktop: the record is signed by the HSM's
-/// record-signing key and written to `DATA/records/` (the same producer as the CLI's).
-fn ceremony_options() -> CeremonyOptions {
-    CeremonyOptions {
-        record_producer: Some(Box::new(JournalRecordProducer {
-            page_size: keyrite_core::pdf::PageSize::A4,
-        })),
-        ..Default::default()
     }
 }
