@@ -89,6 +89,9 @@ fn root_key_ceremony_end_to_end() {
         let sig_out = String::from_utf8_lossy(&sig.stdout);
         assert!(sig_out.contains("Signature is Valid."), "{sig_out}");
         assert!(sig_out.contains("Total document signed"), "{sig_out}");
+        if name == "root-key-generation" {
+            check_root_key_record(&t, &data, &record);
+        }
     }
     // The root KEK is on the token with the recorded attributes.
     let o = keyrite_fds(
@@ -232,4 +235,110 @@ fn root_key_ceremony_end_to_end() {
     assert_eq!(restored.spki_sha256.unwrap(), recorded);
     drop(s);
     drop(m);
+}
+
+/// The root-key rehearsal's own record, as an auditor's tools see it: every font embedded,
+/// participants, steps and share fingerprints in the text, REHEARSAL on every page, and the
+/// checkpoint QR decoded by zbar accepted by `keyrite journal verify --checkpoint`.
+fn check_root_key_record(t: &TempData, data: &std::path::Path, record: &std::path::Path) {
+    use std::process::Command;
+    let fonts = Command::new("pdffonts")
+        .arg(record)
+        .output()
+        .expect("pdffonts");
+    let fonts = String::from_utf8_lossy(&fonts.stdout).into_owned();
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!rows.is_empty(), "{fonts}");
+    for r in rows {
+        let cols: Vec<&str> = r.split_whitespace().collect();
+        assert_eq!(cols[cols.len() - 5], "yes", "font not embedded: {r}");
+    }
+    let o = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(record)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    for who in [
+        "Ada Admin",
+        "Wes Witness",
+        "Aud Auditor",
+        "C One",
+        "C Three",
+        "C Five",
+    ] {
+        assert!(
+            text.contains(who),
+            "participant {who} missing from the record"
+        );
+    }
+    for step in [
+        "Check the air gap",
+        "Generate and split the root KEK",
+        "Every custodian verifies their share",
+    ] {
+        assert!(text.contains(step), "step {step} missing from the record");
+    }
+    // Each share's fingerprint, as journaled, is printed (never a share).
+    let ev = events(data);
+    let fingerprints = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::ShareSetCreated {
+                share_fingerprints, ..
+            } => Some(share_fingerprints.clone()),
+            _ => None,
+        })
+        .expect("share set journaled");
+    assert_eq!(fingerprints.len(), 5);
+    for f in &fingerprints {
+        assert!(text.contains(f.as_str()), "share fingerprint {f} missing");
+    }
+    for (i, page) in text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .enumerate()
+    {
+        assert!(
+            page.contains("REHEARSAL — SOFTWARE HSM"),
+            "page {} has no stamp",
+            i + 1
+        );
+    }
+    // The checkpoint QR, rendered at 150 dpi and decoded by zbar.
+    let dir = t.scratch("record-pages");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new("pdftoppm")
+        .args(["-r", "150", "-png"])
+        .arg(record)
+        .arg(dir.join("page"))
+        .output()
+        .expect("pdftoppm");
+    assert!(o.status.success());
+    let decoded = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let z = Command::new("zbarimg")
+                .arg("--quiet")
+                .arg(e.unwrap().path())
+                .output()
+                .expect("zbarimg");
+            let s = String::from_utf8_lossy(&z.stdout).into_owned();
+            s.starts_with("QR-Code:").then_some(s)
+        })
+        .next()
+        .expect("a QR code on some page of the record");
+    let qr = t.scratch("checkpoint-from-qr.txt");
+    std::fs::write(&qr, &decoded).unwrap();
+    let v = keyrite(
+        data,
+        &["journal", "verify", "--checkpoint", qr.to_str().unwrap()],
+    );
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    assert!(
+        stdout(&v).contains("Consistent with the checkpoint of"),
+        "{}",
+        stdout(&v)
+    );
 }
