@@ -16,7 +16,7 @@ APT_PKGS=(
   # Records: poppler (pdfsig, pdftotext, pdffonts, pdftoppm) and zbar (QR decoding)
   poppler-utils zbar-tools
   # Headless GUI tests
-  xvfb xauth webkit2gtk-driver imagemagick x11-utils fonts-dejavu-core
+  xvfb xauth webkit2gtk-driver imagemagick x11-utils fonts-dejavu-core bc
 )
 
 SUDO=""
