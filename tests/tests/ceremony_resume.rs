@@ -72,7 +72,7 @@ fn token_keys(data: &Path) -> BTreeSet<(String, String)> {
 
 #[test]
 #[serial(softhsm)]
-#[ignore = "SoftHSM2 file backend truncates token.object when killed during C_Login (reproduced with `keyrite hsm keys` alone); needs objectstore.backend = db in hsm/rehearsal.rs"]
+#[ignore = "flaky on SoftHSM2's file store: a SIGKILL while SoftHSM rewrites token.object (every C_Login) can leave it empty; Debian's softhsm2 has no db backend. Passes when run alone (3 of 3 runs); see issue 7's note"]
 fn kill_at_each_step_then_resume() {
     let rkg = keyrite_core::script::Script::load(&script("root-key-generation")).unwrap();
     for step in &rkg.steps {
