@@ -3,7 +3,6 @@
 use super::context::{open, selector, TokenArgs};
 use super::keys::{print_evidence, print_login};
 use crate::cmd::Globals;
-use crate::output::print_json;
 use crate::pin::{read_confirmation, read_new_pin, PinSource};
 use keyrite_core::hsm::backup::{backup_key, restore_key, KeyBackup};
 use keyrite_core::hsm::destroy::destroy_key;
@@ -246,12 +245,7 @@ pub fn restore(
     let evidence = restore_key(&s, &source_name, &backup, &policies, &kek, &quirks)?;
     drop(s);
     if json {
-        print_json(&serde_json::json!({
-            "mode": o.env.mode(),
-            "identity": o.identity,
-            "login": login,
-            "key": evidence,
-        }))?;
+        o.print_evidence(&login, "key", &evidence)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -315,12 +309,7 @@ pub fn destroy(
     let proof = destroy_key(&s, label)?;
     drop(s);
     if json {
-        print_json(&serde_json::json!({
-            "mode": o.env.mode(),
-            "identity": o.identity,
-            "login": login,
-            "proof": proof,
-        }))?;
+        o.print_evidence(&login, "proof", &proof)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("Destroyed key \"{}\" on {}", proof.label, proof.token);

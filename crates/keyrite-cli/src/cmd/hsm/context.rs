@@ -118,6 +118,23 @@ pub fn open(
 }
 
 impl Opened {
+    /// Prints the JSON evidence of one key operation: mode, HSM identity, login, and the
+    /// operation's own result under `field`.
+    pub fn print_evidence(
+        &self,
+        login: &LoginEvidence,
+        field: &str,
+        value: &impl serde::Serialize,
+    ) -> anyhow::Result<()> {
+        let mut out = serde_json::json!({
+            "mode": self.env.mode(),
+            "identity": self.identity,
+            "login": login,
+        });
+        out[field] = serde_json::to_value(value)?;
+        crate::output::print_json(&out)
+    }
+
     /// `token "label" (serial S)`.
     pub fn token_name(&self) -> String {
         token_name(&self.token)

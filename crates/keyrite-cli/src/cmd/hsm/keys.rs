@@ -69,12 +69,7 @@ pub fn generate(
     let evidence = keygen::generate(&s, policy, label, &quirks)?;
     drop(s);
     if json {
-        print_json(&serde_json::json!({
-            "mode": o.env.mode(),
-            "identity": o.identity,
-            "login": login,
-            "key": evidence,
-        }))?;
+        o.print_evidence(&login, "key", &evidence)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!(
