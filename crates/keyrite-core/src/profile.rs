@@ -118,13 +118,17 @@ pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// 1-based line and column of a byte offset.
+/// 1-based line and column (in characters) of a byte offset; an offset past the end or
+/// inside a character counts as the end of the text.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before
-        .rfind('\n')
-        .map_or(before.len(), |i| before.len() - i - 1)
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
         + 1;
     (line, column)
 }
