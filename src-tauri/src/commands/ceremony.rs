@@ -9,8 +9,9 @@
 use super::environment;
 use crate::state::AppState;
 use keyrite_core::engine::{
-    Answer, Ceremony, CeremonyHistory, CeremonyOptions, CeremonyStatus, Decision, EngineError,
-    JournalRecordProducer, Participant, Progress, Prompt, ShareProof, Summary,
+    Answer, ApprovalPrompt, Ceremony, CeremonyHistory, CeremonyOptions, CeremonyStatus, Decision,
+    EngineError, JournalRecordProducer, KeyChoice, Participant, Progress, Prompt, ShareProof,
+    Summary,
 };
 use keyrite_core::environment::Environment;
 use keyrite_core::journal::Journal;
@@ -165,6 +166,21 @@ pub enum PromptView {
         happened: String,
         retry_allowed: bool,
     },
+    EnrolYubikey {
+        custodian: String,
+        custodian_name: String,
+        enrolled: u8,
+        count: u8,
+    },
+    ChooseKey {
+        step: String,
+        operation: String,
+        candidates: Vec<KeyChoice>,
+    },
+    Approval {
+        #[serde(flatten)]
+        request: ApprovalPrompt,
+    },
     Done {
         summary: Summary,
     },
@@ -262,6 +278,27 @@ fn prompt_view(p: &Prompt) -> PromptView {
             happened: happened.clone(),
             retry_allowed: *retry_allowed,
         },
+        Prompt::EnrolYubiKey {
+            custodian,
+            custodian_name,
+            enrolled,
+            count,
+        } => PromptView::EnrolYubikey {
+            custodian: custodian.clone(),
+            custodian_name: custodian_name.clone(),
+            enrolled: *enrolled,
+            count: *count,
+        },
+        Prompt::ChooseKey {
+            step,
+            operation,
+            candidates,
+        } => PromptView::ChooseKey {
+            step: step.clone(),
+            operation: operation.clone(),
+            candidates: candidates.clone(),
+        },
+        Prompt::Approval(a) => PromptView::Approval { request: a.clone() },
         Prompt::Done { summary } => PromptView::Done {
             summary: summary.clone(),
         },
@@ -428,6 +465,22 @@ pub enum AnswerIn {
         decided_by: Vec<String>,
         reason: String,
     },
+    Enrol {
+        serial: u32,
+        current_pin: Typed,
+        new_pin: Typed,
+        current_puk: Typed,
+        new_puk: Typed,
+        touch: bool,
+    },
+    ChooseKey {
+        key_id: String,
+    },
+    Approve {
+        custodian_id: String,
+        pin: Typed,
+    },
+    SubmitApprovals,
 }
 
 fn to_answer(a: AnswerIn) -> Result<Answer, String> {
@@ -481,6 +534,27 @@ fn to_answer(a: AnswerIn) -> Result<Answer, String> {
             decided_by,
             reason,
         },
+        AnswerIn::Enrol {
+            serial,
+            current_pin,
+            new_pin,
+            current_puk,
+            new_puk,
+            touch,
+        } => Answer::Enrol {
+            serial,
+            current_pin: current_pin.0,
+            new_pin: new_pin.0,
+            current_puk: current_puk.0,
+            new_puk: new_puk.0,
+            touch,
+        },
+        AnswerIn::ChooseKey { key_id } => Answer::ChooseKey { key_id },
+        AnswerIn::Approve { custodian_id, pin } => Answer::Approve {
+            custodian_id,
+            pin: pin.0,
+        },
+        AnswerIn::SubmitApprovals => Answer::SubmitApprovals,
     })
 }
 

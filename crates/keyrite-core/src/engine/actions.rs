@@ -38,7 +38,7 @@ fn hsm_err(e: HsmError) -> String {
     e.to_string()
 }
 
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+pub(super) fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(d) = path.parent() {
@@ -67,7 +67,7 @@ impl Engine {
             .map_err(hsm_err)
     }
 
-    fn need_pin(&mut self, who: UserKind, purpose: &str) -> bool {
+    pub(super) fn need_pin(&mut self, who: UserKind, purpose: &str) -> bool {
         let known = match who {
             UserKind::So => self.so_pin.is_some(),
             UserKind::User => self.user_pin.is_some(),
@@ -199,17 +199,18 @@ impl Engine {
                 self.sign_record()?;
                 Ok(Ran::Done)
             }
-            Action::EnrolCustodian
-            | Action::Rotate { .. }
+            Action::EnrolCustodian => Ok(if self.start_enrolment()? {
+                Ran::Done
+            } else {
+                Ran::Waiting
+            }),
+            Action::Rotate { .. }
             | Action::Destroy { .. }
             | Action::Recover { .. }
-            | Action::ReplaceCustodian => Err(Failure::Step(
-                EngineError::NeedsQuorum {
-                    step: self.step_id(),
-                    action: action.kind().name().into(),
-                }
-                .to_string(),
-            )),
+            | Action::ReplaceCustodian => {
+                self.quorum_action(action).map_err(Failure::Step)?;
+                Ok(Ran::Waiting)
+            }
         }
     }
 
@@ -305,11 +306,12 @@ impl Engine {
             key_id: label.into(),
             label: label.into(),
             cka_id: ev.id.clone(),
-            token_serial: serial,
+            token_serial: serial.clone(),
             algorithm: ev.key.name().into(),
             public_fingerprint: ev.spki_sha256.clone(),
             evidence: serde_json::to_value(&ev).unwrap_or_default(),
         })?;
+        self.register_key(&ev, &p, &serial, None)?;
         self.done_event()?;
         Ok(())
     }
@@ -332,12 +334,13 @@ impl Engine {
             import_root_kek(&s, &p, label, kek, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
         let serial = s.token().serial.clone();
         drop(s);
+        let evidence = ev.clone();
         self.journal.append_with_details(
             Event::KeyImported {
                 key_id: label.into(),
                 label: label.into(),
                 cka_id: ev.id.clone(),
-                token_serial: serial,
+                token_serial: serial.clone(),
                 algorithm: ev.key.name().into(),
                 source:
                     "root KEK drawn from HSM and OS randomness, Shamir-split; host copy zeroized"
@@ -356,6 +359,7 @@ impl Engine {
             },
             json!({"ceremony_id": self.id, "set_words": set.set_id.words()}),
         )?;
+        self.register_key(&evidence, &p, &serial, Some(&set.set_id.to_string()))?;
         self.done_event()?;
         self.set = Some(SetRecord {
             set_id: set.set_id.to_string(),
@@ -400,6 +404,7 @@ impl Engine {
             .map_err(|e| Failure::Step(hsm_err(e)))?;
         let (b, _) =
             backup_key(&s, key, pol, wrap_key, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+        let serial = s.token().serial.clone();
         drop(s);
         let text = b.encode();
         write_new(&path, text.as_bytes()).map_err(Failure::Step)?;
@@ -412,6 +417,14 @@ impl Engine {
                 location: path.display().to_string(),
             },
             json!({"ceremony_id": self.id, "policy": pname, "wrapping_key_kcv": b.wrapping_key_kcv}),
+        )?;
+        let location = path.display().to_string();
+        self.register_backup(
+            &format!("{key}-{}", self.id),
+            key,
+            wrap_key,
+            &serial,
+            &location,
         )?;
         self.done_event()?;
         Ok(())
@@ -814,6 +827,10 @@ fn answer_name(a: &Answer) -> &'static str {
         Answer::ShareProof(_) => "a share proof",
         Answer::SignOff { .. } => "a sign-off",
         Answer::Decide { .. } => "a decision",
+        Answer::Enrol { .. } => "an enrolment",
+        Answer::ChooseKey { .. } => "a key choice",
+        Answer::Approve { .. } => "an approval",
+        Answer::SubmitApprovals => "submitting the approvals",
     }
 }
 
@@ -830,6 +847,9 @@ pub(super) fn prompt_name(p: &Prompt) -> &'static str {
         Prompt::VerifyShare { .. } => "the share verification",
         Prompt::SignOff { .. } => "the sign-off",
         Prompt::ExceptionDecision { .. } => "the exception",
+        Prompt::EnrolYubiKey { .. } => "the YubiKey enrolment",
+        Prompt::ChooseKey { .. } => "the key choice",
+        Prompt::Approval(_) => "the approval request",
         Prompt::Done { .. } => "the closed ceremony",
     }
 }

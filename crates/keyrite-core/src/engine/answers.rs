@@ -21,6 +21,31 @@ struct Raw {
     share_passphrase: Option<String>,
     #[serde(default)]
     exceptions: BTreeMap<String, RawDecision>,
+    #[serde(default)]
+    yubikeys: BTreeMap<String, RawYubiKey>,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+    #[serde(default)]
+    approvals: BTreeMap<String, Vec<String>>,
+}
+
+/// A custodian's (virtual) YubiKey, keyed by the custodian's name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawYubiKey {
+    serial: u32,
+    pin: String,
+    puk: Option<String>,
+    current_pin: Option<String>,
+    current_puk: Option<String>,
+}
+
+struct YubiKeyAnswers {
+    serial: u32,
+    pin: SecretText,
+    puk: Option<SecretText>,
+    current_pin: SecretText,
+    current_puk: SecretText,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +71,9 @@ pub struct AnswerFile {
     clock: RawClock,
     passphrase: Option<SecretText>,
     exceptions: BTreeMap<String, (Decision, Vec<String>, String)>,
+    yubikeys: BTreeMap<String, YubiKeyAnswers>,
+    keys: BTreeMap<String, String>,
+    approvals: BTreeMap<String, Vec<String>>,
     file: String,
 }
 
@@ -96,7 +124,27 @@ impl AnswerFile {
             };
             exceptions.insert(step, (decision, d.by, d.reason));
         }
+        let yubikeys = raw
+            .yubikeys
+            .into_iter()
+            .map(|(name, y)| {
+                let d = |v: Option<String>, default: &[u8]| {
+                    SecretText::new(v.unwrap_or_else(|| String::from_utf8_lossy(default).into()))
+                };
+                let k = YubiKeyAnswers {
+                    serial: y.serial,
+                    pin: SecretText::new(y.pin),
+                    puk: y.puk.map(SecretText::new),
+                    current_pin: d(y.current_pin, crate::custodian::DEFAULT_PIN),
+                    current_puk: d(y.current_puk, crate::custodian::DEFAULT_PUK),
+                };
+                (name, k)
+            })
+            .collect();
         Ok(Self {
+            yubikeys,
+            keys: raw.keys,
+            approvals: raw.approvals,
             participants,
             so_pin: SecretText::new(raw.so_pin),
             user_pin: SecretText::new(raw.user_pin),
@@ -105,6 +153,21 @@ impl AnswerFile {
             exceptions,
             file: file.into(),
         })
+    }
+
+    fn yubikey(&self, name: &str) -> Result<&YubiKeyAnswers, EngineError> {
+        self.yubikeys.get(name).ok_or_else(|| {
+            EngineError::BadAnswer(format!(
+                "answers file {}: no [yubikeys.\"{name}\"] section for custodian {name}",
+                self.file
+            ))
+        })
+    }
+
+    /// The YubiKey serial the file gives for custodian `name` (faces print it so that the
+    /// right card can be inserted).
+    pub fn yubikey_serial(&self, name: &str) -> Option<u32> {
+        self.yubikeys.get(name).map(|y| y.serial)
     }
 
     /// The answer this file gives to `prompt`.
@@ -178,7 +241,53 @@ impl AnswerFile {
                     }
                 }
             }
+            Prompt::EnrolYubiKey { custodian_name, .. } => {
+                let y = self.yubikey(custodian_name)?;
+                let puk = y.puk.as_ref().ok_or_else(|| {
+                    bad(format!("yubikeys.\"{custodian_name}\".puk is needed to enrol"))
+                })?;
+                Answer::Enrol {
+                    serial: y.serial,
+                    current_pin: copy(&y.current_pin),
+                    new_pin: copy(&y.pin),
+                    current_puk: copy(&y.current_puk),
+                    new_puk: copy(puk),
+                    touch: false,
+                }
+            }
+            Prompt::ChooseKey { step, candidates, .. } => {
+                let want = self
+                    .keys
+                    .get(step)
+                    .ok_or_else(|| bad(format!("keys.{step} must name the key step \"{step}\" acts on")))?;
+                let c = candidates
+                    .iter()
+                    .find(|c| &c.key_id == want || &c.label == want)
+                    .ok_or_else(|| {
+                        bad(format!("keys.{step} = \"{want}\" is not among the keys the step may act on"))
+                    })?;
+                Answer::ChooseKey {
+                    key_id: c.key_id.clone(),
+                }
+            }
+            Prompt::Approval(p) => {
+                let names = self.approvals.get(&p.step).map(Vec::as_slice).unwrap_or(&[]);
+                let next = names.iter().find_map(|n| {
+                    p.candidates.iter().find(|c| &c.name == n)
+                });
+                match next {
+                    Some(c) => Answer::Approve {
+                        custodian_id: c.custodian_id.clone(),
+                        pin: copy(&self.yubikey(&c.name)?.pin),
+                    },
+                    None => Answer::SubmitApprovals,
+                }
+            }
             Prompt::Done { .. } => return Err(bad("the ceremony is closed".into())),
         })
     }
+}
+
+fn copy(t: &SecretText) -> SecretText {
+    SecretText::new(t.expose().into())
 }

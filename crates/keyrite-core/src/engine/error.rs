@@ -18,14 +18,13 @@ pub enum EngineError {
     /// The answer does not fit the prompt.
     #[error("the answer does not fit: {0}")]
     BadAnswer(String),
-    /// The action is not available yet.
-    #[error("step \"{step}\": action {action} needs the quorum integration (K-of-N YubiKey approvals), which this engine does not have yet; run it with a build that has it")]
-    NeedsQuorum {
-        /// Step id.
-        step: String,
-        /// Action name.
-        action: String,
-    },
+    /// A custodian's YubiKey refused or failed (wrong PIN, wrong card, removed): nothing was
+    /// approved or enrolled; the same prompt comes again.
+    #[error(transparent)]
+    Custodian(#[from] crate::custodian::CustodianError),
+    /// The key inventory or custodian register refused a change.
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
     /// `sign-record` without a record producer.
     #[error("step \"{step}\": no record producer is configured, so the ceremony record cannot be rendered and signed; run with a build that produces records, or skip the step by exception with a witness sign-off")]
     NoRecordProducer {

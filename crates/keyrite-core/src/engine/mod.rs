@@ -20,15 +20,23 @@
 
 mod actions;
 pub mod answers;
+mod cards;
+mod custodians;
 mod error;
 mod prompt;
+mod quorum_steps;
 mod record;
+mod register;
 mod replay;
 mod state;
 mod status;
 
+pub use cards::{CardAccess, PcscCards};
 pub use error::EngineError;
-pub use prompt::{Answer, Decision, Participant, Progress, Prompt, ShareProof, Summary};
+pub use prompt::{
+    Answer, ApprovalPrompt, Approver, Decision, KeyChoice, Participant, Progress, Prompt,
+    ShareProof, Summary,
+};
 pub use record::{JournalRecordProducer, ProducedRecord, RecordInput, RecordProducer};
 pub use replay::{history, CeremonyHistory};
 pub use status::{CeremonyStatus, ExceptionStatus, StepState, StepStatus};
@@ -47,6 +55,9 @@ pub struct CeremonyOptions {
     pub record_producer: Option<Box<dyn RecordProducer>>,
     /// The air-gap check to run (tests point it at a fake root).
     pub airgap: AirGapCheck,
+    /// How custodians' YubiKeys are opened; `None`: PC/SC ([`PcscCards`], waiting up to
+    /// two minutes for the card asked for).
+    pub cards: Option<Box<dyn CardAccess>>,
 }
 
 impl std::fmt::Debug for CeremonyOptions {

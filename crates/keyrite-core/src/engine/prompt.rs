@@ -109,6 +109,31 @@ pub enum Prompt {
         /// Whether retrying makes sense.
         retry_allowed: bool,
     },
+    /// The next custodian enrols their YubiKey (answer [`Answer::Enrol`]). Only the
+    /// custodian types the PINs.
+    EnrolYubiKey {
+        /// Custodian's participant id.
+        custodian: String,
+        /// Custodian's name.
+        custodian_name: String,
+        /// Custodians enrolled so far in this step.
+        enrolled: u8,
+        /// Custodians to enrol in this step.
+        count: u8,
+    },
+    /// Choose the key the step acts on (answer [`Answer::ChooseKey`]).
+    ChooseKey {
+        /// Step id.
+        step: String,
+        /// `rotate` or `destroy`.
+        operation: String,
+        /// Keys on this token the operation may act on.
+        candidates: Vec<KeyChoice>,
+    },
+    /// Custodians approve the request on their YubiKeys, one at a time (answer
+    /// [`Answer::Approve`], or [`Answer::SubmitApprovals`] when no more custodians will
+    /// approve).
+    Approval(ApprovalPrompt),
     /// The ceremony is closed.
     Done {
         /// How it ended.
@@ -164,6 +189,36 @@ pub enum Answer {
         /// SHA-256 (hex) of a signature over the sign-off, when a YubiKey signed it.
         signature_sha256: Option<String>,
     },
+    /// To [`Prompt::EnrolYubiKey`]: the custodian's card and PINs.
+    Enrol {
+        /// The inserted YubiKey's serial.
+        serial: u32,
+        /// The card's current PIN (the factory default on a new key).
+        current_pin: SecretText,
+        /// The custodian's new PIN (6–8 characters, not the default).
+        new_pin: SecretText,
+        /// The card's current PUK.
+        current_puk: SecretText,
+        /// The new PUK.
+        new_puk: SecretText,
+        /// Require a touch for every use of the keys.
+        touch: bool,
+    },
+    /// To [`Prompt::ChooseKey`].
+    ChooseKey {
+        /// The inventory key id chosen.
+        key_id: String,
+    },
+    /// To [`Prompt::Approval`]: this custodian approves with their YubiKey and PIN.
+    Approve {
+        /// The enrolled custodian's id.
+        custodian_id: String,
+        /// Their YubiKey PIN.
+        pin: SecretText,
+    },
+    /// To [`Prompt::Approval`]: no more custodians will approve; run the quorum check now
+    /// (with fewer than K approvals it is refused and journaled).
+    SubmitApprovals,
     /// To [`Prompt::ExceptionDecision`].
     Decide {
         /// What to do.
@@ -210,6 +265,61 @@ impl Decision {
             Decision::Abort => "abort",
         }
     }
+}
+
+/// A key an operation may act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyChoice {
+    /// Inventory key id.
+    pub key_id: String,
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// Algorithm.
+    pub algorithm: String,
+    /// SP 800-57 state.
+    pub state: String,
+    /// Fingerprint as short words (read aloud).
+    pub fingerprint_words: String,
+}
+
+/// An enrolled custodian who may approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approver {
+    /// Enrolled custodian id.
+    pub custodian_id: String,
+    /// Name.
+    pub name: String,
+    /// Their YubiKey's serial.
+    pub yubikey_serial: u32,
+    /// Whether they checked in to this ceremony (only those present may approve).
+    pub checked_in: bool,
+}
+
+/// The approval request as custodians see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalPrompt {
+    /// Step id.
+    pub step: String,
+    /// The operation (`rotate`, `destroy`, …).
+    pub operation: String,
+    /// The key's label.
+    pub key_label: String,
+    /// The whole request in plain words (canonical fields).
+    pub request_text: String,
+    /// The request's SHA-256 as short words: custodians compare them before signing.
+    pub hash_words: String,
+    /// The request's SHA-256, hex.
+    pub request_sha256: String,
+    /// Approvals needed (K).
+    pub needed: usize,
+    /// Those who approved so far.
+    pub approved: Vec<Approver>,
+    /// Enrolled custodians who have not approved yet.
+    pub candidates: Vec<Approver>,
+    /// Failed attempts so far (wrong PIN, wrong card …), journaled with the outcome.
+    pub failures: Vec<String>,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 /// A checked-in participant.

@@ -28,6 +28,12 @@ pub(super) enum Phase {
     NewPins,
     Distribute,
     Verify,
+    /// Custodians enrol their YubiKeys.
+    Enrol,
+    /// The key a quorum step acts on is chosen.
+    ChooseKey,
+    /// Custodians approve the request.
+    Approve,
     SignOffs,
     Exception {
         id: String,
@@ -72,6 +78,10 @@ pub(super) struct Engine {
     pub(super) set: Option<SetRecord>,
     pub(super) reconcile: Vec<super::replay::Pending>,
     pub(super) outcome: Option<String>,
+    /// The key chosen at the screen for the current quorum step.
+    pub(super) chosen_key: Option<String>,
+    /// Approvals being collected for the current quorum step.
+    pub(super) quorum: Option<super::quorum_steps::QuorumRun>,
 }
 
 const ANSWERS_REFUSED: &str = "an answers file is refused in production: every answer is given \
@@ -135,6 +145,8 @@ impl Engine {
             set: None,
             reconcile: Vec::new(),
             outcome: None,
+            chosen_key: None,
+            quorum: None,
         }
     }
 
@@ -379,6 +391,9 @@ impl Engine {
             },
             Phase::Distribute => self.share_prompt(),
             Phase::Verify => self.verify_prompt(),
+            Phase::Enrol => self.enrol_prompt(),
+            Phase::ChooseKey => self.choose_key_prompt(),
+            Phase::Approve => self.approval_prompt(),
             Phase::SignOffs => self.signoff_prompt(),
             Phase::Exception {
                 id,
@@ -601,6 +616,8 @@ impl Engine {
                     reason,
                 },
             ) => self.decide(decision, decided_by, reason),
+            (Phase::Enrol, a) => self.answer_enrol(a),
+            (Phase::ChooseKey | Phase::Approve, a) => self.answer_quorum(a),
             (_, a) => self.answer_action(a),
         }
     }

@@ -5,6 +5,7 @@
 //! ([`Journal::append_with`]), so the inventory never disagrees with the journal.
 
 pub mod cryptoperiod;
+pub mod custodians;
 pub mod reconcile;
 pub mod state;
 
@@ -73,6 +74,26 @@ pub enum InventoryError {
     UnknownBackup {
         /// Backup id.
         backup_id: String,
+    },
+    /// A custodian id, name or YubiKey is already enrolled.
+    #[error("custodian {custodian_id} is already enrolled: {detail}")]
+    CustodianExists {
+        /// The enrolled custodian.
+        custodian_id: String,
+        /// What is enrolled.
+        detail: String,
+    },
+    /// No such active custodian.
+    #[error("custodian {custodian_id} is not an active enrolled custodian")]
+    UnknownCustodian {
+        /// The id asked for.
+        custodian_id: String,
+    },
+    /// A stored enrolment record cannot be read.
+    #[error("an enrolment record in the custodian register cannot be read ({detail}); run `keyrite journal verify`")]
+    CorruptCustodian {
+        /// The parse error.
+        detail: String,
     },
     /// The journal refused or failed (the change did not happen).
     #[error(transparent)]

@@ -242,6 +242,21 @@ pub enum Event {
     },
     /// Anything else; describe it in `details`.
     Note { kind: String },
+    /// A custodian's YubiKey was enrolled (public keys only; the full record is in `details`).
+    CustodianEnrolled {
+        ceremony_id: Option<String>,
+        custodian_id: String,
+        name: String,
+        yubikey_serial: u32,
+        signature_fingerprint: String,
+        key_management_fingerprint: String,
+        attested: bool,
+    },
+    /// A custodian's YubiKey no longer counts for quorums.
+    CustodianRetired {
+        custodian_id: String,
+        reason: String,
+    },
 }
 
 impl Event {

@@ -3,7 +3,7 @@
 use super::{Store, StoreError, APPLICATION_ID};
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -55,6 +55,20 @@ const MIGRATIONS: &[&str] = &[
         description  TEXT NOT NULL,
         retain_until TEXT NOT NULL
     );
+    ",
+    // 1 -> 2: enrolled custodians (their YubiKeys' public keys), kept with the journal.
+    "
+    CREATE TABLE custodian(
+        custodian_id   TEXT PRIMARY KEY,
+        name           TEXT NOT NULL,
+        yubikey_serial INTEGER NOT NULL,
+        record         TEXT NOT NULL,
+        ceremony_id    TEXT,
+        enrolled_utc   TEXT NOT NULL,
+        retired_utc    TEXT,
+        retired_reason TEXT
+    );
+    CREATE UNIQUE INDEX custodian_active_serial ON custodian(yubikey_serial) WHERE retired_utc IS NULL;
     ",
 ];
 

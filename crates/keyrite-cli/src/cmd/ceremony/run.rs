@@ -77,7 +77,11 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         }
         show(&p);
         let a = match &file {
-            Some(f) => f.answer(&p)?,
+            Some(f) => {
+                let a = f.answer(&p)?;
+                say_insert(&p, &a);
+                a
+            }
             None => match ask(&p) {
                 Ok(a) => a,
                 Err(e) => {
@@ -89,9 +93,10 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         match c.answer(a) {
             Ok(Progress::StepCompleted(s)) => println!("Step \"{s}\" completed."),
             Ok(_) => {}
-            Err(e @ keyrite_core::engine::EngineError::BadAnswer(_)) if file.is_none() => {
-                eprintln!("keyrite: {e}")
-            }
+            Err(
+                e @ (keyrite_core::engine::EngineError::BadAnswer(_)
+                | keyrite_core::engine::EngineError::Custodian(_)),
+            ) if file.is_none() => eprintln!("keyrite: {e}"),
             Err(e) => return Err(e.into()),
         }
     }
@@ -126,7 +131,46 @@ fn show(p: &Prompt) {
         Prompt::ExceptionDecision { exception_id, step, expected, happened, .. } => println!(
             "EXCEPTION {exception_id} in step \"{step}\"\n  expected: {expected}\n  happened: {happened}"
         ),
+        Prompt::EnrolYubiKey { custodian, custodian_name, enrolled, count } => println!(
+            "Enrolment {} of {count}: {custodian_name} ({custodian}) enrols their YubiKey. Only the custodian types the PINs.",
+            enrolled + 1
+        ),
+        Prompt::ChooseKey { step, operation, candidates } => {
+            println!("Step \"{step}\": choose the key to {operation}:");
+            for c in candidates {
+                println!("  {}  \"{}\"  {}  {}  [{}]", c.key_id, c.label, c.algorithm, c.state, c.fingerprint_words);
+            }
+        }
+        Prompt::Approval(a) => {
+            println!("Approval request ({} of key \"{}\"):\n{}", a.operation, a.key_label, a.request_text);
+            println!("Request words: {}   ({} of {} approvals)", a.hash_words, a.approved.len(), a.needed);
+            for f in &a.failures {
+                println!("  failed attempt: {f}");
+            }
+        }
         Prompt::Done { .. } => {}
+    }
+}
+
+/// Tells the room which YubiKey to insert before the engine waits for it.
+fn say_insert(p: &Prompt, a: &Answer) {
+    match (p, a) {
+        (Prompt::EnrolYubiKey { custodian_name, .. }, Answer::Enrol { serial, .. }) => {
+            println!("Insert the YubiKey of {custodian_name} (serial {serial}) now.")
+        }
+        (Prompt::Approval(ap), Answer::Approve { custodian_id, .. }) => {
+            if let Some(c) = ap
+                .candidates
+                .iter()
+                .find(|c| &c.custodian_id == custodian_id)
+            {
+                println!(
+                    "Insert the YubiKey of {} (serial {}) now.",
+                    c.name, c.yubikey_serial
+                )
+            }
+        }
+        _ => {}
     }
 }
 
@@ -217,6 +261,66 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                     .filter(|s| !s.is_empty())
                     .collect(),
                 reason: line("Reason: ")?,
+            }
+        }
+        Prompt::EnrolYubiKey { custodian_name, .. } => {
+            line(&format!(
+                "{custodian_name}: insert your YubiKey, then press Enter: "
+            ))?;
+            let cards = keyrite_core::custodian::list_cards()?;
+            let serial = match cards.as_slice() {
+                [one] => one.serial,
+                _ => line("Several keys are inserted; serial of yours: ")?
+                    .trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("a YubiKey serial is a number"))?,
+            };
+            println!("YubiKey serial {serial}: compare it with the number printed on the key.");
+            let current_pin =
+                read_pin(PinSource::Terminal, "current YubiKey PIN (new key: 123456)")?;
+            let new_pin = crate::pin::read_new_pin(PinSource::Terminal, "new YubiKey PIN")?;
+            let current_puk = read_pin(PinSource::Terminal, "current PUK (new key: 12345678)")?;
+            let new_puk = crate::pin::read_new_pin(PinSource::Terminal, "new PUK")?;
+            Answer::Enrol {
+                serial,
+                current_pin,
+                new_pin,
+                current_puk,
+                new_puk,
+                touch: false,
+            }
+        }
+        Prompt::ChooseKey { .. } => Answer::ChooseKey {
+            key_id: line("Key id: ")?.trim().to_string(),
+        },
+        Prompt::Approval(a) => {
+            for c in &a.candidates {
+                println!(
+                    "  {}: {} (YubiKey {}){}",
+                    c.custodian_id,
+                    c.name,
+                    c.yubikey_serial,
+                    if c.checked_in {
+                        ""
+                    } else {
+                        " — not checked in"
+                    }
+                );
+            }
+            let id = line("Custodian id approving (empty: no more approvals): ")?;
+            if id.trim().is_empty() {
+                return Ok(Answer::SubmitApprovals);
+            }
+            let Some(c) = a.candidates.iter().find(|c| c.custodian_id == id.trim()) else {
+                anyhow::bail!("{} is not among the custodians listed", id.trim());
+            };
+            println!(
+                "Insert the YubiKey of {} (serial {}) now.",
+                c.name, c.yubikey_serial
+            );
+            Answer::Approve {
+                custodian_id: c.custodian_id.clone(),
+                pin: read_pin(PinSource::Terminal, "YubiKey PIN")?,
             }
         }
         Prompt::Done { .. } => anyhow::bail!("the ceremony is closed"),
