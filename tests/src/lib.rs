@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 pub mod ceremony;
 pub mod gui;
 pub mod hsm;
+/// Virtual YubiKeys: pcscd + vpcd + `piv-sim` (the same fixture keyrite-core's tests use).
+#[path = "../../crates/keyrite-core/tests/common/piv.rs"]
+pub mod piv;
+pub mod quorum;
 
 /// The directory holding the workspace's built binaries (`target/debug`), found from the test
 /// executable's own path (`target/debug/deps/<test>`).

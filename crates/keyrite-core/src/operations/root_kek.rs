@@ -328,7 +328,9 @@ pub fn rotate_root_kek(
             cka_id: new_kek.id.clone(),
             token_serial: rec.token_serial.clone(),
             algorithm: "aes-256".into(),
-            source: format!("drawn in rotation of root KEK {kek_id}; split into share set {set_id}"),
+            source: format!(
+                "drawn in rotation of root KEK {kek_id}; split into share set {set_id}"
+            ),
         })?;
         inventory::register(
             journal,
@@ -353,14 +355,20 @@ pub fn rotate_root_kek(
             protects_key_id: new.key_id.into(),
             threshold: new.threshold,
             share_count: count,
-            share_fingerprints: sealed_shares.iter().map(|s| s.fingerprint.clone()).collect(),
+            share_fingerprints: sealed_shares
+                .iter()
+                .map(|s| s.fingerprint.clone())
+                .collect(),
         })?;
         inventory::set_share_set(journal, new.key_id, &set_id)?;
         journal.append_with_details(
-            Event::Note {
-                kind: "share_set_void".into(),
+            Event::ShareSetVoided {
+                set_id: rec.share_set_id.clone().unwrap_or_default(),
+                reason: format!(
+                    "the root KEK {kek_id} was rotated; superseded by share set {set_id}"
+                ),
             },
-            json!({"set_id": rec.share_set_id, "protected_key_id": kek_id, "superseded_by": set_id}),
+            json!({"protected_key_id": kek_id, "superseded_by": set_id}),
         )?;
         for ((nid, path, nb), b) in rewrapped.iter().zip(backups) {
             let of = recorded
@@ -378,7 +386,13 @@ pub fn rotate_root_kek(
             inventory::add_backup(journal, nid, &of, new.key_id, path)?;
             inventory::retire_backup(journal, &b.backup_id, &format!("rewrapped as {nid}"))?;
         }
-        inventory::transition(journal, kek_id, KeyState::Deactivated, &format!("root KEK rotated to {}", new.key_id), actor)
+        inventory::transition(
+            journal,
+            kek_id,
+            KeyState::Deactivated,
+            &format!("root KEK rotated to {}", new.key_id),
+            actor,
+        )
     })()
     .map_err(|e| after(&e))?;
 

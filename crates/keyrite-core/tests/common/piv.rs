@@ -19,8 +19,14 @@ use keyrite_core::secret::SecretBytes;
 
 const NETNS: &str = "keyrite-pcsc";
 
+/// The workspace root: the nearest ancestor of the test crate holding `Cargo.lock` (this file
+/// is shared by the core's tests and, through `#[path]`, by `tests/`).
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or(here)
+        .to_path_buf()
 }
 
 /// Builds (once per run; cargo makes it a no-op when fresh) and locates the simulator.

@@ -1,0 +1,250 @@
+//! Issue 8's rehearsals through the CLI: five custodians enrol virtual YubiKeys (the real
+//! `yubikey` crate → pcscd → vpcd → piv-sim), then key-rotation (of the root KEK) and
+//! key-destruction run with 2 approvals — refused, token unchanged, refusal journaled — and
+//! with 3 — done, approvals journaled, backups rewrapped under the new root KEK, a new share
+//! set sealed to the custodians' YubiKeys, the destroyed key gone from the token.
+
+use keyrite_core::hsm::backup::KeyBackup;
+use keyrite_core::journal::{Event, Journal};
+use keyrite_tests::ceremony::{answers, script};
+use keyrite_tests::piv::Harness;
+use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
+use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use serial_test::serial;
+use std::path::Path;
+
+fn events(data: &Path) -> Vec<Event> {
+    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
+        .expect("journal");
+    let mut v = Vec::new();
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        v.push(e.event()?);
+        Ok(())
+    })
+    .expect("entries");
+    v
+}
+
+fn run_plain(data: &Path, script: &Path, answers: &Path) {
+    let o = keyrite(
+        data,
+        &[
+            "ceremony",
+            "run",
+            script.to_str().unwrap(),
+            "--answers",
+            answers.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+/// key-generation-and-backup without its backup step, for a key named `label`: a key the
+/// retention guard lets go.
+fn generation_without_backup(dir: &Path, label: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(script("key-generation-and-backup")).unwrap();
+    let mut parts: Vec<&str> = text.split("[[steps]]").collect();
+    parts.retain(|p| !p.contains("action = \"backup\""));
+    let text = parts
+        .join("[[steps]]")
+        .replace("keyrite-signing-key", label)
+        .replace(
+            "id = \"key-generation-and-backup\"",
+            "id = \"key-generation\"",
+        );
+    let p = dir.join("key-generation.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn approvals_of(ev: &[Event], from: usize) -> (Vec<String>, Vec<String>) {
+    let mut granted = Vec::new();
+    let mut refused = Vec::new();
+    for e in &ev[from..] {
+        match e {
+            Event::ApprovalGranted { custodian_id, .. } => granted.push(custodian_id.clone()),
+            Event::ApprovalRefused { reason, .. } => refused.push(reason.clone()),
+            _ => {}
+        }
+    }
+    (granted, refused)
+}
+
+#[test]
+#[serial(piv, softhsm)]
+fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
+    let mut h = Harness::start();
+    let t = TempData::new();
+    let data = t.path();
+    let dir = t.tmp.path();
+    let base = answers(dir);
+    for name in [
+        "hsm-initialisation",
+        "root-key-generation",
+        "key-generation-and-backup",
+    ] {
+        run_plain(&data, &script(name), &base);
+    }
+    run_plain(
+        &data,
+        &generation_without_backup(dir, "keyrite-temp-key"),
+        &base,
+    );
+
+    // Enrolment: each custodian's card is asked for, in check-in order, once.
+    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
+    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.inserted, CUSTODIANS.map(|(_, s)| s).to_vec());
+    let ev = events(&data);
+    let enrolled: Vec<(String, u32)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::CustodianEnrolled {
+                name,
+                yubikey_serial,
+                attested,
+                ..
+            } => {
+                assert!(!attested, "piv-sim keys are not attested by Yubico");
+                Some((name.clone(), *yubikey_serial))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        enrolled,
+        CUSTODIANS.map(|(n, s)| (n.to_string(), s)).to_vec()
+    );
+
+    // Rotation of the root KEK with two approvals: refused, nothing changes on the token.
+    let before = token_labels(&data);
+    assert!(
+        before.contains(&"keyrite-root-kek".to_string()),
+        "{before:?}"
+    );
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "rotate-2",
+        &[("rotate-key", "keyrite-root-kek")],
+        &[("rotate-key", &["C One", "C Two"])],
+        &[("rotate-key", "abort")],
+    );
+    let r = run_with_cards(&t, &mut h, &script("key-rotation"), &ans);
+    assert_eq!(r.code, Some(2), "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.inserted, vec![7_001, 7_002]);
+    assert_eq!(
+        token_labels(&data),
+        before,
+        "a refused rotation changed the token"
+    );
+    let ev = events(&data);
+    let (granted, refused) = approvals_of(&ev, mark);
+    assert!(granted.is_empty(), "{granted:?}");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("2 of the 3 required approvals for request ")
+            && refused[0].ends_with(": the operation needs 3 distinct enrolled custodians"),
+        "{}",
+        refused[0]
+    );
+    assert!(r.stdout.contains("Ceremony key-rotation-"), "{}", r.stdout);
+
+    // With three: the root KEK is rotated, every backup rewrapped, a new sealed share set.
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "rotate-3",
+        &[("rotate-key", "keyrite-root-kek")],
+        &[("rotate-key", &["C Two", "C Four", "C Five"])],
+        &[],
+    );
+    let r = run_with_cards(&t, &mut h, &script("key-rotation"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let after = token_labels(&data);
+    assert!(
+        after.contains(&"keyrite-root-kek-r2".to_string()),
+        "{after:?}"
+    );
+    assert!(
+        !after.contains(&"keyrite-root-kek".to_string()),
+        "{after:?}"
+    );
+    let ev = events(&data);
+    let (granted, refused) = approvals_of(&ev, mark);
+    assert_eq!(granted, vec!["yk-7002", "yk-7004", "yk-7005"]);
+    assert!(refused.is_empty(), "{refused:?}");
+    let rewrapped: Vec<KeyBackup> = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            KeyBackup::decode(&p.display().to_string(), &text).ok()
+        })
+        .filter(|b| b.wrapping_key_label == "keyrite-root-kek-r2")
+        .collect();
+    let mut labels: Vec<&str> = rewrapped.iter().map(|b| b.label.as_str()).collect();
+    labels.sort();
+    assert_eq!(labels, ["keyrite-record-signing", "keyrite-signing-key"]);
+    let set = ev[mark..]
+        .iter()
+        .find_map(|e| match e {
+            Event::ShareSetCreated {
+                set_id,
+                threshold,
+                share_count,
+                ..
+            } => Some((set_id.clone(), *threshold, *share_count)),
+            _ => None,
+        })
+        .expect("a new share set");
+    assert_eq!((set.1, set.2), (3, 5));
+    let sealed = std::fs::read_dir(data.join("shares").join(&set.0))
+        .unwrap()
+        .count();
+    assert_eq!(sealed, 5);
+    assert!(ev[mark..]
+        .iter()
+        .any(|e| matches!(e, Event::ShareSetVoided { .. })));
+
+    // Destruction with two approvals: refused; with three: the key is gone, with proof.
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "destroy-2",
+        &[("destroy-key", "keyrite-temp-key")],
+        &[("destroy-key", &["C Three", "C One"])],
+        &[("destroy-key", "abort")],
+    );
+    let r = run_with_cards(&t, &mut h, &script("key-destruction"), &ans);
+    assert_eq!(r.code, Some(2), "{}{}", r.stdout, r.stderr);
+    assert!(token_labels(&data).contains(&"keyrite-temp-key".to_string()));
+    let ev = events(&data);
+    let (granted, refused) = approvals_of(&ev, mark);
+    assert!(granted.is_empty());
+    assert!(
+        refused[0].starts_with("2 of the 3 required approvals"),
+        "{refused:?}"
+    );
+
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "destroy-3",
+        &[("destroy-key", "keyrite-temp-key")],
+        &[("destroy-key", &["C Three", "C One", "C Four"])],
+        &[],
+    );
+    let r = run_with_cards(&t, &mut h, &script("key-destruction"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(!token_labels(&data).contains(&"keyrite-temp-key".to_string()));
+    let ev = events(&data);
+    let (granted, _) = approvals_of(&ev, mark);
+    assert_eq!(granted, vec!["yk-7003", "yk-7001", "yk-7004"]);
+    assert!(ev[mark..]
+        .iter()
+        .any(|e| matches!(e, Event::KeyDestroyed { key_id, .. } if key_id == "keyrite-temp-key")));
+    let v = keyrite(&data, &["journal", "verify"]);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}
