@@ -25,7 +25,7 @@ id = "gen"
 title = "Generate"
 role = "administrator"
 action = "generate-key"
-params = { policy = "signing-p256", label = "k" }
+params = { policy = "ec-p256-sign", label = "k" }
 instructions = "Generate the key."
 sign_off = { witness = 1 }
 
@@ -244,7 +244,7 @@ fn bad_step_id() {
 #[test]
 fn action_parameter_missing() {
     assert_eq!(
-        err(&edit("params = { policy = \"signing-p256\", label = \"k\" }", "params = { policy = \"signing-p256\" }")),
+        err(&edit("params = { policy = \"ec-p256-sign\", label = \"k\" }", "params = { policy = \"ec-p256-sign\" }")),
         "t.toml:23:10: steps[2].params: step \"gen\": action generate-key needs parameter `label` (a non-empty string of at most 128 bytes) in its params table"
     );
 }
@@ -252,7 +252,7 @@ fn action_parameter_missing() {
 #[test]
 fn action_parameters_missing_without_a_params_table() {
     assert_eq!(
-        err(&edit("params = { policy = \"signing-p256\", label = \"k\" }\n", "")),
+        err(&edit("params = { policy = \"ec-p256-sign\", label = \"k\" }\n", "")),
         "t.toml:18:1: steps[2].params: step \"gen\": action generate-key needs parameter `policy` (a non-empty string of at most 128 bytes) in its params table\n\
          t.toml:18:1: steps[2].params: step \"gen\": action generate-key needs parameter `label` (a non-empty string of at most 128 bytes) in its params table"
     );
@@ -310,7 +310,7 @@ fn must_end_with_sign_record() {
 #[test]
 fn new_shares_must_be_verified_by_every_custodian() {
     let text = edit(
-        "action = \"generate-key\"\nparams = { policy = \"signing-p256\", label = \"k\" }",
+        "action = \"generate-key\"\nparams = { policy = \"ec-p256-sign\", label = \"k\" }",
         "action = \"generate-and-split-root-kek\"\nparams = { label = \"root\" }",
     );
     assert_eq!(
@@ -378,4 +378,15 @@ fn digest_is_over_exact_bytes() {
         keyrite_core::script::ScriptDigest::of(GOOD.as_bytes())
     );
     assert_eq!(a.text(), GOOD);
+}
+
+#[test]
+fn unknown_key_policy_is_refused_before_any_ceremony() {
+    assert_eq!(
+        err(&edit(
+            "params = { policy = \"ec-p256-sign\", label = \"k\" }",
+            "params = { policy = \"signing-p256\", label = \"k\" }"
+        )),
+        "t.toml:23:21: steps[2].params.policy: step \"gen\": unknown key policy \"signing-p256\"; known policies: aes256-dek, ec-p256-sign, ec-p384-sign, ed25519-sign, rsa3072-sign, rsa4096-sign, record-signing, root-kek-import"
+    );
 }

@@ -269,6 +269,11 @@ impl PolicySet {
         Ok(set)
     }
 
+    /// The names of the policies, in file order.
+    pub fn names(&self) -> Vec<&str> {
+        self.policies.iter().map(|p| p.name.as_str()).collect()
+    }
+
     /// The policy named `name`.
     pub fn get(&self, name: &str) -> Result<&KeyPolicy, HsmError> {
         self.policies
@@ -276,12 +281,7 @@ impl PolicySet {
             .find(|p| p.name == name)
             .ok_or_else(|| HsmError::UnknownPolicy {
                 name: name.into(),
-                known: self
-                    .policies
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: self.names().join(", "),
             })
     }
 }

@@ -125,6 +125,16 @@ pub enum ProblemKind {
         /// The action.
         action: &'static str,
     },
+    /// A key policy the build's policy set does not have.
+    #[error("step \"{step}\": unknown key policy \"{policy}\"; known policies: {known}")]
+    UnknownPolicy {
+        /// The step.
+        step: String,
+        /// The name given.
+        policy: String,
+        /// The policies there are.
+        known: String,
+    },
     /// Two steps share an id.
     #[error("duplicate step id \"{step}\"; step {first} already uses it")]
     DuplicateStep {

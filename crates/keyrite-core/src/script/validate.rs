@@ -356,6 +356,10 @@ enum Param {
     Flag(bool),
 }
 
+fn known_policy(name: &str) -> bool {
+    crate::hsm::policy::PolicySet::builtin().is_ok_and(|s| s.get(name).is_ok())
+}
+
 fn check_params(
     cx: &mut Ctx<'_>,
     path: &KeyPath,
@@ -420,6 +424,20 @@ fn check_params(
             _ => None,
         };
         match parsed {
+            // A policy this build does not know would only fail mid-ceremony: refuse it now.
+            Some(Param::Text(name)) if spec.name == "policy" && !known_policy(&name) => {
+                cx.report(
+                    &ppath.key(spec.name),
+                    ProblemKind::UnknownPolicy {
+                        step: step.to_string(),
+                        policy: name,
+                        known: crate::hsm::policy::PolicySet::builtin()
+                            .map(|s| s.names().join(", "))
+                            .unwrap_or_default(),
+                    },
+                );
+                ok = false;
+            }
             Some(p) => {
                 values.insert(spec.name, p);
             }
