@@ -4,10 +4,16 @@
 //! with 3 — done, approvals journaled, backups rewrapped under the new root KEK, a new share
 //! set sealed to the custodians' YubiKeys, the destroyed key gone from the token.
 
+use keyrite_core::engine::answers::AnswerFile;
+use keyrite_core::engine::{Answer, Ceremony, CeremonyOptions, Prompt};
+use keyrite_core::environment::Environment;
 use keyrite_core::hsm::backup::KeyBackup;
 use keyrite_core::journal::{Event, Journal};
+use keyrite_core::script::Script;
+use keyrite_core::secret::SecretText;
 use keyrite_tests::ceremony::{answers, script};
 use keyrite_tests::piv::Harness;
+use keyrite_tests::quorum::YK_PIN;
 use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
@@ -228,6 +234,9 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         "{refused:?}"
     );
 
+    bad_approvals_in_process(&mut h, &data, dir);
+
+    let ev = events(&data);
     let mark = ev.len();
     let ans = quorum_answers(
         dir,
@@ -247,4 +256,103 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         .any(|e| matches!(e, Event::KeyDestroyed { key_id, .. } if key_id == "keyrite-temp-key")));
     let v = keyrite(&data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}
+
+/// The engine itself (as the CLI and the window drive it), with answers no answers file
+/// gives: each bad approval is refused with its exact message and changes nothing; a failed
+/// card attempt is journaled with the quorum's refusal.
+fn bad_approvals_in_process(h: &mut Harness, data: &Path, dir: &Path) {
+    let ans = quorum_answers(
+        dir,
+        "destroy-bad",
+        &[("destroy-key", "keyrite-temp-key")],
+        &[],
+        &[("destroy-key", "abort")],
+    );
+    // C Five stays out of the room: Zed Zero checks in as the fifth custodian.
+    let text = std::fs::read_to_string(&ans)
+        .unwrap()
+        .replacen("\"C Five\"]", "\"Zed Zero\"]", 1);
+    std::fs::write(&ans, text).unwrap();
+    let file = AnswerFile::load(&ans).unwrap();
+    let env = Environment::open(Some(data), None).unwrap();
+    let journal = Journal::open_data_dir(env.data()).unwrap();
+    let script = Script::load(&script("key-destruction")).unwrap();
+    let options = CeremonyOptions {
+        unattended: true,
+        ..Default::default()
+    };
+    let mut c = Ceremony::start(env, journal, script, options).unwrap();
+    let request = loop {
+        match c.prompt() {
+            Prompt::Approval(p) => break p,
+            p => {
+                let a = file.answer(&p).unwrap();
+                c.answer(a).unwrap();
+            }
+        }
+    };
+    assert_eq!((request.needed, request.operation.as_str()), (3, "destroy"));
+    assert_eq!(request.key_label, "keyrite-temp-key");
+    let pin = |p: &str| SecretText::new(p.into());
+    let approve = |c: &mut Ceremony, id: &str, p: &str| {
+        c.answer(Answer::Approve {
+            custodian_id: id.into(),
+            pin: pin(p),
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        approve(&mut c, "yk-9999", YK_PIN),
+        Err("the answer does not fit: yk-9999 is not an enrolled custodian of this quorum".into())
+    );
+    assert_eq!(
+        approve(&mut c, "yk-7005", YK_PIN),
+        Err("the answer does not fit: C Five (yk-7005) has not checked in to this ceremony: only custodians in the room approve".into())
+    );
+    h.insert("C One", 7_001, 0);
+    assert_eq!(
+        approve(&mut c, "yk-7001", "999999"),
+        Err("wrong PIN for YubiKey 7001: 2 tries left before the PIN is blocked".into())
+    );
+    assert_eq!(approve(&mut c, "yk-7001", YK_PIN), Ok(()));
+    assert_eq!(
+        approve(&mut c, "yk-7001", YK_PIN),
+        Err("the answer does not fit: C One (yk-7001) has already approved this request: each custodian counts once".into())
+    );
+    h.remove(7_001);
+    let Prompt::Approval(p) = c.prompt() else {
+        panic!("still collecting approvals")
+    };
+    assert_eq!(p.approved.len(), 1);
+    assert_eq!(
+        p.failures,
+        ["yk-7001: wrong PIN for YubiKey 7001: 2 tries left before the PIN is blocked"]
+    );
+    let mark = c.journal().head().size as usize;
+    c.answer(Answer::SubmitApprovals).unwrap();
+    let Prompt::ExceptionDecision { happened, .. } = c.prompt() else {
+        panic!("a refused quorum opens an exception")
+    };
+    assert!(
+        happened.contains("1 of the 3 required approvals for request "),
+        "{happened}"
+    );
+    let a = file.answer(&c.prompt()).unwrap();
+    c.answer(a).unwrap();
+    drop(c);
+    let ev = events(data);
+    let (granted, refused) = approvals_of(&ev, mark);
+    assert!(granted.is_empty());
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused[0].starts_with("1 of the 3 required approvals"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused[1],
+        "attempt failed before the quorum check: wrong PIN for YubiKey 7001: 2 tries left before the PIN is blocked"
+    );
+    assert!(token_labels(data).contains(&"keyrite-temp-key".to_string()));
 }
