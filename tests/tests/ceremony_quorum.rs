@@ -2,7 +2,10 @@
 //! `yubikey` crate → pcscd → vpcd → piv-sim), then key-rotation (of the root KEK) and
 //! key-destruction run with 2 approvals — refused, token unchanged, refusal journaled — and
 //! with 3 — done, approvals journaled, backups rewrapped under the new root KEK, a new share
-//! set sealed to the custodians' YubiKeys, the destroyed key gone from the token.
+//! set sealed to the custodians' YubiKeys, the destroyed key gone from the token. Last, the
+//! root-key-recovery ceremony rebuilds the root KEK from three of those sealed shares, each
+//! opened by its custodian's virtual YubiKey, into a re-initialised token and restores the
+//! backups.
 
 use keyrite_core::engine::answers::AnswerFile;
 use keyrite_core::engine::{Answer, Ceremony, CeremonyOptions, Prompt};
@@ -254,6 +257,63 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     assert!(ev[mark..]
         .iter()
         .any(|e| matches!(e, Event::KeyDestroyed { key_id, .. } if key_id == "keyrite-temp-key")));
+
+    // Recovery onto a re-initialised token: three custodians open the shares of the new set
+    // (sealed to their YubiKeys); the root KEK comes back with its recorded fingerprint and
+    // every live backup is restored, so the record can be signed again.
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "recover",
+        &[],
+        &[("recover-root-kek", &["C Five", "C Three", "C One"])],
+        &[],
+    );
+    let r = run_with_cards(&t, &mut h, &script("root-key-recovery"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.inserted, vec![7_005, 7_003, 7_001]);
+    assert_eq!(
+        token_labels(&data),
+        [
+            "keyrite-record-signing",
+            "keyrite-root-kek-r2",
+            "keyrite-signing-key"
+        ]
+    );
+    let ev = events(&data);
+    let opened: Vec<&str> = ev[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ShareVerified { custodian_id, .. } => Some(custodian_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, ["yk-7005", "yk-7003", "yk-7001"]);
+    let restored = ev[mark..]
+        .iter()
+        .filter(|e| matches!(e, Event::BackupRestored { .. }))
+        .count();
+    assert_eq!(restored, 2);
+    let record = std::fs::read_dir(data.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("root-key-recovery"))
+        })
+        .expect("recovery record");
+    let v = keyrite(
+        &data,
+        &[
+            "record",
+            "verify",
+            record.to_str().unwrap(),
+            "--journal",
+            data.join("journal.sqlite").to_str().unwrap(),
+        ],
+    );
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     let v = keyrite(&data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
 }

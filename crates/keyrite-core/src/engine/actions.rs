@@ -204,10 +204,11 @@ impl Engine {
             } else {
                 Ran::Waiting
             }),
-            Action::Rotate { .. }
-            | Action::Destroy { .. }
-            | Action::Recover { .. }
-            | Action::ReplaceCustodian => {
+            Action::Recover { label } => {
+                self.recover_action(label).map_err(Failure::Step)?;
+                Ok(Ran::Waiting)
+            }
+            Action::Rotate { .. } | Action::Destroy { .. } | Action::ReplaceCustodian => {
                 self.quorum_action(action).map_err(Failure::Step)?;
                 Ok(Ran::Waiting)
             }
@@ -258,6 +259,10 @@ impl Engine {
                 .map_err(|e| {
                     Failure::Step(hsm_err(s.err("setting the new SO PIN (C_SetPIN)", e)))
                 })?;
+            if let Some(r) = self.env.rehearsal() {
+                r.store_pins(so, user)
+                    .map_err(|e| Failure::Step(hsm_err(e)))?;
+            }
         }
         self.journal.append_with_details(
             Event::HsmTokenInitialised {
@@ -287,20 +292,8 @@ impl Engine {
         let serial = s.token().serial.clone();
         drop(s);
         if policy == "record-signing" {
-            let s = self.login(UserKind::User).map_err(Failure::Step)?;
-            let signer =
-                HsmSigner::open(s, label, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
-            let der = crate::x509::record_signing_certificate(
-                &signer,
-                &self.env.profile().site.name,
-                std::time::SystemTime::now(),
-            )
-            .map_err(|e| Failure::Step(e.to_string()))?;
-            drop(signer);
-            let s = self.login(UserKind::User).map_err(Failure::Step)?;
-            let id = hex::decode(&ev.id).unwrap_or_default();
-            crate::hsm::certificate::store_certificate(&s, label, &id, &der)
-                .map_err(|e| Failure::Step(hsm_err(e)))?;
+            self.certify_record_signing(label, &ev.id)
+                .map_err(Failure::Step)?;
         }
         self.journal.append(Event::KeyGenerated {
             key_id: label.into(),
@@ -314,6 +307,24 @@ impl Engine {
         self.register_key(&ev, &p, &serial, None)?;
         self.done_event()?;
         Ok(())
+    }
+
+    /// Stores a self-signed X.509 certificate for the record-signing key `label` (CKA_ID
+    /// `id_hex`) on the token: records carry it, verifiers pin its key.
+    pub(super) fn certify_record_signing(&self, label: &str, id_hex: &str) -> Result<(), String> {
+        let quirks = Quirks::builtin().map_err(hsm_err)?;
+        let s = self.login(UserKind::User)?;
+        let signer = HsmSigner::open(s, label, &quirks).map_err(hsm_err)?;
+        let der = crate::x509::record_signing_certificate(
+            &signer,
+            &self.env.profile().site.name,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| e.to_string())?;
+        drop(signer);
+        let s = self.login(UserKind::User)?;
+        let id = hex::decode(id_hex).unwrap_or_default();
+        crate::hsm::certificate::store_certificate(&s, label, &id, &der).map_err(hsm_err)
     }
 
     fn root_kek(&mut self, label: &str) -> Result<(), Failure> {

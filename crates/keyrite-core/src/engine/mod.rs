@@ -26,6 +26,7 @@ mod error;
 mod prompt;
 mod quorum_steps;
 mod record;
+mod recovery;
 mod register;
 mod replay;
 mod state;

@@ -302,6 +302,10 @@ impl Engine {
                 self.collect_approval(&custodian_id, pin)
             }
             (Phase::Approve, Answer::SubmitApprovals) => self.finish_quorum(),
+            (Phase::Unseal, Answer::Approve { custodian_id, pin }) => {
+                self.open_share(&custodian_id, pin)
+            }
+            (Phase::Unseal, Answer::SubmitApprovals) => self.finish_recovery(),
             _ => Err(EngineError::BadAnswer(
                 "a key choice or an approval is expected".into(),
             )),
@@ -548,7 +552,7 @@ impl Engine {
         Ok(())
     }
 
-    fn live_backups(&self, kek_id: &str) -> Result<Vec<LiveBackup>, String> {
+    pub(super) fn live_backups(&self, kek_id: &str) -> Result<Vec<LiveBackup>, String> {
         let conn = self.journal.store().conn();
         let mut stmt = conn
             .prepare("SELECT backup_id, location FROM inventory_backup WHERE live = 1 AND wrapped_by = ?1 ORDER BY backup_id")

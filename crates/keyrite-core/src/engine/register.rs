@@ -26,7 +26,7 @@ fn key_type(policy: &KeyPolicy) -> KeyType {
 impl Engine {
     /// A key id no inventory entry has: the label, or `label~2`, `label~3`… when an earlier
     /// key of that label (e.g. on a re-initialised token) is still recorded.
-    fn free_key_id(&self, label: &str) -> Result<String, EngineError> {
+    pub(super) fn free_key_id(&self, label: &str) -> Result<String, EngineError> {
         let store = self.journal.store();
         if inventory::get(store, label)?.is_none() {
             return Ok(label.into());

@@ -34,6 +34,8 @@ pub(super) enum Phase {
     ChooseKey,
     /// Custodians approve the request.
     Approve,
+    /// Custodians open their sealed shares (recovery).
+    Unseal,
     SignOffs,
     Exception {
         id: String,
@@ -82,6 +84,8 @@ pub(super) struct Engine {
     pub(super) chosen_key: Option<String>,
     /// Approvals being collected for the current quorum step.
     pub(super) quorum: Option<super::quorum_steps::QuorumRun>,
+    /// Shares being opened for the current recovery step.
+    pub(super) recovery: Option<super::recovery::RecoveryRun>,
 }
 
 const ANSWERS_REFUSED: &str = "an answers file is refused in production: every answer is given \
@@ -147,6 +151,7 @@ impl Engine {
             outcome: None,
             chosen_key: None,
             quorum: None,
+            recovery: None,
         }
     }
 
@@ -394,6 +399,7 @@ impl Engine {
             Phase::Enrol => self.enrol_prompt(),
             Phase::ChooseKey => self.choose_key_prompt(),
             Phase::Approve => self.approval_prompt(),
+            Phase::Unseal => self.unseal_prompt(),
             Phase::SignOffs => self.signoff_prompt(),
             Phase::Exception {
                 id,
@@ -617,7 +623,7 @@ impl Engine {
                 },
             ) => self.decide(decision, decided_by, reason),
             (Phase::Enrol, a) => self.answer_enrol(a),
-            (Phase::ChooseKey | Phase::Approve, a) => self.answer_quorum(a),
+            (Phase::ChooseKey | Phase::Approve | Phase::Unseal, a) => self.answer_quorum(a),
             (_, a) => self.answer_action(a),
         }
     }

@@ -206,4 +206,34 @@ impl RehearsalHsm {
             .map_err(|_| fail(format!("{} is not a valid PIN file", path.display())))?;
         Ok((SecretText::new(p.so_pin), SecretText::new(p.user_pin)))
     }
+
+    /// Records the rehearsal token's new PINs after a rehearsal ceremony re-initialised it,
+    /// so that the next re-initialisation and `--rehearsal-pins` keep working. Written to a
+    /// new file (0600), synced, then renamed over the old one.
+    pub fn store_pins(&self, so: &SecretText, user: &SecretText) -> Result<(), HsmError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.dir.join(PINS);
+        let tmp = self.dir.join(format!("{PINS}.new"));
+        let fail = |reason: String| HsmError::Rehearsal {
+            path: self.dir.clone(),
+            reason,
+        };
+        let text = SecretText::new(format!(
+            "so_pin = {}\nuser_pin = {}\n",
+            toml::Value::String(so.expose().into()),
+            toml::Value::String(user.expose().into())
+        ));
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| fail(format!("cannot write {}: {e}", tmp.display())))?;
+        std::io::Write::write_all(&mut f, text.expose().as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| fail(format!("cannot write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| fail(format!("cannot replace {}: {e}", path.display())))
+    }
 }
