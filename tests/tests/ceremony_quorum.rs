@@ -169,8 +169,15 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         &[("rotate-key", &["C Two", "C Four", "C Five"])],
         &[],
     );
+    // This time the custodians also sign off the steps on their YubiKeys.
+    let text = std::fs::read_to_string(&ans).unwrap();
+    std::fs::write(&ans, format!("yubikey_sign_offs = true\n{text}")).unwrap();
     let r = run_with_cards(&t, &mut h, &script("key-rotation"), &ans);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.inserted,
+        [7_002, 7_004, 7_005, 7_001, 7_002, 7_003, 7_001, 7_002, 7_003]
+    );
     let after = token_labels(&data);
     assert!(
         after.contains(&"keyrite-root-kek-r2".to_string()),
@@ -184,6 +191,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     let (granted, refused) = approvals_of(&ev, mark);
     assert_eq!(granted, vec!["yk-7002", "yk-7004", "yk-7005"]);
     assert!(refused.is_empty(), "{refused:?}");
+    check_yubikey_sign_offs(&data, mark, 6);
     let rewrapped: Vec<KeyBackup> = std::fs::read_dir(data.join("backups"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -415,4 +423,49 @@ fn bad_approvals_in_process(h: &mut Harness, data: &Path, dir: &Path) {
         "attempt failed before the quorum check: wrong PIN for YubiKey 7001: 2 tries left before the PIN is blocked"
     );
     assert!(token_labels(data).contains(&"keyrite-temp-key".to_string()));
+}
+
+/// Every YubiKey sign-off after entry `from` verifies, independently of Keyrite's engine,
+/// against the custodian's enrolled 9c key over the documented step-outcome text.
+fn check_yubikey_sign_offs(data: &Path, from: usize, expected: usize) {
+    use p256::ecdsa::signature::Verifier;
+    use p256::pkcs8::DecodePublicKey;
+    use sha2::Digest;
+    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default()).unwrap();
+    let mut keys = std::collections::BTreeMap::new();
+    let mut checked = 0;
+    for i in 0..j.head().size {
+        let b = j.entry(i).unwrap().body_json().unwrap();
+        let (ev, d) = (&b["event"], &b["details"]);
+        if ev["type"] == "custodian_enrolled" {
+            let spki = hex::decode(d["record"]["signature_spki"].as_str().unwrap()).unwrap();
+            keys.insert(ev["custodian_id"].as_str().unwrap().to_string(), spki);
+        }
+        if (i as usize) < from || ev["type"] != "sign_off" || ev["signature_sha256"].is_null() {
+            continue;
+        }
+        let text = keyrite_core::engine::step_outcome_text(
+            ev["ceremony_id"].as_str().unwrap(),
+            ev["step"].as_str().unwrap(),
+            d["journal_head"].as_str().unwrap(),
+        );
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(text.as_bytes())),
+            d["outcome_sha256"].as_str().unwrap()
+        );
+        let sig = hex::decode(d["signature"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&sig)),
+            ev["signature_sha256"].as_str().unwrap()
+        );
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(
+            &keys[d["custodian_id"].as_str().unwrap()],
+        )
+        .unwrap();
+        let sig = p256::ecdsa::Signature::from_der(&sig).unwrap();
+        key.verify(text.as_bytes(), &sig)
+            .expect("sign-off verifies");
+        checked += 1;
+    }
+    assert_eq!(checked, expected);
 }

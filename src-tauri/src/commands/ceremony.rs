@@ -481,6 +481,10 @@ pub enum AnswerIn {
         pin: Typed,
     },
     SubmitApprovals,
+    SignOffYubikey {
+        participant: String,
+        pin: Typed,
+    },
 }
 
 fn to_answer(a: AnswerIn) -> Result<Answer, String> {
@@ -555,6 +559,10 @@ fn to_answer(a: AnswerIn) -> Result<Answer, String> {
             pin: pin.0,
         },
         AnswerIn::SubmitApprovals => Answer::SubmitApprovals,
+        AnswerIn::SignOffYubikey { participant, pin } => Answer::SignOffWithYubiKey {
+            participant,
+            pin: pin.0,
+        },
     })
 }
 

@@ -837,6 +837,7 @@ fn answer_name(a: &Answer) -> &'static str {
         Answer::ShareHandled { .. } => "a share hand-over",
         Answer::ShareProof(_) => "a share proof",
         Answer::SignOff { .. } => "a sign-off",
+        Answer::SignOffWithYubiKey { .. } => "a YubiKey sign-off",
         Answer::Decide { .. } => "a decision",
         Answer::Enrol { .. } => "an enrolment",
         Answer::ChooseKey { .. } => "a key choice",

@@ -27,6 +27,8 @@ struct Raw {
     keys: BTreeMap<String, String>,
     #[serde(default)]
     approvals: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    yubikey_sign_offs: bool,
 }
 
 /// A custodian's (virtual) YubiKey, keyed by the custodian's name.
@@ -74,6 +76,7 @@ pub struct AnswerFile {
     yubikeys: BTreeMap<String, YubiKeyAnswers>,
     keys: BTreeMap<String, String>,
     approvals: BTreeMap<String, Vec<String>>,
+    yubikey_sign_offs: bool,
     file: String,
 }
 
@@ -145,6 +148,7 @@ impl AnswerFile {
             yubikeys,
             keys: raw.keys,
             approvals: raw.approvals,
+            yubikey_sign_offs: raw.yubikey_sign_offs,
             participants,
             so_pin: SecretText::new(raw.so_pin),
             user_pin: SecretText::new(raw.user_pin),
@@ -219,14 +223,21 @@ impl AnswerFile {
                 }),
                 _ => return Err(bad(format!("share {index} was not sealed; it cannot be verified unattended"))),
             },
-            Prompt::SignOff { candidates, role, step, .. } => Answer::SignOff {
-                participant: candidates
+            Prompt::SignOff { candidates, role, step, .. } => {
+                let p = candidates
                     .first()
-                    .ok_or_else(|| bad(format!("no {role} is left to sign off step \"{step}\"")))?
-                    .id
-                    .clone(),
-                signature_sha256: None,
-            },
+                    .ok_or_else(|| bad(format!("no {role} is left to sign off step \"{step}\"")))?;
+                match self.yubikeys.get(&p.name).filter(|_| self.yubikey_sign_offs) {
+                    Some(y) => Answer::SignOffWithYubiKey {
+                        participant: p.id.clone(),
+                        pin: copy(&y.pin),
+                    },
+                    None => Answer::SignOff {
+                        participant: p.id.clone(),
+                        signature_sha256: None,
+                    },
+                }
+            }
             Prompt::ExceptionDecision { step, expected, happened, .. } => {
                 match self.exceptions.get(step) {
                     Some((d, by, reason)) => Answer::Decide {

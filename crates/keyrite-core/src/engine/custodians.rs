@@ -28,7 +28,59 @@ pub fn acknowledgement_text(ceremony_id: &str, name: &str, serial: u32) -> Strin
     )
 }
 
+/// What a YubiKey sign-off signs: the ceremony, the step and the journal head when it was
+/// signed (which commits to everything the step journaled). Format: `docs/formats/approval.md`.
+pub fn step_outcome_text(ceremony_id: &str, step: &str, journal_head_hex: &str) -> String {
+    format!(
+        "keyrite-step-outcome-v1\nceremony: {ceremony_id}\nstep: {step}\njournal-head: {journal_head_hex}\n"
+    )
+}
+
 impl Engine {
+    /// A sign-off signed on the participant's enrolled YubiKey.
+    pub(super) fn yubikey_sign_off(
+        &mut self,
+        participant: String,
+        pin: SecretText,
+    ) -> Result<Progress, EngineError> {
+        self.sign_off_check(&participant)?;
+        let name = self
+            .participant(&participant)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let Some(enrolled) = register::active(self.journal.store())?
+            .into_iter()
+            .find(|c| c.record.name == name)
+        else {
+            return Err(EngineError::BadAnswer(format!(
+                "{name} ({participant}) has no enrolled YubiKey; sign off without one"
+            )));
+        };
+        let head = self.journal.head();
+        let text = step_outcome_text(&self.id, &self.step_id(), &hex::encode(head.root));
+        let mut card = self.cards().open(enrolled.record.yubikey_serial)?;
+        let signed = crate::custodian::signoff::sign_off(
+            card.as_mut(),
+            &enrolled.record,
+            &bytes(&pin),
+            text.as_bytes(),
+        )?;
+        drop(card);
+        let details = serde_json::json!({
+            "custodian_id": signed.signer_id,
+            "yubikey_serial": signed.yubikey_serial,
+            "outcome_sha256": signed.outcome_sha256,
+            "journal_size": head.size,
+            "journal_head": hex::encode(head.root),
+            "signature": hex::encode(&signed.signature),
+        });
+        self.record_sign_off(
+            participant,
+            Some(hex::encode(Sha256::digest(&signed.signature))),
+            details,
+        )
+    }
+
     /// Checked-in custodians who have no active enrolment yet, in check-in order.
     pub(super) fn to_enrol(&self) -> Result<Vec<Participant>, EngineError> {
         let enrolled = register::active(self.journal.store())?;

@@ -33,6 +33,7 @@ mod state;
 mod status;
 
 pub use cards::{CardAccess, PcscCards};
+pub use custodians::{acknowledgement_text, step_outcome_text};
 pub use error::EngineError;
 pub use prompt::{
     Answer, ApprovalPrompt, Approver, Decision, KeyChoice, Participant, Progress, Prompt,

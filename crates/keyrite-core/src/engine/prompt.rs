@@ -219,6 +219,14 @@ pub enum Answer {
     /// To [`Prompt::Approval`]: no more custodians will approve; run the quorum check now
     /// (with fewer than K approvals it is refused and journaled).
     SubmitApprovals,
+    /// To [`Prompt::SignOff`]: an enrolled custodian signs off with their YubiKey (9c, PIN):
+    /// the signature over the step outcome ([`super::step_outcome_text`]) is journaled.
+    SignOffWithYubiKey {
+        /// Participant id of the signer (a custodian enrolled under the same name).
+        participant: String,
+        /// Their YubiKey PIN.
+        pin: SecretText,
+    },
     /// To [`Prompt::ExceptionDecision`].
     Decide {
         /// What to do.

@@ -575,44 +575,9 @@ impl Engine {
                     participant,
                     signature_sha256,
                 },
-            ) => {
-                let Some((role, _)) = self.signoff_needed() else {
-                    return bad("no sign-off is needed".into());
-                };
-                let Some(p) = self.participant(&participant) else {
-                    return bad(format!("{participant} has not checked in"));
-                };
-                if p.role != role {
-                    return bad(format!(
-                        "a {role} must sign off next; {participant} is a {}",
-                        p.role
-                    ));
-                }
-                let step = self.step_id();
-                if self
-                    .signed
-                    .get(&step)
-                    .is_some_and(|v| v.iter().any(|(id, _)| *id == participant))
-                {
-                    return bad(format!(
-                        "{participant} has already signed off step \"{step}\""
-                    ));
-                }
-                self.journal.append(Event::SignOff {
-                    ceremony_id: self.id.clone(),
-                    step: step.clone(),
-                    participant_id: participant.clone(),
-                    role: role.name().into(),
-                    signature_sha256,
-                })?;
-                self.signed
-                    .entry(step)
-                    .or_default()
-                    .push((participant, role));
-                if self.signoff_needed().is_some() {
-                    return Ok(Progress::Continue);
-                }
-                self.complete_step()
+            ) => self.record_sign_off(participant, signature_sha256, Value::Null),
+            (Phase::SignOffs, Answer::SignOffWithYubiKey { participant, pin }) => {
+                self.yubikey_sign_off(participant, pin)
             }
             (
                 Phase::Exception { .. },
@@ -626,6 +591,65 @@ impl Engine {
             (Phase::ChooseKey | Phase::Approve | Phase::Unseal, a) => self.answer_quorum(a),
             (_, a) => self.answer_action(a),
         }
+    }
+
+    /// Checks that `participant` may sign off the current step now: checked in, of the role
+    /// needed next, not signed yet.
+    pub(super) fn sign_off_check(&self, participant: &str) -> Result<Role, EngineError> {
+        let bad = |m: String| Err(EngineError::BadAnswer(m));
+        let Some((role, _)) = self.signoff_needed() else {
+            return bad("no sign-off is needed".into());
+        };
+        let Some(p) = self.participant(participant) else {
+            return bad(format!("{participant} has not checked in"));
+        };
+        if p.role != role {
+            return bad(format!(
+                "a {role} must sign off next; {participant} is a {}",
+                p.role
+            ));
+        }
+        let step = self.step_id();
+        if self
+            .signed
+            .get(&step)
+            .is_some_and(|v| v.iter().any(|(id, _)| id == participant))
+        {
+            return bad(format!(
+                "{participant} has already signed off step \"{step}\""
+            ));
+        }
+        Ok(role)
+    }
+
+    /// Journals a sign-off (`details`: the YubiKey signature, if any) and completes the step
+    /// when it was the last one needed.
+    pub(super) fn record_sign_off(
+        &mut self,
+        participant: String,
+        signature_sha256: Option<String>,
+        details: Value,
+    ) -> Result<Progress, EngineError> {
+        let role = self.sign_off_check(&participant)?;
+        let step = self.step_id();
+        self.journal.append_with_details(
+            Event::SignOff {
+                ceremony_id: self.id.clone(),
+                step: step.clone(),
+                participant_id: participant.clone(),
+                role: role.name().into(),
+                signature_sha256,
+            },
+            details,
+        )?;
+        self.signed
+            .entry(step)
+            .or_default()
+            .push((participant, role));
+        if self.signoff_needed().is_some() {
+            return Ok(Progress::Continue);
+        }
+        self.complete_step()
     }
 
     fn decide(

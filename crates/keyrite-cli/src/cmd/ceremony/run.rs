@@ -79,7 +79,7 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         let a = match &file {
             Some(f) => {
                 let a = f.answer(&p)?;
-                say_insert(&p, &a);
+                say_insert(&p, &a, f);
                 a
             }
             None => match ask(&p) {
@@ -153,8 +153,18 @@ fn show(p: &Prompt) {
 }
 
 /// Tells the room which YubiKey to insert before the engine waits for it.
-fn say_insert(p: &Prompt, a: &Answer) {
+fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
     match (p, a) {
+        (Prompt::SignOff { candidates, .. }, Answer::SignOffWithYubiKey { participant, .. }) => {
+            let name = candidates
+                .iter()
+                .find(|c| &c.id == participant)
+                .map(|c| c.name.as_str())
+                .unwrap_or_default();
+            if let Some(serial) = f.yubikey_serial(name) {
+                println!("Insert the YubiKey of {name} (serial {serial}) now.")
+            }
+        }
         (Prompt::EnrolYubiKey { custodian_name, .. }, Answer::Enrol { serial, .. }) => {
             println!("Insert the YubiKey of {custodian_name} (serial {serial}) now.")
         }
@@ -241,9 +251,18 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
             for c in candidates {
                 println!("  {}: {}", c.id, c.name);
             }
-            Answer::SignOff {
-                participant: line("Participant id signing off: ")?,
-                signature_sha256: None,
+            let participant = line("Participant id signing off: ")?;
+            if line("Sign with your enrolled YubiKey? (yes/no): ")? == "yes" {
+                println!("Insert your YubiKey now.");
+                Answer::SignOffWithYubiKey {
+                    participant,
+                    pin: read_pin(PinSource::Terminal, "YubiKey PIN")?,
+                }
+            } else {
+                Answer::SignOff {
+                    participant,
+                    signature_sha256: None,
+                }
             }
         }
         Prompt::ExceptionDecision { .. } => {
