@@ -2,7 +2,9 @@
 //! `yubikey` crate → pcscd → vpcd → piv-sim), then key-rotation (of the root KEK) and
 //! key-destruction run with 2 approvals — refused, token unchanged, refusal journaled — and
 //! with 3 — done, approvals journaled, backups rewrapped under the new root KEK, a new share
-//! set sealed to the custodians' YubiKeys, the destroyed key gone from the token. Last, the
+//! set sealed to the custodians' YubiKeys, the destroyed key gone from the token. Then a
+//! custodian is replaced (new YubiKey enrolled, new root KEK and share set for the five in the
+//! room, each share opened on its YubiKey, the departing key retired). Last, the
 //! root-key-recovery ceremony rebuilds the root KEK from three of those sealed shares, each
 //! opened by its custodian's virtual YubiKey, into a re-initialised token and restores the
 //! backups.
@@ -266,6 +268,56 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         .iter()
         .any(|e| matches!(e, Event::KeyDestroyed { key_id, .. } if key_id == "keyrite-temp-key")));
 
+    // C Five leaves; C Six joins with a new YubiKey. Three custodians approve the new set;
+    // the root KEK is replaced and its shares sealed to the five in the room, who each open
+    // theirs; C Five's YubiKey is retired.
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "replace",
+        &[],
+        &[("reshare", &["C One", "C Two", "C Six"])],
+        &[],
+    );
+    c_six_replaces_c_five(&ans);
+    let r = run_with_cards(&t, &mut h, &script("replace-custodian"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.inserted,
+        [7_006, 7_001, 7_002, 7_006, 7_001, 7_002, 7_003, 7_004, 7_006]
+    );
+    let labels = token_labels(&data);
+    assert!(
+        labels.contains(&"keyrite-root-kek-r3".to_string()),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.contains(&"keyrite-root-kek-r2".to_string()),
+        "{labels:?}"
+    );
+    let ev = events(&data);
+    let retired: Vec<&str> = ev[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::CustodianRetired { custodian_id, .. } => Some(custodian_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retired, ["yk-7005"]);
+    let verified: Vec<&str> = ev[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ShareVerified { custodian_id, .. } => Some(custodian_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        verified,
+        ["yk-7001", "yk-7002", "yk-7003", "yk-7004", "yk-7006"]
+    );
+    let (granted, _) = approvals_of(&ev, mark);
+    assert_eq!(granted, ["yk-7001", "yk-7002", "yk-7006"]);
+
     // Recovery onto a re-initialised token: three custodians open the shares of the new set
     // (sealed to their YubiKeys); the root KEK comes back with its recorded fingerprint and
     // every live backup is restored, so the record can be signed again.
@@ -274,17 +326,18 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         dir,
         "recover",
         &[],
-        &[("recover-root-kek", &["C Five", "C Three", "C One"])],
+        &[("recover-root-kek", &["C Six", "C Three", "C One"])],
         &[],
     );
+    c_six_replaces_c_five(&ans);
     let r = run_with_cards(&t, &mut h, &script("root-key-recovery"), &ans);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    assert_eq!(r.inserted, vec![7_005, 7_003, 7_001]);
+    assert_eq!(r.inserted, vec![7_006, 7_003, 7_001]);
     assert_eq!(
         token_labels(&data),
         [
             "keyrite-record-signing",
-            "keyrite-root-kek-r2",
+            "keyrite-root-kek-r3",
             "keyrite-signing-key"
         ]
     );
@@ -296,7 +349,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
             _ => None,
         })
         .collect();
-    assert_eq!(opened, ["yk-7005", "yk-7003", "yk-7001"]);
+    assert_eq!(opened, ["yk-7006", "yk-7003", "yk-7001"]);
     let restored = ev[mark..]
         .iter()
         .filter(|e| matches!(e, Event::BackupRestored { .. }))
@@ -468,4 +521,18 @@ fn check_yubikey_sign_offs(data: &Path, from: usize, expected: usize) {
         checked += 1;
     }
     assert_eq!(checked, expected);
+}
+
+/// In an answers file: C Six (YubiKey 7006) checks in instead of C Five.
+fn c_six_replaces_c_five(ans: &Path) {
+    let text = std::fs::read_to_string(ans)
+        .unwrap()
+        .replacen("\"C Five\"]", "\"C Six\"]", 1);
+    std::fs::write(
+        ans,
+        format!(
+            "{text}[yubikeys.\"C Six\"]\nserial = 7006\npin = \"{YK_PIN}\"\npuk = \"87654321\"\n"
+        ),
+    )
+    .unwrap();
 }

@@ -152,6 +152,7 @@ pub enum PromptView {
         custodian_name: String,
         index: u8,
         sealed_file: Option<String>,
+        yubikey_serial: Option<u32>,
     },
     SignOff {
         step: String,
@@ -248,11 +249,13 @@ fn prompt_view(p: &Prompt) -> PromptView {
             custodian_name,
             index,
             sealed_file,
+            yubikey_serial,
         } => PromptView::VerifyShare {
             custodian: custodian.clone(),
             custodian_name: custodian_name.clone(),
             index: *index,
             sealed_file: sealed_file.as_ref().map(|f| f.display().to_string()),
+            yubikey_serial: *yubikey_serial,
         },
         Prompt::SignOff {
             step,
@@ -481,6 +484,9 @@ pub enum AnswerIn {
         pin: Typed,
     },
     SubmitApprovals,
+    ShareYubikey {
+        pin: Typed,
+    },
     SignOffYubikey {
         participant: String,
         pin: Typed,
@@ -559,6 +565,7 @@ fn to_answer(a: AnswerIn) -> Result<Answer, String> {
             pin: pin.0,
         },
         AnswerIn::SubmitApprovals => Answer::SubmitApprovals,
+        AnswerIn::ShareYubikey { pin } => Answer::ShareProof(ShareProof::YubiKey { pin: pin.0 }),
         AnswerIn::SignOffYubikey { participant, pin } => Answer::SignOffWithYubiKey {
             participant,
             pin: pin.0,

@@ -540,8 +540,26 @@ impl Engine {
 
     pub(super) fn verify_prompt(&self) -> Prompt {
         let i = self.next_unverified().unwrap_or(1);
+        if let Some(holder) = self.set.as_ref().and_then(|s| s.holders.get(&i)) {
+            let rec = crate::inventory::custodians::get(self.journal.store(), holder)
+                .ok()
+                .flatten()
+                .map(|c| c.record);
+            return Prompt::VerifyShare {
+                custodian: holder.clone(),
+                custodian_name: rec.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
+                index: i,
+                sealed_file: self
+                    .set
+                    .as_ref()
+                    .and_then(|s| s.distributed.get(&i).cloned().flatten())
+                    .map(PathBuf::from),
+                yubikey_serial: rec.map(|r| r.yubikey_serial),
+            };
+        }
         let cid = format!("custodian-{i}");
         Prompt::VerifyShare {
+            yubikey_serial: None,
             custodian_name: self
                 .participant(&cid)
                 .map(|p| p.name.clone())
@@ -725,8 +743,13 @@ impl Engine {
                 open_with_passphrase(&bytes, &passphrase)
                     .map_err(|e| EngineError::BadAnswer(e.to_string()))?
             }
+            ShareProof::YubiKey { pin } => self.open_with_yubikey(&set, i, &pin)?,
         };
-        let cid = format!("custodian-{i}");
+        let cid = set
+            .holders
+            .get(&i)
+            .cloned()
+            .unwrap_or_else(|| format!("custodian-{i}"));
         if share.set_id().to_string() != set.set_id || share.index() != i {
             return Err(EngineError::BadAnswer(format!(
                 "{cid} presented share {} of set {}, but share {i} of set {} is expected",

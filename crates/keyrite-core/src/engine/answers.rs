@@ -215,6 +215,13 @@ impl AnswerFile {
                 )),
             },
             Prompt::VerifyShare {
+                yubikey_serial: Some(_),
+                custodian_name,
+                ..
+            } => Answer::ShareProof(ShareProof::YubiKey {
+                pin: copy(&self.yubikey(custodian_name)?.pin),
+            }),
+            Prompt::VerifyShare {
                 sealed_file, index, ..
             } => match (sealed_file, &self.passphrase) {
                 (Some(f), Some(p)) => Answer::ShareProof(ShareProof::Sealed {

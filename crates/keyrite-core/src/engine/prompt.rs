@@ -84,6 +84,8 @@ pub enum Prompt {
         index: u8,
         /// The sealed file Keyrite wrote for this share, if it was sealed.
         sealed_file: Option<PathBuf>,
+        /// The YubiKey the share is sealed to (answer [`ShareProof::YubiKey`]), if it is.
+        yubikey_serial: Option<u32>,
     },
     /// A sign-off by a participant of `role` is needed (answer [`Answer::SignOff`]).
     SignOff {
@@ -249,6 +251,11 @@ pub enum ShareProof {
         file: PathBuf,
         /// Its passphrase.
         passphrase: SecretText,
+    },
+    /// The share is sealed to the custodian's YubiKey: their card and PIN open it.
+    YubiKey {
+        /// Their YubiKey PIN.
+        pin: SecretText,
     },
 }
 

@@ -23,7 +23,7 @@ use crate::inventory::custodians as register;
 use crate::inventory::{self, KeyRecord, KeyState, KeyType};
 use crate::journal::Event;
 use crate::operations::{
-    destroy_key, new_request, rotate_key, rotate_root_kek, HsmAccess, LiveBackup, NewKek, Quorum,
+    destroy_key, new_request, replace_root_kek, rotate_key, HsmAccess, LiveBackup, NewKek, Quorum,
     Replacement, RootKekRotation,
 };
 use crate::quorum::{Approval, ApprovalRequest, Operation, QuorumPolicy};
@@ -49,6 +49,9 @@ pub(super) struct QuorumRun {
 enum Op {
     Rotate,
     Destroy,
+    /// Replace the custodian set: the root KEK is rotated and its new shares go to the
+    /// custodians in the room; enrolled custodians who are not there are retired.
+    Replace,
 }
 
 impl Op {
@@ -56,6 +59,7 @@ impl Op {
         match action {
             Action::Rotate { key, .. } => Some((Op::Rotate, key.as_deref())),
             Action::Destroy { key, .. } => Some((Op::Destroy, key.as_deref())),
+            Action::ReplaceCustodian => Some((Op::Replace, None)),
             _ => None,
         }
     }
@@ -63,12 +67,14 @@ impl Op {
         match self {
             Op::Rotate => "rotate",
             Op::Destroy => "destroy",
+            Op::Replace => "replace-custodian",
         }
     }
     fn allows(self, state: KeyState) -> bool {
         match self {
             Op::Rotate => matches!(state, KeyState::Active | KeyState::Suspended),
             Op::Destroy => inventory::state::allowed(state, KeyState::Destroyed).is_some(),
+            Op::Replace => state == KeyState::Active,
         }
     }
 }
@@ -108,12 +114,17 @@ impl Engine {
             .unwrap_or_default()
             .into_iter()
             .filter(|r| Some(&r.token_serial) == serial.as_ref() && op.allows(r.state))
+            .filter(|r| op != Op::Replace || is_root_kek(r))
             .collect()
     }
 
     /// The key named by the script (`key` = label or inventory id) or chosen at the screen.
     fn resolve_key(&self, op: Op, named: Option<&str>) -> Result<Option<KeyRecord>, String> {
         let Some(name) = named.or(self.chosen_key.as_deref()) else {
+            // Resharing acts on the root KEK: the one active on this token, if there is one.
+            if let (Op::Replace, [one]) = (op, self.candidates(op).as_slice()) {
+                return Ok(Some(one.clone()));
+            }
             return Ok(None);
         };
         let found: Vec<KeyRecord> = self
@@ -225,7 +236,7 @@ impl Engine {
         ) {
             return Ok(false);
         }
-        if op == Op::Rotate
+        if op != Op::Destroy
             && is_root_kek(&rec)
             && self.need_pin(
                 UserKind::So,
@@ -238,11 +249,26 @@ impl Engine {
             let Some(t) = self.script.roles.custodians else {
                 return Err("the script declares no custodians to approve".into());
             };
-            let enrolled: Vec<_> = register::active(self.journal.store())
+            let mut enrolled: Vec<_> = register::active(self.journal.store())
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|c| c.record)
                 .collect();
+            if op == Op::Replace {
+                // The new set is exactly the enrolled custodians in the room.
+                enrolled.retain(|c| {
+                    self.participants
+                        .iter()
+                        .any(|p| p.role == Role::Custodian && p.name == c.name)
+                });
+                if enrolled.len() != usize::from(t.n()) {
+                    return Err(format!(
+                        "{} of the checked-in custodians are enrolled, but the new share set needs {}: enrol the new custodian's YubiKey first",
+                        enrolled.len(),
+                        t.n()
+                    ));
+                }
+            }
             if enrolled.len() < usize::from(t.k()) {
                 return Err(format!(
                     "{} custodian(s) are enrolled but the quorum needs {} of {}: run the custodian-enrolment ceremony first",
@@ -256,6 +282,7 @@ impl Engine {
             let operation = match op {
                 Op::Rotate => Operation::Rotate,
                 Op::Destroy => Operation::Destroy,
+                Op::Replace => Operation::ReplaceCustodian,
             };
             let step_no = u32::try_from(self.step + 1).unwrap_or(u32::MAX);
             let request = new_request(
@@ -403,10 +430,13 @@ impl Engine {
         let result = self.operate(q, action, &policies, &quirks, &user_pin, so_pin.as_ref());
         self.user_pin = Some(user_pin);
         self.so_pin = so_pin;
-        match result? {
-            Some(kek) => self.hand_out_sealed(&kek),
-            None => Ok(()),
+        if let Some(kek) = result? {
+            self.hand_out_sealed(&kek)?;
         }
+        if matches!(action, Action::ReplaceCustodian) {
+            self.retire_absent(&q.policy)?;
+        }
+        Ok(())
     }
 
     fn operate(
@@ -425,7 +455,9 @@ impl Engine {
         let label = self.next_label(&rec.label);
         let root = is_root_kek(&rec);
         let backups = match (action, root) {
-            (Action::Rotate { .. }, true) => self.live_backups(&rec.key_id)?,
+            (Action::Rotate { .. } | Action::ReplaceCustodian, true) => {
+                self.live_backups(&rec.key_id)?
+            }
             _ => Vec::new(),
         };
         let k = self.script.roles.custodians.map(|t| t.k()).unwrap_or(0);
@@ -455,10 +487,15 @@ impl Engine {
             (Action::Destroy { .. }, _) => destroy_key(journal, &hsm, &quorum, &q.key_id, &actor)
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            (Action::Rotate { .. }, true) => rotate_root_kek(
+            (Action::Rotate { .. } | Action::ReplaceCustodian, true) => replace_root_kek(
                 journal,
                 &hsm,
                 &quorum,
+                if root && matches!(action, Action::ReplaceCustodian) {
+                    Operation::ReplaceCustodian
+                } else {
+                    Operation::Rotate
+                },
                 &rec.key_id,
                 &NewKek {
                     key_id: &label,
@@ -527,13 +564,50 @@ impl Engine {
             .unwrap_or_else(|| format!("{base}-rotated"))
     }
 
+    /// After a custodian replacement: enrolled custodians outside the new set are retired
+    /// (their YubiKeys no longer count; their old shares open nothing).
+    fn retire_absent(&mut self, policy: &QuorumPolicy) -> Result<(), String> {
+        let gone: Vec<_> = register::active(self.journal.store())
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|c| !policy.custodians().contains(&c.record))
+            .collect();
+        for c in gone {
+            register::retire_custodian(
+                &mut self.journal,
+                &c.record.custodian_id,
+                &format!(
+                    "replaced in ceremony {}: not among the custodians given the new share set",
+                    self.id
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// After a root KEK rotation: the new shares, sealed to each enrolled custodian's 9d key,
     /// are written to `DATA/shares/<set>/` and their hand-over journaled.
     fn hand_out_sealed(&mut self, r: &RootKekRotation) -> Result<(), String> {
         let dir = self.env.data().path().join("shares").join(&r.share_set_id);
+        let mut set = super::state::SetRecord {
+            set_id: r.share_set_id.clone(),
+            threshold: self.script.roles.custodians.map(|t| t.k()).unwrap_or(0),
+            count: u8::try_from(r.sealed_shares.len()).unwrap_or(u8::MAX),
+            fingerprints: r
+                .sealed_shares
+                .iter()
+                .map(|s| s.fingerprint.clone())
+                .collect(),
+            protects: r.new_kek.label.clone(),
+            ..Default::default()
+        };
         for s in &r.sealed_shares {
             let path: PathBuf = dir.join(format!("share-{}-{}.sealed", s.index, s.custodian_id));
             super::actions::write_new(&path, &s.sealed)?;
+            set.distributed
+                .insert(s.index, Some(path.display().to_string()));
+            set.holders.insert(s.index, s.custodian_id.clone());
             self.journal
                 .append_with_details(
                     Event::ShareDistributed {
@@ -549,6 +623,8 @@ impl Engine {
                 )
                 .map_err(|e| e.to_string())?;
         }
+        // A later verify-shares step asks each holder to open their share with their card.
+        self.set = Some(set);
         Ok(())
     }
 

@@ -35,6 +35,34 @@ pub(super) struct RecoveryRun {
 }
 
 impl Engine {
+    /// Opens share `i` of `set`, sealed to its holder's YubiKey, with their card and PIN.
+    pub(super) fn open_with_yubikey(
+        &self,
+        set: &super::state::SetRecord,
+        i: u8,
+        pin: &SecretText,
+    ) -> Result<Share, EngineError> {
+        let bad = |m: String| EngineError::BadAnswer(m);
+        let holder = set
+            .holders
+            .get(&i)
+            .ok_or_else(|| bad(format!("share {i} is not sealed to a YubiKey")))?;
+        let rec = register::get(self.journal.store(), holder)?
+            .map(|c| c.record)
+            .ok_or_else(|| bad(format!("{holder} is not an enrolled custodian")))?;
+        let file = set
+            .distributed
+            .get(&i)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| bad(format!("share {i} has no sealed file")))?;
+        let sealed = std::fs::read(&file)
+            .map_err(|e| bad(format!("cannot read sealed share {file}: {e}")))?;
+        let mut card = self.cards().open(rec.yubikey_serial)?;
+        let pin = SecretBytes::from_slice(pin.expose().as_bytes());
+        open_sealed_share(card.as_mut(), &rec, &pin, &sealed).map_err(|e| bad(e.to_string()))
+    }
+
     /// The root KEK to recover: the newest active root KEK labelled `label` or a rotation of
     /// it (`label-rN`), on any token.
     fn kek_to_recover(&self, label: &str) -> Result<KeyRecord, String> {

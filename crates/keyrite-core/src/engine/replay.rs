@@ -261,10 +261,15 @@ impl Replayed {
                     set_id,
                     index,
                     sealed_file,
+                    custodian_id,
                     ..
                 } if mine(&ceremony_id) => {
                     if let Some(s) = r.set.as_mut().filter(|s| s.set_id == set_id) {
                         s.distributed.insert(index, sealed_file);
+                        // Shares sealed to enrolled custodians' YubiKeys (root KEK rotation).
+                        if custodian_id.starts_with("yk-") {
+                            s.holders.insert(index, custodian_id);
+                        }
                     }
                 }
                 Event::ShareVerified { set_id, index, .. } => {

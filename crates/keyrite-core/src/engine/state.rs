@@ -58,6 +58,8 @@ pub(super) struct SetRecord {
     pub(super) distributed: BTreeMap<u8, Option<String>>,
     pub(super) verified: BTreeSet<u8>,
     pub(super) void: bool,
+    /// index → enrolled custodian id, for shares sealed to YubiKeys (a root KEK rotation).
+    pub(super) holders: BTreeMap<u8, String>,
 }
 
 pub(super) struct Engine {

@@ -26,7 +26,9 @@ pub use destroy::{destroy_key, Destruction};
 pub use error::OperationError;
 pub use gate::{kek_fingerprint, key_ref, new_request, Quorum};
 pub use recover::{open_sealed_share, recover_root_kek, restore_backup, Recovery};
-pub use root_kek::{rotate_root_kek, LiveBackup, NewKek, RootKekRotation, SealedShare};
+pub use root_kek::{
+    replace_root_kek, rotate_root_kek, LiveBackup, NewKek, RootKekRotation, SealedShare,
+};
 pub use rotate::{rotate_key, KeyRotation, Replacement};
 
 use crate::hsm::policy::PolicySet;

@@ -175,6 +175,33 @@ pub fn rotate_root_kek(
     backups: &[LiveBackup],
     actor: &str,
 ) -> Result<RootKekRotation, OperationError> {
+    replace_root_kek(
+        journal,
+        hsm,
+        quorum,
+        Operation::Rotate,
+        kek_id,
+        new,
+        backups,
+        actor,
+    )
+}
+
+/// [`rotate_root_kek`] approved as `operation`: [`Operation::Rotate`], or
+/// [`Operation::ReplaceCustodian`] when the custodian set changes — the new shares go to the
+/// custodians of `quorum.policy` only, and a departing custodian's old share (with any other
+/// old shares) rebuilds nothing: the old KEK is gone.
+#[allow(clippy::too_many_arguments)]
+pub fn replace_root_kek(
+    journal: &mut Journal,
+    hsm: &HsmAccess<'_>,
+    quorum: &Quorum<'_>,
+    operation: Operation,
+    kek_id: &str,
+    new: &NewKek<'_>,
+    backups: &[LiveBackup],
+    actor: &str,
+) -> Result<RootKekRotation, OperationError> {
     let rec = inventory_record(journal, OP, kek_id)?;
     if rec.state != KeyState::Active {
         let reason = format!("it is {}; only the active root KEK is rotated", rec.state);
@@ -233,7 +260,7 @@ pub fn rotate_root_kek(
     let verified = gate(
         journal,
         quorum,
-        Operation::Rotate,
+        operation,
         OP,
         kek_id,
         &expected,

@@ -165,6 +165,14 @@ fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
                 println!("Insert the YubiKey of {name} (serial {serial}) now.")
             }
         }
+        (
+            Prompt::VerifyShare {
+                custodian_name,
+                yubikey_serial: Some(serial),
+                ..
+            },
+            _,
+        ) => println!("Insert the YubiKey of {custodian_name} (serial {serial}) now."),
         (Prompt::EnrolYubiKey { custodian_name, .. }, Answer::Enrol { serial, .. }) => {
             println!("Insert the YubiKey of {custodian_name} (serial {serial}) now.")
         }
@@ -236,6 +244,16 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 shown: true,
                 seal_passphrase: pass,
             }
+        }
+        Prompt::VerifyShare {
+            yubikey_serial: Some(serial),
+            custodian_name,
+            ..
+        } => {
+            println!("Insert the YubiKey of {custodian_name} (serial {serial}) now.");
+            Answer::ShareProof(ShareProof::YubiKey {
+                pin: read_pin(PinSource::Terminal, "YubiKey PIN")?,
+            })
         }
         Prompt::VerifyShare { sealed_file, .. } => match sealed_file {
             Some(f) => Answer::ShareProof(ShareProof::Sealed {
