@@ -28,7 +28,7 @@ fn newer_schema_is_refused_and_untouched() {
     let err = Journal::open(&db, &StoreOptions::default()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{} has schema version 99, newer than this Keyrite understands (version 1); nothing was changed: use a newer Keyrite", db.display())
+        format!("{} has schema version 99, newer than this Keyrite understands (version 2); nothing was changed: use a newer Keyrite", db.display())
     );
     assert_eq!(std::fs::read(&db).unwrap(), before);
     let err = Journal::open_read_only(&db, &StoreOptions::default()).unwrap_err();
@@ -250,4 +250,35 @@ fn head_is_shown_as_hex_and_words() {
         head.root,
         keyrite_core::journal::merkle::leaf_hash(&e.entry_hash)
     );
+}
+
+#[test]
+fn a_version_1_journal_gains_the_custodian_register_and_keeps_its_entries() {
+    let (_t, db) = fresh();
+    let size = {
+        let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+        j.append(keyrite_core::journal::Event::Note {
+            kind: "before the upgrade".into(),
+        })
+        .unwrap();
+        j.head().size
+    };
+    // What a Keyrite with schema 1 left behind: no custodian table, user_version 1.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DROP INDEX custodian_active_serial; DROP TABLE custodian; PRAGMA user_version = 1",
+        )
+        .unwrap();
+    let j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(j.head().size, size);
+    assert_eq!(
+        keyrite_core::inventory::custodians::active(j.store()).unwrap(),
+        vec![]
+    );
+    let v: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2);
 }
