@@ -227,6 +227,59 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         .iter()
         .any(|e| matches!(e, Event::ShareSetVoided { .. })));
 
+    // Emergency rotation of a signing key suspected compromised: replaced (and the
+    // replacement backed up under the root KEK), the old key recorded compromised, its backup
+    // retired, then destroyed.
+    let mark = ev.len();
+    let ans = quorum_answers(
+        dir,
+        "emergency",
+        &[
+            ("rotate-compromised-key", "keyrite-signing-key"),
+            ("destroy-compromised-key", "keyrite-signing-key"),
+        ],
+        &[
+            ("rotate-compromised-key", &["C One", "C Two", "C Three"]),
+            ("destroy-compromised-key", &["C Four", "C Five", "C One"]),
+        ],
+        &[],
+    );
+    let r = run_with_cards(&t, &mut h, &script("emergency-rotation"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let labels = token_labels(&data);
+    assert!(
+        labels.contains(&"keyrite-signing-key-r2".to_string()),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.contains(&"keyrite-signing-key".to_string()),
+        "{labels:?}"
+    );
+    let ev = events(&data);
+    let states: Vec<(String, String)> = ev[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::InventoryStateChanged { key_id, to, .. } => {
+                Some((key_id.clone(), to.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    for want in [
+        ("keyrite-signing-key", "deactivated"),
+        ("keyrite-signing-key", "compromised"),
+        ("keyrite-signing-key", "destroyed"),
+        ("keyrite-signing-key-r2", "active"),
+    ] {
+        assert!(
+            states.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} not in {states:?}"
+        );
+    }
+    assert!(ev[mark..].iter().any(
+        |e| matches!(e, Event::BackupMade { key_id, .. } if key_id == "keyrite-signing-key-r2")
+    ));
+
     // Destruction with two approvals: refused; with three: the key is gone, with proof.
     let mark = ev.len();
     let ans = quorum_answers(
@@ -338,7 +391,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         [
             "keyrite-record-signing",
             "keyrite-root-kek-r3",
-            "keyrite-signing-key"
+            "keyrite-signing-key-r2"
         ]
     );
     let ev = events(&data);

@@ -384,7 +384,7 @@ impl Engine {
         Ok(())
     }
 
-    fn backup(&mut self, key: &str, wrap_key: &str) -> Result<(), Failure> {
+    pub(super) fn backup(&mut self, key: &str, wrap_key: &str) -> Result<(), Failure> {
         let policies = PolicySet::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
         let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
         let path = self

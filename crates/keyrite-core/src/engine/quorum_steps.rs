@@ -430,11 +430,59 @@ impl Engine {
         let result = self.operate(q, action, &policies, &quirks, &user_pin, so_pin.as_ref());
         self.user_pin = Some(user_pin);
         self.so_pin = so_pin;
+        let result = result.and_then(|kek| {
+            self.back_up_replacement(q, action, &policies)?;
+            Ok(kek)
+        });
         if let Some(kek) = result? {
             self.hand_out_sealed(&kek)?;
         }
         if matches!(action, Action::ReplaceCustodian) {
             self.retire_absent(&q.policy)?;
+        }
+        // Emergency rotation: the replaced key is recorded compromised (SP 800-57
+        // transition 13), not merely deactivated.
+        if let Action::Rotate {
+            compromised: true, ..
+        } = action
+        {
+            let still = inventory::get(self.journal.store(), &q.key_id)
+                .map_err(|e| e.to_string())?
+                .is_some_and(|r| r.state == KeyState::Deactivated);
+            if still {
+                let reason = format!("suspected compromise, rotated in ceremony {}", self.id);
+                let actor = self.actor_id();
+                inventory::transition(
+                    &mut self.journal,
+                    &q.key_id,
+                    KeyState::Compromised,
+                    &reason,
+                    &actor,
+                )
+                .map_err(|e| e.to_string())?;
+                // A compromised key's backups must never be restored or rewrapped again.
+                let backups: Vec<String> = {
+                    let conn = self.journal.store().conn();
+                    let mut stmt = conn
+                        .prepare(
+                            "SELECT backup_id FROM inventory_backup WHERE live = 1 AND key_id = ?1",
+                        )
+                        .map_err(|e| e.to_string())?;
+                    let rows = stmt
+                        .query_map([&q.key_id], |r| r.get(0))
+                        .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+                        .map_err(|e| e.to_string())?;
+                    rows
+                };
+                for b in backups {
+                    inventory::retire_backup(
+                        &mut self.journal,
+                        &b,
+                        &format!("its key {} is compromised", q.key_id),
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     }
@@ -564,6 +612,56 @@ impl Engine {
             .unwrap_or_else(|| format!("{base}-rotated"))
     }
 
+    /// After a key rotation: the replacement is backed up under the active root KEK when its
+    /// policy asks for backups (as `generate-key` + `backup` would have done).
+    fn back_up_replacement(
+        &mut self,
+        q: &QuorumRun,
+        action: &Action,
+        policies: &PolicySet,
+    ) -> Result<(), String> {
+        if !matches!(action, Action::Rotate { .. }) {
+            return Ok(());
+        }
+        let Some(rec) =
+            inventory::get(self.journal.store(), &q.key_id).map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        if is_root_kek(&rec) {
+            return Ok(());
+        }
+        // The replacement is the active key the rotation linked to the old one.
+        let all = inventory::list(self.journal.store()).map_err(|e| e.to_string())?;
+        let Some(new) = all
+            .iter()
+            .filter(|r| r.state == KeyState::Active && r.token_serial == rec.token_serial)
+            .filter(|r| r.label != rec.label && r.algorithm == rec.algorithm)
+            .max_by(|a, b| a.created.cmp(&b.created))
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let kek = all
+            .iter()
+            .find(|r| {
+                r.state == KeyState::Active && r.token_serial == rec.token_serial && is_root_kek(r)
+            })
+            .map(|r| r.label.clone());
+        let wants = describe_policy_backup(policies, &new);
+        match (wants, kek) {
+            (true, Some(kek)) => self.backup(&new.label, &kek).map_err(|f| match f {
+                super::actions::Failure::Step(s) => s,
+                super::actions::Failure::Engine(e) => e.to_string(),
+            }),
+            (true, None) => Err(format!(
+                "the replacement {} must be backed up but no active root KEK is on this token",
+                new.label
+            )),
+            (false, _) => Ok(()),
+        }
+    }
+
     /// After a custodian replacement: enrolled custodians outside the new set are retired
     /// (their YubiKeys no longer count; their old shares open nothing).
     fn retire_absent(&mut self, policy: &QuorumPolicy) -> Result<(), String> {
@@ -651,4 +749,15 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// Whether the policy `rec` was made under asks for backups (by its purpose text, which is the
+/// policy description the engine registered it with).
+fn describe_policy_backup(policies: &PolicySet, rec: &KeyRecord) -> bool {
+    policies
+        .names()
+        .iter()
+        .filter_map(|n| policies.get(n).ok())
+        .find(|p| p.description == rec.purpose && p.key.name() == rec.algorithm)
+        .is_some_and(|p| p.backup)
 }
