@@ -300,7 +300,15 @@ impl Replayed {
             match action.as_str() {
                 "generate-key" | "generate-and-split-root-kek" => p.destroy_label = label,
                 "backup" => {
-                    p.remove_file = backup_file;
+                    // Killed after writing the file but before `backup_made`: the file is
+                    // where the action writes it, and the rerun needs the name free.
+                    p.remove_file = backup_file.or_else(|| {
+                        label.map(|key| {
+                            unjournaled_backup_path(journal, &key, id)
+                                .display()
+                                .to_string()
+                        })
+                    });
                 }
                 _ => {}
             }
@@ -333,4 +341,16 @@ impl Replayed {
         }
         Ok(r)
     }
+}
+
+/// Where the backup action of ceremony `id` writes `key`'s backup: `DATA/backups/KEY-ID.krbak`,
+/// the data directory being the journal's (`DATA/journal.sqlite`). Keep in step with
+/// `Engine::backup`.
+fn unjournaled_backup_path(journal: &Journal, key: &str, id: &str) -> std::path::PathBuf {
+    let data = journal
+        .store()
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    data.join("backups").join(format!("{key}-{id}.krbak"))
 }
