@@ -81,13 +81,14 @@ fn an_emptied_token_object_is_put_back() {
     let [repair] = again.repairs() else {
         panic!("one repair expected: {:?}", again.repairs())
     };
-    let known_good = data
-        .softhsm_dir()
-        .join("known-good")
-        .join(format!(
-            "{}.token.object",
-            file.parent().unwrap().file_name().unwrap().to_string_lossy()
-        ));
+    let known_good = data.softhsm_dir().join("known-good").join(format!(
+        "{}.token.object",
+        file.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    ));
     assert_eq!(repair.file, file);
     assert_eq!(repair.restored_from, known_good);
     assert!(repair
@@ -134,7 +135,11 @@ fn a_cut_token_object_without_a_copy_is_refused() {
                 .join("known-good")
                 .join(format!(
                     "{}.token.object",
-                    file.parent().unwrap().file_name().unwrap().to_string_lossy()
+                    file.parent()
+                        .unwrap()
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
                 ))
                 .display(),
             data.softhsm_dir().display()
@@ -198,7 +203,11 @@ fn killed_during_login_loops() {
         child.wait().unwrap();
         let was_damaged = std::fs::read(&file).unwrap().len() != whole_len;
         let hsm = RehearsalHsm::ensure(&data).unwrap();
-        assert_eq!(hsm.repairs().len(), usize::from(was_damaged), "kill {kills}");
+        assert_eq!(
+            hsm.repairs().len(),
+            usize::from(was_damaged),
+            "kill {kills}"
+        );
         damaged += usize::from(was_damaged);
         assert_eq!(labels(&hsm).unwrap(), ["k1"], "kill {kills}");
     }

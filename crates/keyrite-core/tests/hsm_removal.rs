@@ -356,7 +356,8 @@ fn journal_keys(j: &Journal) -> BTreeSet<(String, String)> {
     let size = j.head().size;
     j.for_each_entry(0, size - 1, |e| {
         match e.event()? {
-            Event::KeyGenerated { label, cka_id, .. } | Event::KeyImported { label, cka_id, .. } => {
+            Event::KeyGenerated { label, cka_id, .. }
+            | Event::KeyImported { label, cka_id, .. } => {
                 known.insert((label, cka_id));
             }
             Event::KeyDestroyed { key_id, cka_id, .. } => {
@@ -428,10 +429,8 @@ fn token_pulled_out_while_signing_the_record_then_resumed() {
     };
     let dir = token_dir(env.data());
     let away = tmp.path().join("token-pulled-out");
-    let inventory_before = keyrite_core::inventory::list(
-        Journal::open_data_dir(env.data()).unwrap().store(),
-    )
-    .unwrap();
+    let inventory_before =
+        keyrite_core::inventory::list(Journal::open_data_dir(env.data()).unwrap().store()).unwrap();
     let j = Journal::open_data_dir(env.data()).unwrap();
     let producer = PullsTheToken {
         token_dir: dir.clone(),
