@@ -170,11 +170,11 @@ fn a_record_left_by_an_interrupted_run_is_moved_aside() {
     kill_at(&data, &ans, "checkpoint");
     let id = events(&data)
         .into_iter()
-        .filter_map(|e| match e {
+        .rev()
+        .find_map(|e| match e {
             Event::CeremonyStarted { ceremony_id, .. } => Some(ceremony_id),
             _ => None,
         })
-        .last()
         .expect("root-key-generation started");
     assert!(id.starts_with("root-key-generation-"), "{id}");
     let records = data.join("records");
