@@ -44,7 +44,9 @@ pub trait RecordProducer: Send {
 
 /// The record producer both faces use: renders the record from the journal with
 /// [`crate::record::produce_record`], signs it with the HSM's record-signing key and writes it
-/// to `DATA/records/<ceremony id>.pdf` (never overwriting an existing file).
+/// to `DATA/records/<ceremony id>.pdf` (never overwriting an existing file; one left by an
+/// attempt interrupted before the journal recorded it is moved aside to
+/// `<ceremony id>.pdf.interrupted-<unix seconds>`).
 #[derive(Debug, Clone, Copy)]
 pub struct JournalRecordProducer {
     /// Paper size of the record.
@@ -67,6 +69,21 @@ impl RecordProducer for JournalRecordProducer {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let path = dir.join(format!("{id}.pdf"));
+        if path.exists() && !record_journaled(input.journal, id)? {
+            // Written by an attempt killed before `record_produced` was journaled: kept beside
+            // it for the auditor, not overwritten, and not taken for this ceremony's record.
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let aside = dir.join(format!("{id}.pdf.interrupted-{stamp}"));
+            std::fs::rename(&path, &aside).map_err(|e| {
+                format!(
+                    "cannot move the unjournaled record {} aside: {e}",
+                    path.display()
+                )
+            })?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -84,4 +101,21 @@ impl RecordProducer for JournalRecordProducer {
             pages,
         })
     }
+}
+
+/// Whether the journal holds `record_produced` for ceremony `id`.
+fn record_journaled(journal: &Journal, id: &str) -> Result<bool, String> {
+    let size = journal.head().size;
+    let mut found = false;
+    if size > 0 {
+        journal
+            .for_each_entry(0, size - 1, |e| {
+                if let crate::journal::Event::RecordProduced { ceremony_id, .. } = e.event()? {
+                    found |= ceremony_id == id;
+                }
+                Ok(())
+            })
+            .map_err(|e| format!("cannot read the journal: {e}"))?;
+    }
+    Ok(found)
 }

@@ -305,7 +305,15 @@ impl Replayed {
             match action.as_str() {
                 "generate-key" | "generate-and-split-root-kek" => p.destroy_label = label,
                 "backup" => {
-                    p.remove_file = backup_file;
+                    // Killed after writing the file but before `backup_made`: the file is
+                    // where the action writes it, and the rerun needs the name free.
+                    p.remove_file = backup_file.or_else(|| {
+                        label.map(|key| {
+                            unjournaled_backup_path(journal, &key, id)
+                                .display()
+                                .to_string()
+                        })
+                    });
                 }
                 _ => {}
             }
@@ -337,5 +345,90 @@ impl Replayed {
             }
         }
         Ok(r)
+    }
+}
+
+/// Where the backup action of ceremony `id` writes `key`'s backup: `DATA/backups/KEY-ID.krbak`,
+/// the data directory being the journal's (`DATA/journal.sqlite`). Keep in step with
+/// `Engine::backup`.
+fn unjournaled_backup_path(journal: &Journal, key: &str, id: &str) -> std::path::PathBuf {
+    let data = journal
+        .store()
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    data.join("backups").join(format!("{key}-{id}.krbak"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_killed_during(action: &str, backup_made: bool) -> (tempfile::TempDir, Journal) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&tmp.path().join("journal.sqlite"), &Default::default()).unwrap();
+        let id = "c-1".to_string();
+        j.append(Event::CeremonyStarted {
+            ceremony_id: id.clone(),
+            script_name: "s".into(),
+            script_sha256: "00".into(),
+            mode: "rehearsal".into(),
+        })
+        .unwrap();
+        j.append(Event::StepStarted {
+            ceremony_id: id.clone(),
+            step: "backup-key".into(),
+            title: "Back up".into(),
+        })
+        .unwrap();
+        j.append(Event::ActionIntent {
+            ceremony_id: id.clone(),
+            step: "backup-key".into(),
+            action: action.into(),
+            label: Some("k1".into()),
+        })
+        .unwrap();
+        if backup_made {
+            j.append(Event::BackupMade {
+                backup_id: "k1-c-1".into(),
+                key_id: "k1".into(),
+                wrapped_by: "kek".into(),
+                blob_sha256: "00".into(),
+                location: "/elsewhere/k1.krbak".into(),
+            })
+            .unwrap();
+        }
+        (tmp, j)
+    }
+
+    #[test]
+    fn a_backup_killed_before_backup_made_frees_the_file_name() {
+        let (tmp, j) = journal_killed_during("backup", false);
+        let r = Replayed::read(&j, "c-1").unwrap();
+        let [p] = r.pending.as_slice() else {
+            panic!("one pending action expected")
+        };
+        assert_eq!(
+            p.remove_file.as_deref(),
+            Some(
+                tmp.path()
+                    .join("backups/k1-c-1.krbak")
+                    .display()
+                    .to_string()
+                    .as_str()
+            )
+        );
+        assert_eq!(p.reset_steps, ["backup-key"]);
+        assert_eq!(p.destroy_label, None);
+    }
+
+    #[test]
+    fn a_journaled_backup_location_wins() {
+        let (_tmp, j) = journal_killed_during("backup", true);
+        let r = Replayed::read(&j, "c-1").unwrap();
+        assert_eq!(
+            r.pending[0].remove_file.as_deref(),
+            Some("/elsewhere/k1.krbak")
+        );
     }
 }

@@ -246,6 +246,31 @@ pub enum HsmError {
         /// What went wrong and what to do.
         reason: String,
     },
+    /// An operation failed and the token no longer answers as itself: removed, or its store
+    /// gone, mid-way.
+    #[error(
+        "{operation} on {token} failed: {rv}; the token is no longer there ({probe}): it was \
+         removed or lost its store during the operation; reconnect it and list its keys \
+         (keyrite hsm keys) before going on"
+    )]
+    TokenGone {
+        /// What was being done.
+        operation: String,
+        /// The token as it was named before it went.
+        token: String,
+        /// The operation's return code in words.
+        rv: String,
+        /// What the presence check found.
+        probe: String,
+    },
+    /// The rehearsal token's SoftHSM2 store file is damaged and cannot be put back.
+    #[error("the rehearsal token's store file {file} is unusable: {problem}")]
+    RehearsalStore {
+        /// The file (`token.object`).
+        file: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
 }
 
 /// How a token is chosen.

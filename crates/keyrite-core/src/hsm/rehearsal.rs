@@ -6,6 +6,12 @@
 //! token is a rehearsal software token that never holds production keys; production profiles
 //! cannot use it. Everything is built in a scratch directory and renamed into place, so an
 //! interrupted first run leaves nothing half-created.
+//!
+//! SoftHSM2's file store is not crash-safe (a process killed during `C_Login` can leave the
+//! token's `token.object` empty); [`store`] keeps a known-good copy of it and puts it back,
+//! reporting each repair in [`RehearsalHsm::repairs`].
+
+mod store;
 
 use super::{HsmError, Pkcs11Module, TokenSelector};
 use crate::paths::DataDir;
@@ -15,6 +21,7 @@ use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use rand::Rng;
 use std::path::{Path, PathBuf};
+pub use store::StoreRepair;
 
 /// Environment variable naming the SoftHSM2 module to use instead of the usual locations.
 pub const SOFTHSM_MODULE_ENV: &str = "KEYRITE_SOFTHSM_MODULE";
@@ -46,6 +53,7 @@ pub fn softhsm_module_path() -> Result<PathBuf, HsmError> {
 pub struct RehearsalHsm {
     dir: PathBuf,
     module: PathBuf,
+    repairs: Vec<StoreRepair>,
 }
 
 const CONF: &str = "softhsm2.conf";
@@ -83,8 +91,14 @@ impl RehearsalHsm {
             reason,
         };
         if dir.join(CONF).is_file() && dir.join(PINS).is_file() {
+            // Before SoftHSM2 reads the store: it drops a token whose token.object is damaged.
+            let repairs = store::guard(&dir)?;
             std::env::set_var("SOFTHSM2_CONF", dir.join(CONF));
-            return Ok(Self { dir, module });
+            return Ok(Self {
+                dir,
+                module,
+                repairs,
+            });
         }
         if dir.exists() {
             return Err(fail(format!(
@@ -102,8 +116,14 @@ impl RehearsalHsm {
             std::env::remove_var("SOFTHSM2_CONF");
             return Err(e);
         }
+        // The first known-good copy of the new token's store.
+        let repairs = store::guard(&dir)?;
         std::env::set_var("SOFTHSM2_CONF", dir.join(CONF));
-        Ok(Self { dir, module })
+        Ok(Self {
+            dir,
+            module,
+            repairs,
+        })
     }
 
     fn create_in(scratch: &Path, dir: &Path, module: &Path) -> Result<(), HsmError> {
@@ -174,6 +194,12 @@ impl RehearsalHsm {
         std::fs::rename(scratch, dir)
             .map_err(|e| fail(format!("cannot move {} into place: {e}", scratch.display())))?;
         Ok(())
+    }
+
+    /// Damaged store files found and put back when this value was made (usually none). Each
+    /// says what was lost; callers show it to the operator.
+    pub fn repairs(&self) -> &[StoreRepair] {
+        &self.repairs
     }
 
     /// The SoftHSM2 module path.

@@ -29,6 +29,15 @@ pub fn rv_hint(rv: &RvError) -> Option<&'static str> {
         RvError::TokenNotPresent => "the token is not present (removed?)",
         RvError::DeviceRemoved => "the token was removed during the operation",
         RvError::SlotIdInvalid => "the slot does not exist (token removed?)",
+        RvError::TokenNotRecognized => "the module does not recognise the token in the slot",
+        RvError::SessionHandleInvalid => {
+            "the session is no longer valid (token removed or session closed)"
+        }
+        RvError::SessionClosed => "the session was closed during the operation",
+        RvError::DeviceError => "the token reported a device error",
+        RvError::ObjectHandleInvalid => {
+            "the object is no longer there (destroyed or token removed)"
+        }
         RvError::UserNotLoggedIn => "nobody is logged in to the token",
         RvError::UserAlreadyLoggedIn => "a user is already logged in",
         RvError::MechanismInvalid => "the token does not support this mechanism",

@@ -206,20 +206,65 @@ impl TokenSession {
         token_name(&self.token)
     }
 
-    /// A `Call` error for `operation` on this token.
+    /// The error for `operation` failing on this token with `e`. The token is asked at once
+    /// whether it is still there (`C_GetTokenInfo` on its slot): if it no longer answers, or
+    /// answers as another token, the error is [`HsmError::TokenGone`] with both return codes,
+    /// since a removal shows up first as whatever the module returns for the operation itself
+    /// (SoftHSM2: `CKR_GENERAL_ERROR`; cards and HSMs: `CKR_DEVICE_REMOVED`,
+    /// `CKR_SESSION_HANDLE_INVALID`, `CKR_TOKEN_NOT_PRESENT`…). Otherwise it is
+    /// [`HsmError::Call`].
     pub fn err(&self, operation: &str, e: cryptoki::error::Error) -> HsmError {
-        call_err(operation, &self.name(), &e)
+        match self.gone() {
+            Some(probe) => HsmError::TokenGone {
+                operation: operation.to_string(),
+                token: self.name(),
+                rv: rv::error_words(&e),
+                probe,
+            },
+            None => call_err(operation, &self.name(), &e),
+        }
     }
 
-    /// Every object visible in this session matching `template`.
+    /// Why this session's token is no longer there, or `None` if it still answers as itself:
+    /// `C_GetTokenInfo` on its slot fails, or reports another serial.
+    pub fn gone(&self) -> Option<String> {
+        match self.ctx.get_token_info(self.slot) {
+            Err(e) => Some(format!(
+                "C_GetTokenInfo on its slot now fails with {}",
+                rv::error_words(&e)
+            )),
+            Ok(t) if t.serial_number().trim() != self.token.serial => Some(format!(
+                "its slot now holds token serial {}",
+                t.serial_number().trim()
+            )),
+            Ok(_) => None,
+        }
+    }
+
+    /// Every object visible in this session matching `template`. An empty answer is trusted
+    /// only if the token is still there: SoftHSM2 answers `CKR_OK` and no objects once its
+    /// store is gone, which must not read as "no such key".
     pub fn find(
         &self,
         operation: &str,
         template: &[Attribute],
     ) -> Result<Vec<ObjectHandle>, HsmError> {
-        self.session
+        let operation = format!("{operation} (C_FindObjects)");
+        let found = self
+            .session
             .find_objects(template)
-            .map_err(|e| self.err(&format!("{operation} (C_FindObjects)"), e))
+            .map_err(|e| self.err(&operation, e))?;
+        if found.is_empty() {
+            if let Some(probe) = self.gone() {
+                return Err(HsmError::TokenGone {
+                    operation,
+                    token: self.name(),
+                    rv: "CKR_OK with no objects, which cannot be trusted".into(),
+                    probe,
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// Logs out (errors ignored: the session closes anyway).

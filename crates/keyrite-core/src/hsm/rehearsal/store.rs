@@ -1,0 +1,424 @@
+//! Crash safety for the rehearsal token's file store.
+//!
+//! SoftHSM2 keeps each token's label, serial, PIN flags and PIN blobs in `token.object` and
+//! rewrites that file in place — `ftruncate` to zero, then one buffered write at `fclose` — on
+//! every `C_Login`, `C_InitToken`, `C_InitPIN` and `C_SetPIN` (2.6.1, `ObjectFile::store`).
+//! A process killed between the two leaves the file empty, and SoftHSM2 then no longer lists
+//! the token at all. Its transactional SQLite store would avoid this, but Debian 12's softhsm2
+//! is built without it (`objectstore.backend = db` fails with "Could not select token
+//! backend"), and production HSMs never go through this path.
+//!
+//! So Keyrite keeps a known-good copy of each rehearsal `token.object`, refreshed every time a
+//! Keyrite process opens the rehearsal HSM, and puts it back when it finds the file damaged
+//! (empty, cut inside a record, or missing the token's label, serial, flags or SO PIN). The
+//! damaged file is kept beside it as evidence, and the repair is reported
+//! ([`StoreRepair`]). What the copy cannot bring back is whatever the interrupted process
+//! changed in `token.object` after it was taken: PIN changes and failed-PIN counts of that run.
+//! Key objects live in files of their own and are untouched.
+//!
+//! A cut that falls exactly between two records and keeps every required attribute cannot be
+//! told from a whole file; SoftHSM2 writes `token.object` (a few hundred bytes) with one
+//! `write`, so the cuts met in practice leave it empty.
+
+use crate::hsm::HsmError;
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TOKEN_OBJECT: &str = "token.object";
+/// Known-good copies, one per token directory, outside SoftHSM2's `tokens/` directory.
+const KNOWN_GOOD: &str = "known-good";
+/// Damaged files, kept as evidence.
+const DAMAGED: &str = "damaged";
+
+// SoftHSM2's object file: a big-endian u64 generation number, then records of
+// (u64 attribute type, u64 kind, value). Kinds from ObjectFile.cpp.
+const KIND_BOOL: u64 = 1;
+const KIND_ULONG: u64 = 2;
+const KIND_BYTES: u64 = 3;
+const KIND_MECHSET: u64 = 5;
+// CKA_VENDOR_DEFINED + 'SH' + n (OSAttributes.h): what a usable token.object must hold.
+// The user PIN is not required: C_InitToken clears it until C_InitPIN runs.
+const REQUIRED: &[(u64, &str)] = &[
+    (0x8000_5349, "label"),
+    (0x8000_534a, "serial"),
+    (0x8000_534b, "flags"),
+    (0x8000_534c, "SO PIN"),
+];
+
+/// A rehearsal `token.object` Keyrite found damaged and put back from its known-good copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRepair {
+    /// The token's `token.object`.
+    pub file: PathBuf,
+    /// What was wrong with it.
+    pub problem: String,
+    /// Where the damaged file was kept.
+    pub damaged_copy: PathBuf,
+    /// The known-good copy it was restored from.
+    pub restored_from: PathBuf,
+}
+
+impl std::fmt::Display for StoreRepair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the rehearsal token's store file {} was damaged ({}; SoftHSM2 was interrupted while \
+             rewriting it) and was restored from {}, the copy taken when Keyrite last opened the \
+             rehearsal HSM; the damaged file is kept as {}; a PIN change made after that copy \
+             is lost (run hsm-initialisation again if one was)",
+            self.file.display(),
+            self.problem,
+            self.restored_from.display(),
+            self.damaged_copy.display()
+        )
+    }
+}
+
+/// What a `token.object` looks like.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Every record whole, the token's attributes present.
+    Complete,
+    /// Cut short or missing what every token has.
+    Damaged(String),
+    /// A record kind this code does not know (a newer SoftHSM2?): left alone.
+    Unknown(String),
+}
+
+/// Reads SoftHSM2's big-endian fields off the front of a byte slice.
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn bytes(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok().filter(|n| *n <= self.rest.len())?;
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(head)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.bytes(8)
+            .map(|s| s.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+}
+
+fn check(bytes: &[u8]) -> Verdict {
+    let len = bytes.len();
+    if len == 0 {
+        return Verdict::Damaged("it is empty".into());
+    }
+    let mut c = Cursor { rest: bytes };
+    if c.u64().is_none() {
+        return Verdict::Damaged(format!(
+            "it ends inside the generation number ({len} bytes)"
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    while !c.rest.is_empty() {
+        let at = len - c.rest.len();
+        let (Some(ty), Some(kind)) = (c.u64(), c.u64()) else {
+            return Verdict::Damaged(format!(
+                "it ends inside an attribute header at byte {at} ({len} bytes)"
+            ));
+        };
+        let value = match kind {
+            KIND_BOOL => c.bytes(1),
+            KIND_ULONG => c.bytes(8),
+            KIND_BYTES => c.u64().and_then(|n| c.bytes(n)),
+            KIND_MECHSET => c
+                .u64()
+                .and_then(|n| n.checked_mul(8))
+                .and_then(|n| c.bytes(n)),
+            other => {
+                return Verdict::Unknown(format!(
+                    "attribute 0x{ty:x} at byte {at} has kind {other}"
+                ))
+            }
+        };
+        if value.is_none() {
+            return Verdict::Damaged(format!(
+                "it ends inside attribute 0x{ty:x} at byte {at} ({len} bytes)"
+            ));
+        }
+        seen.insert(ty);
+    }
+    for (ty, name) in REQUIRED {
+        if !seen.contains(ty) {
+            return Verdict::Damaged(format!("it lacks the token's {name}"));
+        }
+    }
+    Verdict::Complete
+}
+
+fn unusable(file: &Path, problem: String) -> HsmError {
+    HsmError::RehearsalStore {
+        file: file.to_path_buf(),
+        problem,
+    }
+}
+
+/// Checks the `token.object` of every token under `softhsm_dir/tokens`: a complete one
+/// refreshes its known-good copy, a damaged one is put back from it (and reported).
+pub(super) fn guard(softhsm_dir: &Path) -> Result<Vec<StoreRepair>, HsmError> {
+    let tokens = softhsm_dir.join("tokens");
+    let entries = std::fs::read_dir(&tokens)
+        .map_err(|e| unusable(&tokens, format!("cannot list the token directory: {e}")))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(TOKEN_OBJECT).is_file())
+        .collect();
+    dirs.sort();
+    let mut repairs = Vec::new();
+    for dir in dirs {
+        if let Some(r) = guard_token(softhsm_dir, &dir)? {
+            repairs.push(r);
+        }
+    }
+    Ok(repairs)
+}
+
+fn guard_token(softhsm_dir: &Path, token_dir: &Path) -> Result<Option<StoreRepair>, HsmError> {
+    let file = token_dir.join(TOKEN_OBJECT);
+    let name = token_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let good = softhsm_dir
+        .join(KNOWN_GOOD)
+        .join(format!("{name}.{TOKEN_OBJECT}"));
+    let io = |what: &str, e: std::io::Error| unusable(&file, format!("cannot {what}: {e}"));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&file)
+        .map_err(|e| io("open it", e))?;
+    // SoftHSM2 holds this lock (fcntl, whole file) while it truncates and refills the file.
+    lock(&f).map_err(|e| io("lock it", e))?;
+    let mut bytes = read_all(&mut f).map_err(|e| io("read it", e))?;
+    let mut verdict = check(&bytes);
+    if matches!(verdict, Verdict::Damaged(_)) {
+        // SoftHSM2 unlocks before `fclose` writes the buffered content: a live writer needs a
+        // moment more; a killed one never finishes.
+        std::thread::sleep(Duration::from_millis(100));
+        bytes = read_all(&mut f).map_err(|e| io("read it", e))?;
+        verdict = check(&bytes);
+    }
+    match verdict {
+        Verdict::Unknown(what) => {
+            tracing::warn!(file = %file.display(), %what, "rehearsal token store not recognised; no known-good copy taken");
+            Ok(None)
+        }
+        Verdict::Complete => {
+            if std::fs::read(&good).ok().as_deref() != Some(&bytes[..]) {
+                write_atomic(&good, &bytes).map_err(|e| {
+                    unusable(
+                        &file,
+                        format!("cannot keep a copy in {}: {e}", good.display()),
+                    )
+                })?;
+            }
+            Ok(None)
+        }
+        Verdict::Damaged(problem) => {
+            let copy = std::fs::read(&good)
+                .ok()
+                .filter(|c| check(c) == Verdict::Complete);
+            let Some(copy) = copy else {
+                return Err(unusable(
+                    &file,
+                    format!(
+                        "{problem}; SoftHSM2 was interrupted while rewriting it and there is no \
+                         known-good copy at {}; move {} aside and run again to create a fresh \
+                         rehearsal token",
+                        good.display(),
+                        softhsm_dir.display()
+                    ),
+                ));
+            };
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let damaged_copy = softhsm_dir
+                .join(DAMAGED)
+                .join(format!("{name}.{TOKEN_OBJECT}.{stamp}"));
+            write_atomic(&damaged_copy, &bytes).map_err(|e| {
+                unusable(
+                    &file,
+                    format!(
+                        "{problem}; cannot keep it as {}: {e}",
+                        damaged_copy.display()
+                    ),
+                )
+            })?;
+            // Renamed over the damaged file; the lock held on the old file goes with it.
+            write_atomic(&file, &copy)
+                .map_err(|e| unusable(&file, format!("{problem}; cannot restore it: {e}")))?;
+            let repair = StoreRepair {
+                file,
+                problem,
+                damaged_copy,
+                restored_from: good,
+            };
+            tracing::warn!(%repair, "rehearsal token store repaired");
+            Ok(Some(repair))
+        }
+    }
+}
+
+/// Takes SoftHSM2's write lock on the whole file. `fcntl` locks belong to the process and
+/// closing any descriptor of the file drops them all, so this runs before the process loads
+/// SoftHSM2 (as [`super::RehearsalHsm::ensure`] is meant to be called), not beside it.
+fn lock(f: &File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    loop {
+        // SAFETY: fcntl(F_SETLKW) on a descriptor we own, with a valid `flock`.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLKW, &fl) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn read_all(f: &mut File) -> std::io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file renamed into place (mode 0600),
+/// then syncs the directory, so a crash leaves either the old or the new file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // Not ending in ".object": SoftHSM2 ignores it if it is ever left behind.
+    let tmp = dir.join(format!(
+        ".{}.keyrite-tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ty: u64, kind: u64, value: &[u8]) -> Vec<u8> {
+        let mut v = ty.to_be_bytes().to_vec();
+        v.extend(kind.to_be_bytes());
+        v.extend(value);
+        v
+    }
+
+    fn bytes_value(s: &[u8]) -> Vec<u8> {
+        let mut v = (s.len() as u64).to_be_bytes().to_vec();
+        v.extend(s);
+        v
+    }
+
+    fn token_object(with_so_pin: bool) -> Vec<u8> {
+        // Records in SoftHSM2's order (by attribute type), the SO PIN last.
+        let mut v = 7u64.to_be_bytes().to_vec();
+        v.extend(record(1, KIND_BOOL, &[0xff]));
+        v.extend(record(0x8000_5349, KIND_BYTES, &bytes_value(b"label")));
+        v.extend(record(0x8000_534a, KIND_BYTES, &bytes_value(b"serial")));
+        v.extend(record(0x8000_534b, KIND_ULONG, &0x42du64.to_be_bytes()));
+        if with_so_pin {
+            v.extend(record(0x8000_534c, KIND_BYTES, &bytes_value(&[9; 72])));
+        }
+        v
+    }
+
+    #[test]
+    fn a_whole_token_object_is_complete() {
+        assert_eq!(check(&token_object(true)), Verdict::Complete);
+    }
+
+    #[test]
+    fn every_cut_is_damage() {
+        let whole = token_object(true);
+        assert_eq!(check(&[]), Verdict::Damaged("it is empty".into()));
+        assert_eq!(
+            check(&whole[..5]),
+            Verdict::Damaged("it ends inside the generation number (5 bytes)".into())
+        );
+        assert_eq!(
+            check(&whole[..20]),
+            Verdict::Damaged("it ends inside an attribute header at byte 8 (20 bytes)".into())
+        );
+        assert_eq!(
+            check(&whole[..24]),
+            Verdict::Damaged("it ends inside attribute 0x1 at byte 8 (24 bytes)".into())
+        );
+        assert_eq!(
+            check(&whole[..50]),
+            Verdict::Damaged("it ends inside attribute 0x80005349 at byte 25 (50 bytes)".into())
+        );
+        for n in 1..whole.len() {
+            assert!(
+                matches!(check(&whole[..n]), Verdict::Damaged(_)),
+                "cut at {n} not seen"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_without_its_so_pin_is_damaged() {
+        assert_eq!(
+            check(&token_object(false)),
+            Verdict::Damaged("it lacks the token's SO PIN".into())
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_and_huge_lengths_do_not_panic() {
+        let mut v = token_object(true);
+        v.extend(record(2, 4, &[0; 8]));
+        assert_eq!(
+            check(&v),
+            Verdict::Unknown(format!("attribute 0x2 at byte {} has kind 4", v.len() - 24))
+        );
+        let mut v = 1u64.to_be_bytes().to_vec();
+        v.extend(record(3, KIND_BYTES, &u64::MAX.to_be_bytes()));
+        assert!(matches!(check(&v), Verdict::Damaged(_)));
+        let mut v = 1u64.to_be_bytes().to_vec();
+        v.extend(record(3, KIND_MECHSET, &u64::MAX.to_be_bytes()));
+        assert!(matches!(check(&v), Verdict::Damaged(_)));
+    }
+}
