@@ -320,8 +320,14 @@ serial = "1234"
             "site profile site.toml is invalid: line 14, column 1: unknown field \
              `require_attested`, expected `require_attestation`"
         );
-        let err = parse(&format!("{PROD}[custodians]\nrequire_attestation = \"yes\"\n")).unwrap_err();
-        assert!(err.starts_with("site profile site.toml is invalid: line 14, column 23: "), "{err}");
+        let err = parse(&format!(
+            "{PROD}[custodians]\nrequire_attestation = \"yes\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("site profile site.toml is invalid: line 14, column 23: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -16,9 +16,9 @@ use keyrite_core::custodian::attestation::{
 use keyrite_core::custodian::enrol::{
     enrol, AttestationStatus, AttestedSlot, Enrolment, EnrolmentInput, EnrolmentRecord, Role,
 };
-use keyrite_core::custodian::PivSlot;
 use keyrite_core::custodian::signoff::{sign_off, verify_sign_off};
 use keyrite_core::custodian::unseal::unseal_shared_secret;
+use keyrite_core::custodian::PivSlot;
 use keyrite_core::custodian::{list_cards, CustodianError, PivToken, YubiKeyPiv};
 use keyrite_core::quorum::{approve, Approval, ApprovalRequest, KeyRef, Operation, QuorumPolicy};
 use serial_test::serial;
@@ -325,7 +325,15 @@ fn attestation_through_real_pcsc() {
     let trust = h.attestation_trust();
 
     // A card that attests: the record says so, for both slots.
-    let e = enrol_with(&mut h, "att", 40_000_001, &SimOptions::default(), &trust, true).unwrap();
+    let e = enrol_with(
+        &mut h,
+        "att",
+        40_000_001,
+        &SimOptions::default(),
+        &trust,
+        true,
+    )
+    .unwrap();
     let root_sha256 = hex::encode(trust.root_fingerprints()[0]);
     assert_eq!(
         e.record.attestation,
@@ -381,7 +389,11 @@ fn attestation_through_real_pcsc() {
         .arg(tmp.path().join("9c.pem"))
         .output()
         .expect("openssl (Debian package openssl) is needed for the cross-check");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Chain signed by another root that has the very same name.
     let impostor = h.make_ca("impostor-ca", TEST_ROOT);

@@ -59,7 +59,9 @@ impl FromStr for Fault {
         match s {
             "serial" => Ok(Self::Serial),
             "key" => Ok(Self::Key),
-            other => Err(format!("--attestation-fault {other}: expected serial or key")),
+            other => Err(format!(
+                "--attestation-fault {other}: expected serial or key"
+            )),
         }
     }
 }
@@ -289,7 +291,14 @@ impl CardAttestation {
             ext(OID_POLICY, vec![*pin, *touch], false)?,
             ext(OID_FORM_FACTOR, vec![FORM_FACTOR], false)?,
         ];
-        certificate(&self.f9_name, &self.f9_key, &subject, spki.as_bytes(), extensions).map(Some)
+        certificate(
+            &self.f9_name,
+            &self.f9_key,
+            &subject,
+            spki.as_bytes(),
+            extensions,
+        )
+        .map(Some)
     }
 }
 
@@ -358,13 +367,18 @@ mod tests {
     fn tlv_paths_and_lengths() {
         let reply = [0x7F, 0x49, 0x05, 0x86, 0x03, 0x04, 0x01, 0x02];
         assert_eq!(find_tlv(&reply, &[0x7F49, 0x86]), Some(&[4u8, 1, 2][..]));
-        let cmd = [0xAC, 0x09, 0x80, 0x01, 0x11, 0xAA, 0x01, 0x03, 0xAB, 0x01, 0x02];
+        let cmd = [
+            0xAC, 0x09, 0x80, 0x01, 0x11, 0xAA, 0x01, 0x03, 0xAB, 0x01, 0x02,
+        ];
         assert_eq!(find_tlv(&cmd, &[0xAC, 0xAB]), Some(&[2u8][..]));
         assert_eq!(find_tlv(&cmd, &[0xAC, 0xAD]), None);
         let long = vec![0u8; 300];
         let t = tlv(0x70, &long);
         assert_eq!(&t[..4], &[0x70, 0x82, 0x01, 0x2C]);
-        assert_eq!(read_tlv(&t).map(|(tag, v, r)| (tag, v.len(), r.len())), Some((0x70, 300, 0)));
+        assert_eq!(
+            read_tlv(&t).map(|(tag, v, r)| (tag, v.len(), r.len())),
+            Some((0x70, 300, 0))
+        );
     }
 
     #[test]
@@ -380,13 +394,25 @@ mod tests {
         let point = key.verifying_key().to_encoded_point(false);
         let mut reply = vec![0x7F, 0x49, 0x43, 0x86, 0x41];
         reply.extend_from_slice(point.as_bytes());
-        let cmd = [0xAC, 0x09, 0x80, 0x01, 0x11, 0xAA, 0x01, 0x02, 0xAB, 0x01, 0x01];
+        let cmd = [
+            0xAC, 0x09, 0x80, 0x01, 0x11, 0xAA, 0x01, 0x02, 0xAB, 0x01, 0x01,
+        ];
         card.remember_generated(0x9D, &cmd, &reply).unwrap();
         let cert = Certificate::from_der(&card.attest(0x9D).unwrap().unwrap()).unwrap();
         let spki = key.verifying_key().to_public_key_der().unwrap();
-        assert_eq!(cert.tbs_certificate.subject_public_key_info.to_der().unwrap(), spki.as_bytes());
+        assert_eq!(
+            cert.tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .unwrap(),
+            spki.as_bytes()
+        );
         let exts = cert.tbs_certificate.extensions.unwrap();
-        let value = |o: &str| exts.iter().find(|e| e.extn_id == oid(o)).map(|e| e.extn_value.as_bytes().to_vec());
+        let value = |o: &str| {
+            exts.iter()
+                .find(|e| e.extn_id == oid(o))
+                .map(|e| e.extn_value.as_bytes().to_vec())
+        };
         assert_eq!(value(OID_FIRMWARE), Some(vec![5, 7, 1]));
         assert_eq!(value(OID_SERIAL), Some(vec![0x02, 0x02, 0x04, 0xD2]));
         assert_eq!(value(OID_POLICY), Some(vec![2, 1]));

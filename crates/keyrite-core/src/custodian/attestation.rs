@@ -172,7 +172,9 @@ pub enum AttestationError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttestationFailure {
     /// The card has no f9 certificate.
-    #[error("the card does not support PIV attestation: it has no attestation certificate in slot f9")]
+    #[error(
+        "the card does not support PIV attestation: it has no attestation certificate in slot f9"
+    )]
     NoAttestationCertificate,
     /// The card refused the attest instruction for a slot.
     #[error("the card does not support PIV attestation: it refused to attest slot {slot}")]
@@ -296,7 +298,11 @@ fn f9_label(cert: &ParsedCert) -> String {
     )
 }
 
-fn signature_failure(what: String, issuer: String, problem: SignatureProblem) -> AttestationFailure {
+fn signature_failure(
+    what: String,
+    issuer: String,
+    problem: SignatureProblem,
+) -> AttestationFailure {
     match problem {
         SignatureProblem::DoesNotVerify => AttestationFailure::BadSignature { what, issuer },
         SignatureProblem::Unsupported(algorithm) => {
@@ -322,7 +328,10 @@ fn chain_to_root(
         if !roots.is_empty() {
             let mut first_problem = None;
             for root in &roots {
-                match verify_signed_by(current, &root.cert.cert.tbs_certificate.subject_public_key_info) {
+                match verify_signed_by(
+                    current,
+                    &root.cert.cert.tbs_certificate.subject_public_key_info,
+                ) {
                     Ok(()) => return Ok((root.common_name.clone(), root.cert.sha256)),
                     Err(p) => {
                         first_problem.get_or_insert((root, p));
@@ -355,15 +364,18 @@ fn chain_to_root(
             });
         };
         let issuer = format!("intermediate \"{}\"", next.cert.subject());
-        verify_signed_by(current, &next.cert.cert.tbs_certificate.subject_public_key_info)
-            .map_err(|p| signature_failure(what.clone(), issuer.clone(), p))?;
+        verify_signed_by(
+            current,
+            &next.cert.cert.tbs_certificate.subject_public_key_info,
+        )
+        .map_err(|p| signature_failure(what.clone(), issuer.clone(), p))?;
         what = issuer;
         current = &next.cert;
     }
     Err(AttestationFailure::ChainTooLong)
 }
 
-fn extension<'c>(cert: &'c ParsedCert, oid: ObjectIdentifier) -> Option<&'c [u8]> {
+fn extension(cert: &ParsedCert, oid: ObjectIdentifier) -> Option<&[u8]> {
     cert.cert
         .tbs_certificate
         .extensions
@@ -380,7 +392,10 @@ struct YubicoExtensions {
     touch_policy: TouchPolicy,
 }
 
-fn read_extensions(cert: &ParsedCert, slot: PivSlot) -> Result<YubicoExtensions, AttestationFailure> {
+fn read_extensions(
+    cert: &ParsedCert,
+    slot: PivSlot,
+) -> Result<YubicoExtensions, AttestationFailure> {
     let get = |oid, name| {
         extension(cert, oid).ok_or(AttestationFailure::MissingExtension { slot, name, oid })
     };
@@ -433,10 +448,11 @@ pub fn verify_slot_attestation(
         what: "the card's attestation certificate (slot f9)".into(),
         detail,
     })?;
-    let leaf = ParsedCert::parse(slot_cert_der).map_err(|detail| AttestationFailure::Unreadable {
-        what: format!("the attestation of slot {slot}"),
-        detail,
-    })?;
+    let leaf =
+        ParsedCert::parse(slot_cert_der).map_err(|detail| AttestationFailure::Unreadable {
+            what: format!("the attestation of slot {slot}"),
+            detail,
+        })?;
     let (root, root_sha256) = chain_to_root(trust, &f9)?;
     if !leaf.issued_by(&f9) {
         return Err(AttestationFailure::NotIssuedByCard {
@@ -446,16 +462,14 @@ pub fn verify_slot_attestation(
         });
     }
     verify_signed_by(&leaf, &f9.cert.tbs_certificate.subject_public_key_info).map_err(|p| {
-        signature_failure(
-            format!("the attestation of slot {slot}"),
-            f9_label(&f9),
-            p,
-        )
+        signature_failure(format!("the attestation of slot {slot}"), f9_label(&f9), p)
     })?;
-    let attested_spki = leaf.spki_der().map_err(|detail| AttestationFailure::Unreadable {
-        what: format!("the attestation of slot {slot}"),
-        detail,
-    })?;
+    let attested_spki = leaf
+        .spki_der()
+        .map_err(|detail| AttestationFailure::Unreadable {
+            what: format!("the attestation of slot {slot}"),
+            detail,
+        })?;
     if !same_key(&attested_spki, expected.spki) {
         return Err(AttestationFailure::KeyMismatch {
             slot,

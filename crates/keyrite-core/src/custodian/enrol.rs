@@ -304,7 +304,9 @@ fn attest_keys(
     let mut attested: Vec<AttestedKey> = Vec::with_capacity(expected.len());
     for e in expected {
         let Some(cert) = token.attest(e.slot)? else {
-            return Ok(not_attested(AttestationFailure::SlotNotAttestable { slot: e.slot }));
+            return Ok(not_attested(AttestationFailure::SlotNotAttestable {
+                slot: e.slot,
+            }));
         };
         match verify_slot_attestation(trust, serial, f9, &cert, e) {
             Ok(key) => attested.push(key),

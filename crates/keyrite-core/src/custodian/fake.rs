@@ -172,7 +172,13 @@ impl PivToken for FakePiv {
             spki
         };
         let serial = att.serial.unwrap_or(self.serial);
-        Ok(Some(att.f9.attest(&slot.to_string(), &spki, serial, pin, touch)))
+        Ok(Some(att.f9.attest(
+            &slot.to_string(),
+            &spki,
+            serial,
+            pin,
+            touch,
+        )))
     }
     fn read_attestation_intermediate(&mut self) -> Result<Option<Vec<u8>>, CustodianError> {
         Ok(self.attestation.as_ref().map(|a| a.f9.cert.clone()))

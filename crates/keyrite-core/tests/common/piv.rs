@@ -183,10 +183,7 @@ impl Harness {
                 cmd.args(["--attestation-fault", fault]);
             }
         }
-        let child = cmd
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start piv-sim");
+        let child = cmd.stdout(Stdio::null()).spawn().expect("start piv-sim");
         self.sims.push((serial, child));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

@@ -157,12 +157,8 @@ where
     }
     let key = rsa::RsaPublicKey::from_public_key_der(spki_der)
         .map_err(|_| SignatureProblem::Unsupported("an unreadable RSA issuer key".into()))?;
-    key.verify(
-        rsa::Pkcs1v15Sign::new::<D>(),
-        &D::digest(tbs),
-        signature,
-    )
-    .map_err(|_| SignatureProblem::DoesNotVerify)
+    key.verify(rsa::Pkcs1v15Sign::new::<D>(), &D::digest(tbs), signature)
+        .map_err(|_| SignatureProblem::DoesNotVerify)
 }
 
 fn ecdsa_verify(

@@ -70,7 +70,12 @@ pub(crate) fn build_cert(
 }
 
 /// Yubico's extensions as a YubiKey writes them.
-pub(crate) fn yubico_extensions(firmware: [u8; 3], serial: u32, pin: u8, touch: u8) -> Vec<Extension> {
+pub(crate) fn yubico_extensions(
+    firmware: [u8; 3],
+    serial: u32,
+    pin: u8,
+    touch: u8,
+) -> Vec<Extension> {
     let ext = |oid, value: Vec<u8>| Extension {
         extn_id: oid,
         critical: false,

@@ -63,20 +63,30 @@ fn embedded_yubico_trust_holds_both_roots_and_chains_its_intermediates() {
             "Yubico PIV Attestation B 1"
         ]
     );
-    let all: Vec<_> = trust.roots.iter().chain(trust.intermediates.iter()).collect();
+    let all: Vec<_> = trust
+        .roots
+        .iter()
+        .chain(trust.intermediates.iter())
+        .collect();
     for i in &trust.intermediates {
         let issuer = all
             .iter()
             .find(|c| i.cert.issued_by(&c.cert))
             .expect("issuer present");
-        verify_signed_by(&i.cert, &issuer.cert.cert.tbs_certificate.subject_public_key_info)
-            .unwrap();
+        verify_signed_by(
+            &i.cert,
+            &issuer.cert.cert.tbs_certificate.subject_public_key_info,
+        )
+        .unwrap();
     }
     // And a swapped issuer key fails: the check is not vacuous.
     let a1 = &trust.intermediates[0];
     let piv_root = &trust.roots[0];
-    assert!(verify_signed_by(&a1.cert, &piv_root.cert.cert.tbs_certificate.subject_public_key_info)
-        .is_err());
+    assert!(verify_signed_by(
+        &a1.cert,
+        &piv_root.cert.cert.tbs_certificate.subject_public_key_info
+    )
+    .is_err());
 }
 
 #[test]
@@ -88,7 +98,12 @@ fn real_yubikey_attestation_verifies_against_yubico_piv_root() {
         13_078_782,
         &f9,
         &leaf,
-        &expect(PivSlot::Signature, &spki, PinPolicy::Always, TouchPolicy::Always),
+        &expect(
+            PivSlot::Signature,
+            &spki,
+            PinPolicy::Always,
+            TouchPolicy::Always,
+        ),
     )
     .unwrap();
     assert_eq!(
@@ -110,7 +125,12 @@ fn real_yubikey_attestation_refusals_name_the_broken_link() {
     let (f9, leaf) = real_chain();
     let spki = leaf_spki(&leaf);
     let yubico = AttestationTrust::yubico();
-    let ok = expect(PivSlot::Signature, &spki, PinPolicy::Always, TouchPolicy::Always);
+    let ok = expect(
+        PivSlot::Signature,
+        &spki,
+        PinPolicy::Always,
+        TouchPolicy::Always,
+    );
     let err = |trust: &AttestationTrust, serial, f9: &[u8], leaf: &[u8], e: &ExpectedKey<'_>| {
         verify_slot_attestation(trust, serial, f9, leaf, e)
             .unwrap_err()
@@ -194,11 +214,28 @@ fn test_hierarchy_verifies_and_refuses_each_broken_link() {
     let f9 = ca.issue_f9("piv-sim PIV Attestation");
     let spki = p256_spki();
     let leaf = f9.attest("9d", &spki, 4242, 2, 1);
-    let e = expect(PivSlot::KeyManagement, &spki, PinPolicy::Once, TouchPolicy::Never);
+    let e = expect(
+        PivSlot::KeyManagement,
+        &spki,
+        PinPolicy::Once,
+        TouchPolicy::Never,
+    );
     let got = verify_slot_attestation(&trust, 4242, &f9.cert, &leaf, &e).unwrap();
     assert_eq!(
-        (got.root.as_str(), got.firmware.as_str(), got.serial, got.pin_policy, got.touch_policy),
-        ("Keyrite test PIV attestation root", "5.7.1", 4242, PinPolicy::Once, TouchPolicy::Never)
+        (
+            got.root.as_str(),
+            got.firmware.as_str(),
+            got.serial,
+            got.pin_policy,
+            got.touch_policy
+        ),
+        (
+            "Keyrite test PIV attestation root",
+            "5.7.1",
+            4242,
+            PinPolicy::Once,
+            TouchPolicy::Never
+        )
     );
     let err = |f9: &[u8], leaf: &[u8]| {
         verify_slot_attestation(&trust, 4242, f9, leaf, &e)
@@ -229,7 +266,13 @@ fn test_hierarchy_verifies_and_refuses_each_broken_link() {
         "the attestation of slot 9d has no serial number extension (1.3.6.1.4.1.41482.3.7)"
     );
     // A policy byte Yubico does not define.
-    let bad_policy = build_cert(&f9.name, &f9.key, &subject, &spki, yubico_extensions([5, 7, 1], 4242, 9, 1));
+    let bad_policy = build_cert(
+        &f9.name,
+        &f9.key,
+        &subject,
+        &spki,
+        yubico_extensions([5, 7, 1], 4242, 9, 1),
+    );
     assert_eq!(
         err(&f9.cert, &bad_policy),
         "the attestation of slot 9d has a malformed PIN and touch policy extension (1.3.6.1.4.1.41482.3.8)"
@@ -262,5 +305,53 @@ fn trust_from_pem_refuses_bad_text() {
     assert_eq!(
         AttestationTrust::from_pem(&two).unwrap().root_names(),
         vec!["a".to_string(), "b".to_string()]
+    );
+}
+
+#[test]
+fn unsupported_algorithm_and_endless_chain_are_refused_by_name() {
+    let ca = TestCa::new("root");
+    let trust = AttestationTrust::from_pem(&ca.pem()).unwrap();
+    let f9 = ca.issue_f9("card");
+    let spki = p256_spki();
+    let e = expect(
+        PivSlot::KeyManagement,
+        &spki,
+        PinPolicy::Once,
+        TouchPolicy::Never,
+    );
+
+    // Relabel the slot certificate as SHA-1 RSA: refused by algorithm before any math.
+    let mut cert = x509_cert::Certificate::from_der(&f9.attest("9d", &spki, 1, 2, 1)).unwrap();
+    let sha1_rsa = const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+    cert.signature_algorithm.oid = sha1_rsa;
+    cert.tbs_certificate.signature.oid = sha1_rsa;
+    use der::Encode;
+    let relabelled = cert.to_der().unwrap();
+    assert_eq!(
+        verify_slot_attestation(&trust, 1, &f9.cert, &relabelled, &e)
+            .unwrap_err()
+            .to_string(),
+        "the chain does not verify: the attestation of slot 9d is signed with signature algorithm \
+         sha1WithRSAEncryption (1.2.840.113549.1.1.5), which Keyrite does not verify (it verifies \
+         RSA PKCS#1 v1.5 and ECDSA P-256/P-384 with SHA-2)"
+    );
+
+    // An intermediate that issues itself never reaches a root.
+    let looping = TestCa::new("loop");
+    let card = looping.issue_f9("card");
+    let self_issued = ParsedCert::parse(&looping.cert).unwrap();
+    let trust = AttestationTrust {
+        roots: Vec::new(),
+        intermediates: vec![trust::TrustedCert {
+            common_name: self_issued.common_name(),
+            cert: self_issued,
+        }],
+    };
+    assert_eq!(
+        verify_slot_attestation(&trust, 1, &card.cert, &card.attest("9d", &spki, 1, 2, 1), &e)
+            .unwrap_err()
+            .to_string(),
+        "the chain does not verify: more than 4 certificates above the card's attestation certificate"
     );
 }
