@@ -38,6 +38,19 @@ pub struct SiteProfile {
     /// The HSM to use.
     #[serde(default)]
     pub hsm: HsmSelection,
+    /// What the site asks of custodians' YubiKeys.
+    #[serde(default)]
+    pub custodians: CustodianRules,
+}
+
+/// Rules for custodians' YubiKeys at this site.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustodianRules {
+    /// Enrol only YubiKeys whose 9c and 9d keys are attested to a trusted root (Yubico's PIV
+    /// attestation CA); default false (a non-attested key is enrolled and recorded as such).
+    #[serde(default)]
+    pub require_attestation: bool,
 }
 
 /// Where the ceremony happens.
@@ -151,6 +164,7 @@ impl SiteProfile {
                 token_serial: None,
                 expect: None,
             },
+            custodians: CustodianRules::default(),
         }
     }
 
@@ -292,6 +306,27 @@ serial = "1234"
             parse(&text).unwrap_err(),
             "site profile site.toml is invalid: production needs hsm.module: the path of the \
              HSM's PKCS#11 module (the embedded SoftHSM2 is for rehearsal only)"
+        );
+    }
+
+    #[test]
+    fn custodian_attestation_requirement_parses_and_defaults_to_off() {
+        assert!(!parse(PROD).unwrap().custodians.require_attestation);
+        let text = format!("{PROD}[custodians]\nrequire_attestation = true\n");
+        assert!(parse(&text).unwrap().custodians.require_attestation);
+        let err = parse(&format!("{PROD}[custodians]\nrequire_attested = true\n")).unwrap_err();
+        assert_eq!(
+            err,
+            "site profile site.toml is invalid: line 14, column 1: unknown field \
+             `require_attested`, expected `require_attestation`"
+        );
+        let err = parse(&format!(
+            "{PROD}[custodians]\nrequire_attestation = \"yes\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("site profile site.toml is invalid: line 14, column 23: "),
+            "{err}"
         );
     }
 

@@ -9,10 +9,16 @@
 
 mod common;
 
-use common::piv::{enrol_card, now, secret, Harness, NEW_PIN};
-use keyrite_core::custodian::enrol::EnrolmentRecord;
+use common::piv::{enrol_card, now, secret, Harness, SimOptions, NEW_PIN, TEST_ROOT};
+use keyrite_core::custodian::attestation::{
+    verify_slot_attestation, AttestationTrust, ExpectedKey, PinPolicy, TouchPolicy,
+};
+use keyrite_core::custodian::enrol::{
+    enrol, AttestationStatus, AttestedSlot, Enrolment, EnrolmentInput, EnrolmentRecord, Role,
+};
 use keyrite_core::custodian::signoff::{sign_off, verify_sign_off};
 use keyrite_core::custodian::unseal::unseal_shared_secret;
+use keyrite_core::custodian::PivSlot;
 use keyrite_core::custodian::{list_cards, CustodianError, PivToken, YubiKeyPiv};
 use keyrite_core::quorum::{approve, Approval, ApprovalRequest, KeyRef, Operation, QuorumPolicy};
 use serial_test::serial;
@@ -59,10 +65,7 @@ fn three_of_five_custodians_approve_through_real_pcsc() {
         .map(|r| r.signature_fingerprint.clone())
         .collect();
     assert_eq!(fps.len(), 5);
-    assert!(matches!(
-        records[0].attestation,
-        keyrite_core::custodian::enrol::AttestationStatus::NotAttested { .. }
-    ));
+    assert!(records.iter().all(|r| r.attestation.is_attested()));
     let json = serde_json::to_string(&records[0]).unwrap();
     assert_eq!(
         serde_json::from_str::<EnrolmentRecord>(&json).unwrap(),
@@ -261,4 +264,198 @@ fn bad_inputs_through_real_pcsc() {
             "no smart-card reader found: check that pcscd is running and the YubiKey is plugged in"
         );
     }
+}
+
+fn enrol_with(
+    h: &mut Harness,
+    id: &str,
+    serial: u32,
+    opts: &SimOptions,
+    trust: &AttestationTrust,
+    require: bool,
+) -> Result<Enrolment, CustodianError> {
+    h.insert_with(id, serial, 0, opts);
+    let mut yk = YubiKeyPiv::open_serial(serial).unwrap();
+    let (p0, p1, k0, k1) = (
+        secret("123456"),
+        secret(NEW_PIN),
+        secret("12345678"),
+        secret("87654321"),
+    );
+    let result = enrol(
+        &mut yk,
+        &EnrolmentInput {
+            custodian_id: id,
+            name: id,
+            role: Role::Custodian,
+            current_pin: &p0,
+            new_pin: &p1,
+            current_puk: &k0,
+            new_puk: &k1,
+            current_management_key: None,
+            touch: false,
+            attestation_trust: trust,
+            require_attestation: require,
+        },
+    );
+    if result.is_err() {
+        // Refused enrolment must leave the factory PIN in place.
+        assert_eq!(yk.verify_pin(b"123456"), Ok(()));
+    }
+    drop(yk);
+    h.remove(serial);
+    result
+}
+
+fn reason(e: &Enrolment) -> String {
+    match &e.record.attestation {
+        AttestationStatus::NotAttested { reason } => reason.clone(),
+        other => panic!("expected not attested, got {other:?}"),
+    }
+}
+
+fn pem(der_bytes: &[u8]) -> String {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der_bytes).unwrap()
+}
+
+#[test]
+#[serial(piv)]
+fn attestation_through_real_pcsc() {
+    let mut h = Harness::start();
+    let trust = h.attestation_trust();
+
+    // A card that attests: the record says so, for both slots.
+    let e = enrol_with(
+        &mut h,
+        "att",
+        40_000_001,
+        &SimOptions::default(),
+        &trust,
+        true,
+    )
+    .unwrap();
+    let root_sha256 = hex::encode(trust.root_fingerprints()[0]);
+    assert_eq!(
+        e.record.attestation,
+        AttestationStatus::Attested {
+            root: TEST_ROOT.into(),
+            root_sha256,
+            firmware: "5.7.1".into(),
+            serial: 40_000_001,
+            slots: vec![
+                AttestedSlot {
+                    slot: PivSlot::Signature,
+                    pin_policy: PinPolicy::Always,
+                    touch_policy: TouchPolicy::Never
+                },
+                AttestedSlot {
+                    slot: PivSlot::KeyManagement,
+                    pin_policy: PinPolicy::Once,
+                    touch_policy: TouchPolicy::Never
+                },
+            ],
+        }
+    );
+
+    // Read the chain again through the yubikey crate; it verifies with the test root, is
+    // refused by Yubico's roots, and openssl agrees with the first verdict.
+    h.insert("att", 40_000_001, 0);
+    let mut yk = YubiKeyPiv::open_serial(40_000_001).unwrap();
+    let f9 = yk.read_attestation_intermediate().unwrap().unwrap();
+    let leaf = yk.attest(PivSlot::Signature).unwrap().unwrap();
+    drop(yk);
+    h.remove(40_000_001);
+    let expected = ExpectedKey {
+        slot: PivSlot::Signature,
+        spki: &e.record.signature_spki,
+        pin_policy: PinPolicy::Always,
+        touch_policy: TouchPolicy::Never,
+    };
+    assert!(verify_slot_attestation(&trust, 40_000_001, &f9, &leaf, &expected).is_ok());
+    assert_eq!(
+        verify_slot_attestation(&AttestationTrust::yubico(), 40_000_001, &f9, &leaf, &expected)
+            .unwrap_err()
+            .to_string(),
+        "the chain does not verify: the card's attestation certificate (slot f9, \"CN=piv-sim PIV Attestation 40000001\") is issued by \"CN=piv-sim test PIV attestation root\", which is not a trusted attestation root (trusted: \"Yubico PIV Root CA Serial 263751\", \"Yubico Attestation Root 1\")"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f9.pem"), pem(&f9)).unwrap();
+    std::fs::write(tmp.path().join("9c.pem"), pem(&leaf)).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(h.attestation_ca().join("ca.pem"))
+        .arg("-untrusted")
+        .arg(tmp.path().join("f9.pem"))
+        .arg(tmp.path().join("9c.pem"))
+        .output()
+        .expect("openssl (Debian package openssl) is needed for the cross-check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Chain signed by another root that has the very same name.
+    let impostor = h.make_ca("impostor-ca", TEST_ROOT);
+    let opts = SimOptions {
+        attestation_ca: Some(impostor),
+        ..SimOptions::default()
+    };
+    let e = enrol_with(&mut h, "imp", 40_000_002, &opts, &trust, false).unwrap();
+    assert_eq!(
+        reason(&e),
+        "the chain does not verify: the signature on the card's attestation certificate (slot f9, \"CN=piv-sim PIV Attestation 40000002\") does not verify with the key of trusted root \"CN=piv-sim test PIV attestation root\""
+    );
+
+    // The card attests another serial.
+    let opts = SimOptions {
+        fault: Some("serial"),
+        ..SimOptions::default()
+    };
+    let e = enrol_with(&mut h, "ser", 40_000_003, &opts, &trust, false).unwrap();
+    assert_eq!(
+        reason(&e),
+        "serial mismatch: the attestation of slot 9c names YubiKey serial 40000004, but the card answers with serial 40000003"
+    );
+    // ... and a profile requiring attestation refuses it, leaving the credentials alone.
+    let err = enrol_with(&mut h, "ser2", 40_000_005, &opts, &trust, true).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "YubiKey 40000005 is not attested (serial mismatch: the attestation of slot 9c names YubiKey serial 40000006, but the card answers with serial 40000005), but the site profile requires attestation ([custodians] require_attestation = true): enrol a YubiKey whose keys verify against a trusted attestation root; its PIN, PUK and management key were not changed, but 9c and 9d now hold new keys that are not enrolled"
+    );
+
+    // The card attests a key that is not the one it generated.
+    let opts = SimOptions {
+        fault: Some("key"),
+        ..SimOptions::default()
+    };
+    let e = enrol_with(&mut h, "key", 40_000_007, &opts, &trust, false).unwrap();
+    let r = reason(&e);
+    assert!(
+        r.starts_with("key mismatch: the attestation of slot 9c certifies the key ")
+            && r.ends_with(&format!(
+                ", but the key generated in slot 9c is {}",
+                keyrite_core::words::short_words(
+                    &keyrite_core::signer::spki_fingerprint(&e.record.signature_spki),
+                    4
+                )
+            )),
+        "{r}"
+    );
+
+    // A card without attestation: recorded as such, or refused untouched when required.
+    let opts = SimOptions {
+        no_attestation: true,
+        ..SimOptions::default()
+    };
+    let err = enrol_with(&mut h, "none", 40_000_008, &opts, &trust, true).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "YubiKey 40000008 is not attested (the card does not support PIV attestation: it has no attestation certificate in slot f9), but the site profile requires attestation ([custodians] require_attestation = true): enrol a YubiKey whose keys verify against a trusted attestation root; the card was not changed"
+    );
+    let e = enrol_with(&mut h, "none", 40_000_008, &opts, &trust, false).unwrap();
+    assert_eq!(
+        reason(&e),
+        "the card does not support PIV attestation: it has no attestation certificate in slot f9"
+    );
 }

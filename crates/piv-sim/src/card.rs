@@ -12,11 +12,16 @@
 //! - SELECT clears the PIN-verified state, as a real card does (the applet keeps it);
 //! - GET VERSION (INS 0xFD) answers 5.7.1 and GET SERIAL (INS 0xF8) answers this identity's
 //!   serial, since the applet's constant answers would make the crate refuse the card or make
-//!   every simulated custodian the same key.
+//!   every simulated custodian the same key;
+//! - with an attestation CA, attest (INS 0xF9) and reading the f9 certificate (GET DATA
+//!   5FFF01) are answered here like a YubiKey does, and generated keys are remembered for it
+//!   (see [`crate::attest`]).
 
 use heapless::Vec as HVec;
 use iso7816::command::CommandView;
 use piv_authenticator::{Authenticator, Client};
+
+use crate::attest::CardAttestation;
 
 /// Full PIV application identifier (NIST SP 800-73-4).
 const PIV_AID: [u8; 11] = [
@@ -33,6 +38,12 @@ const SW_OK: [u8; 2] = [0x90, 0x00];
 const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
 const SW_NOT_FOUND: [u8; 2] = [0x6A, 0x82];
 const SW_NO_MORE_DATA: [u8; 2] = [0x6A, 0x88];
+/// Referenced data not found: attest on an empty slot.
+const SW_NO_REFERENCED_DATA: [u8; 2] = [0x6A, 0x88];
+/// Execution error: the simulator failed (message on stderr).
+const SW_EXECUTION_ERROR: [u8; 2] = [0x64, 0x00];
+/// GET DATA for the attestation certificate object 5FFF01.
+const GET_F9: [u8; 5] = [0x5C, 0x03, 0x5F, 0xFF, 0x01];
 /// Largest response chunk one short APDU carries.
 const CHUNK: usize = 256;
 /// Room for the largest reply the applet produces (certificates).
@@ -103,16 +114,19 @@ fn encode(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
 pub struct SimCard<T> {
     app: Authenticator<T>,
     serial: u32,
+    attestation: Option<CardAttestation>,
     chained: Vec<u8>,
     pending: Vec<u8>,
 }
 
 impl<T: Client> SimCard<T> {
-    /// A card answering with `serial` around an applet.
-    pub fn new(app: Authenticator<T>, serial: u32) -> Self {
+    /// A card answering with `serial` around an applet; it attests keys when `attestation` is
+    /// given, and answers "function not supported" (as the applet does) otherwise.
+    pub fn new(app: Authenticator<T>, serial: u32, attestation: Option<CardAttestation>) -> Self {
         Self {
             app,
             serial,
+            attestation,
             chained: Vec::new(),
             pending: Vec::new(),
         }
@@ -144,19 +158,61 @@ impl<T: Client> SimCard<T> {
         }
     }
 
-    fn call_applet(&mut self, cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+    /// The applet's reply data, or its status word on failure.
+    fn applet_reply(
+        &mut self,
+        cla: u8,
+        ins: u8,
+        p1: u8,
+        p2: u8,
+        data: &[u8],
+    ) -> Result<Vec<u8>, [u8; 2]> {
         let bytes = encode(cla, ins, p1, p2, data);
-        let view = match CommandView::try_from(&bytes[..]) {
-            Ok(view) => view,
-            Err(_) => return SW_WRONG_LENGTH.to_vec(),
-        };
+        let view = CommandView::try_from(&bytes[..]).map_err(|_| SW_WRONG_LENGTH)?;
         let mut reply: Box<HVec<u8, REPLY_CAPACITY>> = Box::default();
-        match self.app.respond(view, reply.as_mut_view()) {
-            Ok(()) => self.respond_chunked(reply.to_vec()),
-            Err(status) => {
+        self.app
+            .respond(view, reply.as_mut_view())
+            .map(|()| reply.to_vec())
+            .map_err(|status| status.into())
+    }
+
+    fn call_applet(&mut self, cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+        match self.applet_reply(cla, ins, p1, p2, data) {
+            Ok(reply) => self.respond_chunked(reply),
+            Err(sw) => {
                 self.pending.clear();
-                let sw: [u8; 2] = status.into();
                 sw.to_vec()
+            }
+        }
+    }
+
+    /// GENERATE ASYMMETRIC KEY PAIR, remembering the new key for attestation.
+    fn generate(&mut self, cla: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+        match self.applet_reply(cla, 0x47, p1, p2, data) {
+            Ok(reply) => {
+                if let Some(att) = &self.attestation {
+                    if let Err(e) = att.remember_generated(p2, data, &reply) {
+                        eprintln!("piv-sim: remembering the key in slot {p2:02x}: {e}");
+                        return SW_EXECUTION_ERROR.to_vec();
+                    }
+                }
+                self.respond_chunked(reply)
+            }
+            Err(sw) => sw.to_vec(),
+        }
+    }
+
+    /// ATTEST (INS F9): a certificate for the slot's key signed by the f9 key.
+    fn attest(&mut self, slot: u8) -> Vec<u8> {
+        let Some(att) = &self.attestation else {
+            return SW_NOT_FOUND.to_vec();
+        };
+        match att.attest(slot) {
+            Ok(Some(cert)) => self.respond_chunked(cert),
+            Ok(None) => SW_NO_REFERENCED_DATA.to_vec(),
+            Err(e) => {
+                eprintln!("piv-sim: attesting slot {slot:02x}: {e}");
+                SW_EXECUTION_ERROR.to_vec()
             }
         }
     }
@@ -199,6 +255,15 @@ impl<T: Client> vpicc::VSmartCard for SimCard<T> {
         match (apdu.ins, apdu.p1) {
             (0xFD, _) => Self::with_status(CLAIMED_VERSION.to_vec(), SW_OK),
             (0xF8, _) => Self::with_status(self.serial.to_be_bytes().to_vec(), SW_OK),
+            (0xF9, slot) if self.attestation.is_some() => self.attest(slot),
+            (0xCB, _) if data == GET_F9 => match &self.attestation {
+                Some(att) => {
+                    let object = att.f9_object();
+                    self.respond_chunked(object)
+                }
+                None => SW_NOT_FOUND.to_vec(),
+            },
+            (0x47, _) => self.generate(cla, apdu.p1, apdu.p2, &data),
             (0xA4, 0x04) => {
                 if data.len() < 5 || !PIV_AID.starts_with(&data) {
                     return SW_NOT_FOUND.to_vec();

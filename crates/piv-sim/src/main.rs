@@ -7,10 +7,15 @@
 //!
 //! ```text
 //! piv-sim --state DIR [--serial N] [--vpcd HOST:PORT]
+//!         [--attestation-ca CA_DIR [--attestation-fault serial|key]]
+//! piv-sim make-ca CA_DIR [--name CN]
 //! ```
 //! Prints `piv-sim ready serial=N` once connected to vpcd and runs until vpcd closes the
-//! connection or the process is killed.
+//! connection or the process is killed. With `--attestation-ca` the card attests its keys like
+//! a YubiKey, under the test CA that `make-ca` created (`CA_DIR/ca.pem` is the root to trust);
+//! see [`attest`].
 
+mod attest;
 mod card;
 mod dispatch;
 mod platform;
@@ -37,16 +42,51 @@ struct Args {
     state: PathBuf,
     serial: Option<u32>,
     vpcd: String,
+    attestation_ca: Option<PathBuf>,
+    attestation_fault: Option<attest::Fault>,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// What to do.
+enum Task {
+    /// Run a card.
+    Card(Args),
+    /// Create a test attestation CA.
+    MakeCa { dir: PathBuf, name: String },
+}
+
+fn parse_make_ca(mut args: impl Iterator<Item = String>) -> Result<Task, String> {
+    let dir = args.next().ok_or("make-ca needs a directory")?;
+    let mut name = "piv-sim test PIV attestation root".to_string();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--name" => name = args.next().ok_or("--name needs a value")?,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(Task::MakeCa {
+        dir: PathBuf::from(dir),
+        name,
+    })
+}
+
+fn parse_args() -> Result<Task, String> {
     let mut state = None;
     let mut serial = None;
     let mut vpcd = format!("127.0.0.1:{}", vpicc::DEFAULT_PORT);
-    let mut args = std::env::args().skip(1);
+    let mut attestation_ca = None;
+    let mut attestation_fault = None;
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("make-ca") {
+        args.next();
+        return parse_make_ca(args);
+    }
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
+            "--attestation-ca" => attestation_ca = Some(PathBuf::from(value("--attestation-ca")?)),
+            "--attestation-fault" => {
+                attestation_fault = Some(value("--attestation-fault")?.parse()?)
+            }
             "--state" => state = Some(PathBuf::from(value("--state")?)),
             "--serial" => {
                 let v = value("--serial")?;
@@ -59,11 +99,16 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    Ok(Args {
+    if attestation_fault.is_some() && attestation_ca.is_none() {
+        return Err("--attestation-fault needs --attestation-ca".into());
+    }
+    Ok(Task::Card(Args {
         state: state.ok_or("--state DIR is required")?,
         serial,
         vpcd,
-    })
+        attestation_ca,
+        attestation_fault,
+    }))
 }
 
 /// The identity's serial: fixed at creation, read back on every later start.
@@ -115,6 +160,18 @@ fn connect(addr: &str) -> Result<vpicc::Connection, String> {
 fn run(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&args.state).map_err(|e| format!("{}: {e}", args.state.display()))?;
     let serial = identity_serial(&args.state, args.serial)?;
+    let attestation = match &args.attestation_ca {
+        Some(dir) => {
+            let ca = attest::TestCa::load(dir)?;
+            Some(attest::CardAttestation::load_or_create(
+                &args.state,
+                &ca,
+                serial,
+                args.attestation_fault,
+            )?)
+        }
+        None => None,
+    };
     let mut store = StoreConfig {
         internal: StorageConfig::filesystem(args.state.join("internal.lfs")),
         external: StorageConfig::filesystem(args.state.join("external.lfs")),
@@ -130,7 +187,7 @@ fn run(args: Args) -> Result<(), String> {
         let client = trussed::virt::Client::<SimDispatch>::new(requester, runner.syscall(), None);
         runner.run(platform, SimDispatch::new(), move || {
             let app = Authenticator::new(client, Options::default());
-            let mut card = card::SimCard::new(app, serial);
+            let mut card = card::SimCard::new(app, serial, attestation);
             println!("piv-sim ready serial={serial}");
             let _ = std::io::stdout().flush();
             // Returns when vpcd (pcscd) closes the connection.
@@ -144,7 +201,10 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let result = parse_args().and_then(run);
+    let result = parse_args().and_then(|task| match task {
+        Task::Card(args) => run(args),
+        Task::MakeCa { dir, name } => attest::TestCa::create(&dir, &name),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

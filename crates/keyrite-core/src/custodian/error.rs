@@ -121,6 +121,16 @@ pub enum CustodianError {
         /// The library's description.
         detail: String,
     },
+    /// The site profile requires attested keys and this card's keys are not attested.
+    #[error("YubiKey {serial} is not attested ({reason}), but the site profile requires attestation ([custodians] require_attestation = true): enrol a YubiKey whose keys verify against a trusted attestation root; {card_state}")]
+    AttestationRequired {
+        /// The key.
+        serial: u32,
+        /// Why it is not attested.
+        reason: String,
+        /// What enrolment changed on the card before refusing.
+        card_state: &'static str,
+    },
     /// Waiting for insertion timed out.
     #[error(
         "no YubiKey was inserted within {seconds} s: insert the custodian's key and try again"

@@ -4,8 +4,19 @@
 use p256::ecdsa::{signature::hazmat::PrehashSigner, Signature, SigningKey};
 use p256::pkcs8::EncodePublicKey;
 
+use super::attestation::test_ca::TestF9;
 use super::{CustodianError, PivSlot, PivToken, DEFAULT_PIN};
 use crate::secret::SecretBytes;
+
+/// How the fake card attests (absent: it cannot, like a card without slot f9).
+pub(crate) struct FakeAttestation {
+    /// The card's f9 key and certificate.
+    pub f9: TestF9,
+    /// Attest this serial instead of the card's.
+    pub serial: Option<u32>,
+    /// Attest a freshly made key instead of the slot's.
+    pub foreign_key: bool,
+}
 
 /// A fake card with fixed serial and software keys.
 pub(crate) struct FakePiv {
@@ -14,6 +25,9 @@ pub(crate) struct FakePiv {
     pub retries: u8,
     pub sig: Option<SigningKey>,
     pub km: Option<p256::SecretKey>,
+    pub attestation: Option<FakeAttestation>,
+    /// Per slot (9c, 9d): SPKI, PIN-policy byte and touch-policy byte of the generated key.
+    generated: [Option<(Vec<u8>, u8, u8)>; 2],
 }
 
 impl FakePiv {
@@ -24,7 +38,27 @@ impl FakePiv {
             retries: 3,
             sig: None,
             km: None,
+            attestation: None,
+            generated: [None, None],
         }
+    }
+
+    /// A fake card that attests its keys with `f9`.
+    pub fn attesting(serial: u32, f9: TestF9) -> Self {
+        let mut card = Self::new(serial);
+        card.attestation = Some(FakeAttestation {
+            f9,
+            serial: None,
+            foreign_key: false,
+        });
+        card
+    }
+}
+
+fn slot_index(slot: PivSlot) -> usize {
+    match slot {
+        PivSlot::Signature => 0,
+        PivSlot::KeyManagement => 1,
     }
 }
 
@@ -83,7 +117,7 @@ impl PivToken for FakePiv {
     fn authenticate_mgm(&mut self, _key: Option<&[u8]>) -> Result<(), CustodianError> {
         Ok(())
     }
-    fn generate_p256(&mut self, slot: PivSlot, _touch: bool) -> Result<Vec<u8>, CustodianError> {
+    fn generate_p256(&mut self, slot: PivSlot, touch: bool) -> Result<Vec<u8>, CustodianError> {
         let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
         let spki = secret
             .public_key()
@@ -94,6 +128,12 @@ impl PivToken for FakePiv {
                 operation: "key generation",
                 detail: e.to_string(),
             })?;
+        // The policies YubiKeyPiv::generate_p256 asks for, in Yubico's encoding.
+        let pin = match slot {
+            PivSlot::Signature => 3,
+            PivSlot::KeyManagement => 2,
+        };
+        self.generated[slot_index(slot)] = Some((spki.clone(), pin, if touch { 2 } else { 1 }));
         match slot {
             PivSlot::Signature => self.sig = Some(SigningKey::from(&secret)),
             PivSlot::KeyManagement => self.km = Some(secret),
@@ -111,7 +151,36 @@ impl PivToken for FakePiv {
     fn set_mgm_key(&mut self, _new: &[u8]) -> Result<(), CustodianError> {
         Ok(())
     }
-    fn attest(&mut self, _slot: PivSlot) -> Result<Option<Vec<u8>>, CustodianError> {
-        Ok(None)
+    fn attest(&mut self, slot: PivSlot) -> Result<Option<Vec<u8>>, CustodianError> {
+        let Some(att) = &self.attestation else {
+            return Ok(None);
+        };
+        let (spki, pin, touch) =
+            self.generated[slot_index(slot)]
+                .clone()
+                .ok_or(CustodianError::EmptySlot {
+                    serial: self.serial,
+                    slot,
+                })?;
+        let spki = if att.foreign_key {
+            p256::SecretKey::random(&mut rand::rngs::OsRng)
+                .public_key()
+                .to_public_key_der()
+                .map(|d| d.as_bytes().to_vec())
+                .unwrap_or(spki)
+        } else {
+            spki
+        };
+        let serial = att.serial.unwrap_or(self.serial);
+        Ok(Some(att.f9.attest(
+            &slot.to_string(),
+            &spki,
+            serial,
+            pin,
+            touch,
+        )))
+    }
+    fn read_attestation_intermediate(&mut self) -> Result<Option<Vec<u8>>, CustodianError> {
+        Ok(self.attestation.as_ref().map(|a| a.f9.cert.clone()))
     }
 }

@@ -3,9 +3,10 @@
 //! Everything a ceremony asks of a custodian's key goes through the small [`PivToken`] trait:
 //! the real implementation, [`YubiKeyPiv`], drives the `yubikey` crate over PC/SC; an
 //! in-memory fake exists only for unit tests of flow logic. On top of it sit enrolment
-//! ([`enrol`]), step sign-offs ([`signoff`]) and unsealing shares ([`unseal`]).
+//! ([`enrol`], with [`attestation`] of the keys), step sign-offs ([`signoff`]) and unsealing shares ([`unseal`]).
 //! Approvals of quorum operations live in [`crate::quorum`].
 
+pub mod attestation;
 pub mod enrol;
 mod error;
 #[cfg(test)]

@@ -61,6 +61,9 @@ pub trait PivToken {
     fn set_mgm_key(&mut self, new: &[u8]) -> Result<(), CustodianError>;
     /// The attestation certificate for a slot's key, or `None` when the card cannot attest.
     fn attest(&mut self, slot: PivSlot) -> Result<Option<Vec<u8>>, CustodianError>;
+    /// The card's own attestation certificate (PIV slot f9, object 5FFF01) as DER, or `None`
+    /// when the card has none (it cannot attest). Needs no PIN.
+    fn read_attestation_intermediate(&mut self) -> Result<Option<Vec<u8>>, CustodianError>;
 }
 
 /// Checks a PIN's length before it reaches a card (and a retry counter).

@@ -329,4 +329,86 @@ impl PivToken for YubiKeyPiv {
             )),
         }
     }
+
+    fn read_attestation_intermediate(&mut self) -> Result<Option<Vec<u8>>, CustodianError> {
+        // Read the raw object rather than through `Certificate::read`, which re-encodes: the
+        // signature check needs the bytes exactly as Yubico signed them.
+        let object = match self.yk.fetch_object(F9_OBJECT_ID) {
+            Ok(object) => object,
+            // 6A82 (not found) or another refusal status: the card has no f9 certificate for us.
+            Err(
+                yubikey::Error::NotFound
+                | yubikey::Error::InvalidObject
+                | yubikey::Error::GenericError,
+            ) => return Ok(None),
+            Err(e) => {
+                return Err(card_error(
+                    self.serial,
+                    "reading the attestation certificate (slot f9)",
+                    "read",
+                    e,
+                ))
+            }
+        };
+        match certificate_from_object(&object) {
+            Some(der) if !der.is_empty() => Ok(Some(der.to_vec())),
+            // An empty or unrecognisable object: the card holds no f9 certificate to use.
+            _ => Ok(None),
+        }
+    }
+}
+
+/// PIV data object of the attestation certificate (slot f9).
+const F9_OBJECT_ID: u32 = 0x005f_ff01;
+
+/// The certificate inside a PIV certificate object: `70 L <DER>` (then `71 01 <info>`,
+/// `FE 00`). A bare DER certificate (starting with a SEQUENCE) is accepted as is.
+fn certificate_from_object(object: &[u8]) -> Option<&[u8]> {
+    match object.first()? {
+        0x30 => Some(object),
+        0x70 => {
+            let (len, header) = ber_length(object.get(1..)?)?;
+            object.get(1 + header..1 + header + len)
+        }
+        _ => None,
+    }
+}
+
+/// A BER length (short or long form, up to 3 length bytes): (length, bytes it took).
+fn ber_length(bytes: &[u8]) -> Option<(usize, usize)> {
+    let first = *bytes.first()?;
+    if first < 0x80 {
+        return Some((usize::from(first), 1));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 3 {
+        return None;
+    }
+    let len = bytes
+        .get(1..1 + n)?
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    Some((len, 1 + n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_object_is_unwrapped() {
+        let cert = [0x30, 0x03, 0x02, 0x01, 0x01];
+        let object = [
+            0x70, 0x05, 0x30, 0x03, 0x02, 0x01, 0x01, 0x71, 0x01, 0x00, 0xFE, 0x00,
+        ];
+        assert_eq!(certificate_from_object(&object), Some(&cert[..]));
+        assert_eq!(certificate_from_object(&cert), Some(&cert[..]));
+        let mut long = vec![0x70, 0x82, 0x01, 0x00];
+        long.extend(std::iter::repeat_n(0xAB, 256));
+        assert_eq!(certificate_from_object(&long).map(<[u8]>::len), Some(256));
+        // Truncated or unknown objects are not certificates.
+        assert_eq!(certificate_from_object(&[0x70, 0x05, 0x30]), None);
+        assert_eq!(certificate_from_object(&[0x53, 0x00]), None);
+        assert_eq!(certificate_from_object(&[]), None);
+    }
 }

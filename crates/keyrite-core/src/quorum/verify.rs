@@ -238,6 +238,8 @@ mod tests {
                 new_puk: &k1,
                 current_management_key: None,
                 touch: false,
+                attestation_trust: &crate::custodian::attestation::AttestationTrust::none(),
+                require_attestation: false,
             },
         )
         .unwrap();

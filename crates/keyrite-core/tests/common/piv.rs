@@ -6,12 +6,16 @@
 //! `pcscd --foreground` inside it (the unix socket /run/pcscd/pcscd.comm stays reachable),
 //! and starts one `piv-sim` per inserted card inside it. Everything is stopped on drop.
 //! If a pcscd is already running it is reused and the simulators run in the host namespace.
+//!
+//! Every card attests its keys under the harness's test attestation CA (`piv-sim make-ca`,
+//! trusted with [`Harness::attestation_trust`]) unless inserted with other [`SimOptions`].
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use keyrite_core::custodian::attestation::AttestationTrust;
 use keyrite_core::custodian::enrol::{enrol, EnrolmentInput, EnrolmentRecord, Role};
 use keyrite_core::custodian::{list_cards, YubiKeyPiv};
 use keyrite_core::quorum::{approve, Approval, ApprovalRequest};
@@ -54,6 +58,31 @@ fn pcscd_answers() -> bool {
         .unwrap_or(false)
 }
 
+/// How a simulated card is started.
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Attestation CA directory; `None` = the harness's test CA.
+    pub attestation_ca: Option<PathBuf>,
+    /// The card cannot attest (no f9 certificate), like a non-YubiKey PIV card.
+    pub no_attestation: bool,
+    /// `--attestation-fault`: "serial" or "key".
+    pub fault: Option<&'static str>,
+}
+
+/// Creates a test attestation CA named `CN=<cn>` in `dir` with `piv-sim make-ca`.
+pub fn make_ca(bin: &Path, dir: &Path, cn: &str) {
+    let status = Command::new(bin)
+        .arg("make-ca")
+        .arg(dir)
+        .args(["--name", cn])
+        .status()
+        .expect("run piv-sim make-ca");
+    assert!(status.success(), "piv-sim make-ca {} failed", dir.display());
+}
+
+/// Name of the harness's test attestation root.
+pub const TEST_ROOT: &str = "piv-sim test PIV attestation root";
+
 pub struct Harness {
     pcscd: Option<Child>,
     in_netns: bool,
@@ -66,6 +95,7 @@ impl Harness {
     pub fn start() -> Self {
         let bin = piv_sim_bin();
         let dir = tempfile::tempdir().unwrap();
+        make_ca(&bin, &dir.path().join("attestation-ca"), TEST_ROOT);
         if pcscd_answers() {
             return Self {
                 pcscd: None,
@@ -109,8 +139,35 @@ impl Harness {
         self.dir.path().join(name)
     }
 
+    /// The harness's test attestation CA directory (`ca.pem` is its root).
+    pub fn attestation_ca(&self) -> PathBuf {
+        self.dir.path().join("attestation-ca")
+    }
+
+    /// The test root as PEM.
+    pub fn attestation_root_pem(&self) -> String {
+        std::fs::read_to_string(self.attestation_ca().join("ca.pem")).unwrap()
+    }
+
+    /// Trust in the harness's test root only (what `AttestationTrust::yubico()` is in ceremonies).
+    pub fn attestation_trust(&self) -> AttestationTrust {
+        AttestationTrust::from_pem(&self.attestation_root_pem()).unwrap()
+    }
+
+    /// Creates another test CA (`CN=<cn>`) under the harness directory and returns its directory.
+    pub fn make_ca(&self, dir_name: &str, cn: &str) -> PathBuf {
+        let dir = self.dir.path().join(dir_name);
+        make_ca(&self.bin, &dir, cn);
+        dir
+    }
+
     /// "Inserts" the card with identity `name` into vpcd reader `reader` (0 or 1).
     pub fn insert(&mut self, name: &str, serial: u32, reader: u16) {
+        self.insert_with(name, serial, reader, &SimOptions::default());
+    }
+
+    /// Like [`Harness::insert`], with the card's attestation behaviour chosen.
+    pub fn insert_with(&mut self, name: &str, serial: u32, reader: u16, opts: &SimOptions) {
         let mut cmd = if self.in_netns {
             let mut c = Command::new("ip");
             c.args(["netns", "exec", NETNS]).arg(&self.bin);
@@ -118,14 +175,21 @@ impl Harness {
         } else {
             Command::new(&self.bin)
         };
-        let child = cmd
-            .arg("--state")
+        cmd.arg("--state")
             .arg(self.identity(name))
             .args(["--serial", &serial.to_string()])
-            .args(["--vpcd", &format!("127.0.0.1:{}", 35963 + reader)])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start piv-sim");
+            .args(["--vpcd", &format!("127.0.0.1:{}", 35963 + reader)]);
+        if !opts.no_attestation {
+            let ca = opts
+                .attestation_ca
+                .clone()
+                .unwrap_or_else(|| self.attestation_ca());
+            cmd.arg("--attestation-ca").arg(ca);
+            if let Some(fault) = opts.fault {
+                cmd.args(["--attestation-fault", fault]);
+            }
+        }
+        let child = cmd.stdout(Stdio::null()).spawn().expect("start piv-sim");
         self.sims.push((serial, child));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -208,6 +272,8 @@ pub fn enrol_card(h: &mut Harness, id: &str, serial: u32) -> EnrolmentRecord {
             new_puk: &new_puk,
             current_management_key: None,
             touch: false,
+            attestation_trust: &h.attestation_trust(),
+            require_attestation: true,
         },
     )
     .unwrap();
