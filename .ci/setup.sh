@@ -15,6 +15,8 @@ APT_PKGS=(
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools libclang-dev clang iproute2
   # Records: poppler (pdfsig, pdftotext, pdffonts, pdftoppm) and zbar (QR decoding)
   poppler-utils zbar-tools
+  # openssl(1): independent cross-check of YubiKey attestation chains in tests
+  openssl
   # Headless GUI tests
   xvfb xauth webkit2gtk-driver imagemagick x11-utils fonts-dejavu-core bc
 )

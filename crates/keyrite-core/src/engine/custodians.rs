@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use super::prompt::{Answer, Participant, Progress, Prompt};
 use super::state::{Engine, Phase};
 use super::EngineError;
+use crate::custodian::attestation::AttestationTrust;
 use crate::custodian::enrol::{enrol, EnrolmentInput, Role as CustodianRole};
 use crate::custodian::CustodianError;
 use crate::inventory::custodians::{self as register, Acknowledgement};
@@ -171,6 +172,8 @@ impl Engine {
                 new_puk: &new_puk_b,
                 current_management_key: None,
                 touch,
+                attestation_trust: &AttestationTrust::yubico(),
+                require_attestation: self.env.profile().custodians.require_attestation,
             },
         )?;
         let text = acknowledgement_text(&self.id, &who.name, serial);
