@@ -182,6 +182,16 @@ impl Session {
             .expect("scroll into view");
     }
 
+    /// Scrolls the first element matching `css` to the top of the window.
+    pub async fn scroll_to_top(&self, css: &str) {
+        let e = self.wait(css).await;
+        let arg = serde_json::to_value(&e).expect("element reference");
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'start'});", vec![arg])
+            .await
+            .expect("scroll into view");
+    }
+
     /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set.
     pub async fn screenshot(&self, name: &str) {
         let Some(dir) = std::env::var_os("KEYRITE_SCREENSHOT_DIR") else {

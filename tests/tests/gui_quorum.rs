@@ -1,9 +1,10 @@
 //! Issue 10's quorum acceptance in a real window: five custodians enrol their virtual
 //! YubiKeys through the GUI (the real `yubikey` crate → pcscd → vpcd → piv-sim, each card
-//! inserted when its custodian enrols), then the root KEK is rotated through the GUI with three
-//! approvals made on the custodians' cards — one after a wrong PIN whose refusal the screen
-//! shows with the card's retry count — ending in a signed record. The CLI then sees the
-//! rotated root KEK on the token and the approvals in the journal.
+//! inserted when its custodian enrols), then the root KEK is rotated through the GUI. The first
+//! request gets two approvals on the custodians' cards (one after a wrong PIN, refused with the
+//! card's retry count) and is submitted: refused, explained in the exception dialog, retried;
+//! the new request gets three approvals and the rotation ends in a signed record. The CLI then
+//! sees the rotated root KEK on the token, the approvals and refusals in the journal.
 //! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui_quorum -- --ignored`.
 
 use keyrite_core::journal::{Event, Journal};
@@ -16,7 +17,8 @@ use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 
-/// Who approves the rotation, in order (the first one mistypes the PIN once).
+/// Who approves the rotation, in order: the first two approve the request that is submitted
+/// with too few approvals (the first one mistypes the PIN once), all three the next one.
 const APPROVERS: [&str; 3] = ["C One", "C Two", "C Four"];
 /// The wrong PIN typed once.
 const WRONG_PIN: &str = "135790";
@@ -95,6 +97,8 @@ struct Seen {
     mismatch_refused: bool,
     no_key_refused: bool,
     wrong_pin_refused: bool,
+    /// The first request's hash words, once it was submitted with too few approvals.
+    too_few: Option<String>,
 }
 
 impl Seen {
@@ -137,6 +141,7 @@ async fn drive(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) -> String {
             "enrol-yubikey" => enrol(s, cards, seen).await,
             "choose-key" => choose_key(s, seen).await,
             "approval" => approve(s, cards, seen).await,
+            "exception-decision" => retry_after_refusal(s, seen).await,
             "done" => {
                 let summary = s.text("#ceremony-summary").await;
                 s.wait("#ceremony-close").await.click().await.unwrap();
@@ -190,6 +195,7 @@ async fn enrol(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
     for (css, v) in &fields {
         s.type_into(css, v).await;
     }
+    s.scroll_to_top("#prompt-form").await;
     seen.shot(s, "quorum-enrol").await;
     s.submit_prompt().await;
 }
@@ -283,6 +289,10 @@ async fn approve(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
         );
     }
 
+    if k == 2 && seen.too_few.is_none() {
+        submit_too_few(s, seen).await;
+        return;
+    }
     let name = APPROVERS[k];
     let serial = serial_of(name);
     cards.insert(name, serial);
@@ -314,19 +324,77 @@ async fn approve(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
             format!("Insert the YubiKey of {name} (serial {serial}), then enter the PIN.")
         );
         assert_eq!(s.text("#approval-progress").await, "0 of 3 approvals");
+        s.scroll_to_top("#prompt-error").await;
         seen.shot(s, "quorum-approval-refused").await;
         s.clear_prompt_error().await;
         seen.wrong_pin_refused = true;
     }
     s.type_into("#approval-pin", YK_PIN).await;
     if k == 1 {
-        s.scroll_to("#approval-insert").await;
+        s.scroll_to_top("#prompt-form").await;
         seen.shot(s, "quorum-approval").await;
+        s.scroll_to("#approval-insert").await;
+        seen.shot(s, "quorum-approval-insert").await;
     }
     s.submit_prompt().await;
     if k + 1 == 3 {
         cards.pull_out();
     }
+}
+
+/// "No more approvals: submit" with 2 of 3: the screen warns, then the engine refuses the
+/// rotation and raises an exception.
+async fn submit_too_few(s: &Session, seen: &mut Seen) {
+    seen.too_few = Some(s.text("#approval-hash-words").await);
+    s.wait("#approval-finish").await.click().await.unwrap();
+    assert_eq!(
+        s.text("#approval-finish-warning").await,
+        "Only 2 of the 3 approvals needed: the rotate operation will be refused, the refusal journaled, and the step raises an exception."
+    );
+    s.scroll_to("#approval-finish-box").await;
+    seen.shot(s, "quorum-approval-submit").await;
+    let before = s.attr("#ceremony-view", "data-render").await;
+    s.wait("#approval-finish-confirm")
+        .await
+        .click()
+        .await
+        .unwrap();
+    s.after_render(&before).await;
+}
+
+/// The refusal of the first request, explained in the exception dialog; the witness and the
+/// administrator retry the step (a new request, approved by three).
+async fn retry_after_refusal(s: &Session, seen: &mut Seen) {
+    let words = seen.too_few.as_deref().expect("a refused request");
+    let happened = s.text("dd[data-field='happened']").await;
+    assert!(
+        happened.ends_with(&format!(
+            "was refused: 2 of the 3 required approvals for request {words}: the operation needs 3 distinct enrolled custodians"
+        )),
+        "{happened}"
+    );
+    s.client
+        .find(fantoccini::Locator::Css(
+            "#exception-decision option[value='retry']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for who in ["witness-1", "administrator-1"] {
+        s.wait(&format!("#exception-who input[data-participant='{who}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    s.type_into(
+        "#exception-reason",
+        "C Four had stepped out; make a new request and approve with three",
+    )
+    .await;
+    s.submit_prompt().await;
 }
 
 fn run_cli(data: &Path, script: &Path, answers: &Path) {
@@ -382,13 +450,16 @@ async fn custodians_enrol_and_approve_a_root_kek_rotation_with_virtual_yubikeys_
     seen.checked_in.clear();
     s.start_ceremony(&script("key-rotation")).await;
     let summary = drive(&s, &mut cards, &mut seen).await;
-    assert_eq!(summary, "5 steps completed, 0 skipped, 0 exceptions.");
+    assert_eq!(summary, "5 steps completed, 0 skipped, 1 exceptions.");
     assert_eq!(
         cards.inserted,
-        APPROVERS.map(serial_of).to_vec(),
-        "each approver's card, once"
+        [7_001, 7_002, 7_001, 7_002, 7_004],
+        "two approvers' cards for the refused request, three for the approved one"
     );
     assert!(seen.mismatch_refused && seen.no_key_refused && seen.wrong_pin_refused);
+    let too_few = seen
+        .too_few
+        .expect("the request submitted with too few approvals");
     s.close().await;
     drop(cards);
     drop(h);
@@ -440,10 +511,13 @@ async fn custodians_enrol_and_approve_a_root_kek_rotation_with_virtual_yubikeys_
         .collect();
     assert_eq!(
         refused,
-        [(
-            "yk-7001",
-            "attempt failed before the quorum check: wrong PIN for YubiKey 7001: 2 tries left before the PIN is blocked"
-        )]
+        [
+            ("quorum", format!("2 of the 3 required approvals for request {too_few}: the operation needs 3 distinct enrolled custodians").as_str()),
+            (
+                "yk-7001",
+                "attempt failed before the quorum check: wrong PIN for YubiKey 7001: 2 tries left before the PIN is blocked"
+            )
+        ]
     );
     let v = keyrite(&data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));

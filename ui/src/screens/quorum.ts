@@ -37,23 +37,21 @@ export function enrolForm(p: { custodian: string; custodian_name: string; enroll
   const name = p.custodian_name;
   const [serialBox, serial] = field("enrol-serial", "YubiKey serial", `${name}: read the serial number printed on your YubiKey and type it. Keyrite opens only the key with this serial and waits for it to be inserted.`);
   serial.inputMode = "numeric";
-  const [a, curPin] = secretField("enrol-current-pin", "Current PIN of the YubiKey", "The PIN the key has now (a new YubiKey's factory PIN is 123456; Keyrite replaces it).");
-  const [b, newPin] = secretField("enrol-new-pin", "New PIN", "6 to 8 characters, not the factory default. Only you will know it.");
-  const [c, newPin2] = secretField("enrol-new-pin-again", "New PIN again", "");
-  const [d, curPuk] = secretField("enrol-current-puk", "Current PUK", "The PUK the key has now (a new YubiKey's factory PUK is 12345678).");
-  const [e, newPuk] = secretField("enrol-new-puk", "New PUK", "Unblocks the PIN. 6 to 8 characters, not the factory default.");
+  const [a, curPin] = secretField("enrol-current-pin", "Current PIN", "A new YubiKey's is 123456.");
+  const [b, newPin] = secretField("enrol-new-pin", "New PIN", "6 to 8 characters, not the default.");
+  const [c, newPin2] = secretField("enrol-new-pin-again", "New PIN again", "Only you will know it.");
+  const [d, curPuk] = secretField("enrol-current-puk", "Current PUK", "A new YubiKey's is 12345678.");
+  const [e, newPuk] = secretField("enrol-new-puk", "New PUK", "Unblocks the PIN; 6 to 8 characters.");
   const [f, newPuk2] = secretField("enrol-new-puk-again", "New PUK again", "");
   const touch = el("input", { type: "checkbox", id: "enrol-touch" });
   form.dataset.custodian = p.custodian;
   form.dataset.custodianName = name;
   form.append(
     el("h3", {}, `Enrol the YubiKey of ${name} (${p.enrolled + 1} of ${p.count})`),
-    message("info", `Only ${name} types on this screen; everyone else looks away from the keyboard. ${name}: insert your YubiKey now.`, "enrol-who"),
+    message("info", `Only ${name} types on this screen; everyone else looks away from the keyboard. ${name}: insert your YubiKey now. Keyrite replaces its factory PIN, PUK and management key.`, "enrol-who"),
     serialBox,
-    el("div", { class: "row" }, a),
-    el("div", { class: "row" }, b, c),
-    el("div", { class: "row" }, d),
-    el("div", { class: "row" }, e, f),
+    el("div", { class: "row" }, a, b, c),
+    el("div", { class: "row" }, d, e, f),
     el("label", { class: "check" }, touch, " Require a touch of the YubiKey for every use of its keys"),
     submit("Enrol"),
   );
@@ -154,18 +152,19 @@ export function approvalForm(p: ApprovalView, kit: FormKit): void {
   const failures = el("ul", { id: "approval-failures" });
   for (const f of p.failures) failures.append(el("li", {}, f));
   const finish = el("button", { id: "approval-finish", type: "button" }, "No more approvals: submit");
-  const finishBox = el("div", { id: "approval-finish-box" }, finish);
+  const finishHint = el("p", { class: "hint" }, "When no more custodians will approve:");
+  const finishBox = el("div", { id: "approval-finish-box" }, finishHint, finish);
   finish.addEventListener("click", () => {
     const yes = el("button", { id: "approval-finish-confirm", type: "button" }, `Submit with ${k} of ${p.needed} approvals`);
     const no = el("button", { id: "approval-finish-cancel", type: "button" }, "Back");
     finishBox.replaceChildren(
-      message("error", k < p.needed ? `Only ${k} of the ${p.needed} approvals needed: the ${p.operation} will be refused, the refusal journaled, and the step raises an exception.` : `Submit the ${k} approvals to the quorum check.`, "approval-finish-warning"),
+      message("error", k < p.needed ? `Only ${k} of the ${p.needed} approvals needed: the ${p.operation} operation will be refused, the refusal journaled, and the step raises an exception.` : `Submit the ${k} approvals to the quorum check.`, "approval-finish-warning"),
       yes,
       no,
     );
     yes.addEventListener("click", () => void busy(yes, () => send({ kind: "submit-approvals" })));
     no.addEventListener("click", () => {
-      finishBox.replaceChildren(finish);
+      finishBox.replaceChildren(finishHint, finish);
       finish.focus();
     });
     yes.focus();
@@ -174,25 +173,23 @@ export function approvalForm(p: ApprovalView, kit: FormKit): void {
   form.dataset.needed = String(p.needed);
   form.append(
     el("h3", {}, `Approve: ${p.operation} of key “${p.key_label}”`),
+    el("p", { id: "approval-request", class: "request-text" }, p.request_text),
     message("info", "Custodians: compare these words with the words read aloud. Approve only if they are the same.", "approval-compare"),
     el("p", { id: "approval-hash-words", class: "hash-words" }, p.hash_words),
     el("p", { id: "approval-progress", class: "quorum-progress" }, el("strong", {}, `${k} of ${p.needed}`), " approvals"),
-    el("h4", {}, "The request"),
-    el("p", { id: "approval-request", class: "request-text" }, p.request_text),
+    k ? approved : el("p", { class: "muted", id: "approval-none" }, "Nobody has approved yet."),
+    p.failures.length ? el("h4", {}, "Refused attempts (journaled with the outcome)") : "",
+    p.failures.length ? failures : "",
+    who,
+    insert,
+    pinBox,
+    submit("Approve"),
+    finishBox,
     facts([
       ["Step", p.step, "step"],
       ["Request SHA-256", p.request_sha256, "request-sha256"],
       ["Expires (UTC)", utc(p.expires_at), "expires"],
     ]),
-    el("h4", {}, "Approved"),
-    k ? approved : el("p", { class: "muted", id: "approval-none" }, "Nobody yet."),
-    who,
-    insert,
-    pinBox,
-    submit("Approve"),
-    p.failures.length ? el("h4", {}, "Failed attempts (journaled with the outcome)") : "",
-    p.failures.length ? failures : "",
-    finishBox,
   );
   onSubmit(() => {
     const chosen = who.querySelector<HTMLInputElement>("input:checked");
