@@ -182,6 +182,16 @@ impl Session {
             .expect("scroll into view");
     }
 
+    /// Scrolls the first element matching `css` to the top of the window.
+    pub async fn scroll_to_top(&self, css: &str) {
+        let e = self.wait(css).await;
+        let arg = serde_json::to_value(&e).expect("element reference");
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'start'});", vec![arg])
+            .await
+            .expect("scroll into view");
+    }
+
     /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set.
     pub async fn screenshot(&self, name: &str) {
         let Some(dir) = std::env::var_os("KEYRITE_SCREENSHOT_DIR") else {
@@ -198,6 +208,103 @@ impl Session {
         let png = self.client.screenshot().await.expect("screenshot");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// The attribute `name` of the first element matching `css` (waiting for it); empty when
+    /// the attribute is absent.
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        self.wait(css)
+            .await
+            .attr(name)
+            .await
+            .unwrap_or_else(|e| panic!("attribute {name} of {css}: {e}"))
+            .unwrap_or_default()
+    }
+
+    /// The current value of the input `css`.
+    pub async fn value(&self, css: &str) -> String {
+        self.wait(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap_or_else(|e| panic!("value of {css}: {e}"))
+            .unwrap_or_default()
+    }
+
+    /// Removes the ceremony screen's error message (so a later one is news).
+    pub async fn clear_prompt_error(&self) {
+        self.client
+            .execute(
+                "document.getElementById('prompt-error')?.replaceChildren();",
+                vec![],
+            )
+            .await
+            .expect("clear the prompt error");
+    }
+
+    /// Waits until the ceremony view was redrawn (its render counter is no longer `before`);
+    /// panics with the engine's message if a refusal shows instead.
+    pub async fn after_render(&self, before: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(e) = self.all("#prompt-error-text").await.first() {
+                panic!("the engine refused: {}", e.text().await.unwrap_or_default());
+            }
+            if let Ok(v) = self
+                .client
+                .find(fantoccini::Locator::Css("#ceremony-view"))
+                .await
+            {
+                if let Ok(Some(r)) = v.attr("data-render").await {
+                    if r != before {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the ceremony view did not change"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks the prompt's submit button and waits for the next prompt.
+    pub async fn submit_prompt(&self) {
+        let before = self.attr("#ceremony-view", "data-render").await;
+        self.wait("#prompt-submit")
+            .await
+            .click()
+            .await
+            .expect("click submit");
+        self.after_render(&before).await;
+    }
+
+    /// Loads the script at `path` on the ceremony screen (Alt+6), checks that its hash in
+    /// words is the core's, and starts it.
+    pub async fn start_ceremony(&self, path: &Path) {
+        let path = path.canonicalize().expect("script path");
+        self.shortcut('6').await;
+        self.wait("#script-form").await;
+        self.type_into("#script-path", path.to_str().expect("utf-8 path"))
+            .await;
+        self.wait("#script-load").await.click().await.expect("load");
+        self.wait("#ceremony-choose[data-state='loaded']").await;
+        let expected = keyrite_core::script::Script::load(&path)
+            .expect("script")
+            .digest
+            .words();
+        assert_eq!(
+            self.text("#script-details dd[data-field='script-words']")
+                .await,
+            expected
+        );
+        self.wait("#ceremony-start")
+            .await
+            .click()
+            .await
+            .expect("start");
+        self.wait("#ceremony-view").await;
     }
 
     /// Ends the session (the app quits).

@@ -247,7 +247,42 @@ export type PromptView =
   | { kind: "verify-share"; custodian: string; custodian_name: string; index: number; sealed_file: string | null }
   | { kind: "sign-off"; step: string; role: string; candidates: Participant[]; remaining: number }
   | { kind: "exception-decision"; exception_id: string; step: string; expected: string; happened: string; retry_allowed: boolean }
+  | { kind: "enrol-yubikey"; custodian: string; custodian_name: string; enrolled: number; count: number }
+  | { kind: "choose-key"; step: string; operation: string; candidates: KeyChoice[] }
+  | ({ kind: "approval" } & ApprovalView)
   | { kind: "done"; summary: Summary };
+
+/** A key a quorum operation may act on. */
+export interface KeyChoice {
+  key_id: string;
+  label: string;
+  algorithm: string;
+  state: string;
+  fingerprint_words: string;
+}
+
+/** An enrolled custodian who may approve. */
+export interface Approver {
+  custodian_id: string;
+  name: string;
+  yubikey_serial: number;
+  checked_in: boolean;
+}
+
+/** An approval request as custodians see it (the engine's ApprovalPrompt). */
+export interface ApprovalView {
+  step: string;
+  operation: string;
+  key_label: string;
+  request_text: string;
+  hash_words: string;
+  request_sha256: string;
+  needed: number;
+  approved: Approver[];
+  candidates: Approver[];
+  failures: string[];
+  expires_at: number;
+}
 
 export interface CeremonyView {
   status: CeremonyStatus;
@@ -264,7 +299,11 @@ export type AnswerIn =
   | { kind: "share-text"; text: string }
   | { kind: "share-sealed"; file: string; passphrase: string }
   | { kind: "sign-off"; participant: string }
-  | { kind: "decide"; decision: string; decided_by: string[]; reason: string };
+  | { kind: "decide"; decision: string; decided_by: string[]; reason: string }
+  | { kind: "enrol"; serial: number; current_pin: string; new_pin: string; current_puk: string; new_puk: string; touch: boolean }
+  | { kind: "choose-key"; key_id: string }
+  | { kind: "approve"; custodian_id: string; pin: string }
+  | { kind: "submit-approvals" };
 
 export interface ShareOnScreen {
   index: number;

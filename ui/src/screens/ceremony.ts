@@ -18,15 +18,10 @@ import {
 } from "../api";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
+import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
 
 let scriptPath = "";
 let renders = 0;
-
-function secretField(id: string, label: string, hint: string): [HTMLElement, HTMLInputElement] {
-  const [box, input] = field(id, label, hint);
-  input.type = "password";
-  return [box, input];
-}
 
 function participantSelect(id: string, people: Participant[]): HTMLSelectElement {
   const s = el("select", { id });
@@ -112,9 +107,12 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const a = make();
+      // Nothing secret stays on screen once sent (or refused by the form itself).
+      clearSecrets(form);
       if (a) void busy(form.querySelector("#prompt-submit") as HTMLButtonElement, () => send(a));
     });
   const people = v.status.participants;
+  const kit: FormKit = { form, submit, onSubmit, send, showError };
   switch (p.kind) {
     case "check-in": {
       const [box, name] = field("checkin-name", `Full name of the ${p.role}`, `${p.remaining} more ${p.role}(s) expected. Check the person's identity document before typing.`);
@@ -239,6 +237,15 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       }));
       break;
     }
+    case "enrol-yubikey":
+      enrolForm(p, kit);
+      break;
+    case "choose-key":
+      chooseKeyForm(p, kit);
+      break;
+    case "approval":
+      approvalForm(p, kit);
+      break;
     case "done": {
       const s = p.summary;
       const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
@@ -322,15 +329,23 @@ function shareDistribution(p: Extract<PromptView, { kind: "show-share" }>, redra
   return box;
 }
 
-function drawCeremony(root: HTMLElement, v: CeremonyView): void {
+function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void {
   renders += 1;
   const err = el("div", { id: "prompt-error", "aria-live": "assertive" });
   const showError = (e: unknown) => err.replaceChildren(message("error", errText(e), "prompt-error-text"));
   const redraw = (nv: CeremonyView) => drawCeremony(root, nv);
   const send: Send = async (a) => {
+    // A new attempt: the previous refusal is no longer the news.
+    err.replaceChildren();
     try {
       redraw(await ceremonyAnswer(a));
     } catch (e) {
+      // A refused approval is counted by the engine (failed attempts are listed): show the
+      // prompt as it is now, with the refusal.
+      if (v.prompt.kind === "approval") {
+        const now = await ceremonyCurrent().catch(() => null);
+        if (now) return drawCeremony(root, now, e);
+      }
       showError(e);
     }
   };
@@ -345,7 +360,8 @@ function drawCeremony(root: HTMLElement, v: CeremonyView): void {
     promptForm(v, send, redraw, showError),
   );
   root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
-  const first = main.querySelector<HTMLElement>("input, select, button[type=submit], #share-show");
+  if (error !== undefined) showError(error);
+  const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit], #share-show");
   first?.focus();
 }
 
