@@ -428,6 +428,31 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         ],
     );
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    // Every record of the run verifies in full, the quorum ones with their approvals checked
+    // against the custodians' enrolled keys.
+    for e in std::fs::read_dir(data.join("records")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|x| x.to_str()) != Some("pdf") {
+            continue;
+        }
+        let v = keyrite(
+            &data,
+            &[
+                "record",
+                "verify",
+                p.to_str().unwrap(),
+                "--journal",
+                data.join("journal.sqlite").to_str().unwrap(),
+            ],
+        );
+        assert!(
+            v.status.success(),
+            "{}: {}{}",
+            p.display(),
+            stdout(&v),
+            stderr(&v)
+        );
+    }
     let v = keyrite(&data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
 }

@@ -195,7 +195,8 @@ pub(crate) fn gate(
             key_id: Some(key_id.into()),
             required: u8::try_from(quorum.policy.threshold()).unwrap_or(u8::MAX),
         },
-        json!({"journal_head": hex::encode(head), "expires_at": r.expires_at, "ceremony": r.ceremony_id, "step": r.step}),
+        json!({"journal_head": hex::encode(head), "expires_at": r.expires_at, "ceremony": r.ceremony_id, "step": r.step,
+               "request": String::from_utf8_lossy(&r.canonical_bytes())}),
     )];
     for a in quorum.approvals {
         if verified.approvers.contains(&a.custodian_id) {
@@ -205,7 +206,15 @@ pub(crate) fn gate(
                     custodian_id: a.custodian_id.clone(),
                     signature_sha256: hex::encode(Sha256::digest(&a.signature)),
                 },
-                json!({"signature": hex::encode(&a.signature)}),
+                json!({
+                    "signature": hex::encode(&a.signature),
+                    "signature_spki": quorum
+                        .policy
+                        .custodians()
+                        .iter()
+                        .find(|c| c.custodian_id == a.custodian_id)
+                        .map(|c| hex::encode(&c.signature_spki)),
+                }),
             ));
         }
     }

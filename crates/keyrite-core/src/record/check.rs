@@ -239,11 +239,15 @@ fn check_approvals(t: &RecordTranscript) -> Result<String, String> {
         let mut valid = std::collections::BTreeSet::new();
         for d in granted {
             let who = &d.custodian_id;
-            let spki = t
-                .participants
-                .iter()
-                .find(|p| &p.participant_id == who)
-                .and_then(|p| p.signature_spki.as_deref())
+            let spki = d
+                .signature_spki
+                .as_deref()
+                .or_else(|| {
+                    t.participants
+                        .iter()
+                        .find(|p| &p.participant_id == who)
+                        .and_then(|p| p.signature_spki.as_deref())
+                })
                 .and_then(|h| hex::decode(h).ok())
                 .ok_or_else(|| {
                     format!("approval by {who} on request {}: the transcript lists no enrolled signing key for {who}", a.request_id)

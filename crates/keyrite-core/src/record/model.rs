@@ -272,6 +272,10 @@ pub struct ApprovalDecision {
     pub signature_sha256: Option<String>,
     /// The DER signature, hex (`details.signature`).
     pub signature: Option<String>,
+    /// The custodian's enrolled 9c key the quorum checked it with (DER SPKI, hex;
+    /// `details.signature_spki`).
+    #[serde(default)]
+    pub signature_spki: Option<String>,
     /// Why refused.
     pub reason: Option<String>,
     /// When.
