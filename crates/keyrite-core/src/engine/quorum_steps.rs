@@ -168,7 +168,8 @@ impl Engine {
         }
     }
 
-    fn approver(&self, c: &register::EnrolledCustodian) -> Approver {
+    /// An enrolled custodian as the approval prompt shows them.
+    pub(super) fn approver(&self, c: &register::EnrolledCustodian) -> Approver {
         Approver {
             custodian_id: c.record.custodian_id.clone(),
             name: c.record.name.clone(),

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::prompt::{ApprovalPrompt, Approver, Progress, Prompt};
+use super::prompt::{ApprovalPrompt, Progress, Prompt};
 use super::state::{Engine, Phase};
 use super::EngineError;
 use crate::hsm::policy::PolicySet;
@@ -153,19 +153,10 @@ impl Engine {
             };
         };
         let enrolled = register::active(self.journal.store()).unwrap_or_default();
-        let approver = |c: &register::EnrolledCustodian| Approver {
-            custodian_id: c.record.custodian_id.clone(),
-            name: c.record.name.clone(),
-            yubikey_serial: c.record.yubikey_serial,
-            checked_in: self
-                .participants
-                .iter()
-                .any(|p| p.role == Role::Custodian && p.name == c.record.name),
-        };
         let (approved, candidates): (Vec<_>, Vec<_>) = enrolled
             .iter()
             .filter(|c| r.sealed.contains_key(&c.record.custodian_id))
-            .map(approver)
+            .map(|c| self.approver(c))
             .partition(|a| r.opened.iter().any(|(id, _)| *id == a.custodian_id));
         let set = hex::decode(&r.set_id).unwrap_or_default();
         Prompt::Approval(ApprovalPrompt {
