@@ -79,13 +79,6 @@ impl Op {
     }
 }
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A root KEK is the inventory's key-wrapping key protected by a share set.
 fn is_root_kek(rec: &KeyRecord) -> bool {
     rec.key_type == KeyType::SymmetricKeyWrapping.name() && rec.share_set_id.is_some()
@@ -292,7 +285,7 @@ impl Engine {
                 &rec,
                 &self.id,
                 step_no,
-                now_unix() + REQUEST_LIFETIME_SECONDS,
+                crate::operations::now_unix() + REQUEST_LIFETIME_SECONDS,
             )
             .map_err(|e| e.to_string())?;
             self.quorum = Some(QuorumRun {

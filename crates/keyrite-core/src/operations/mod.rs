@@ -53,7 +53,7 @@ pub struct HsmAccess<'a> {
 }
 
 /// Seconds since the Unix epoch: the time approvals are checked against.
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
