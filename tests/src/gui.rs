@@ -446,7 +446,7 @@ pub fn signed_record(site: &str) -> (Vec<u8>, Vec<u8>) {
         doc.add_page(p).expect("page");
     }
     let pdf = attach_file(
-        &doc.save(),
+        &doc.save().expect("save"),
         "transcript.json",
         "application/json",
         br#"{"ceremony":"root-2026-05"}"#,

@@ -1,19 +1,22 @@
 //! Shared PDF primitives: pages (A4 / US Letter), embedded DejaVu fonts, text lines with
-//! wrapping, QR codes drawn from `qrcode` modules, and a per-page stamp such as
-//! "REHEARSAL — SOFTWARE HSM". Share cards use it now; the signed ceremony record later.
+//! wrapping, QR codes drawn from `qrcode` modules, a per-page stamp such as
+//! "REHEARSAL — SOFTWARE HSM", and page footers numbered "N of M". Share cards and the signed
+//! ceremony record use it.
 //!
-//! Fonts are embedded (subset) so every reader shows the same glyphs; document dates are set
-//! explicitly by the caller so output depends only on its inputs (printpdf's trailer `/ID`
-//! is still random per save).
+//! Fonts are embedded as subsets of the glyphs the document uses ([`fonts`]), so a 4-page
+//! record carries tens of kilobytes of font instead of two whole DejaVu faces; every reader
+//! still shows the same glyphs and the ToUnicode map keeps the text extractable. Document
+//! dates are set explicitly by the caller and the trailer `/ID` is derived from the content,
+//! so the output depends only on the inputs.
+
+mod fonts;
 
 use printpdf::{
-    Color, FontId, Greyscale, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle,
-    PdfPage, PdfSaveOptions, Point, Pt, RawImage, RawImageData, RawImageFormat, TextItem,
-    XObjectTransform,
+    Color, FontId, Greyscale, Line, LinePoint, Mm, Op, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Pt, RawImage, RawImageData, RawImageFormat, TextItem, XObjectTransform,
 };
+use sha2::{Digest, Sha256};
 
-const SANS_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const MONO_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
 /// Average advance of DejaVu Sans glyphs in em, for wrapping (generous, so lines never overflow).
 const SANS_EM: f32 = 0.60;
 /// Advance of every DejaVu Sans Mono glyph in em.
@@ -25,12 +28,23 @@ pub enum PdfError {
     /// The embedded font did not parse (a build problem, not an input problem).
     #[error("the embedded font {0} did not parse")]
     Font(&'static str),
+    /// The font could not be reduced to the glyphs the document uses.
+    #[error("the embedded font {font} could not be subset: {reason}")]
+    Subset {
+        /// Which font.
+        font: &'static str,
+        /// What the subsetter said.
+        reason: String,
+    },
     /// The QR payload does not fit a QR code.
     #[error("the QR payload ({0} characters) does not fit a QR code: {1}")]
     Qr(usize, String),
     /// Content ran past the bottom of the page.
     #[error("the content does not fit on one page")]
     Overflow,
+    /// The finished document could not be written.
+    #[error("the PDF could not be written: {0}")]
+    Write(String),
 }
 
 /// Paper size.
@@ -53,12 +67,42 @@ impl PageSize {
 }
 
 /// Which embedded font.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Font {
     /// DejaVu Sans.
     Sans,
     /// DejaVu Sans Mono (shares, hashes).
     Mono,
+}
+
+/// The PDF version a document declares in its header.
+///
+/// What this layer writes needs PDF 1.4: CIDFontType2 fonts with ToUnicode maps (1.2),
+/// Flate-compressed streams (1.2) and the XMP `/Metadata` stream (1.4); the cross-reference
+/// table is classic (no object or cross-reference streams, which would need 1.5), nothing is
+/// encrypted and nothing is transparent. A caller that adds later features afterwards (an
+/// incremental update with a PAdES signature or associated files) raises it with
+/// [`Document::require_version`] so header and content agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PdfVersion {
+    /// PDF 1.4 (ISO 32000 predecessor; Acrobat 5).
+    V1_4,
+    /// PDF 1.7 (ISO 32000-1).
+    V1_7,
+    /// PDF 2.0 (ISO 32000-2): `ETSI.CAdES.detached` signatures and `/AF` associated files are
+    /// part of the base standard.
+    V2_0,
+}
+
+impl PdfVersion {
+    /// As written after `%PDF-`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PdfVersion::V1_4 => "1.4",
+            PdfVersion::V1_7 => "1.7",
+            PdfVersion::V2_0 => "2.0",
+        }
+    }
 }
 
 /// Document metadata; dates as Unix seconds, set explicitly.
@@ -72,27 +116,36 @@ pub struct DocInfo {
     pub created_unix: i64,
 }
 
+/// Footer text of page `n` of `total` (both counted from 1).
+type FooterText = Box<dyn Fn(usize, usize) -> String>;
+
+/// A footer printed on every page once the page count is known.
+struct Footer {
+    size_pt: f32,
+    y_mm: f32,
+    text: FooterText,
+}
+
+/// Resource names of the two fonts. Fixed (printpdf would pick random ones) so that the
+/// output depends only on the inputs.
+const SANS_ID: &str = "KrSans";
+const MONO_ID: &str = "KrMono";
+
 /// A document being built, page by page.
 pub struct Document {
     doc: PdfDocument,
-    sans: FontId,
-    mono: FontId,
     size: PageSize,
     stamp: Option<String>,
-    pages: Vec<PdfPage>,
+    pages: Vec<Page>,
+    footer: Option<Footer>,
+    version: PdfVersion,
 }
 
 impl Document {
-    /// A new document with both fonts embedded; `stamp` is printed at the top of every page.
+    /// A new document; `stamp` is printed at the top of every page. The fonts are embedded
+    /// when the document is saved, reduced to the glyphs it uses.
     pub fn new(info: &DocInfo, size: PageSize, stamp: Option<&str>) -> Result<Self, PdfError> {
         let mut doc = PdfDocument::new(&info.title);
-        let mut warnings = Vec::new();
-        let sans = ParsedFont::from_bytes(SANS_TTF, 0, &mut warnings)
-            .ok_or(PdfError::Font("DejaVuSans"))?;
-        let mono = ParsedFont::from_bytes(MONO_TTF, 0, &mut warnings)
-            .ok_or(PdfError::Font("DejaVuSansMono"))?;
-        let sans = doc.add_font(&sans);
-        let mono = doc.add_font(&mono);
         let date = printpdf::OffsetDateTime::from_unix_timestamp(info.created_unix)
             .unwrap_or_else(|_| printpdf::OffsetDateTime::epoch());
         let meta = &mut doc.metadata.info;
@@ -104,12 +157,33 @@ impl Document {
         meta.metadata_date = date;
         Ok(Self {
             doc,
-            sans,
-            mono,
             size,
             stamp: stamp.map(str::to_string),
             pages: Vec::new(),
+            footer: None,
+            version: PdfVersion::V1_4,
         })
+    }
+
+    /// Raises the declared PDF version to at least `v` (never lowers it).
+    pub fn require_version(&mut self, v: PdfVersion) {
+        self.version = self.version.max(v);
+    }
+
+    /// Prints `text(n, total)` in DejaVu Sans at `size_pt`, at the left margin with its
+    /// baseline `y_mm` from the bottom edge, on every page — drawn when the document is saved,
+    /// when the number of pages is known (so "page 2 of 5" is possible).
+    pub fn number_pages(
+        &mut self,
+        size_pt: f32,
+        y_mm: f32,
+        text: impl Fn(usize, usize) -> String + 'static,
+    ) {
+        self.footer = Some(Footer {
+            size_pt,
+            y_mm,
+            text: Box::new(text),
+        });
     }
 
     /// Starts a page; fill it, then pass it to [`Document::add_page`].
@@ -121,8 +195,6 @@ impl Document {
             height: h,
             y: h - 18.0,
             margin: 18.0,
-            sans: self.sans.clone(),
-            mono: self.mono.clone(),
         };
         if let Some(s) = &self.stamp {
             p.text_at(Font::Sans, 9.0, p.margin, h - 10.0, s);
@@ -136,8 +208,7 @@ impl Document {
         if page.y < 10.0 {
             return Err(PdfError::Overflow);
         }
-        let (w, h) = self.size.mm();
-        self.pages.push(PdfPage::new(Mm(w), Mm(h), page.ops));
+        self.pages.push(page);
         Ok(())
     }
 
@@ -161,15 +232,123 @@ impl Document {
         Ok(())
     }
 
-    /// The PDF bytes (fonts subset and embedded).
-    pub fn save(mut self) -> Vec<u8> {
-        let pages = std::mem::take(&mut self.pages);
+    /// The PDF bytes: footers stamped, fonts subset and embedded, the declared version in the
+    /// header, a trailer `/ID` derived from the content.
+    pub fn save(mut self) -> Result<Vec<u8>, PdfError> {
+        let (w, h) = self.size.mm();
+        let total = self.pages.len();
+        let mut pages = std::mem::take(&mut self.pages);
+        if let Some(f) = &self.footer {
+            for (i, p) in pages.iter_mut().enumerate() {
+                let m = p.margin;
+                p.text_at(Font::Sans, f.size_pt, m, f.y_mm, &(f.text)(i + 1, total));
+            }
+        }
+        for (font, chars) in used_chars(&pages) {
+            let (id, parsed) = match font {
+                Font::Sans => (SANS_ID, fonts::subset(&fonts::SANS, &chars)?),
+                Font::Mono => (MONO_ID, fonts::subset(&fonts::MONO, &chars)?),
+            };
+            self.doc
+                .resources
+                .fonts
+                .map
+                .insert(FontId(id.to_string()), printpdf::font::PdfFont::new(parsed));
+        }
+        let pages = pages
+            .into_iter()
+            .map(|p| PdfPage::new(Mm(w), Mm(h), p.ops))
+            .collect();
         let opts = PdfSaveOptions {
-            subset_fonts: true,
+            // The fonts are subset above; printpdf can only embed them whole without its
+            // `text_layout` feature, which is what it then does with the subsets.
+            subset_fonts: false,
             ..Default::default()
         };
-        self.doc.with_pages(pages).save(&opts, &mut Vec::new())
+        let mut doc = self
+            .doc
+            .with_pages(pages)
+            .to_lopdf_document(&opts, &mut Vec::new());
+        doc.version = self.version.as_str().to_string();
+        doc.compress();
+        finish_id(doc)
     }
+}
+
+/// Every character drawn with each font, over all pages.
+fn used_chars(
+    pages: &[Page],
+) -> std::collections::BTreeMap<Font, std::collections::BTreeSet<char>> {
+    let mut used: std::collections::BTreeMap<Font, std::collections::BTreeSet<char>> =
+        Default::default();
+    for p in pages {
+        let mut current = None;
+        for op in &p.ops {
+            match op {
+                Op::SetFont {
+                    font: PdfFontHandle::External(id),
+                    ..
+                } => {
+                    current = match id.0.as_str() {
+                        SANS_ID => Some(Font::Sans),
+                        MONO_ID => Some(Font::Mono),
+                        _ => None,
+                    }
+                }
+                Op::ShowText { items } => {
+                    if let Some(f) = current {
+                        let set = used.entry(f).or_default();
+                        for item in items {
+                            if let TextItem::Text(t) = item {
+                                set.extend(t.chars());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    used
+}
+
+/// Length of the trailer `/ID` strings in bytes (as most writers use: an MD5's worth).
+const ID_LEN: usize = 16;
+
+/// Saves `doc` with a trailer `/ID` equal to the first bytes of the SHA-256 of the file as
+/// written with an all-zero `/ID`: unique per content, and the same content gives the same
+/// bytes (printpdf's own `/ID` is random).
+fn finish_id(mut doc: lopdf::Document) -> Result<Vec<u8>, PdfError> {
+    let zero = lopdf::Object::String(vec![0; ID_LEN], lopdf::StringFormat::Hexadecimal);
+    doc.trailer
+        .set("ID", lopdf::Object::Array(vec![zero.clone(), zero]));
+    let mut out = Vec::new();
+    doc.save_to(&mut out)
+        .map_err(|e| PdfError::Write(e.to_string()))?;
+    let digest = Sha256::digest(&out);
+    let id = hex::encode_upper(&digest[..ID_LEN]);
+    let placeholder = format!("<{}>", "00".repeat(ID_LEN));
+    let trailer = out
+        .windows(b"trailer".len())
+        .rposition(|w| w == b"trailer")
+        .ok_or_else(|| PdfError::Write("no trailer was written".into()))?;
+    let mut replaced = 0;
+    let mut at = trailer;
+    while let Some(i) = out[at..]
+        .windows(placeholder.len())
+        .position(|w| w == placeholder.as_bytes())
+    {
+        let start = at + i + 1;
+        out[start..start + 2 * ID_LEN].copy_from_slice(id.as_bytes());
+        at = start + 2 * ID_LEN;
+        replaced += 1;
+    }
+    if replaced != 2 {
+        return Err(PdfError::Write(format!(
+            "the trailer /ID was written {replaced} times instead of twice"
+        )));
+    }
+    Ok(out)
 }
 
 /// One page's content, laid out top to bottom from a cursor (mm from the bottom edge).
@@ -179,16 +358,17 @@ pub struct Page {
     height: f32,
     y: f32,
     margin: f32,
-    sans: FontId,
-    mono: FontId,
 }
 
 impl Page {
     fn handle(&self, font: Font) -> PdfFontHandle {
-        PdfFontHandle::External(match font {
-            Font::Sans => self.sans.clone(),
-            Font::Mono => self.mono.clone(),
-        })
+        PdfFontHandle::External(FontId(
+            match font {
+                Font::Sans => SANS_ID,
+                Font::Mono => MONO_ID,
+            }
+            .to_string(),
+        ))
     }
 
     /// Draws one line of text with its baseline at (x, y) mm.

@@ -6,7 +6,7 @@
 use super::model::AttributeCheck;
 use super::RecordTranscript;
 use crate::journal::UtcTime;
-use crate::pdf::{DocInfo, Document, Font, Page, PageSize, PdfError};
+use crate::pdf::{DocInfo, Document, Font, Page, PageSize, PdfError, PdfVersion};
 
 /// The stamp on every page of a rehearsal record.
 pub const REHEARSAL_STAMP: &str = "REHEARSAL — SOFTWARE HSM";
@@ -21,8 +21,6 @@ struct Flow {
     doc: Document,
     page: Page,
     width: f32,
-    number: u32,
-    footer: String,
 }
 
 impl Flow {
@@ -42,16 +40,8 @@ impl Flow {
 
     fn next_page(&mut self) -> Result<(), PdfError> {
         let fresh = self.doc.page();
-        let mut done = std::mem::replace(&mut self.page, fresh);
-        done.text_at(
-            Font::Sans,
-            8.0,
-            MARGIN,
-            9.0,
-            &format!("{} — page {}", self.footer, self.number),
-        );
+        let done = std::mem::replace(&mut self.page, fresh);
         self.doc.add_page(done)?;
-        self.number += 1;
         Ok(())
     }
 
@@ -82,7 +72,7 @@ impl Flow {
 
     fn finish(mut self) -> Result<Vec<u8>, PdfError> {
         self.next_page()?;
-        Ok(self.doc.save())
+        self.doc.save()
     }
 }
 
@@ -104,14 +94,19 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
         author: format!("Keyrite — {}", or_dash(&h.site)),
         created_unix: created,
     };
-    let doc = Document::new(&info, size, rehearsal.then_some(REHEARSAL_STAMP))?;
+    let mut doc = Document::new(&info, size, rehearsal.then_some(REHEARSAL_STAMP))?;
+    // The record is signed ETSI.CAdES.detached and carries its transcript as an /AF
+    // associated file: both are PDF 2.0 features.
+    doc.require_version(PdfVersion::V2_0);
+    let footer = format!("Keyrite ceremony record {}", h.ceremony_id);
+    doc.number_pages(8.0, 9.0, move |n, total| {
+        format!("{footer} — Page {n} of {total}")
+    });
     let page = doc.page();
     let mut f = Flow {
         doc,
         page,
         width: size.mm().0,
-        number: 1,
-        footer: format!("Keyrite ceremony record {}", h.ceremony_id),
     };
 
     f.text(

@@ -91,5 +91,5 @@ pub fn render_card(share: &Share, info: &CardInfo) -> Result<Vec<u8>, PdfError> 
         info.custodian
     ));
     doc.add_page(p)?;
-    Ok(doc.save())
+    doc.save()
 }
