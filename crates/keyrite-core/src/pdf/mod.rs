@@ -215,7 +215,14 @@ impl Document {
     /// Registers a QR code and draws it on `page` at the cursor, `side_mm` wide, left-aligned.
     pub fn qr(&mut self, page: &mut Page, payload: &str, side_mm: f32) -> Result<(), PdfError> {
         let (img, px) = qr_image(payload)?;
-        let id = self.doc.add_image(&img);
+        // Named in order (printpdf's `add_image` picks a random name) so equal inputs give
+        // equal files.
+        let id = printpdf::XObjectId(format!("KrQr{}", self.doc.resources.xobjects.map.len()));
+        self.doc
+            .resources
+            .xobjects
+            .map
+            .insert(id.clone(), printpdf::XObject::Image(img));
         // Choose the dpi so the image is `side_mm` wide.
         let dpi = px as f32 / (side_mm / 25.4);
         page.y -= side_mm;
@@ -542,6 +549,37 @@ mod tests {
     fn wrap_respects_width_and_keeps_words() {
         let lines = wrap("aaaa bbbb cccc dddddddddddd", 9);
         assert_eq!(lines, vec!["aaaa bbbb", "cccc", "ddddddddd", "ddd"]);
+    }
+
+    fn sample(qr: &str) -> Vec<u8> {
+        let info = DocInfo {
+            title: "t".into(),
+            author: "a".into(),
+            created_unix: 1_780_000_000,
+        };
+        let mut d = Document::new(&info, PageSize::A4, Some("STAMP")).unwrap();
+        for _ in 0..3 {
+            let mut p = d.page();
+            p.text(Font::Sans, 10.0, "Zoë");
+            d.qr(&mut p, qr, 30.0).unwrap();
+            d.add_page(p).unwrap();
+        }
+        d.number_pages(8.0, 9.0, |n, m| format!("Page {n} of {m}"));
+        d.save().unwrap()
+    }
+
+    #[test]
+    fn equal_inputs_give_equal_bytes_and_the_id_follows_the_content() {
+        let a = sample("abc");
+        assert_eq!(a, sample("abc"));
+        let id = |pdf: &[u8]| {
+            let t = String::from_utf8_lossy(pdf).into_owned();
+            let i = t.rfind("/ID").unwrap();
+            t[i..i + 80].to_string()
+        };
+        assert_ne!(id(&a), id(&sample("abd")));
+        assert!(!id(&a).contains(&"00".repeat(ID_LEN)), "{}", id(&a));
+        assert!(a.starts_with(b"%PDF-1.4\n"));
     }
 
     #[test]
