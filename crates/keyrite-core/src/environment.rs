@@ -9,6 +9,9 @@ use crate::paths::{DataDir, DataDirError};
 use crate::profile::{Mode, ProfileError, SiteProfile};
 use std::path::{Path, PathBuf};
 
+mod exe_hash;
+pub use exe_hash::{cached_sha256, executable_sha256, Source as HashSource};
+
 /// Errors opening the environment.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvironmentError {
@@ -42,6 +45,7 @@ impl Environment {
             None => (SiteProfile::default_rehearsal(), None),
         };
         let data = DataDir::open(data_dir)?;
+        exe_hash::use_cache_in(data.path());
         let rehearsal = if profile.uses_embedded_hsm() {
             Some(RehearsalHsm::ensure(&data)?)
         } else {

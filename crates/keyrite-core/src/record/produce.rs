@@ -4,7 +4,6 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::{attach_file, render_record, sign_pdf, RecordError, RecordTranscript};
 use crate::hsm::certificate::{read_certificate, store_certificate};
@@ -96,11 +95,8 @@ pub fn ensure_record_certificate(
 /// software: app version, SHA-256 of the running executable, OS, and the given script id,
 /// version and site.
 pub fn ceremony_environment(script_id: &str, script_version: &str, site: &str) -> Value {
-    let binary = std::env::current_exe()
-        .ok()
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|b| hex::encode(Sha256::digest(&b)))
-        .unwrap_or_else(|| "unknown (the executable could not be read)".into());
+    // Hashed once per binary, cached in the data directory (crate::environment).
+    let binary = crate::environment::executable_sha256();
     let os_release = std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|t| {
