@@ -106,14 +106,14 @@ fn share_card_qr_decodes_with_zbarimg_and_shows_only_its_share() {
 }
 
 fn keyrite() -> Command {
-    let exe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/keyrite");
     let built = run(Command::new(env!("CARGO")).args(["build", "-q", "-p", "keyrite-cli"]));
     assert!(
         built.status.success(),
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    Command::new(exe)
+    // Beside this test's own executable, so a CARGO_TARGET_DIR elsewhere works too.
+    Command::new(keyrite_tests::bin("keyrite"))
 }
 
 #[test]
