@@ -5,6 +5,7 @@
 //! the version the file uses, the signature must stay valid, and the root-key record must stay
 //! under 150 KB.
 
+use keyrite_core::journal::Journal;
 use keyrite_core::pdf::PageSize;
 use keyrite_core::secret::SecretBytes;
 use keyrite_core::shares::card::{render_card, CardInfo};
@@ -215,6 +216,29 @@ fn the_root_key_record_has_subset_fonts_page_totals_and_stays_small() {
         stdout(&o),
         stderr(&o)
     );
+
+    // Both ceremonies journaled the SHA-256 of the keyrite executable that ran them (now
+    // computed once and cached in the data directory), and any cache entry holds that hash.
+    use sha2::Digest;
+    let exe = keyrite_tests::bin("keyrite");
+    let want = hex::encode(sha2::Sha256::digest(
+        std::fs::read(&exe).expect("read keyrite"),
+    ));
+    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
+        .expect("journal");
+    let mut seen = Vec::new();
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        let body = e.body_json()?;
+        if let Some(h) = body.pointer("/details/binary_sha256") {
+            seen.push(h.as_str().unwrap_or_default().to_string());
+        }
+        Ok(())
+    })
+    .expect("entries");
+    assert_eq!(seen, vec![want.clone(), want.clone()]);
+    if let Ok(cache) = std::fs::read_to_string(data.join("executable-sha256.json")) {
+        assert!(cache.contains(&want), "{cache}");
+    }
 }
 
 #[test]
