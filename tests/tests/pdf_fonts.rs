@@ -165,6 +165,7 @@ fn the_root_key_record_has_subset_fonts_page_totals_and_stays_small() {
         })
         .expect("root-key record written");
     let bytes = std::fs::read(&record).expect("read record");
+    eprintln!("root-key record: {} bytes", bytes.len());
 
     // Size goal of issue 15: whole DejaVu faces made it ~650 KB.
     assert!(
@@ -253,6 +254,7 @@ fn a_share_card_has_subset_fonts_and_extractable_names() {
         created_unix: 1_780_000_000,
     };
     let pdf = render_card(&set.shares[0], &info).expect("card");
+    eprintln!("share card: {} bytes", pdf.len());
     // One page, two small subsets and a QR image: whole fonts made it ~600 KB.
     assert!(pdf.len() < 60 * 1024, "the card is {} bytes", pdf.len());
     assert_eq!(header_version(&pdf), "1.4");
