@@ -75,6 +75,11 @@ pub struct HsmSelection {
     pub token_serial: Option<String>,
     /// The HSM identity this site expects; required in production.
     pub expect: Option<ExpectedIdentity>,
+    /// Production accepts a module whose vendor quirks give the key hierarchy weaker
+    /// protection than Keyrite requires (public or template-less root KEK); every record then
+    /// states it. Default false. Ignored in rehearsal, which always accepts and records it.
+    #[serde(default)]
+    pub accept_weaker_key_protection: bool,
 }
 
 /// The pinned identity of the site's HSM.
@@ -163,6 +168,7 @@ impl SiteProfile {
                 token_label: Some(REHEARSAL_TOKEN_LABEL.into()),
                 token_serial: None,
                 expect: None,
+                accept_weaker_key_protection: false,
             },
             custodians: CustodianRules::default(),
         }
