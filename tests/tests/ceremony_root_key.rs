@@ -199,19 +199,27 @@ fn root_key_ceremony_end_to_end() {
     let sel = TokenSelector::Label("keyrite-rehearsal".into());
     let policies = PolicySet::builtin().unwrap();
     let quirks = Quirks::builtin().unwrap();
-    {
+    let staged = {
         let (s, _) = TokenSession::login(&m, &sel, UserKind::So, &so).unwrap();
-        let ev2 = keyrite_core::hsm::rootkek::import_root_kek(
+        keyrite_core::hsm::rootkek::import_root_kek(
             &s,
             policies.get("root-kek-import").unwrap(),
             "keyrite-root-kek",
             rebuilt.secret,
             &quirks,
+            keyrite_core::hsm::protection::ProtectionRule::Rehearsal,
         )
-        .unwrap();
-        assert_eq!(ev2.kcv.map(|k| k.value).unwrap(), backup.wrapping_key_kcv);
-    }
+        .unwrap()
+    };
     let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).unwrap();
+    let ev2 = keyrite_core::hsm::rootkek::seal_root_kek(
+        &s,
+        policies.get("root-kek-import").unwrap(),
+        staged,
+        &quirks,
+    )
+    .unwrap();
+    assert_eq!(ev2.kcv.map(|k| k.value).unwrap(), backup.wrapping_key_kcv);
     let restored = restore_key(
         &s,
         "backup",

@@ -52,7 +52,9 @@ pub fn render(a: &Attribute) -> String {
         | Attribute::Decrypt(b)
         | Attribute::Wrap(b)
         | Attribute::Unwrap(b)
-        | Attribute::Derive(b) => b.to_string(),
+        | Attribute::Derive(b)
+        | Attribute::Modifiable(b)
+        | Attribute::Copyable(b) => b.to_string(),
         Attribute::ValueLen(v) | Attribute::ModulusBits(v) => u64::from(*v).to_string(),
         Attribute::EcParams(p) => curve_name(p),
         other => format!("{other:?}"),

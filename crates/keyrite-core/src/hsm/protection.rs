@@ -129,13 +129,20 @@ impl KeyProtection {
 
     /// Applies the site's rule: production refuses weaker protection unless accepted.
     /// Called before anything is created on the token.
-    pub fn check(mut self, rule: ProtectionRule, operation: &str, token: &str) -> Result<Self, HsmError> {
+    pub fn check(
+        mut self,
+        rule: ProtectionRule,
+        operation: &str,
+        token: &str,
+    ) -> Result<Self, HsmError> {
         if self.level == ProtectionLevel::Full {
             return Ok(self);
         }
         match rule {
             ProtectionRule::Rehearsal => Ok(self),
-            ProtectionRule::Production { accept_weaker: true } => {
+            ProtectionRule::Production {
+                accept_weaker: true,
+            } => {
                 self.accepted_by_profile = true;
                 Ok(self)
             }
@@ -228,10 +235,20 @@ mod tests {
         );
         let ok = d
             .clone()
-            .check(ProtectionRule::Production { accept_weaker: true }, "x", "y")
+            .check(
+                ProtectionRule::Production {
+                    accept_weaker: true,
+                },
+                "x",
+                "y",
+            )
             .unwrap();
         assert!(ok.accepted_by_profile);
-        assert!(!d.check(ProtectionRule::Rehearsal, "x", "y").unwrap().accepted_by_profile);
+        assert!(
+            !d.check(ProtectionRule::Rehearsal, "x", "y")
+                .unwrap()
+                .accepted_by_profile
+        );
     }
 
     #[test]

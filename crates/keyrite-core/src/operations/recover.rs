@@ -106,8 +106,15 @@ pub fn recover_root_kek(
         .policies
         .get("root-kek-import")
         .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
-    let staged = import_root_kek(&so, policy, label, rebuilt.secret, hsm.quirks, hsm.protection)
-        .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
+    let staged = import_root_kek(
+        &so,
+        policy,
+        label,
+        rebuilt.secret,
+        hsm.quirks,
+        hsm.protection,
+    )
+    .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
     drop(so);
     // User session: make the KEK private and read it back (see hsm::rootkek::seal_root_kek).
     let sealed = login(journal, hsm, OP, kek_id, UserKind::User).and_then(|user| {
