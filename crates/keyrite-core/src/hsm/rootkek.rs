@@ -224,7 +224,7 @@ pub fn seal_root_kek(
     };
     let mut exp = expected(policy, Half::Secret, Origin::Imported);
     for e in exp.iter_mut().filter(|e| e.ty == AttributeType::Private) {
-        e.value = staged.protection.kek_private.to_string();
+        e.value = staged.protection.kek_login_required.to_string();
     }
     exp.push(super::attributes::Expected {
         name: "CKA_MODIFIABLE",
