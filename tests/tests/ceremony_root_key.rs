@@ -120,6 +120,24 @@ fn root_key_ceremony_end_to_end() {
         text.contains(&cka_id),
         "recorded CKA_ID {cka_id} not on the token: {text}"
     );
+    // The KEK's journaled evidence states which protection the module gave it (issue 14).
+    let protection = {
+        let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
+            .expect("journal");
+        let mut found = None;
+        j.for_each_entry(0, j.head().size - 1, |e| {
+            let body = e.body_json()?;
+            if body["event"]["type"] == "key_imported" {
+                found = Some(body["details"]["evidence"]["key_protection"].clone());
+            }
+            Ok(())
+        })
+        .expect("entries");
+        found.expect("key_imported entry")
+    };
+    assert_eq!(protection["level"], "full", "{protection}");
+    assert_eq!(protection["kek_login_required"], true, "{protection}");
+    assert_eq!(protection["trusted_keys"], "copy-to-private", "{protection}");
     // The script hash, every step and the sign-offs are journaled.
     let started: Vec<_> = ev
         .iter()
