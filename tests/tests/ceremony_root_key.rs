@@ -137,7 +137,10 @@ fn root_key_ceremony_end_to_end() {
     };
     assert_eq!(protection["level"], "full", "{protection}");
     assert_eq!(protection["kek_login_required"], true, "{protection}");
-    assert_eq!(protection["trusted_keys"], "copy-to-private", "{protection}");
+    assert_eq!(
+        protection["trusted_keys"], "copy-to-private",
+        "{protection}"
+    );
     // The script hash, every step and the sign-offs are journaled.
     let started: Vec<_> = ev
         .iter()

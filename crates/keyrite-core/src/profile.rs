@@ -271,6 +271,40 @@ serial = "1234"
     }
 
     #[test]
+    fn accept_weaker_key_protection_defaults_false_and_sets_the_production_rule() {
+        use crate::hsm::protection::ProtectionRule;
+        let p = parse(PROD).unwrap();
+        assert!(!p.hsm.accept_weaker_key_protection);
+        assert_eq!(
+            ProtectionRule::of(&p),
+            ProtectionRule::Production {
+                accept_weaker: false
+            }
+        );
+        let text = PROD.replace(
+            "token_label = \"root\"\n",
+            "token_label = \"root\"\naccept_weaker_key_protection = true\n",
+        );
+        let p = parse(&text).unwrap();
+        assert_eq!(
+            ProtectionRule::of(&p),
+            ProtectionRule::Production {
+                accept_weaker: true
+            }
+        );
+        let err = parse(&PROD.replace(
+            "token_label = \"root\"\n",
+            "token_label = \"root\"\naccept_weaker_key_protection = \"yes\"\n",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "site profile site.toml is invalid: line 9, column 32: invalid type: string \"yes\", \
+             expected a boolean"
+        );
+    }
+
+    #[test]
     fn unknown_key_is_rejected_with_line() {
         let err =
             parse("version = 1\n[site]\nname = \"x\"\nmode = \"rehearsal\"\ncolour = \"red\"\n")
