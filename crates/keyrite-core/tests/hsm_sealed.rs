@@ -551,3 +551,45 @@ fn weaker_quirks_are_refused_in_production_accepted_by_the_profile_and_recorded(
     assert_eq!(json["key_protection"]["level"], "weaker");
     assert_eq!(json["key_protection"]["accepted_by_profile"], true);
 }
+
+#[test]
+#[serial(softhsm)]
+fn a_failed_seal_removes_the_staged_kek_so_the_import_can_be_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = DataDir::open_at(tmp.path().join("d")).unwrap();
+    let hsm = RehearsalHsm::ensure(&data).unwrap();
+    let (so, user) = hsm.pins().unwrap();
+    let m = Pkcs11Module::load(hsm.module_path()).unwrap();
+    let policies = PolicySet::builtin().unwrap();
+    let quirks = Quirks::builtin().unwrap();
+    let policy = policies.get("root-kek-import").unwrap();
+    let import = || {
+        let (s, _) = TokenSession::login(&m, &sel(), UserKind::So, &so).unwrap();
+        let kek = draw_root_kek(&s).unwrap();
+        import_root_kek(&s, policy, KEK, kek, &quirks, ProtectionRule::Rehearsal).unwrap()
+    };
+    let staged = import();
+    let (s, _) = TokenSession::login(&m, &sel(), UserKind::User, &user).unwrap();
+    // Read back against a policy the key does not satisfy: the seal fails after the copy.
+    let mut wrong = policy.clone();
+    wrong.usage = vec![keyrite_core::hsm::policy::Usage::Wrap];
+    let err = seal_root_kek(&s, &wrong, staged, &quirks).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "read-back of key \"{KEK}\" on {} does not satisfy policy \"root-kek-import\": \
+             CKA_UNWRAP is true, the policy requires false; the key must not be used — destroy \
+             it and investigate the module",
+            s.name()
+        )
+    );
+    assert!(
+        find_key(&s, KEK).unwrap().is_empty(),
+        "staged KEK left behind"
+    );
+    drop(s);
+    let staged = import();
+    let (s, _) = TokenSession::login(&m, &sel(), UserKind::User, &user).unwrap();
+    seal_root_kek(&s, policy, staged, &quirks).unwrap();
+    assert!(find_key(&s, KEK).unwrap().secret.is_some());
+}

@@ -162,15 +162,36 @@ pub fn import_root_kek(
 /// original; then reads the KEK back against its policy (with the privacy and
 /// non-modifiability the protection promises) and returns the evidence, which carries
 /// `key_protection`.
+///
+/// On failure every object carrying the staged KEK's label and id is destroyed again, so that
+/// no public or half-sealed KEK stays on the token and the import can be retried.
 pub fn seal_root_kek(
     s: &TokenSession,
     policy: &KeyPolicy,
     staged: StagedKek,
     quirks: &Quirks,
 ) -> Result<KeyEvidence, HsmError> {
-    let label = staged.label.as_str();
-    let op = format!("sealing the root KEK \"{label}\"");
+    let op = format!("sealing the root KEK \"{}\"", staged.label);
     require_user(s, &op)?;
+    let template = [
+        Attribute::Label(staged.label.as_bytes().to_vec()),
+        Attribute::Id(staged.id.clone()),
+    ];
+    seal_inner(s, policy, staged, quirks, &op).inspect_err(|_| {
+        for h in s.find(&op, &template).unwrap_or_default() {
+            let _ = s.raw().destroy_object(h);
+        }
+    })
+}
+
+fn seal_inner(
+    s: &TokenSession,
+    policy: &KeyPolicy,
+    staged: StagedKek,
+    quirks: &Quirks,
+    op: &str,
+) -> Result<KeyEvidence, HsmError> {
+    let label = staged.label.as_str();
     let q = quirks.for_token(s.token());
     let find = |private: Option<bool>| {
         let mut t = vec![
@@ -181,10 +202,10 @@ pub fn seal_root_kek(
         if let Some(p) = private {
             t.push(Attribute::Private(p));
         }
-        s.find(&op, &t)
+        s.find(op, &t)
     };
     let not_found = || HsmError::KeyNotFound {
-        operation: op.clone(),
+        operation: op.into(),
         token: s.name(),
         label: label.into(),
     };
@@ -201,19 +222,18 @@ pub fn seal_root_kek(
             .map_err(|e| {
                 s.err(
                     &format!(
-                        "{op}: copying it into a private object (C_CopyObject); the public \
-                         original is still on the token, destroy it before retrying"
+                        "{op}: copying it into a private object (C_CopyObject); the staged KEK \
+                         was removed, import it again"
                     ),
                     e,
                 )
             })?;
         if let Err(e) = s.raw().destroy_object(original) {
-            let _ = s.raw().destroy_object(copy);
             return Err(s.err(
                 &format!(
                     "{op}: destroying the public original after the private copy was made \
-                     (C_DestroyObject); the copy was removed again, the public original \
-                     remains: destroy it before retrying"
+                     (C_DestroyObject); the staged KEK and its copy are being removed, check \
+                     with `keyrite hsm keys` that no \"{label}\" is left before importing again"
                 ),
                 e,
             ));

@@ -117,13 +117,11 @@ pub fn recover_root_kek(
     .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
     drop(so);
     // User session: make the KEK private and read it back (see hsm::rootkek::seal_root_kek).
-    let sealed = login(journal, hsm, OP, kek_id, UserKind::User).and_then(|user| {
-        seal_root_kek(&user, policy, staged, hsm.quirks).map_err(|e| {
-            let _ = crate::hsm::destroy::destroy_key(&user, label);
-            failed(journal, OP, kek_id, hsm_err(e))
-        })
-    });
-    let evidence = sealed?;
+    // A failed seal removes the staged KEK itself.
+    let user = login(journal, hsm, OP, kek_id, UserKind::User)?;
+    let evidence = seal_root_kek(&user, policy, staged, hsm.quirks)
+        .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
+    drop(user);
     let kcv = evidence.kcv.clone().map(|k| k.value).unwrap_or_default();
     let fp = kek_fingerprint(&kcv);
     if Some(&fp) != rec.fingerprint.as_ref() {

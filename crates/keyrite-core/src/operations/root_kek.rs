@@ -315,13 +315,9 @@ pub fn replace_root_kek(
     // User session: seal the new KEK (private, read back), then rewrap every backup; on any
     // failure remove the new KEK again.
     let user = login(journal, hsm, OP, kek_id, UserKind::User)?;
-    let new_kek = match seal_root_kek(&user, policy, staged, hsm.quirks) {
-        Ok(ev) => ev,
-        Err(e) => {
-            let _ = crate::hsm::destroy::destroy_key(&user, new.label);
-            return Err(failed(journal, OP, kek_id, hsm_err(e)));
-        }
-    };
+    // A failed seal removes the staged KEK itself.
+    let new_kek = seal_root_kek(&user, policy, staged, hsm.quirks)
+        .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
     let new_kcv = new_kek.kcv.clone().map(|k| k.value).unwrap_or_default();
     let rewrapped = (|| -> Result<Vec<(String, String, KeyBackup)>, OperationError> {
         let op = "rewrapping backups";
