@@ -3,6 +3,7 @@
 //! core (the CLI has no command for it: the root KEK comes from the Shamir ceremony).
 
 use keyrite_core::hsm::policy::PolicySet;
+use keyrite_core::hsm::protection::ProtectionRule;
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
 use keyrite_core::hsm::{rootkek, Pkcs11Module, TokenSelector, TokenSession, UserKind};
@@ -90,16 +91,21 @@ pub fn rehearsal_pins(data: &Path) -> (String, String) {
 pub fn import_root_kek(data: &Path, label: &str) -> String {
     let dd = DataDir::open_at(data.to_path_buf()).expect("data dir");
     let r = RehearsalHsm::ensure(&dd).expect("rehearsal HSM");
-    let (so, _) = r.pins().expect("pins");
+    let (so, user) = r.pins().expect("pins");
     let m = Pkcs11Module::load(r.module_path()).expect("module");
     let sel = TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into());
     let set = PolicySet::builtin().expect("policies");
     let q = Quirks::builtin().expect("quirks");
+    let policy = set.get("root-kek-import").expect("root KEK policy");
     let kcv = {
         let (s, _) = TokenSession::login(&m, &sel, UserKind::So, &so).expect("SO login");
         let kek = rootkek::draw_root_kek(&s).expect("draw KEK");
-        let ev = rootkek::import_root_kek(&s, set.get("root-kek-import").unwrap(), label, kek, &q)
-            .expect("import KEK");
+        let staged =
+            rootkek::import_root_kek(&s, policy, label, kek, &q, ProtectionRule::Rehearsal)
+                .expect("import KEK");
+        drop(s);
+        let (u, _) = TokenSession::login(&m, &sel, UserKind::User, &user).expect("user login");
+        let ev = rootkek::seal_root_kek(&u, policy, staged, &q).expect("seal KEK");
         ev.kcv.expect("KEK check value").value
     };
     drop(m);

@@ -120,6 +120,27 @@ fn root_key_ceremony_end_to_end() {
         text.contains(&cka_id),
         "recorded CKA_ID {cka_id} not on the token: {text}"
     );
+    // The KEK's journaled evidence states which protection the module gave it (issue 14).
+    let protection = {
+        let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
+            .expect("journal");
+        let mut found = None;
+        j.for_each_entry(0, j.head().size - 1, |e| {
+            let body = e.body_json()?;
+            if body["event"]["type"] == "key_imported" {
+                found = Some(body["details"]["evidence"]["key_protection"].clone());
+            }
+            Ok(())
+        })
+        .expect("entries");
+        found.expect("key_imported entry")
+    };
+    assert_eq!(protection["level"], "full", "{protection}");
+    assert_eq!(protection["kek_login_required"], true, "{protection}");
+    assert_eq!(
+        protection["trusted_keys"], "copy-to-private",
+        "{protection}"
+    );
     // The script hash, every step and the sign-offs are journaled.
     let started: Vec<_> = ev
         .iter()
@@ -199,19 +220,27 @@ fn root_key_ceremony_end_to_end() {
     let sel = TokenSelector::Label("keyrite-rehearsal".into());
     let policies = PolicySet::builtin().unwrap();
     let quirks = Quirks::builtin().unwrap();
-    {
+    let staged = {
         let (s, _) = TokenSession::login(&m, &sel, UserKind::So, &so).unwrap();
-        let ev2 = keyrite_core::hsm::rootkek::import_root_kek(
+        keyrite_core::hsm::rootkek::import_root_kek(
             &s,
             policies.get("root-kek-import").unwrap(),
             "keyrite-root-kek",
             rebuilt.secret,
             &quirks,
+            keyrite_core::hsm::protection::ProtectionRule::Rehearsal,
         )
-        .unwrap();
-        assert_eq!(ev2.kcv.map(|k| k.value).unwrap(), backup.wrapping_key_kcv);
-    }
+        .unwrap()
+    };
     let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).unwrap();
+    let ev2 = keyrite_core::hsm::rootkek::seal_root_kek(
+        &s,
+        policies.get("root-kek-import").unwrap(),
+        staged,
+        &quirks,
+    )
+    .unwrap();
+    assert_eq!(ev2.kcv.map(|k| k.value).unwrap(), backup.wrapping_key_kcv);
     let restored = restore_key(
         &s,
         "backup",

@@ -75,6 +75,11 @@ pub struct HsmSelection {
     pub token_serial: Option<String>,
     /// The HSM identity this site expects; required in production.
     pub expect: Option<ExpectedIdentity>,
+    /// Production accepts a module whose vendor quirks give the key hierarchy weaker
+    /// protection than Keyrite requires (public or template-less root KEK); every record then
+    /// states it. Default false. Ignored in rehearsal, which always accepts and records it.
+    #[serde(default)]
+    pub accept_weaker_key_protection: bool,
 }
 
 /// The pinned identity of the site's HSM.
@@ -163,6 +168,7 @@ impl SiteProfile {
                 token_label: Some(REHEARSAL_TOKEN_LABEL.into()),
                 token_serial: None,
                 expect: None,
+                accept_weaker_key_protection: false,
             },
             custodians: CustodianRules::default(),
         }
@@ -262,6 +268,40 @@ serial = "1234"
         let p = parse(PROD).unwrap();
         assert_eq!(p.site.mode, Mode::Production);
         assert_eq!(p.hsm.expect.unwrap().serial, "1234");
+    }
+
+    #[test]
+    fn accept_weaker_key_protection_defaults_false_and_sets_the_production_rule() {
+        use crate::hsm::protection::ProtectionRule;
+        let p = parse(PROD).unwrap();
+        assert!(!p.hsm.accept_weaker_key_protection);
+        assert_eq!(
+            ProtectionRule::of(&p),
+            ProtectionRule::Production {
+                accept_weaker: false
+            }
+        );
+        let text = PROD.replace(
+            "token_label = \"root\"\n",
+            "token_label = \"root\"\naccept_weaker_key_protection = true\n",
+        );
+        let p = parse(&text).unwrap();
+        assert_eq!(
+            ProtectionRule::of(&p),
+            ProtectionRule::Production {
+                accept_weaker: true
+            }
+        );
+        let err = parse(&PROD.replace(
+            "token_label = \"root\"\n",
+            "token_label = \"root\"\naccept_weaker_key_protection = \"yes\"\n",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "site profile site.toml is invalid: line 9, column 32: invalid type: string \"yes\", \
+             expected a boolean"
+        );
     }
 
     #[test]

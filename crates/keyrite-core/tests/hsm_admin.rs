@@ -10,9 +10,10 @@ use keyrite_core::hsm::identity::check_identity;
 use keyrite_core::hsm::init::{init_token, InitTarget};
 use keyrite_core::hsm::keygen::{generate, KeyEvidence};
 use keyrite_core::hsm::policy::{Origin, PolicySet};
+use keyrite_core::hsm::protection::ProtectionRule;
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
-use keyrite_core::hsm::rootkek::{draw_root_kek, import_root_kek};
+use keyrite_core::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
 use keyrite_core::hsm::signer::HsmSigner;
 use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use keyrite_core::paths::DataDir;
@@ -67,7 +68,10 @@ impl Fx {
         let so = self.so();
         let kek = draw_root_kek(&so).unwrap();
         let p = self.policies.get("root-kek-import").unwrap();
-        import_root_kek(&so, p, label, kek, &self.quirks).unwrap()
+        let staged =
+            import_root_kek(&so, p, label, kek, &self.quirks, ProtectionRule::Rehearsal).unwrap();
+        drop(so);
+        seal_root_kek(&self.user(), p, staged, &self.quirks).unwrap()
     }
     fn token_name(&self) -> String {
         let (_, t) = self.m.find_token(&sel()).unwrap();

@@ -22,9 +22,10 @@ use keyrite_core::hsm::backup::backup_key;
 use keyrite_core::hsm::keygen::{find_key, generate, read_back};
 use keyrite_core::hsm::objects::list_keys;
 use keyrite_core::hsm::policy::{Origin, PolicySet};
+use keyrite_core::hsm::protection::ProtectionRule;
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
-use keyrite_core::hsm::rootkek::{draw_root_kek, import_root_kek};
+use keyrite_core::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
 use keyrite_core::hsm::{HsmError, Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::paths::DataDir;
@@ -61,16 +62,24 @@ fn fx() -> Fx {
         let m = Pkcs11Module::load(hsm.module_path()).unwrap();
         let (s, _) = TokenSession::login(&m, &sel(), UserKind::So, &so).unwrap();
         let kek = draw_root_kek(&s).unwrap();
-        import_root_kek(
+        let staged = import_root_kek(
             &s,
             policies.get("root-kek-import").unwrap(),
             "kek",
             kek,
             &quirks,
+            ProtectionRule::Rehearsal,
         )
         .unwrap();
         drop(s);
         let (s, _) = TokenSession::login(&m, &sel(), UserKind::User, &user).unwrap();
+        seal_root_kek(
+            &s,
+            policies.get("root-kek-import").unwrap(),
+            staged,
+            &quirks,
+        )
+        .unwrap();
         generate(&s, policies.get("ec-p256-sign").unwrap(), "k1", &quirks).unwrap();
     }
     Fx {

@@ -12,9 +12,10 @@ use keyrite_core::hsm::backup::{backup_key, KeyBackup};
 use keyrite_core::hsm::init::{init_token, InitTarget};
 use keyrite_core::hsm::keygen::{find_key, generate};
 use keyrite_core::hsm::policy::PolicySet;
+use keyrite_core::hsm::protection::ProtectionRule;
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
-use keyrite_core::hsm::rootkek::{draw_root_kek, import_root_kek};
+use keyrite_core::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
 use keyrite_core::hsm::signer::HsmSigner;
 use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use keyrite_core::inventory::{self, KeyState, KeyType, NewKey};
@@ -55,6 +56,7 @@ macro_rules! access {
             so_pin: Some(&$f.so),
             policies: &$f.policies,
             quirks: &$f.quirks,
+            protection: ProtectionRule::Rehearsal,
         }
     };
 }
@@ -129,7 +131,11 @@ impl Fx {
             let kek = draw_root_kek(&so).unwrap();
             let set = keyrite_core::shares::split(&kek, 3, 5).unwrap();
             let p = self.policies.get("root-kek-import").unwrap();
-            let ev = import_root_kek(&so, p, id, kek, &self.quirks).unwrap();
+            let staged =
+                import_root_kek(&so, p, id, kek, &self.quirks, ProtectionRule::Rehearsal).unwrap();
+            drop(so);
+            let user = self.session(UserKind::User);
+            let ev = seal_root_kek(&user, p, staged, &self.quirks).unwrap();
             (ev, hex::encode(set.set_id.0))
         };
         let kcv = ev.0.kcv.clone().unwrap().value;
@@ -448,6 +454,7 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
         so_pin: Some(&rso),
         policies: &f.policies,
         quirks: &f.quirks,
+        protection: ProtectionRule::Rehearsal,
     };
     let rec = recover_root_kek(
         &mut f.journal,

@@ -8,8 +8,9 @@ use crate::hsm::backup::backup_key;
 use crate::hsm::init::{init_token, InitTarget};
 use crate::hsm::objects::describe_key;
 use crate::hsm::policy::PolicySet;
+use crate::hsm::protection::ProtectionRule;
 use crate::hsm::quirks::Quirks;
-use crate::hsm::rootkek::{draw_root_kek, import_root_kek};
+use crate::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
 use crate::hsm::signer::HsmSigner;
 use crate::hsm::{HsmError, TokenSession, UserKind};
 use crate::journal::Event;
@@ -147,6 +148,9 @@ impl Engine {
             }
             Action::GenerateAndSplitRootKek { label } => {
                 if self.need_pin(UserKind::So, &format!("import the root KEK \"{label}\"")) {
+                    return Ok(Ran::Waiting);
+                }
+                if self.need_pin(UserKind::User, &format!("seal the root KEK \"{label}\"")) {
                     return Ok(Ran::Waiting);
                 }
                 self.root_kek(label)?;
@@ -341,10 +345,14 @@ impl Engine {
         let s = self.login(UserKind::So).map_err(Failure::Step)?;
         let kek = draw_root_kek(&s).map_err(|e| Failure::Step(hsm_err(e)))?;
         let set = split(&kek, t.k(), t.n()).map_err(|e| Failure::Step(e.to_string()))?;
-        let ev =
-            import_root_kek(&s, &p, label, kek, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+        let rule = ProtectionRule::of(self.env.profile());
+        let staged = import_root_kek(&s, &p, label, kek, &quirks, rule)
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let serial = s.token().serial.clone();
         drop(s);
+        let u = self.login(UserKind::User).map_err(Failure::Step)?;
+        let ev = seal_root_kek(&u, &p, staged, &quirks).map_err(|e| Failure::Step(hsm_err(e)))?;
+        drop(u);
         let evidence = ev.clone();
         self.journal.append_with_details(
             Event::KeyImported {

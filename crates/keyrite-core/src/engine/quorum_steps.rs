@@ -511,6 +511,7 @@ impl Engine {
             so_pin,
             policies,
             quirks,
+            protection: crate::hsm::protection::ProtectionRule::of(self.env.profile()),
         };
         let quorum = Quorum {
             policy: &q.policy,

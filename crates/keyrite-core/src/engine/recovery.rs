@@ -304,6 +304,7 @@ impl Engine {
                 so_pin: Some(&so),
                 policies: &policies,
                 quirks: &quirks,
+                protection: crate::hsm::protection::ProtectionRule::of(self.env.profile()),
             };
             recover_root_kek(
                 &mut self.journal,

@@ -52,7 +52,9 @@ pub fn render(a: &Attribute) -> String {
         | Attribute::Decrypt(b)
         | Attribute::Wrap(b)
         | Attribute::Unwrap(b)
-        | Attribute::Derive(b) => b.to_string(),
+        | Attribute::Derive(b)
+        | Attribute::Modifiable(b)
+        | Attribute::Copyable(b) => b.to_string(),
         Attribute::ValueLen(v) | Attribute::ModulusBits(v) => u64::from(*v).to_string(),
         Attribute::EcParams(p) => curve_name(p),
         other => format!("{other:?}"),
@@ -119,15 +121,10 @@ fn key_type(spec: KeySpec) -> KeyType {
     }
 }
 
-/// Whether a key made under `policy` is private to the user. The trusted root KEK is a public
-/// object: only the SO may set `CKA_TRUSTED`, and an SO session can create only public objects.
-/// It stays sensitive and non-extractable.
-pub fn is_private_object(policy: &KeyPolicy) -> bool {
-    !policy.trusted
-}
-
 /// The attributes a key's `half` must have under `policy`, for a key of `origin`
-/// (`Imported` also covers keys restored by unwrapping).
+/// (`Imported` also covers keys restored by unwrapping). Every half is private: Keyrite
+/// creates no object usable or visible without login. (The root KEK's privacy depends on the
+/// module; `hsm::rootkek::seal_root_kek` adjusts that row from its `KeyProtection`.)
 pub fn expected(policy: &KeyPolicy, half: Half, origin: Origin) -> Vec<Expected> {
     let b = |name, ty, v: bool| Expected {
         name,
@@ -152,11 +149,7 @@ pub fn expected(policy: &KeyPolicy, half: Half, origin: Origin) -> Vec<Expected>
             value: key_type_name(key_type(policy.key)),
         },
         b("CKA_TOKEN", AttributeType::Token, true),
-        b(
-            "CKA_PRIVATE",
-            AttributeType::Private,
-            half != Half::Public && is_private_object(policy),
-        ),
+        b("CKA_PRIVATE", AttributeType::Private, true),
         b("CKA_LOCAL", AttributeType::Local, generated),
     ];
     let sign = policy.has(Usage::Sign);

@@ -7,7 +7,6 @@
 //! forged wrapped key fails RFC 5649's own integrity check on unwrap, and the wrapping key's
 //! check value names the KEK a backup needs before the token is asked.
 
-use super::attributes::is_private_object;
 use super::kcv::{self, KeyCheckValue};
 use super::keygen::{
     ensure_label_free, find_key, private_template, public_template, read_back, require_user,
@@ -443,7 +442,6 @@ pub fn restore_key(
     let mut t = private_template(policy, &backup.label, &backup.id);
     t.push(Attribute::Class(class));
     t.push(Attribute::KeyType(key_type(policy.key)));
-    let _ = is_private_object(policy);
     let value_len_quirk = q.unwrapped_value_len_zero && policy.key.is_secret();
     if value_len_quirk {
         t.retain(|a| !matches!(a, Attribute::ValueLen(_)));

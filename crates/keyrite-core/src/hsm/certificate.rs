@@ -84,7 +84,8 @@ pub fn store_certificate(
             Attribute::Class(ObjectClass::CERTIFICATE),
             Attribute::CertificateType(CertificateType::X_509),
             Attribute::Token(true),
-            Attribute::Private(false),
+            // Private like every Keyrite object: nothing on the token is visible without login.
+            Attribute::Private(true),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.to_vec()),
             Attribute::Subject(subject),

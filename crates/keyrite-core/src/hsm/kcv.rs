@@ -50,14 +50,27 @@ fn finish(method: &str, bytes: &[u8]) -> KeyCheckValue {
 
 /// KCV of a wrapping key (`CKA_WRAP` true).
 pub fn wrapping_key_kcv(s: &TokenSession, key: ObjectHandle) -> Result<KeyCheckValue, HsmError> {
+    // A trusted wrapping key (the root KEK) may carry a wrap template asking for
+    // CKA_WRAP_WITH_TRUSTED; an untrusted one could not wrap a probe that has it.
+    let trusted = s
+        .raw()
+        .get_attributes(key, &[cryptoki::object::AttributeType::Trusted])
+        .map_err(|e| s.err("reading CKA_TRUSTED for the key check value", e))?
+        .into_iter()
+        .any(|a| matches!(a, Attribute::Trusted(true)));
     let probe = s
         .raw()
         .create_object(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
             Attribute::Token(false),
+            // A session object of a known all-zero value, destroyed below. Sensitive and
+            // wrappable only by trusted keys so that it satisfies the root KEK's
+            // CKA_WRAP_TEMPLATE (`hsm::protection::wrap_template`); public so that the check
+            // value can be computed in any logged-in session.
             Attribute::Private(false),
-            Attribute::Sensitive(false),
+            Attribute::Sensitive(true),
+            Attribute::WrapWithTrusted(trusted),
             Attribute::Extractable(true),
             Attribute::Value(vec![0u8; 32]),
         ])

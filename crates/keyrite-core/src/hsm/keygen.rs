@@ -1,6 +1,6 @@
 //! Key generation inside the HSM under a policy, and read-back with evidence.
 
-use super::attributes::{self, expected, failures, is_private_object, AttributeRow, Half};
+use super::attributes::{self, expected, failures, AttributeRow, Expected, Half};
 use super::kcv::{self, KeyCheckValue};
 use super::policy::{KeyPolicy, KeySpec, Origin, Usage};
 use super::quirks::{require_mechanism, Quirks};
@@ -34,6 +34,10 @@ pub struct KeyEvidence {
     pub spki_sha256: Option<String>,
     /// Key check value (secret keys).
     pub kcv: Option<KeyCheckValue>,
+    /// Root KEKs only: which protection the module gave the key hierarchy (`full`, or
+    /// `weaker` with the reasons and whether the site profile accepted it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_protection: Option<super::protection::KeyProtection>,
 }
 
 /// The objects that carry one label.
@@ -126,11 +130,12 @@ pub(crate) fn require_user(s: &TokenSession, operation: &str) -> Result<(), HsmE
     Ok(())
 }
 
-/// The private/secret template attributes a policy asks for (label and id included).
+/// The private/secret template attributes a policy asks for (label and id included). Every
+/// object Keyrite creates is private: nothing is usable, or even visible, without login.
 pub fn private_template(policy: &KeyPolicy, label: &str, id: &[u8]) -> Vec<Attribute> {
     let mut t = vec![
         Attribute::Token(true),
-        Attribute::Private(is_private_object(policy)),
+        Attribute::Private(true),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
         Attribute::Sensitive(policy.sensitive),
@@ -150,11 +155,12 @@ pub fn private_template(policy: &KeyPolicy, label: &str, id: &[u8]) -> Vec<Attri
     t
 }
 
-/// The public template for a key pair.
+/// The public template for a key pair. Private too: the public key is no secret, but an
+/// object visible without login tells an intruder which keys the token holds.
 pub fn public_template(policy: &KeyPolicy, label: &str, id: &[u8]) -> Vec<Attribute> {
     let mut t = vec![
         Attribute::Token(true),
-        Attribute::Private(false),
+        Attribute::Private(true),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
         Attribute::Verify(policy.has(Usage::Sign)),
@@ -270,7 +276,6 @@ pub(crate) fn read_back_quirk(
     public: Option<ObjectHandle>,
     unwrapped_value_len_zero: bool,
 ) -> Result<KeyEvidence, HsmError> {
-    let op = format!("reading back key \"{label}\" (C_GetAttributeValue)");
     let half = if policy.key.is_secret() {
         Half::Secret
     } else {
@@ -282,6 +287,23 @@ pub(crate) fn read_back_quirk(
             e.value = "0".into();
         }
     }
+    read_back_expecting(s, policy, origin, label, id, key, public, exp)
+}
+
+/// [`read_back`] against an explicit list of expected attributes for the secret/private half
+/// (the root KEK adds what its protection promises).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn read_back_expecting(
+    s: &TokenSession,
+    policy: &KeyPolicy,
+    origin: Origin,
+    label: &str,
+    id: &[u8],
+    key: ObjectHandle,
+    public: Option<ObjectHandle>,
+    exp: Vec<Expected>,
+) -> Result<KeyEvidence, HsmError> {
+    let op = format!("reading back key \"{label}\" (C_GetAttributeValue)");
     let rows = attributes::read_and_compare(s.raw(), key, &exp).map_err(|e| s.err(&op, e))?;
     let mut all_failures = failures(&rows);
     let mut public_rows = None;
@@ -332,6 +354,7 @@ pub(crate) fn read_back_quirk(
         public_attributes: public_rows,
         spki_sha256,
         kcv,
+        key_protection: None,
     })
 }
 

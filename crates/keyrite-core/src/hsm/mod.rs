@@ -15,6 +15,7 @@ pub mod kcv;
 pub mod keygen;
 pub mod objects;
 pub mod policy;
+pub mod protection;
 pub mod quirks;
 pub mod rehearsal;
 pub mod rootkek;
@@ -262,6 +263,25 @@ pub enum HsmError {
         rv: String,
         /// What the presence check found.
         probe: String,
+    },
+    /// The module protects the key hierarchy less than Keyrite requires (vendor quirks) and
+    /// the production site profile does not accept that.
+    #[error(
+        "{operation} on {token} refused in production: the module (vendor quirks \"{module}\") \
+         protects the key hierarchy less than Keyrite requires: {weaknesses}; use a module whose \
+         vendor quirks give full protection, or accept this explicitly with \
+         accept_weaker_key_protection = true in the [hsm] section of the site profile (every \
+         record then states it); nothing was created"
+    )]
+    WeakerKeyProtection {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// The vendor-quirks section.
+        module: String,
+        /// What is weaker, joined by "; ".
+        weaknesses: String,
     },
     /// The rehearsal token's SoftHSM2 store file is damaged and cannot be put back.
     #[error("the rehearsal token's store file {file} is unusable: {problem}")]

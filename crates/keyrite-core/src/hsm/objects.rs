@@ -419,13 +419,21 @@ mod tests {
         let sel = TokenSelector::Label(crate::hsm::rehearsal::REHEARSAL_TOKEN_LABEL.into());
         let set = PolicySet::builtin().unwrap();
         let q = Quirks::builtin().unwrap();
-        {
+        let staged = {
             let (s, _) = TokenSession::login(&m, &sel, UserKind::So, &so).unwrap();
             let kek = rootkek::draw_root_kek(&s).unwrap();
-            rootkek::import_root_kek(&s, set.get("root-kek-import").unwrap(), "kek", kek, &q)
-                .unwrap();
-        }
+            rootkek::import_root_kek(
+                &s,
+                set.get("root-kek-import").unwrap(),
+                "kek",
+                kek,
+                &q,
+                crate::hsm::protection::ProtectionRule::Rehearsal,
+            )
+            .unwrap()
+        };
         let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).unwrap();
+        rootkek::seal_root_kek(&s, set.get("root-kek-import").unwrap(), staged, &q).unwrap();
         let ev = keygen::generate(&s, set.get("ec-p256-sign").unwrap(), "sig", &q).unwrap();
         let keys = list_keys(&s, &set, &q).unwrap();
         assert_eq!(

@@ -33,6 +33,35 @@ pub struct ModuleQuirks {
     /// and then reports 0 for the unwrapped secret key.
     #[serde(default)]
     pub unwrapped_value_len_zero: bool,
+    /// How the module lets Keyrite hold a trusted (`CKA_TRUSTED`) wrapping key, and whether it
+    /// can also be private. Absent: the PKCS#11 rule, [`TrustedKeys::SoOnlyPublic`].
+    #[serde(default)]
+    pub trusted_keys: TrustedKeys,
+    /// The module enforces `CKA_UNWRAP_TEMPLATE` in `C_UnwrapKey`. Absent: false (unverified
+    /// modules are not trusted to enforce it).
+    #[serde(default)]
+    pub unwrap_template: bool,
+    /// The module enforces `CKA_WRAP_TEMPLATE` in `C_WrapKey`. Absent: false.
+    #[serde(default)]
+    pub wrap_template: bool,
+}
+
+/// How a module lets Keyrite hold a trusted wrapping key (`docs/formats/vendor-quirks.md`).
+///
+/// PKCS#11 lets only the SO set `CKA_TRUSTED`, and an SO session may create only public
+/// objects; a private trusted key therefore needs a module-specific path, named here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustedKeys {
+    /// An SO session may create a private trusted key directly.
+    Supported,
+    /// The SO creates the trusted key as a public object; a user session copies it with
+    /// `C_CopyObject` and `CKA_PRIVATE` true (`CKA_TRUSTED` survives the copy), makes the copy
+    /// non-modifiable and destroys the public original.
+    CopyToPrivate,
+    /// Trusted keys exist only as public objects: visible, and destroyable, without login.
+    #[default]
+    SoOnlyPublic,
 }
 
 fn default_name() -> String {

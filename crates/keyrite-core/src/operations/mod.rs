@@ -50,6 +50,9 @@ pub struct HsmAccess<'a> {
     pub policies: &'a PolicySet,
     /// Vendor quirks.
     pub quirks: &'a Quirks,
+    /// Whether weaker key protection than Keyrite requires is accepted (rehearsal, or a
+    /// production profile with `accept_weaker_key_protection`).
+    pub protection: crate::hsm::protection::ProtectionRule,
 }
 
 /// Seconds since the Unix epoch: the time approvals are checked against.

@@ -12,7 +12,7 @@ use crate::custodian::unseal::unseal_shared_secret;
 use crate::custodian::{CustodianError, PivToken};
 use crate::hsm::backup::{restore_key, KeyBackup};
 use crate::hsm::keygen::KeyEvidence;
-use crate::hsm::rootkek::import_root_kek;
+use crate::hsm::rootkek::{import_root_kek, seal_root_kek};
 use crate::hsm::{TokenSession, UserKind};
 use crate::inventory::{self, KeyRecord, KeyState, NewKey};
 use crate::journal::{Event, Journal};
@@ -106,9 +106,22 @@ pub fn recover_root_kek(
         .policies
         .get("root-kek-import")
         .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
-    let evidence = import_root_kek(&so, policy, label, rebuilt.secret, hsm.quirks)
-        .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
+    let staged = import_root_kek(
+        &so,
+        policy,
+        label,
+        rebuilt.secret,
+        hsm.quirks,
+        hsm.protection,
+    )
+    .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
     drop(so);
+    // User session: make the KEK private and read it back (see hsm::rootkek::seal_root_kek).
+    // A failed seal removes the staged KEK itself.
+    let user = login(journal, hsm, OP, kek_id, UserKind::User)?;
+    let evidence = seal_root_kek(&user, policy, staged, hsm.quirks)
+        .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
+    drop(user);
     let kcv = evidence.kcv.clone().map(|k| k.value).unwrap_or_default();
     let fp = kek_fingerprint(&kcv);
     if Some(&fp) != rec.fingerprint.as_ref() {

@@ -17,7 +17,7 @@ use crate::hsm::backup::KeyBackup;
 use crate::hsm::destroy::DestructionProof;
 use crate::hsm::keygen::{private_template, KeyEvidence};
 use crate::hsm::policy::KeySpec;
-use crate::hsm::rootkek::{draw_root_kek, import_root_kek};
+use crate::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
 use crate::hsm::{HsmError, TokenSession, UserKind};
 use crate::inventory::{self, KeyRecord, KeyState, NewKey};
 use crate::journal::{Event, Journal};
@@ -308,13 +308,17 @@ pub fn replace_root_kek(
         .policies
         .get("root-kek-import")
         .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
-    let new_kek = import_root_kek(&so, policy, new.label, kek, hsm.quirks)
+    let staged = import_root_kek(&so, policy, new.label, kek, hsm.quirks, hsm.protection)
         .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
     drop(so);
-    let new_kcv = new_kek.kcv.clone().map(|k| k.value).unwrap_or_default();
 
-    // User session: rewrap every backup; on any failure remove the new KEK again.
+    // User session: seal the new KEK (private, read back), then rewrap every backup; on any
+    // failure remove the new KEK again.
     let user = login(journal, hsm, OP, kek_id, UserKind::User)?;
+    // A failed seal removes the staged KEK itself.
+    let new_kek = seal_root_kek(&user, policy, staged, hsm.quirks)
+        .map_err(|e| failed(journal, OP, kek_id, hsm_err(e)))?;
+    let new_kcv = new_kek.kcv.clone().map(|k| k.value).unwrap_or_default();
     let rewrapped = (|| -> Result<Vec<(String, String, KeyBackup)>, OperationError> {
         let op = "rewrapping backups";
         let old_h = find_secret(&user, op, &rec.label).map_err(hsm_err)?;
