@@ -14,10 +14,11 @@ use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
-use keyrite_core::journal::Journal;
+use keyrite_core::journal::{Event, Journal};
+use sha2::{Digest, Sha256};
 use keyrite_core::pdf::PageSize;
 use keyrite_core::record::{
-    attach_file, check_record, produce_record, verify_pdf, Rejection, Verdict,
+    attach_file, check_record, produce_record, verify_pdf, Outcome, Rejection, Verdict,
 };
 use keyrite_core::signer::{Signer, SoftwareP384Signer};
 use keyrite_core::store::StoreOptions;
@@ -28,6 +29,9 @@ use x509_cert::Certificate;
 
 struct Fx {
     _tmp: tempfile::TempDir,
+    signer: SoftwareP384Signer,
+    id: String,
+    db: std::path::PathBuf,
     pdf: Vec<u8>,
     cert: Vec<u8>,
     other_cert: Vec<u8>,
@@ -42,7 +46,8 @@ fn fx() -> Fx {
     let cert = record_signing_certificate(&signer, "Lab West", now).unwrap();
     let other = SoftwareP384Signer::generate();
     let other_cert = record_signing_certificate(&other, "Elsewhere", now).unwrap();
-    let mut journal = Journal::open(&tmp.path().join("j.db"), &StoreOptions::default()).unwrap();
+    let db = tmp.path().join("j.db");
+    let mut journal = Journal::open(&db, &StoreOptions::default()).unwrap();
     let fp = hex::encode(keyrite_core::signer::spki_fingerprint(
         &signer.public_key_spki().unwrap(),
     ));
@@ -57,6 +62,9 @@ fn fx() -> Fx {
     let pdf = produce_record(&journal, &cer.id, &signer, &cert, PageSize::A4).unwrap();
     Fx {
         _tmp: tmp,
+        signer,
+        id: cer.id,
+        db,
         pdf,
         cert,
         other_cert,
@@ -667,4 +675,130 @@ fn a_thousand_random_changes_of_the_file_are_all_refused() {
 #[allow(dead_code)]
 fn _rejection_is_used(r: Rejection) -> String {
     r.to_string()
+}
+
+fn journal_line(r: &keyrite_core::record::RecordReport) -> (Outcome, String) {
+    let l = r.lines.iter().find(|l| l.check == "journal").unwrap();
+    (l.outcome, l.detail.clone())
+}
+
+fn reopen(f: &Fx) -> Journal {
+    Journal::open_read_only(&f.db, &StoreOptions::default()).unwrap()
+}
+
+#[test]
+fn with_a_journal_the_file_must_be_the_one_journaled_at_record_produced() {
+    let mut f = fx();
+    let genuine_sha = hex::encode(Sha256::digest(&f.pdf));
+    // Before the ceremony journals the file, the hash cannot be compared, and says so.
+    let r = check_record(&f.pdf, Some(&f.cert), Some(&f.journal));
+    assert_eq!(
+        journal_line(&r),
+        (
+            Outcome::Pass,
+            format!(
+                "the journal ({} entries) verifies, extends the record's checkpoint and rebuilds the same transcript; no record_produced entry names ceremony {}, so the file's SHA-256 was not compared",
+                f.journal.head().size,
+                f.id
+            )
+        )
+    );
+    let seq = f
+        .journal
+        .append(Event::RecordProduced {
+            ceremony_id: f.id.clone(),
+            record_sha256: genuine_sha.clone(),
+            pages: 4,
+        })
+        .unwrap()
+        .seq;
+    let r = check_record(&f.pdf, Some(&f.cert), Some(&f.journal));
+    assert!(r.is_valid(), "{:#?}", r.lines);
+    assert!(
+        journal_line(&r).1.ends_with(&format!(
+            "; the file's SHA-256 is the one journaled at record_produced (entry {seq})"
+        )),
+        "{}",
+        journal_line(&r).1
+    );
+    // A second, validly signed copy of the same transcript (ECDSA is randomized, so its bytes
+    // differ): its signature is fine, but it is not the file the ceremony produced.
+    let other = produce_record(&f.journal, &f.id, &f.signer, &f.cert, PageSize::A4).unwrap();
+    assert_ne!(other, f.pdf);
+    assert!(verify_pdf(&other, Some(&f.cert)).is_valid());
+    let r = check_record(&other, Some(&f.cert), Some(&f.journal));
+    let other_sha = hex::encode(Sha256::digest(&other));
+    assert_eq!(
+        journal_line(&r),
+        (
+            Outcome::Fail,
+            format!(
+                "the file's SHA-256 {other_sha} is not the one journaled for ceremony {} at record_produced (entry {seq}: {genuine_sha}): this file is not the record the ceremony produced",
+                f.id
+            )
+        )
+    );
+    assert!(!r.is_valid());
+    assert!(r.verdict().starts_with("INVALID: the file's SHA-256"));
+}
+
+#[test]
+fn an_emptied_stored_checkpoint_table_is_named_not_blamed_on_the_record() {
+    let f = fx();
+    let size = f.journal.head().size - 1;
+    rusqlite::Connection::open(&f.db)
+        .unwrap()
+        .execute("DELETE FROM journal_checkpoint", [])
+        .unwrap();
+    let j = reopen(&f);
+    let r = check_record(&f.pdf, Some(&f.cert), Some(&j));
+    assert!(r.is_valid(), "{:#?}", r.lines);
+    assert!(
+        journal_line(&r).1.ends_with(&format!(
+            "; note: the journal's stored-checkpoint table holds no copy of the checkpoint of {size} entries (the table was emptied or that row deleted), so the record's own signed checkpoint was used"
+        )),
+        "{}",
+        journal_line(&r).1
+    );
+    // A dropped table reads the same.
+    rusqlite::Connection::open(&f.db)
+        .unwrap()
+        .execute("DROP TABLE journal_checkpoint", [])
+        .unwrap();
+    let r = check_record(&f.pdf, Some(&f.cert), Some(&reopen(&f)));
+    assert!(r.is_valid(), "{:#?}", r.lines);
+}
+
+#[test]
+fn a_replaced_stored_checkpoint_is_reported() {
+    let f = fx();
+    let size = f.journal.head().size - 1;
+    // A genuine checkpoint of the same head, signed again a second later: not the record's.
+    let t = check_record(&f.pdf, None, None).transcript.unwrap();
+    let mine = keyrite_core::journal::Checkpoint::parse(&t.checkpoint.text).unwrap();
+    let cp = keyrite_core::journal::Checkpoint::sign(
+        f.journal.origin(),
+        keyrite_core::journal::TreeHead {
+            size,
+            root: mine.root,
+        },
+        keyrite_core::journal::UtcTime(mine.time.0 + 1000),
+        &f.signer,
+    )
+    .unwrap();
+    rusqlite::Connection::open(&f.db)
+        .unwrap()
+        .execute(
+            "UPDATE journal_checkpoint SET text = ?1 WHERE size = ?2",
+            rusqlite::params![cp.to_text(), size as i64],
+        )
+        .unwrap();
+    let r = check_record(&f.pdf, Some(&f.cert), Some(&reopen(&f)));
+    assert_eq!(
+        journal_line(&r),
+        (
+            Outcome::Fail,
+            format!("the journal's stored checkpoint of {size} entries is not the one in the record: the journal's stored-checkpoint table was altered")
+        )
+    );
 }
