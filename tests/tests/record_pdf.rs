@@ -443,7 +443,13 @@ fn third_party_validators_accept_the_record_and_refuse_a_mutated_copy() {
         .unwrap();
     drop(j);
     let out = jv(&["--checkpoint", qr.to_str().unwrap()]);
-    assert!(out.contains(&format!("Consistent with the checkpoint of {} entries", cp.size)), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Consistent with the checkpoint of {} entries",
+            cp.size
+        )),
+        "{out}"
+    );
     assert!(
         out.contains(&format!(
             "WARNING: the journal records 1 signed checkpoint (of {} entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted",
@@ -454,7 +460,12 @@ fn third_party_validators_accept_the_record_and_refuse_a_mutated_copy() {
     let (code, out) = verify(
         &data,
         &pdf,
-        &["--trust", cert.to_str().unwrap(), "--journal", db.to_str().unwrap()],
+        &[
+            "--trust",
+            cert.to_str().unwrap(),
+            "--journal",
+            db.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 0, "{out}");
     assert!(

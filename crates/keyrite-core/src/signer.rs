@@ -73,12 +73,22 @@ pub fn to_low_s(
         SignatureAlgorithm::EcdsaP384Sha384 => {
             let sig = p384::ecdsa::Signature::from_der(signature_der)
                 .map_err(|_| SignerError::BadSignature)?;
-            Ok(sig.normalize_s().unwrap_or(sig).to_der().as_bytes().to_vec())
+            Ok(sig
+                .normalize_s()
+                .unwrap_or(sig)
+                .to_der()
+                .as_bytes()
+                .to_vec())
         }
         SignatureAlgorithm::EcdsaP256Sha256 => {
             let sig = p256::ecdsa::Signature::from_der(signature_der)
                 .map_err(|_| SignerError::BadSignature)?;
-            Ok(sig.normalize_s().unwrap_or(sig).to_der().as_bytes().to_vec())
+            Ok(sig
+                .normalize_s()
+                .unwrap_or(sig)
+                .to_der()
+                .as_bytes()
+                .to_vec())
         }
     }
 }
@@ -88,13 +98,9 @@ pub fn to_low_s(
 pub fn is_canonical_low_s(algorithm: SignatureAlgorithm, signature_der: &[u8]) -> bool {
     match algorithm {
         SignatureAlgorithm::EcdsaP384Sha384 => p384::ecdsa::Signature::from_der(signature_der)
-            .is_ok_and(|s| {
-                s.normalize_s().is_none() && s.to_der().as_bytes() == signature_der
-            }),
+            .is_ok_and(|s| s.normalize_s().is_none() && s.to_der().as_bytes() == signature_der),
         SignatureAlgorithm::EcdsaP256Sha256 => p256::ecdsa::Signature::from_der(signature_der)
-            .is_ok_and(|s| {
-                s.normalize_s().is_none() && s.to_der().as_bytes() == signature_der
-            }),
+            .is_ok_and(|s| s.normalize_s().is_none() && s.to_der().as_bytes() == signature_der),
     }
 }
 
@@ -234,12 +240,20 @@ mod tests {
         let s = HighS(SoftwareP384Signer::generate());
         let spki = s.public_key_spki().unwrap();
         for i in 0..8u8 {
-            let high = s.sign_digest(&SignatureAlgorithm::EcdsaP384Sha384.digest(&[i])).unwrap();
-            assert!(!is_canonical_low_s(SignatureAlgorithm::EcdsaP384Sha384, &high));
+            let high = s
+                .sign_digest(&SignatureAlgorithm::EcdsaP384Sha384.digest(&[i]))
+                .unwrap();
+            assert!(!is_canonical_low_s(
+                SignatureAlgorithm::EcdsaP384Sha384,
+                &high
+            ));
             // The mirror verifies too: that is why the verifiers insist on low-s.
             verify(SignatureAlgorithm::EcdsaP384Sha384, &spki, &[i], &high).unwrap();
             let sig = s.sign(&[i]).unwrap();
-            assert!(is_canonical_low_s(SignatureAlgorithm::EcdsaP384Sha384, &sig));
+            assert!(is_canonical_low_s(
+                SignatureAlgorithm::EcdsaP384Sha384,
+                &sig
+            ));
             verify(SignatureAlgorithm::EcdsaP384Sha384, &spki, &[i], &sig).unwrap();
         }
     }

@@ -1,9 +1,7 @@
 //! Each kind of tampering, done with plain SQL on the database file, is detected and named.
 
 use keyrite_core::journal::merkle::entry_hash;
-use keyrite_core::journal::{
-    Checkpoint, CheckpointTrust, Event, Journal, TamperKind, VerifyError,
-};
+use keyrite_core::journal::{Checkpoint, CheckpointTrust, Event, Journal, TamperKind, VerifyError};
 use keyrite_core::signer::{Signer, SoftwareP384Signer};
 use keyrite_core::store::StoreOptions;
 use std::path::{Path, PathBuf};
@@ -530,7 +528,9 @@ fn an_altered_stored_checkpoint_is_named() {
         j.verify(None, &[]).unwrap_err().to_string(),
         "the journal's stored checkpoint of 16 entries says it covers 15 entries: the stored-checkpoint table was altered"
     );
-    let forged = cp16.to_text().replace(&hex::encode(cp16.root), &"ab".repeat(32));
+    let forged = cp16
+        .to_text()
+        .replace(&hex::encode(cp16.root), &"ab".repeat(32));
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute(

@@ -15,7 +15,6 @@ use const_oid::db::{rfc5911, rfc5912};
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use keyrite_core::journal::{Event, Journal};
-use sha2::{Digest, Sha256};
 use keyrite_core::pdf::PageSize;
 use keyrite_core::record::{
     attach_file, check_record, produce_record, verify_pdf, Outcome, Rejection, Verdict,
@@ -23,6 +22,7 @@ use keyrite_core::record::{
 use keyrite_core::signer::{Signer, SoftwareP384Signer};
 use keyrite_core::store::StoreOptions;
 use keyrite_core::x509::record_signing_certificate;
+use sha2::{Digest, Sha256};
 use x509_cert::attr::Attribute;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
@@ -108,7 +108,10 @@ fn with_cms(pdf: &[u8], der: &[u8]) -> Vec<u8> {
     let [_, a, b, _] = byte_range(pdf);
     let width = b - a - 2;
     let mut hex = hex::encode_upper(der).into_bytes();
-    assert!(hex.len() <= width, "the mutated CMS fits the reserved space");
+    assert!(
+        hex.len() <= width,
+        "the mutated CMS fits the reserved space"
+    );
     hex.resize(width, b'0');
     let mut out = pdf.to_vec();
     out[a + 1..b - 1].copy_from_slice(&hex);
@@ -182,17 +185,26 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
     let si = sd.signer_infos.0.as_slice()[0].clone();
     let cert = Certificate::from_der(&f.cert).unwrap();
     let other = Certificate::from_der(&f.other_cert).unwrap();
-    let env = |m: &str| format!("the signature's CMS envelope is not exactly what Keyrite writes: {m}");
+    let env =
+        |m: &str| format!("the signature's CMS envelope is not exactly what Keyrite writes: {m}");
     let mut v: Vec<(&'static str, Vec<u8>, String)> = Vec::new();
     let mut add = |name, sd: SignedData, want: String| v.push((name, encode(&sd), want));
 
     // Versions.
     let mut m = sd.clone();
     m.version = CmsVersion::V3;
-    add("SignedData.version v3", m, env("SignedData.version is v3 instead of v1"));
+    add(
+        "SignedData.version v3",
+        m,
+        env("SignedData.version is v3 instead of v1"),
+    );
     let mut m = sd.clone();
     m.version = CmsVersion::V0;
-    add("SignedData.version v0", m, env("SignedData.version is v0 instead of v1"));
+    add(
+        "SignedData.version v0",
+        m,
+        env("SignedData.version is v0 instead of v1"),
+    );
     add(
         "SignerInfo.version v3",
         with_si(&sd, |si| si.version = CmsVersion::V3),
@@ -209,7 +221,11 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
     add("digestAlgorithms emptied", m, want_set(""));
     let mut m = sd.clone();
     m.digest_algorithms = SetOfVec::try_from(vec![alg(rfc5912::ID_SHA_256, false)]).unwrap();
-    add("digestAlgorithms changed", m, want_set("2.16.840.1.101.3.4.2.1"));
+    add(
+        "digestAlgorithms changed",
+        m,
+        want_set("2.16.840.1.101.3.4.2.1"),
+    );
     let mut m = sd.clone();
     m.digest_algorithms = SetOfVec::try_from(vec![
         alg(rfc5912::ID_SHA_384, false),
@@ -258,7 +274,8 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
             .unwrap()
             .values,
     };
-    let unsigned = env("SignerInfo.unsignedAttrs is present (e.g. a counter-signature); Keyrite writes none");
+    let unsigned =
+        env("SignerInfo.unsignedAttrs is present (e.g. a counter-signature); Keyrite writes none");
     add(
         "unsigned attribute added",
         with_si(&sd, |si| {
@@ -332,7 +349,11 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
         )])
         .unwrap(),
     ));
-    add("CRLs added", m, env("SignedData.crls is present; Keyrite writes none"));
+    add(
+        "CRLs added",
+        m,
+        env("SignedData.crls is present; Keyrite writes none"),
+    );
     // Signer identifier.
     add(
         "sid by subjectKeyIdentifier",
@@ -372,7 +393,8 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
         env("encapContentInfo.eContentType is 1.2.840.113549.1.7.2 instead of id-data"),
     );
     let mut m = sd.clone();
-    m.encap_content_info.econtent = Some(Any::encode_from(&OctetString::new(vec![1]).unwrap()).unwrap());
+    m.encap_content_info.econtent =
+        Some(Any::encode_from(&OctetString::new(vec![1]).unwrap()).unwrap());
     add(
         "eContent added",
         m,
@@ -401,7 +423,13 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
     // Signed attributes: each value, extra, missing, two values.
     add(
         "content-type attribute changed",
-        with_attrs(&sd, |a| set_attr(a, rfc5911::ID_CONTENT_TYPE, Any::from(&rfc5911::ID_SIGNED_DATA))),
+        with_attrs(&sd, |a| {
+            set_attr(
+                a,
+                rfc5911::ID_CONTENT_TYPE,
+                Any::from(&rfc5911::ID_SIGNED_DATA),
+            )
+        }),
         env("signed attribute content-type is not id-data"),
     );
     add(
@@ -422,8 +450,15 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
     add(
         "signing-time as GeneralizedTime",
         with_attrs(&sd, |a| {
-            let t = der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(1_700_000_000)).unwrap();
-            set_attr(a, rfc5911::ID_SIGNING_TIME, Any::encode_from(&x509_cert::time::Time::GeneralTime(t)).unwrap())
+            let t = der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
+                1_700_000_000,
+            ))
+            .unwrap();
+            set_attr(
+                a,
+                rfc5911::ID_SIGNING_TIME,
+                Any::encode_from(&x509_cert::time::Time::GeneralTime(t)).unwrap(),
+            )
         }),
         env("SignerInfo.signedAttrs are not encoded exactly as Keyrite writes them"),
     );
@@ -462,7 +497,10 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
     add(
         "content-type attribute with two values",
         with_attrs(&sd, |a| {
-            let at = a.iter_mut().find(|x| x.oid == rfc5911::ID_CONTENT_TYPE).unwrap();
+            let at = a
+                .iter_mut()
+                .find(|x| x.oid == rfc5911::ID_CONTENT_TYPE)
+                .unwrap();
             at.values = SetOfVec::try_from(vec![
                 Any::from(&rfc5911::ID_DATA),
                 Any::from(&rfc5911::ID_SIGNED_DATA),
@@ -512,7 +550,8 @@ fn envelope_mutations(f: &Fx) -> Vec<(&'static str, Vec<u8>, String)> {
     v.push((
         "outer length in non-minimal form",
         ber,
-        "the signature is malformed: the /Contents is not DER: incorrect length for SEQUENCE".into(),
+        "the signature is malformed: the /Contents is not DER: incorrect length for SEQUENCE"
+            .into(),
     ));
     v
 }
@@ -541,7 +580,10 @@ fn every_change_of_the_cms_envelope_is_refused_with_its_field() {
             Err(_) => {}
         }
         // Without a pinned certificate the envelope is just as strict.
-        assert!(!verify_pdf(&copy, None).is_valid(), "{name} without --trust");
+        assert!(
+            !verify_pdf(&copy, None).is_valid(),
+            "{name} without --trust"
+        );
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -553,21 +595,33 @@ fn the_contents_string_admits_one_spelling() {
     let der = cms_der(&f.pdf);
     let hex_end = a + 1 + 2 * der.len();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("lowercase hex", {
-            let mut p = f.pdf.clone();
-            p[a + 1..hex_end].make_ascii_lowercase();
-            p
-        }, "the signature is malformed: the /Contents string is not uppercase hexadecimal"),
-        ("data in the padding", {
-            let mut p = f.pdf.clone();
-            p[hex_end + 10] = b'1';
-            p
-        }, "the signature is malformed: the /Contents has data after the CMS signature"),
-        ("padding with spaces", {
-            let mut p = f.pdf.clone();
-            p[b - 3] = b' ';
-            p
-        }, "the signature is malformed: the /Contents string is not uppercase hexadecimal"),
+        (
+            "lowercase hex",
+            {
+                let mut p = f.pdf.clone();
+                p[a + 1..hex_end].make_ascii_lowercase();
+                p
+            },
+            "the signature is malformed: the /Contents string is not uppercase hexadecimal",
+        ),
+        (
+            "data in the padding",
+            {
+                let mut p = f.pdf.clone();
+                p[hex_end + 10] = b'1';
+                p
+            },
+            "the signature is malformed: the /Contents has data after the CMS signature",
+        ),
+        (
+            "padding with spaces",
+            {
+                let mut p = f.pdf.clone();
+                p[b - 3] = b' ';
+                p
+            },
+            "the signature is malformed: the /Contents string is not uppercase hexadecimal",
+        ),
     ];
     for (name, copy, want) in cases {
         assert_eq!(verdict(&copy, &f.cert).unwrap_err(), want, "{name}");

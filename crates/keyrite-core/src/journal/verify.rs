@@ -475,7 +475,13 @@ pub fn verify(
         .collect();
     stored.missing.dedup();
     let paper = proven.map(|(s, _)| s).unwrap_or(0);
-    let best_stored = stored.verified.iter().copied().max().unwrap_or(0).max(paper);
+    let best_stored = stored
+        .verified
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(paper);
     let coverage = Coverage {
         paper: SeqRange::of(0, paper),
         stored_only: SeqRange::of(paper, best_stored),
@@ -504,9 +510,7 @@ fn stored_rows(store: &Store) -> Result<(Vec<(u64, String)>, bool), VerifyError>
         Err(e) => return Err(store.err(e).into()),
     };
     let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
         .map_err(|e| store.err(e))?;
     let mut out = Vec::new();
     for r in rows {

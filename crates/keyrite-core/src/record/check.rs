@@ -310,9 +310,8 @@ fn check_journal(
         .map_err(|e| format!("the journal does not match the record: {e}"))?;
     // Rebuilt with the record's own checkpoint (its signature and root were just proven), so
     // that a missing stored copy is reported as what it is rather than as a bad record.
-    let rebuilt =
-        RecordTranscript::from_journal_with_checkpoint(j, id, size, &t.checkpoint.text)
-            .map_err(|e| format!("the journal does not match the record: {e}"))?;
+    let rebuilt = RecordTranscript::from_journal_with_checkpoint(j, id, size, &t.checkpoint.text)
+        .map_err(|e| format!("the journal does not match the record: {e}"))?;
     if &rebuilt != t {
         return Err(format!(
             "the journal's entries for ceremony {id} differ from the record's transcript ({})",

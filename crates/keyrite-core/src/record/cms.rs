@@ -198,7 +198,10 @@ const SIGNED_ATTRIBUTES: [(ObjectIdentifier, &str); 4] = [
     (rfc5911::ID_CONTENT_TYPE, "content-type"),
     (rfc5911::ID_SIGNING_TIME, "signing-time"),
     (rfc5911::ID_MESSAGE_DIGEST, "message-digest"),
-    (rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, "signing-certificate-v2"),
+    (
+        rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
+        "signing-certificate-v2",
+    ),
 ];
 
 fn version_name(v: CmsVersion) -> String {
@@ -299,7 +302,11 @@ pub(crate) fn verify(
             "SignedData.digestAlgorithms is [{}] instead of exactly [{}] without parameters",
             algs.iter()
                 .map(|a| a.oid.to_string()
-                    + if a.parameters.is_some() { " with parameters" } else { "" })
+                    + if a.parameters.is_some() {
+                        " with parameters"
+                    } else {
+                        ""
+                    })
                 .collect::<Vec<_>>()
                 .join(", "),
             digest_alg.oid
@@ -309,7 +316,11 @@ pub(crate) fn verify(
         return Err(env(format!(
             "SignerInfo.digestAlgorithm is {}{} instead of {} without parameters",
             si.digest_alg.oid,
-            if si.digest_alg.parameters.is_some() { " with parameters" } else { "" },
+            if si.digest_alg.parameters.is_some() {
+                " with parameters"
+            } else {
+                ""
+            },
             digest_alg.oid
         )));
     }
@@ -318,7 +329,11 @@ pub(crate) fn verify(
         return Err(env(format!(
             "SignerInfo.signatureAlgorithm is {}{} instead of {} without parameters",
             si.signature_algorithm.oid,
-            if si.signature_algorithm.parameters.is_some() { " with parameters" } else { "" },
+            if si.signature_algorithm.parameters.is_some() {
+                " with parameters"
+            } else {
+                ""
+            },
             sig_alg.oid
         )));
     }
@@ -344,7 +359,9 @@ pub(crate) fn verify(
         let mut found = attrs.iter().filter(|a| a.oid == oid);
         let first = found.next();
         if found.next().is_some() {
-            return Err(env(format!("signed attribute {name} appears more than once")));
+            return Err(env(format!(
+                "signed attribute {name} appears more than once"
+            )));
         }
         match first {
             None => Err(env(format!("signed attribute {name} is missing"))),
@@ -363,7 +380,11 @@ pub(crate) fn verify(
     }
     let md = single(rfc5911::ID_MESSAGE_DIGEST, "message-digest")?
         .decode_as::<OctetString>()
-        .map_err(|err| env(format!("signed attribute message-digest is not an OCTET STRING: {err}")))?;
+        .map_err(|err| {
+            env(format!(
+                "signed attribute message-digest is not an OCTET STRING: {err}"
+            ))
+        })?;
     let cert_der = cert.to_der().map_err(m("certificate"))?;
     let ess = single(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, "signing-certificate-v2")?
         .decode_as::<SigningCertificateV2>()
@@ -382,7 +403,11 @@ pub(crate) fn verify(
     let time = single(rfc5911::ID_SIGNING_TIME, "signing-time")?
         .to_der()
         .and_then(|d| Time::from_der(&d))
-        .map_err(|err| env(format!("signed attribute signing-time is not a Time: {err}")))?;
+        .map_err(|err| {
+            env(format!(
+                "signed attribute signing-time is not a Time: {err}"
+            ))
+        })?;
     let signing_time = time.to_system_time();
     if !crate::signer::is_canonical_low_s(alg, si.signature.as_bytes()) {
         return Err(env(

@@ -120,7 +120,13 @@ impl RecordTranscript {
         checkpoint_text: &str,
     ) -> Result<Self, RecordError> {
         let scan = scan(journal, ceremony_id)?;
-        build_with(journal, ceremony_id, &scan, size, checkpoint_text.to_string())
+        build_with(
+            journal,
+            ceremony_id,
+            &scan,
+            size,
+            checkpoint_text.to_string(),
+        )
     }
 }
 
@@ -211,7 +217,13 @@ fn build(
     scan: &Scan,
     size: u64,
 ) -> Result<RecordTranscript, RecordError> {
-    build_with(journal, ceremony_id, scan, size, checkpoint_text(journal, size)?)
+    build_with(
+        journal,
+        ceremony_id,
+        scan,
+        size,
+        checkpoint_text(journal, size)?,
+    )
 }
 
 fn build_with(

@@ -296,7 +296,10 @@ fn signature_dictionary(sig: &Dictionary) -> Result<(), Rejection> {
     }
     for k in [&b"M"[..], b"Reason", b"Location", b"Name"] {
         if sig.get(k).and_then(|o| o.as_str()).is_err() {
-            return Err(bad(format!("/{} is not a string", String::from_utf8_lossy(k))));
+            return Err(bad(format!(
+                "/{} is not a string",
+                String::from_utf8_lossy(k)
+            )));
         }
     }
     Ok(())
