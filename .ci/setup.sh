@@ -13,8 +13,9 @@ APT_PKGS=(
   softhsm2 opensc
   # YubiKey PIV path: PC/SC daemon, headers, virtual reader driver for the test card, bindgen needs
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools libclang-dev clang iproute2
-  # Records: poppler (pdfsig, pdftotext, pdffonts, pdftoppm) and zbar (QR decoding)
-  poppler-utils zbar-tools
+  # Records: poppler (pdfsig, pdftotext, pdffonts, pdftoppm) and zbar (QR decoding); qpdf
+  # (structure check) and python3-venv (for pyHanko, below): independent validators in tests
+  poppler-utils zbar-tools qpdf python3-venv
   # openssl(1): independent cross-check of YubiKey attestation chains in tests
   openssl
   # Headless GUI tests
@@ -52,4 +53,14 @@ fi
 if ! need_tool cargo-deny 0.20.2; then
   cargo install cargo-deny --version '=0.20.2' --locked --root "$TOOLS"
 fi
-echo "setup: done (tools in $TOOLS/bin)"
+# pyHanko, pinned, in its own virtualenv: the record tests validate signatures with it
+# (KEYRITE_PYHANKO_PYTHON points them at this interpreter).
+PYHANKO_VERSION=0.38.0
+PYHANKO_CERTVALIDATOR_VERSION=0.33.0
+PYHANKO_VENV="$TOOLS/pyhanko"
+if ! "$PYHANKO_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('pyhanko') != '$PYHANKO_VERSION')" 2>/dev/null; then
+  python3 -m venv "$PYHANKO_VENV"
+  "$PYHANKO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "pyhanko==$PYHANKO_VERSION" "pyhanko-certvalidator==$PYHANKO_CERTVALIDATOR_VERSION"
+fi
+echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV)"

@@ -6,7 +6,7 @@
 #[path = "../../crates/keyrite-core/tests/support/ceremony.rs"]
 mod ceremony;
 
-use keyrite_core::journal::Journal;
+use keyrite_core::journal::{Journal, SeqRange};
 use keyrite_core::store::StoreOptions;
 use keyrite_tests::{keyrite, TempData};
 use serial_test::serial;
@@ -28,7 +28,61 @@ fn tool(name: &str, args: &[&str], file: &Path) -> Output {
         .args(args)
         .arg(file)
         .output()
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .unwrap_or_else(|e| {
+            panic!("{name} cannot be run ({e}): it is required by this test; install it with .ci/setup.sh")
+        })
+}
+
+/// The Python interpreter of the pyHanko virtualenv `.ci/setup.sh` makes, or
+/// `KEYRITE_PYHANKO_PYTHON`. Missing is a failure, not a skip: CI installs it.
+fn pyhanko_python() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("KEYRITE_PYHANKO_PYTHON") {
+        return p.into();
+    }
+    let tools = std::env::var_os("KEYRITE_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/keyrite-tools")
+        });
+    let python = tools.join("pyhanko/bin/python");
+    assert!(
+        python.exists(),
+        "pyHanko is not installed at {}: run .ci/setup.sh (or set KEYRITE_PYHANKO_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+/// pyHanko's verdict on `pdf` with `cert` as the only trust root: (accepted, its JSON line).
+fn pyhanko(pdf: &Path, cert: &Path) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/pyhanko_validate.py");
+    let o = Command::new(pyhanko_python())
+        .arg(script)
+        .arg(pdf)
+        .arg(cert)
+        .output()
+        .expect("the pyHanko interpreter runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !out.contains("ModuleNotFoundError"),
+        "pyHanko is not importable: run .ci/setup.sh\n{out}"
+    );
+    (o.status.success(), out)
+}
+
+/// Another character of the same kind (hex digit stays a hex digit), so the file still parses.
+fn other_char(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => b'0' + (c - b'0' + 1) % 10,
+        b'A'..=b'F' => b'A' + (c - b'A' + 1) % 6,
+        b'a'..=b'f' => b'a' + (c - b'a' + 1) % 6,
+        b'x' => b'y',
+        _ => b'x',
+    }
 }
 
 /// A data directory with a record-signing key, a key to report, a ceremony journal and a
@@ -285,6 +339,137 @@ fn the_rehearsal_record_passes_poppler_zbar_and_keyrite_and_tampering_is_caught(
     assert_eq!(code, 1, "{out}");
     assert!(
         out.starts_with("INVALID: the journal does not match the record: journal entry 3:"),
+        "{out}"
+    );
+}
+
+#[test]
+#[serial(softhsm)]
+fn third_party_validators_accept_the_record_and_refuse_a_mutated_copy() {
+    let d = TempData::new();
+    let data = d.path();
+    let (_cer, pdf, db) = install(&d, "CER-2026-0043");
+    let cert = d.scratch("CER-2026-0043.cer");
+
+    // qpdf: the structure (xref tables, streams) of the signed file is sound.
+    let o = tool("qpdf", &["--check"], &pdf);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "qpdf --check: {out}");
+    assert!(
+        out.contains("No syntax or stream encoding errors found"),
+        "{out}"
+    );
+    // poppler's pdfsig: valid, and covering the whole document.
+    let sig = String::from_utf8_lossy(&tool("pdfsig", &[], &pdf).stdout).into_owned();
+    assert!(sig.contains("Signature is Valid."), "{sig}");
+    assert!(sig.contains("Total document signed"), "{sig}");
+    // pyHanko: intact, valid, trusted with the pinned certificate, covering the entire file.
+    let (accepted, out) = pyhanko(&pdf, &cert);
+    assert!(accepted, "pyHanko refused the genuine record: {out}");
+    assert!(out.contains(r#""bottom_line": true"#), "{out}");
+    assert!(out.contains(r#""coverage": "ENTIRE_FILE""#), "{out}");
+
+    // One signed byte changed (a character of the signature's /Reason, so the file still
+    // parses): every validator refuses it.
+    let mut bytes = std::fs::read(&pdf).unwrap();
+    let at = bytes
+        .windows(7)
+        .rposition(|w| w == b"/Reason")
+        .expect("a /Reason");
+    let c = at
+        + bytes[at + 7..]
+            .iter()
+            .position(u8::is_ascii_alphanumeric)
+            .unwrap()
+        + 7;
+    bytes[c] = other_char(bytes[c]);
+    let bad = d.scratch("mutated.pdf");
+    std::fs::write(&bad, &bytes).unwrap();
+    let sig = String::from_utf8_lossy(&tool("pdfsig", &[], &bad).stdout).into_owned();
+    assert!(!sig.contains("Signature is Valid."), "{sig}");
+    assert!(sig.contains("Digest Mismatch"), "{sig}");
+    let (accepted, out) = pyhanko(&bad, &cert);
+    assert!(!accepted, "pyHanko accepted a mutated record: {out}");
+    assert!(out.contains(r#""intact": false"#), "{out}");
+    let (code, out) = verify(&data, &bad, &["--trust", cert.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("INVALID: the PDF was modified after signing"),
+        "{out}"
+    );
+
+    // journal verify without --trust says what it trusted and what covers what.
+    let qr = d.scratch("cp.txt");
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    let cp = j.latest_checkpoint().unwrap().unwrap();
+    let size = j.head().size;
+    drop(j);
+    std::fs::write(&qr, cp.to_text()).unwrap();
+    let jv = |extra: &[&str]| {
+        let mut args = vec!["journal", "verify", "--db", db.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ok(&keyrite(&data, &args), "journal verify")
+    };
+    let out = jv(&["--checkpoint", qr.to_str().unwrap()]);
+    let fp = hex::encode(cp.signer_fingerprint());
+    assert!(
+        out.contains(&format!("Trust: NOT PINNED: checkpoints were checked only against the journal's own record-signing key (SPKI SHA-256 {fp})")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "Coverage:\n  entries 0 to {}: covered by the given (paper) checkpoint\n  {}: covered by no checkpoint\n",
+            cp.size - 1,
+            SeqRange {
+                first: cp.size,
+                last: size - 1
+            }
+        )),
+        "{out}"
+    );
+    let out = jv(&["--checkpoint", qr.to_str().unwrap(), "--trust", &fp]);
+    assert!(
+        out.contains(&format!(
+            "Trust: checkpoints were checked against the pinned record-signing key {fp}\n"
+        )),
+        "{out}"
+    );
+    // The stored-checkpoint table emptied: the genuine paper checkpoint still verifies, and
+    // the emptied table is named.
+    let j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    j.store()
+        .conn()
+        .execute_batch("DELETE FROM journal_checkpoint")
+        .unwrap();
+    drop(j);
+    let out = jv(&["--checkpoint", qr.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!(
+            "Consistent with the checkpoint of {} entries",
+            cp.size
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "WARNING: the journal records 1 signed checkpoint (of {} entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted",
+            cp.size
+        )),
+        "{out}"
+    );
+    let (code, out) = verify(
+        &data,
+        &pdf,
+        &[
+            "--trust",
+            cert.to_str().unwrap(),
+            "--journal",
+            db.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("note: the journal's stored-checkpoint table holds no copy of the checkpoint"),
         "{out}"
     );
 }

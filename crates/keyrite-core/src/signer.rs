@@ -53,9 +53,54 @@ pub trait Signer {
     /// Signs a digest computed by the caller with [`SignatureAlgorithm::digest`]; returns a DER
     /// ECDSA signature.
     fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, SignerError>;
-    /// Hashes `message` with the algorithm's digest and signs it.
+    /// Hashes `message` with the algorithm's digest and signs it. The signature is returned in
+    /// its low-s form ([`to_low_s`]): an HSM returns either of the two valid signatures, and
+    /// Keyrite's verifiers accept only one so that a copy with the mirrored signature (r, n−s)
+    /// is not a second valid encoding of the same record or checkpoint.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
-        self.sign_digest(&self.algorithm().digest(message))
+        let alg = self.algorithm();
+        to_low_s(alg, &self.sign_digest(&alg.digest(message))?)
+    }
+}
+
+/// The DER ECDSA signature `signature_der` with s replaced by n − s when s > n/2, re-encoded in
+/// DER. Both forms verify; only the low-s one is what Keyrite writes and accepts.
+pub fn to_low_s(
+    algorithm: SignatureAlgorithm,
+    signature_der: &[u8],
+) -> Result<Vec<u8>, SignerError> {
+    match algorithm {
+        SignatureAlgorithm::EcdsaP384Sha384 => {
+            let sig = p384::ecdsa::Signature::from_der(signature_der)
+                .map_err(|_| SignerError::BadSignature)?;
+            Ok(sig
+                .normalize_s()
+                .unwrap_or(sig)
+                .to_der()
+                .as_bytes()
+                .to_vec())
+        }
+        SignatureAlgorithm::EcdsaP256Sha256 => {
+            let sig = p256::ecdsa::Signature::from_der(signature_der)
+                .map_err(|_| SignerError::BadSignature)?;
+            Ok(sig
+                .normalize_s()
+                .unwrap_or(sig)
+                .to_der()
+                .as_bytes()
+                .to_vec())
+        }
+    }
+}
+
+/// Whether a DER ECDSA signature is in the form Keyrite writes: it parses, re-encodes to the
+/// same bytes (minimal DER integers) and has s ≤ n/2.
+pub fn is_canonical_low_s(algorithm: SignatureAlgorithm, signature_der: &[u8]) -> bool {
+    match algorithm {
+        SignatureAlgorithm::EcdsaP384Sha384 => p384::ecdsa::Signature::from_der(signature_der)
+            .is_ok_and(|s| s.normalize_s().is_none() && s.to_der().as_bytes() == signature_der),
+        SignatureAlgorithm::EcdsaP256Sha256 => p256::ecdsa::Signature::from_der(signature_der)
+            .is_ok_and(|s| s.normalize_s().is_none() && s.to_der().as_bytes() == signature_der),
     }
 }
 
@@ -169,5 +214,47 @@ mod tests {
             &sig
         )
         .is_err());
+    }
+
+    /// A signer that returns the high-s mirror of every signature, as an HSM may.
+    struct HighS(SoftwareP384Signer);
+    impl Signer for HighS {
+        fn algorithm(&self) -> SignatureAlgorithm {
+            self.0.algorithm()
+        }
+        fn public_key_spki(&self) -> Result<Vec<u8>, SignerError> {
+            self.0.public_key_spki()
+        }
+        fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, SignerError> {
+            let low = p384::ecdsa::Signature::from_der(&self.0.sign_digest(digest)?).unwrap();
+            let low = low.normalize_s().unwrap_or(low);
+            let (r, s) = low.split_scalars();
+            let high = p384::ecdsa::Signature::from_scalars(r, -*s).unwrap();
+            assert!(high.normalize_s().is_some(), "the mirror is high-s");
+            Ok(high.to_der().as_bytes().to_vec())
+        }
+    }
+
+    #[test]
+    fn sign_always_returns_low_s() {
+        let s = HighS(SoftwareP384Signer::generate());
+        let spki = s.public_key_spki().unwrap();
+        for i in 0..8u8 {
+            let high = s
+                .sign_digest(&SignatureAlgorithm::EcdsaP384Sha384.digest(&[i]))
+                .unwrap();
+            assert!(!is_canonical_low_s(
+                SignatureAlgorithm::EcdsaP384Sha384,
+                &high
+            ));
+            // The mirror verifies too: that is why the verifiers insist on low-s.
+            verify(SignatureAlgorithm::EcdsaP384Sha384, &spki, &[i], &high).unwrap();
+            let sig = s.sign(&[i]).unwrap();
+            assert!(is_canonical_low_s(
+                SignatureAlgorithm::EcdsaP384Sha384,
+                &sig
+            ));
+            verify(SignatureAlgorithm::EcdsaP384Sha384, &spki, &[i], &sig).unwrap();
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Each kind of tampering, done with plain SQL on the database file, is detected and named.
 
 use keyrite_core::journal::merkle::entry_hash;
-use keyrite_core::journal::{Checkpoint, Event, Journal, TamperKind, VerifyError};
+use keyrite_core::journal::{Checkpoint, CheckpointTrust, Event, Journal, TamperKind, VerifyError};
 use keyrite_core::signer::{Signer, SoftwareP384Signer};
 use keyrite_core::store::StoreOptions;
 use std::path::{Path, PathBuf};
@@ -254,9 +254,25 @@ fn truncation_is_detected_with_a_checkpoint() {
     attacker(&db)
         .execute("DELETE FROM journal_entry WHERE seq >= 7", [])
         .unwrap();
-    // Without an external anchor a clean tail cut cannot be seen…
+    // The journal's own stored checkpoint already shows the cut…
     let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
-    assert_eq!(j.verify(None, &[]).unwrap().head.size, 7);
+    assert_eq!(
+        j.verify(None, &[]).unwrap_err().to_string(),
+        "the journal's stored checkpoint of 10 entries covers 10 entries but the journal holds only 7: entries 7 to 9 are missing (the journal was truncated or rolled back to an older copy)"
+    );
+    // …but an insider removes it too: without an external anchor a clean cut is not seen, and
+    // the report says nothing covers the journal…
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM journal_checkpoint", [])
+        .unwrap();
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    let r = j.verify(None, &[]).unwrap();
+    assert_eq!(r.head.size, 7);
+    assert_eq!(
+        r.coverage.lines(),
+        ["entries 0 to 6: covered by no checkpoint"]
+    );
     // …with the checkpoint it is named.
     let err = j.verify(Some(&cp), &[fp]).unwrap_err();
     assert_eq!(
@@ -318,6 +334,13 @@ fn rewritten_history_contradicts_the_checkpoint() {
         prev = h;
     }
     let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    // The journal's own stored checkpoint contradicts the rewrite…
+    assert_eq!(
+        j.verify(None, &[]).unwrap_err().to_string(),
+        "the journal's stored checkpoint of 10 entries does not match the journal's first 10 entries: history before entry 10 was rewritten after that checkpoint was signed"
+    );
+    // …and with it removed, the chain alone is happy, but the paper checkpoint is not.
+    c.execute("DELETE FROM journal_checkpoint", []).unwrap();
     j.verify(None, &[]).unwrap();
     let err = j.verify(Some(&cp), &[fp]).unwrap_err();
     assert!(matches!(
@@ -366,4 +389,158 @@ fn checkpoint_of_another_journal_is_refused() {
         )
     );
     drop(db);
+}
+
+/// Two checkpoints (10 and 16 entries), then 3 more entries.
+fn twice_checkpointed() -> (tempfile::TempDir, PathBuf, Checkpoint, Checkpoint, [u8; 32]) {
+    let t = tempfile::tempdir().unwrap();
+    let db = t.path().join("journal.sqlite");
+    let signer = SoftwareP384Signer::generate();
+    let fp = keyrite_core::signer::spki_fingerprint(&signer.public_key_spki().unwrap());
+    let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    for i in 0..10 {
+        j.append(step(i)).unwrap();
+    }
+    let cp10 = j.checkpoint(&signer).unwrap();
+    for i in 10..15 {
+        j.append(step(i)).unwrap();
+    }
+    let cp16 = j.checkpoint(&signer).unwrap();
+    for i in 15..18 {
+        j.append(step(i)).unwrap();
+    }
+    (t, db, cp10, cp16, fp)
+}
+
+#[test]
+fn coverage_names_paper_stored_and_uncovered_ranges() {
+    let (_t, db, cp10, cp16, fp) = twice_checkpointed();
+    assert_eq!((cp10.size, cp16.size), (10, 16));
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(j.head().size, 20);
+    // Paper checkpoint of 10, pinned key.
+    let r = j.verify(Some(&cp10), &[fp]).unwrap();
+    assert_eq!(r.trust, CheckpointTrust::Pinned(vec![fp]));
+    assert_eq!(r.stored.verified, [10, 16]);
+    assert_eq!(r.stored.warning(), None);
+    assert_eq!(
+        r.coverage.lines(),
+        [
+            "entries 0 to 9: covered by the given (paper) checkpoint",
+            "entries 10 to 15: covered only by a signed checkpoint stored in the journal itself",
+            "entries 16 to 19: covered by no checkpoint",
+        ]
+    );
+    // The later paper checkpoint covers everything the stored ones do.
+    let r = j.verify(Some(&cp16), &[fp]).unwrap();
+    assert_eq!(
+        r.coverage.lines(),
+        [
+            "entries 0 to 15: covered by the given (paper) checkpoint",
+            "entries 16 to 19: covered by no checkpoint",
+        ]
+    );
+    // No paper checkpoint, no key: the journal's own key, said to be unpinned.
+    let r = j.verify(None, &[]).unwrap();
+    assert_eq!(r.trust, CheckpointTrust::JournalOwn(Some(fp)));
+    assert_eq!(
+        r.trust.describe(),
+        format!("NOT PINNED: checkpoints were checked only against the journal's own record-signing key (SPKI SHA-256 {}), which the journal itself names; anyone able to rewrite the journal could replace that key and re-sign. Compare it with the key printed on your records, or pass --trust", hex::encode(fp))
+    );
+    assert_eq!(
+        r.coverage.lines(),
+        [
+            "entries 0 to 15: covered only by a signed checkpoint stored in the journal itself",
+            "entries 16 to 19: covered by no checkpoint",
+        ]
+    );
+    // Pinned to another key: the stored ones prove nothing to this caller, and are listed.
+    let other = [7u8; 32];
+    let r = j.verify(None, &[other]).unwrap();
+    assert_eq!(r.stored.other_signer, [10, 16]);
+    assert_eq!(
+        r.coverage.lines(),
+        ["entries 0 to 19: covered by no checkpoint"]
+    );
+}
+
+#[test]
+fn an_emptied_checkpoint_table_is_reported_and_not_blamed_on_the_paper_checkpoint() {
+    let (_t, db, cp10, _cp16, fp) = twice_checkpointed();
+    attacker(&db)
+        .execute("DELETE FROM journal_checkpoint", [])
+        .unwrap();
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    // No --trust: the key is taken from the journal's `checkpoint` entries; the genuine paper
+    // checkpoint verifies.
+    let r = j.verify(Some(&cp10), &[]).unwrap();
+    assert_eq!(r.trust, CheckpointTrust::JournalOwn(Some(fp)));
+    assert_eq!(r.checkpoint, Some((10, cp10.root)));
+    assert_eq!(r.stored.missing, [10, 16]);
+    assert_eq!(
+        r.stored.warning().unwrap(),
+        "the journal records 2 signed checkpoints (of 10, 16 entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted; those checkpoints cover nothing here"
+    );
+    assert_eq!(
+        r.coverage.lines(),
+        [
+            "entries 0 to 9: covered by the given (paper) checkpoint",
+            "entries 10 to 19: covered by no checkpoint",
+        ]
+    );
+    // With the checkpoint entries gone too (a journal with no trace of its key), the verdict
+    // says a key is needed, not that the paper checkpoint is bad.
+    let (_t2, fresh) = journal_with(12);
+    let j2 = Journal::open_read_only(&fresh, &StoreOptions::default()).unwrap();
+    let mut foreign = cp10.clone();
+    foreign.origin = j2.origin().to_string();
+    assert_eq!(
+        j2.verify(Some(&foreign), &[]).unwrap_err().to_string(),
+        "the checkpoint cannot be checked: no --trust key was given and the journal names no record-signing key of its own (its stored-checkpoint table is empty and it has no checkpoint entry); pass --trust <SPKI SHA-256 of the record-signing key printed on your records>"
+    );
+    // A dropped table is named as such.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DROP TABLE journal_checkpoint", [])
+        .unwrap();
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    let r = j.verify(Some(&cp10), &[fp]).unwrap();
+    assert!(r.stored.table_missing);
+    assert_eq!(
+        r.stored.warning().unwrap(),
+        "the journal's stored-checkpoint table is missing (dropped): entries are covered only by a checkpoint given on the command line, or by none"
+    );
+}
+
+#[test]
+fn an_altered_stored_checkpoint_is_named() {
+    let (_t, db, _cp10, cp16, _fp) = twice_checkpointed();
+    let mut text = cp16.to_text();
+    text = text.replace("size 16", "size 15");
+    attacker(&db)
+        .execute(
+            "UPDATE journal_checkpoint SET text = ?1 WHERE size = 16",
+            [text],
+        )
+        .unwrap();
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(
+        j.verify(None, &[]).unwrap_err().to_string(),
+        "the journal's stored checkpoint of 16 entries says it covers 15 entries: the stored-checkpoint table was altered"
+    );
+    let forged = cp16
+        .to_text()
+        .replace(&hex::encode(cp16.root), &"ab".repeat(32));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE journal_checkpoint SET text = ?1 WHERE size = 16",
+            [forged],
+        )
+        .unwrap();
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(
+        j.verify(None, &[]).unwrap_err().to_string(),
+        "the journal's stored checkpoint of 16 entries has a signature that does not verify: the stored-checkpoint table was altered"
+    );
 }

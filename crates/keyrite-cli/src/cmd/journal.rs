@@ -20,8 +20,9 @@ pub enum JournalCommand {
         /// A checkpoint file (text form, e.g. typed or scanned from a record).
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
-        /// SPKI SHA-256 (hex) of the trusted record-signing key; repeatable. Defaults to the
-        /// signer of the latest checkpoint stored in the journal (printed as such).
+        /// SPKI SHA-256 (hex) of the trusted record-signing key; repeatable. Without it, the
+        /// journal's own key (its latest stored checkpoint's signer) is used and the output
+        /// says that nothing was pinned.
         #[arg(long, value_name = "HEX")]
         trust: Vec<String>,
         /// Journal database (default: the data directory's).
@@ -105,17 +106,7 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                     format!("--trust {t}: expected 64 hex digits (SPKI SHA-256)")
                 })?);
             }
-            if trusted.is_empty() && cp.is_some() {
-                if let Some(stored) = j.latest_checkpoint()? {
-                    let fp = stored.signer_fingerprint();
-                    println!(
-                        "Trusting the signer of the journal's own latest checkpoint: {}",
-                        hex::encode(fp)
-                    );
-                    println!("(compare it with the key printed on your records, or pass --trust)");
-                    trusted.push(fp);
-                }
-            }
+            // Without --trust the core takes the journal's own key and says so (report.trust).
             match j.verify(cp.as_ref(), &trusted) {
                 Ok(r) => {
                     println!("Journal {} verifies: {} entries", j.origin(), r.head.size);
@@ -126,6 +117,25 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                             "Consistent with the checkpoint of {size} entries (root {})",
                             hex::encode(root)
                         );
+                    }
+                    println!("Trust: {}", r.trust.describe());
+                    println!("Coverage:");
+                    for l in r.coverage.lines() {
+                        println!("  {l}");
+                    }
+                    if !r.stored.other_signer.is_empty() {
+                        println!(
+                            "Stored checkpoints of {} entries are signed by a key that is not trusted here and were not counted",
+                            r.stored
+                                .other_signer
+                                .iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                    if let Some(w) = r.stored.warning() {
+                        println!("WARNING: {w}");
                     }
                     Ok(ExitCode::SUCCESS)
                 }

@@ -18,7 +18,9 @@ pub use checkpoint::{Checkpoint, CheckpointError};
 pub use event::Event;
 pub use merkle::Hash;
 pub use time::UtcTime;
-pub use verify::{TamperKind, VerifyError, VerifyReport};
+pub use verify::{
+    CheckpointTrust, Coverage, SeqRange, StoredCheckpoints, TamperKind, VerifyError, VerifyReport,
+};
 
 use crate::signer::{Signer, SignerError};
 use crate::store::{Store, StoreError, StoreOptions};

@@ -1,6 +1,12 @@
 //! Verification: recompute every entry hash and link, rebuild the Merkle head, and compare
 //! with a signed checkpoint. On the first problem, a second look at the rows around it names
 //! what was done (modified, deleted, reordered, inserted, truncated).
+//!
+//! The journal's own stored checkpoints (`journal_checkpoint`) are checked too: each must be
+//! signed by a trusted key and match the journal's root at its size. The report says which
+//! entries are covered by the checkpoint given by the caller (the paper one), which only by
+//! stored signed checkpoints, and which by nothing, and whether the signer was pinned by the
+//! caller or only taken from the journal itself.
 
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::merkle::{entry_hash, Hash, TreeBuilder};
@@ -34,6 +40,133 @@ pub struct VerifyReport {
     pub last_entry_hash: Hash,
     /// The checkpoint that was proven consistent with the journal, if one was given.
     pub checkpoint: Option<(u64, Hash)>,
+    /// Whose key the checkpoints were checked against.
+    pub trust: CheckpointTrust,
+    /// What the journal's own stored checkpoints showed.
+    pub stored: StoredCheckpoints,
+    /// Which entries are covered by what.
+    pub coverage: Coverage,
+}
+
+/// Whose key checkpoints were checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointTrust {
+    /// Keys the caller gave (`--trust`): pinned outside the journal.
+    Pinned(Vec<[u8; 32]>),
+    /// No key was given: the journal's own record-signing key, as named by its latest stored
+    /// checkpoint (or, when that table is empty, its latest `checkpoint` entry). Not pinned:
+    /// whoever can rewrite the journal can also swap that key and re-sign.
+    JournalOwn(Option<[u8; 32]>),
+}
+
+impl CheckpointTrust {
+    /// One sentence for an auditor.
+    pub fn describe(&self) -> String {
+        match self {
+            CheckpointTrust::Pinned(keys) => format!(
+                "checkpoints were checked against the pinned record-signing key{} {}",
+                if keys.len() == 1 { "" } else { "s" },
+                keys.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
+            ),
+            CheckpointTrust::JournalOwn(Some(k)) => format!(
+                "NOT PINNED: checkpoints were checked only against the journal's own record-signing key (SPKI SHA-256 {}), which the journal itself names; anyone able to rewrite the journal could replace that key and re-sign. Compare it with the key printed on your records, or pass --trust",
+                hex::encode(k)
+            ),
+            CheckpointTrust::JournalOwn(None) => "NOT PINNED: no key was given and the journal names none (it holds no stored checkpoint and no checkpoint entry), so no checkpoint could be checked; pass --trust".into(),
+        }
+    }
+}
+
+/// An inclusive range of sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SeqRange {
+    /// First sequence number.
+    pub first: u64,
+    /// Last sequence number.
+    pub last: u64,
+}
+
+impl SeqRange {
+    fn of(from: u64, to_exclusive: u64) -> Option<Self> {
+        (to_exclusive > from).then(|| SeqRange {
+            first: from,
+            last: to_exclusive - 1,
+        })
+    }
+}
+
+impl std::fmt::Display for SeqRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "entry {}", self.first)
+        } else {
+            write!(f, "entries {} to {}", self.first, self.last)
+        }
+    }
+}
+
+/// Which entries are covered by which kind of checkpoint. The three ranges are disjoint and
+/// together are the whole journal: checkpoints cover prefixes, so each is one range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// Covered by the checkpoint the caller gave (typed or scanned from paper).
+    pub paper: Option<SeqRange>,
+    /// Covered only by a signed checkpoint stored in the journal itself.
+    pub stored_only: Option<SeqRange>,
+    /// Covered by no checkpoint: nothing signed proves these entries were not changed.
+    pub uncovered: Option<SeqRange>,
+}
+
+impl Coverage {
+    /// One line per non-empty range, for both faces.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(r) = self.paper {
+            out.push(format!("{r}: covered by the given (paper) checkpoint"));
+        }
+        if let Some(r) = self.stored_only {
+            out.push(format!(
+                "{r}: covered only by a signed checkpoint stored in the journal itself"
+            ));
+        }
+        if let Some(r) = self.uncovered {
+            out.push(format!("{r}: covered by no checkpoint"));
+        }
+        out
+    }
+}
+
+/// What the journal's stored checkpoints showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredCheckpoints {
+    /// Sizes of stored checkpoints signed by a trusted key that match the journal.
+    pub verified: Vec<u64>,
+    /// Sizes of stored checkpoints signed by a key that is not trusted (not counted).
+    pub other_signer: Vec<u64>,
+    /// Sizes named by `checkpoint` entries whose signed text the stored table does not hold:
+    /// the table was emptied or rows were deleted.
+    pub missing: Vec<u64>,
+    /// The `journal_checkpoint` table itself is gone.
+    pub table_missing: bool,
+}
+
+impl StoredCheckpoints {
+    /// A warning for an auditor when stored checkpoints are missing.
+    pub fn warning(&self) -> Option<String> {
+        if self.table_missing {
+            return Some("the journal's stored-checkpoint table is missing (dropped): entries are covered only by a checkpoint given on the command line, or by none".into());
+        }
+        if self.missing.is_empty() {
+            return None;
+        }
+        let sizes: Vec<String> = self.missing.iter().map(u64::to_string).collect();
+        Some(format!(
+            "the journal records {} signed checkpoint{} (of {} entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted; those checkpoints cover nothing here",
+            self.missing.len(),
+            if self.missing.len() == 1 { "" } else { "s" },
+            sizes.join(", ")
+        ))
+    }
 }
 
 /// Why verification failed.
@@ -80,6 +213,17 @@ pub enum VerifyError {
     /// The checkpoint itself is bad.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// No key to check the given checkpoint against: none given, none in the journal.
+    #[error("the checkpoint cannot be checked: no --trust key was given and the journal names no record-signing key of its own (its stored-checkpoint table is empty and it has no checkpoint entry); pass --trust <SPKI SHA-256 of the record-signing key printed on your records>")]
+    NoTrustAnchor,
+    /// A checkpoint stored in the journal contradicts it, or was altered.
+    #[error("the journal's stored checkpoint of {size} entries {what}")]
+    StoredCheckpoint {
+        /// Its size.
+        size: u64,
+        /// What is wrong.
+        what: String,
+    },
     /// The database could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,6 +235,7 @@ impl VerifyError {
         match self {
             VerifyError::Tamper { seq, .. } => Some(*seq),
             VerifyError::CheckpointBeyondJournal { have, .. } => Some(*have),
+            VerifyError::StoredCheckpoint { size, .. } => Some(*size),
             _ => None,
         }
     }
@@ -122,16 +267,44 @@ pub fn verify(
     checkpoint: Option<&Checkpoint>,
     trusted: &[[u8; 32]],
 ) -> Result<VerifyReport, VerifyError> {
-    if let Some(cp) = checkpoint {
-        cp.check_signature(trusted)?;
+    let (stored_rows, table_missing) = stored_rows(store)?;
+    // Without keys from the caller, the journal's own key: its latest stored checkpoint's
+    // signer (the `checkpoint` entries are the fallback, once the scan has read them).
+    let mut trust = if trusted.is_empty() {
+        CheckpointTrust::JournalOwn(
+            stored_rows
+                .iter()
+                .rev()
+                .find_map(|(_, t)| Checkpoint::parse(t).ok())
+                .map(|c| c.signer_fingerprint()),
+        )
+    } else {
+        CheckpointTrust::Pinned(trusted.to_vec())
+    };
+    let check_paper = |trust: &CheckpointTrust| -> Result<(), VerifyError> {
+        let Some(cp) = checkpoint else { return Ok(()) };
+        match trust {
+            CheckpointTrust::Pinned(k) => cp.check_signature(k)?,
+            CheckpointTrust::JournalOwn(Some(k)) => cp.check_signature(&[*k])?,
+            CheckpointTrust::JournalOwn(None) => return Err(VerifyError::NoTrustAnchor),
+        }
         if cp.origin != origin {
             return Err(VerifyError::OtherJournal {
                 checkpoint: cp.origin.clone(),
                 journal: origin.to_string(),
             });
         }
+        Ok(())
+    };
+    let paper_checked_early = trust != CheckpointTrust::JournalOwn(None);
+    if paper_checked_early {
+        check_paper(&trust)?;
     }
     store.quick_check()?;
+    // Roots at the sizes something claims, collected during the scan.
+    let wanted: std::collections::BTreeSet<u64> = stored_rows.iter().map(|(s, _)| *s).collect();
+    let mut roots: std::collections::BTreeMap<u64, Hash> = std::collections::BTreeMap::new();
+    let mut journaled: Vec<(u64, Option<String>)> = Vec::new();
     let mut stmt = store
         .conn()
         .prepare("SELECT seq, body, prev_hash, entry_hash FROM journal_entry ORDER BY seq")
@@ -188,11 +361,30 @@ pub fn verify(
         if cp_size == Some(tree.size()) {
             at_checkpoint = Some(tree.root());
         }
+        if let Some(ev) = checkpoint_event(&row.body) {
+            journaled.push(ev);
+        }
+        if wanted.contains(&tree.size()) {
+            roots.insert(tree.size(), tree.root());
+        }
+    }
+    if wanted.contains(&0) {
+        roots.insert(0, TreeBuilder::new().root());
     }
     let head = TreeHead {
         size: tree.size(),
         root: tree.root(),
     };
+    if !paper_checked_early {
+        // The stored table names no key: fall back to the latest `checkpoint` entry's.
+        let key = journaled
+            .iter()
+            .rev()
+            .find_map(|(_, fp)| fp.as_deref().and_then(|h| hex::decode(h).ok()))
+            .and_then(|b| <[u8; 32]>::try_from(b).ok());
+        trust = CheckpointTrust::JournalOwn(key);
+        check_paper(&trust)?;
+    }
     let mut proven = None;
     if let Some(cp) = checkpoint {
         match at_checkpoint {
@@ -213,11 +405,138 @@ pub fn verify(
             Some(root) => proven = Some((cp.size, root)),
         }
     }
+    let keys: Vec<[u8; 32]> = match &trust {
+        CheckpointTrust::Pinned(k) => k.clone(),
+        CheckpointTrust::JournalOwn(k) => k.iter().copied().collect(),
+    };
+    let mut stored = StoredCheckpoints {
+        table_missing,
+        ..Default::default()
+    };
+    for (size, text) in &stored_rows {
+        let bad = |what: String| VerifyError::StoredCheckpoint { size: *size, what };
+        let cp = Checkpoint::parse(text).map_err(|e| {
+            bad(format!(
+                "is unreadable ({e}): the stored-checkpoint table was altered"
+            ))
+        })?;
+        if cp.size != *size {
+            return Err(bad(format!(
+                "says it covers {} entries: the stored-checkpoint table was altered",
+                cp.size
+            )));
+        }
+        match cp.check_signature(&keys) {
+            Ok(()) => {}
+            Err(CheckpointError::UnknownSigner { .. }) => {
+                // Signed (perhaps validly) by a key the caller does not trust: it proves
+                // nothing to this caller, so it is listed and not counted.
+                cp.check_signature(&[cp.signer_fingerprint()]).map_err(|_| {
+                    bad("has a signature that does not verify: the stored-checkpoint table was altered".into())
+                })?;
+                stored.other_signer.push(*size);
+                continue;
+            }
+            Err(_) => {
+                return Err(bad(
+                    "has a signature that does not verify: the stored-checkpoint table was altered"
+                        .into(),
+                ))
+            }
+        }
+        if cp.origin != origin {
+            return Err(bad(format!(
+                "is for journal {}: the stored-checkpoint table was altered",
+                cp.origin
+            )));
+        }
+        match roots.get(size) {
+            None => {
+                return Err(bad(format!(
+                    "covers {size} entries but the journal holds only {}: entries {} to {} are missing (the journal was truncated or rolled back to an older copy)",
+                    head.size,
+                    head.size,
+                    size - 1
+                )))
+            }
+            Some(root) if *root != cp.root => {
+                return Err(bad(format!(
+                    "does not match the journal's first {size} entries: history before entry {size} was rewritten after that checkpoint was signed"
+                )))
+            }
+            Some(_) => stored.verified.push(*size),
+        }
+    }
+    let held: std::collections::BTreeSet<u64> = stored_rows.iter().map(|(s, _)| *s).collect();
+    stored.missing = journaled
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|s| !held.contains(s))
+        .collect();
+    stored.missing.dedup();
+    let paper = proven.map(|(s, _)| s).unwrap_or(0);
+    let best_stored = stored
+        .verified
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(paper);
+    let coverage = Coverage {
+        paper: SeqRange::of(0, paper),
+        stored_only: SeqRange::of(paper, best_stored),
+        uncovered: SeqRange::of(best_stored, head.size),
+    };
     Ok(VerifyReport {
         head,
         last_entry_hash: prev,
         checkpoint: proven,
+        trust,
+        stored,
+        coverage,
     })
+}
+
+/// `(size, text)` of every stored checkpoint in size order, and whether the table is gone.
+fn stored_rows(store: &Store) -> Result<(Vec<(u64, String)>, bool), VerifyError> {
+    let mut stmt = match store
+        .conn()
+        .prepare("SELECT size, text FROM journal_checkpoint ORDER BY size")
+    {
+        Ok(s) => s,
+        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => {
+            return Ok((Vec::new(), true))
+        }
+        Err(e) => return Err(store.err(e).into()),
+    };
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| store.err(e))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (size, text) = r.map_err(|e| store.err(e))?;
+        let size = u64::try_from(size).map_err(|_| VerifyError::StoredCheckpoint {
+            size: 0,
+            what: format!("has a negative size ({size}): the stored-checkpoint table was altered"),
+        })?;
+        out.push((size, text));
+    }
+    Ok((out, false))
+}
+
+/// The size and signer fingerprint a `checkpoint` entry names, if the body is one.
+fn checkpoint_event(body: &[u8]) -> Option<(u64, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let ev = v.get("event")?;
+    if ev.get("type")?.as_str()? != "checkpoint" {
+        return None;
+    }
+    Some((
+        ev.get("size")?.as_u64()?,
+        ev.get("signer_fingerprint")
+            .and_then(|f| f.as_str())
+            .map(str::to_string),
+    ))
 }
 
 /// The seq a body says it was written as, if its own hash is consistent with that seq.

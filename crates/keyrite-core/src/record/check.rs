@@ -186,7 +186,7 @@ pub fn check_record(
         (None, _) => r.skip(&["journal"], "no journal given (--journal DB)"),
         (Some(_), Err(_)) => r.skip(&["journal"], "not checked: the checkpoint failed"),
         (Some(j), Ok(cp)) => {
-            let res = check_journal(j, &t, &cp, fp);
+            let res = check_journal(j, &t, &cp, fp, pdf);
             r.push("journal", res);
         }
     }
@@ -301,23 +301,98 @@ fn check_journal(
     t: &RecordTranscript,
     cp: &crate::journal::Checkpoint,
     fp: [u8; 32],
+    pdf: &[u8],
 ) -> Result<String, String> {
+    let id = &t.header.ceremony_id;
+    let size = t.checkpoint.size;
     let rep = j
         .verify(Some(cp), &[fp])
         .map_err(|e| format!("the journal does not match the record: {e}"))?;
-    let rebuilt = RecordTranscript::from_journal_at(j, &t.header.ceremony_id, t.checkpoint.size)
+    // Rebuilt with the record's own checkpoint (its signature and root were just proven), so
+    // that a missing stored copy is reported as what it is rather than as a bad record.
+    let rebuilt = RecordTranscript::from_journal_with_checkpoint(j, id, size, &t.checkpoint.text)
         .map_err(|e| format!("the journal does not match the record: {e}"))?;
     if &rebuilt != t {
         return Err(format!(
-            "the journal's entries for ceremony {} differ from the record's transcript ({})",
-            t.header.ceremony_id,
+            "the journal's entries for ceremony {id} differ from the record's transcript ({})",
             first_difference(&rebuilt, t)
         ));
     }
+    let stored_note = match stored_checkpoint_text(j, size).map_err(|e| e.to_string())? {
+        Some(text) if text == t.checkpoint.text => String::new(),
+        Some(_) => {
+            return Err(format!(
+                "the journal's stored checkpoint of {size} entries is not the one in the record: the journal's stored-checkpoint table was altered"
+            ))
+        }
+        None => format!(
+            "; note: the journal's stored-checkpoint table holds no copy of the checkpoint of {size} entries (the table was emptied or that row deleted), so the record's own signed checkpoint was used"
+        ),
+    };
+    let sha = hex::encode(Sha256::digest(pdf));
+    let produced = records_produced(j, id).map_err(|e| e.to_string())?;
+    let hash_note = if produced.is_empty() {
+        format!("; no record_produced entry names ceremony {id}, so the file's SHA-256 was not compared")
+    } else if let Some((seq, _)) = produced.iter().find(|(_, h)| *h == sha) {
+        format!("; the file's SHA-256 is the one journaled at record_produced (entry {seq})")
+    } else {
+        let listed: Vec<String> = produced
+            .iter()
+            .map(|(seq, h)| format!("entry {seq}: {h}"))
+            .collect();
+        return Err(format!(
+            "the file's SHA-256 {sha} is not the one journaled for ceremony {id} at record_produced ({}): this file is not the record the ceremony produced",
+            listed.join(", ")
+        ));
+    };
     Ok(format!(
-        "the journal ({} entries) verifies, extends the record's checkpoint and rebuilds the same transcript",
+        "the journal ({} entries) verifies, extends the record's checkpoint and rebuilds the same transcript{hash_note}{stored_note}",
         rep.head.size
     ))
+}
+
+/// The journal's stored text of the checkpoint over `size` entries, if the table holds it.
+fn stored_checkpoint_text(
+    j: &Journal,
+    size: u64,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let store = j.store();
+    match store.conn().query_row(
+        "SELECT text FROM journal_checkpoint WHERE size = ?1",
+        [i64::try_from(size).unwrap_or(i64::MAX)],
+        |r| r.get::<_, String>(0),
+    ) {
+        Ok(t) => Ok(Some(t)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        // A missing table (dropped by someone) is reported like an emptied one.
+        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => Ok(None),
+        Err(e) => Err(store.err(e)),
+    }
+}
+
+/// `(seq, record_sha256)` of every `record_produced` entry naming ceremony `id`.
+fn records_produced(
+    j: &Journal,
+    id: &str,
+) -> Result<Vec<(u64, String)>, crate::journal::JournalError> {
+    let mut out = Vec::new();
+    let size = j.head().size;
+    if size > 0 {
+        j.for_each_entry(0, size - 1, |e| {
+            if let Ok(crate::journal::Event::RecordProduced {
+                ceremony_id,
+                record_sha256,
+                ..
+            }) = e.event()
+            {
+                if ceremony_id == id {
+                    out.push((e.seq, record_sha256));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
 }
 
 fn first_difference(a: &RecordTranscript, b: &RecordTranscript) -> String {

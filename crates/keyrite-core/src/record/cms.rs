@@ -4,6 +4,11 @@
 //! `signature::Signer` key type and pulls `rsa`; ours signs through [`Signer`], i.e. the HSM.
 //! Signed attributes: content-type (id-data), signing-time (ceremony clock), message-digest,
 //! signing-certificate-v2 (SHA-256 of the certificate).
+//!
+//! Verification is strict: the envelope must be exactly what [`build`] writes. After checking
+//! each field (so that a refusal names it), the verifier re-encodes the envelope from the
+//! values it read and compares the bytes, which rules out every other encoding (BER, extra
+//! fields, other orderings) with one rule.
 
 use std::time::{Duration, SystemTime};
 
@@ -65,25 +70,12 @@ fn cms_time(t: SystemTime) -> Option<Time> {
     }
 }
 
-/// Builds the DER ContentInfo(SignedData) for a detached signature over content whose
-/// digest (with the signer's algorithm) is `content_digest`.
-pub(crate) fn build(
-    signer: &dyn Signer,
+/// The signed attributes Keyrite writes, DER-sorted.
+fn signed_attributes(
     cert_der: &[u8],
     content_digest: &[u8],
-    signing_time: SystemTime,
-) -> Result<Vec<u8>, String> {
-    let e = |what: &str| {
-        let what = what.to_string();
-        move |err: der::Error| format!("{what}: {err}")
-    };
-    let alg = signer.algorithm();
-    let cert = Certificate::from_der(cert_der).map_err(e("certificate"))?;
-    let digest_alg = AlgorithmIdentifierOwned {
-        oid: digest_oid(alg),
-        parameters: None,
-    };
-    let time = cms_time(signing_time).ok_or("signing time is out of range")?;
+    time: Time,
+) -> Result<SetOfVec<Attribute>, String> {
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
             cert_hash: OctetString::new(Sha256::digest(cert_der).to_vec())
@@ -109,11 +101,25 @@ pub(crate) fn build(
         )
         .map_err(e("signing certificate"))?,
     ];
-    let signed_attrs = SetOfVec::try_from(attrs).map_err(e("signed attributes"))?;
-    // The signature covers DER(SET OF Attribute) with the SET tag, not the [0] IMPLICIT form.
-    let to_sign = signed_attrs.to_der().map_err(e("signed attributes"))?;
-    let signature = signer.sign(&to_sign).map_err(|err| err.to_string())?;
+    SetOfVec::try_from(attrs).map_err(e("signed attributes"))
+}
 
+fn e(what: &str) -> impl Fn(der::Error) -> String {
+    let what = what.to_string();
+    move |err: der::Error| format!("{what}: {err}")
+}
+
+/// The DER ContentInfo(SignedData) around `signed_attrs` and their `signature`.
+fn envelope(
+    cert: Certificate,
+    alg: SignatureAlgorithm,
+    signed_attrs: SetOfVec<Attribute>,
+    signature: &[u8],
+) -> Result<Vec<u8>, String> {
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest_oid(alg),
+        parameters: None,
+    };
     let signer_info = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
@@ -147,25 +153,63 @@ pub(crate) fn build(
     info.to_der().map_err(e("content info"))
 }
 
+/// Builds the DER ContentInfo(SignedData) for a detached signature over content whose
+/// digest (with the signer's algorithm) is `content_digest`.
+pub(crate) fn build(
+    signer: &dyn Signer,
+    cert_der: &[u8],
+    content_digest: &[u8],
+    signing_time: SystemTime,
+) -> Result<Vec<u8>, String> {
+    let alg = signer.algorithm();
+    let cert = Certificate::from_der(cert_der).map_err(e("certificate"))?;
+    let time = cms_time(signing_time).ok_or("signing time is out of range")?;
+    let signed_attrs = signed_attributes(cert_der, content_digest, time)?;
+    // The signature covers DER(SET OF Attribute) with the SET tag, not the [0] IMPLICIT form.
+    let to_sign = signed_attrs.to_der().map_err(e("signed attributes"))?;
+    // `Signer::sign` returns the low-s form, the only one the verifier accepts.
+    let signature = signer.sign(&to_sign).map_err(|err| err.to_string())?;
+    envelope(cert, alg, signed_attrs, &signature)
+}
+
 /// What a verified CMS says.
 pub(crate) struct CmsFacts {
     pub cert_der: Vec<u8>,
     pub spki_der: Vec<u8>,
     pub subject: String,
-    pub signing_time: Option<SystemTime>,
+    pub signing_time: SystemTime,
 }
 
 /// Why a CMS did not verify (messages become [`super::Rejection`] texts).
 #[derive(Debug)]
 pub(crate) enum CmsProblem {
+    /// Not parseable as CMS SignedData.
     Malformed(String),
+    /// Parseable, but a field is not what Keyrite writes (the message names it).
+    Envelope(String),
+    /// A key or algorithm Keyrite does not use.
     Unsupported(String),
     DigestMismatch,
     BadSignature,
 }
 
-/// Parses `der` (exactly one DER value) and checks it is a detached signature over content
-/// digested by `digest_content(alg)`.
+/// The signed attributes Keyrite writes, in the order of the documentation.
+const SIGNED_ATTRIBUTES: [(ObjectIdentifier, &str); 4] = [
+    (rfc5911::ID_CONTENT_TYPE, "content-type"),
+    (rfc5911::ID_SIGNING_TIME, "signing-time"),
+    (rfc5911::ID_MESSAGE_DIGEST, "message-digest"),
+    (
+        rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2,
+        "signing-certificate-v2",
+    ),
+];
+
+fn version_name(v: CmsVersion) -> String {
+    format!("v{}", v as u8)
+}
+
+/// Parses `der` (exactly one DER value) and checks it is exactly the detached signature
+/// Keyrite writes over content digested by `digest_content(alg)`.
 pub(crate) fn verify(
     der_bytes: &[u8],
     digest_content: impl Fn(SignatureAlgorithm) -> Vec<u8>,
@@ -175,108 +219,231 @@ pub(crate) fn verify(
         let what = what.to_string();
         move |err: der::Error| Malformed(format!("{what}: {err}"))
     };
+    let env = |s: String| Envelope(s);
     let info = ContentInfo::from_der(der_bytes).map_err(m("ContentInfo"))?;
     if info.content_type != rfc5911::ID_SIGNED_DATA {
-        return Err(Malformed(format!(
-            "content type is {} instead of signed-data",
+        return Err(env(format!(
+            "ContentInfo.contentType is {} instead of signed-data (1.2.840.113549.1.7.2)",
             info.content_type
         )));
     }
     let sd: SignedData = info.content.decode_as().map_err(m("SignedData"))?;
-    if sd.encap_content_info.econtent_type != rfc5911::ID_DATA
-        || sd.encap_content_info.econtent.is_some()
-    {
-        return Err(Malformed("the signature is not detached id-data".into()));
+    if sd.version != CmsVersion::V1 {
+        return Err(env(format!(
+            "SignedData.version is {} instead of v1",
+            version_name(sd.version)
+        )));
+    }
+    if sd.encap_content_info.econtent_type != rfc5911::ID_DATA {
+        return Err(env(format!(
+            "encapContentInfo.eContentType is {} instead of id-data",
+            sd.encap_content_info.econtent_type
+        )));
+    }
+    if sd.encap_content_info.econtent.is_some() {
+        return Err(env(
+            "encapContentInfo has an eContent: the signature must be detached".into(),
+        ));
+    }
+    let certs: Vec<&CertificateChoices> = sd.certificates.iter().flat_map(|c| c.0.iter()).collect();
+    let cert = match certs.as_slice() {
+        [CertificateChoices::Certificate(c)] => c,
+        [_] => {
+            return Err(env(
+                "SignedData.certificates holds another kind of certificate than X.509".into(),
+            ))
+        }
+        other => {
+            return Err(env(format!(
+                "SignedData.certificates holds {} certificates instead of exactly the signer's",
+                other.len()
+            )))
+        }
+    };
+    if sd.crls.is_some() {
+        return Err(env("SignedData.crls is present; Keyrite writes none".into()));
     }
     let infos = sd.signer_infos.0.as_slice();
     let [si] = infos else {
-        return Err(Malformed(format!(
-            "{} signer infos instead of exactly 1",
+        return Err(env(format!(
+            "SignedData.signerInfos holds {} SignerInfos instead of exactly 1",
             infos.len()
         )));
     };
+    if si.version != CmsVersion::V1 {
+        return Err(env(format!(
+            "SignerInfo.version is {} instead of v1",
+            version_name(si.version)
+        )));
+    }
     let SignerIdentifier::IssuerAndSerialNumber(sid) = &si.sid else {
-        return Err(Unsupported("signer identified by key identifier".into()));
+        return Err(env(
+            "SignerInfo.sid is a subjectKeyIdentifier instead of issuerAndSerialNumber".into(),
+        ));
     };
-    let cert = sd
-        .certificates
-        .as_ref()
-        .into_iter()
-        .flat_map(|c| c.0.iter())
-        .find_map(|c| match c {
-            CertificateChoices::Certificate(c)
-                if c.tbs_certificate.issuer == sid.issuer
-                    && c.tbs_certificate.serial_number == sid.serial_number =>
-            {
-                Some(c)
-            }
-            _ => None,
-        })
-        .ok_or_else(|| Malformed("the signer's certificate is not embedded".into()))?;
+    if cert.tbs_certificate.issuer != sid.issuer
+        || cert.tbs_certificate.serial_number != sid.serial_number
+    {
+        return Err(env(
+            "SignerInfo.sid does not name the embedded certificate (issuer and serial number differ)"
+                .into(),
+        ));
+    }
     let spki = &cert.tbs_certificate.subject_public_key_info;
     let alg = key_algorithm(spki)
         .ok_or_else(|| Unsupported("the signer's key is not ECDSA P-384 or P-256".into()))?;
-    if si.digest_alg.oid != digest_oid(alg) || si.digest_alg.parameters.is_some() {
-        return Err(Unsupported(format!(
-            "digest algorithm {}",
-            si.digest_alg.oid
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest_oid(alg),
+        parameters: None,
+    };
+    let algs = sd.digest_algorithms.as_slice();
+    if algs != [digest_alg.clone()] {
+        return Err(env(format!(
+            "SignedData.digestAlgorithms is [{}] instead of exactly [{}] without parameters",
+            algs.iter()
+                .map(|a| a.oid.to_string()
+                    + if a.parameters.is_some() {
+                        " with parameters"
+                    } else {
+                        ""
+                    })
+                .collect::<Vec<_>>()
+                .join(", "),
+            digest_alg.oid
         )));
     }
-    if si.signature_algorithm != signature_algorithm_identifier(alg) {
-        return Err(Unsupported(format!(
-            "signature algorithm {}",
-            si.signature_algorithm.oid
+    if si.digest_alg != digest_alg {
+        return Err(env(format!(
+            "SignerInfo.digestAlgorithm is {}{} instead of {} without parameters",
+            si.digest_alg.oid,
+            if si.digest_alg.parameters.is_some() {
+                " with parameters"
+            } else {
+                ""
+            },
+            digest_alg.oid
         )));
+    }
+    let sig_alg = signature_algorithm_identifier(alg);
+    if si.signature_algorithm != sig_alg {
+        return Err(env(format!(
+            "SignerInfo.signatureAlgorithm is {}{} instead of {} without parameters",
+            si.signature_algorithm.oid,
+            if si.signature_algorithm.parameters.is_some() {
+                " with parameters"
+            } else {
+                ""
+            },
+            sig_alg.oid
+        )));
+    }
+    if si.unsigned_attrs.is_some() {
+        return Err(env(
+            "SignerInfo.unsignedAttrs is present (e.g. a counter-signature); Keyrite writes none"
+                .into(),
+        ));
     }
     let attrs = si
         .signed_attrs
         .as_ref()
-        .ok_or_else(|| Malformed("no signed attributes".into()))?;
-    let single = |oid: ObjectIdentifier| -> Result<Option<&Any>, CmsProblem> {
+        .ok_or_else(|| env("SignerInfo.signedAttrs is missing".into()))?;
+    for a in attrs.iter() {
+        if !SIGNED_ATTRIBUTES.iter().any(|(oid, _)| *oid == a.oid) {
+            return Err(env(format!(
+                "signed attribute {} is not one Keyrite writes",
+                a.oid
+            )));
+        }
+    }
+    let single = |oid: ObjectIdentifier, name: &str| -> Result<&Any, CmsProblem> {
         let mut found = attrs.iter().filter(|a| a.oid == oid);
         let first = found.next();
         if found.next().is_some() {
-            return Err(Malformed(format!("attribute {oid} appears twice")));
+            return Err(env(format!(
+                "signed attribute {name} appears more than once"
+            )));
         }
         match first {
-            None => Ok(None),
-            Some(a) if a.values.len() == 1 => Ok(a.values.get(0)),
-            Some(_) => Err(Malformed(format!("attribute {oid} has several values"))),
+            None => Err(env(format!("signed attribute {name} is missing"))),
+            Some(a) => match a.values.as_slice() {
+                [v] => Ok(v),
+                vs => Err(env(format!(
+                    "signed attribute {name} has {} values instead of 1",
+                    vs.len()
+                ))),
+            },
         }
     };
-    let ct = single(rfc5911::ID_CONTENT_TYPE)?
-        .ok_or_else(|| Malformed("no content-type attribute".into()))?;
+    let ct = single(rfc5911::ID_CONTENT_TYPE, "content-type")?;
     if ct.decode_as::<ObjectIdentifier>().ok() != Some(rfc5911::ID_DATA) {
-        return Err(Malformed("content-type attribute is not id-data".into()));
+        return Err(env("signed attribute content-type is not id-data".into()));
     }
-    let md = single(rfc5911::ID_MESSAGE_DIGEST)?
-        .ok_or_else(|| Malformed("no message-digest attribute".into()))?
+    let md = single(rfc5911::ID_MESSAGE_DIGEST, "message-digest")?
         .decode_as::<OctetString>()
-        .map_err(m("message-digest attribute"))?;
+        .map_err(|err| {
+            env(format!(
+                "signed attribute message-digest is not an OCTET STRING: {err}"
+            ))
+        })?;
     let cert_der = cert.to_der().map_err(m("certificate"))?;
-    let ess = single(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2)?
-        .ok_or_else(|| Malformed("no signing-certificate-v2 attribute".into()))?
+    let ess = single(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, "signing-certificate-v2")?
         .decode_as::<SigningCertificateV2>()
-        .map_err(m("signing-certificate-v2 attribute"))?;
-    if ess.certs.first().map(|c| c.cert_hash.as_bytes()) != Some(&Sha256::digest(&cert_der)[..]) {
-        return Err(Malformed(
-            "signing-certificate-v2 does not name the embedded certificate".into(),
+        .map_err(|err| {
+            env(format!(
+                "signed attribute signing-certificate-v2 is not one ESSCertIDv2 with only a SHA-256 hash: {err}"
+            ))
+        })?;
+    let cert_hash = Sha256::digest(&cert_der);
+    if ess.certs.len() != 1 || ess.certs[0].cert_hash.as_bytes() != &cert_hash[..] {
+        return Err(env(
+            "signed attribute signing-certificate-v2 does not name exactly the embedded certificate"
+                .into(),
         ));
     }
-    let signing_time = match single(rfc5911::ID_SIGNING_TIME)? {
-        None => None,
-        Some(t) => Some(
-            t.to_der()
-                .and_then(|d| Time::from_der(&d))
-                .map_err(m("signing-time attribute"))?
-                .to_system_time(),
-        ),
-    };
+    let time = single(rfc5911::ID_SIGNING_TIME, "signing-time")?
+        .to_der()
+        .and_then(|d| Time::from_der(&d))
+        .map_err(|err| {
+            env(format!(
+                "signed attribute signing-time is not a Time: {err}"
+            ))
+        })?;
+    let signing_time = time.to_system_time();
+    if !crate::signer::is_canonical_low_s(alg, si.signature.as_bytes()) {
+        return Err(env(
+            "SignerInfo.signature is not a DER ECDSA signature in low-s form (s ≤ n/2), the only form Keyrite writes"
+                .into(),
+        ));
+    }
+    // Every field has its expected value; anything left (encodings, orderings, lengths, time
+    // type, ESS fields) is ruled out by re-encoding what was read and comparing bytes.
+    let canonical_time = cms_time(signing_time)
+        .ok_or_else(|| env("signed attribute signing-time is out of range".into()))?;
+    let expected_attrs = signed_attributes(&cert_der, md.as_bytes(), canonical_time)
+        .map_err(|err| env(format!("the signed attributes cannot be re-encoded: {err}")))?;
+    let signed = attrs.to_der().map_err(m("signed attributes"))?;
+    if expected_attrs.to_der().map_err(m("signed attributes"))? != signed {
+        return Err(env(
+            "SignerInfo.signedAttrs are not encoded exactly as Keyrite writes them".into(),
+        ));
+    }
+    let expected = envelope(cert.clone(), alg, expected_attrs, si.signature.as_bytes())
+        .map_err(|err| env(format!("the envelope cannot be re-encoded: {err}")))?;
+    if expected != der_bytes {
+        let at = expected
+            .iter()
+            .zip(der_bytes)
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.len().min(der_bytes.len()));
+        return Err(env(format!(
+            "the CMS is not DER-encoded exactly as Keyrite writes it (first difference at byte {at} of {})",
+            der_bytes.len()
+        )));
+    }
     if md.as_bytes() != digest_content(alg).as_slice() {
         return Err(DigestMismatch);
     }
     let spki_der = spki.to_der().map_err(m("public key"))?;
-    let signed = attrs.to_der().map_err(m("signed attributes"))?;
     crate::signer::verify(alg, &spki_der, &signed, si.signature.as_bytes())
         .map_err(|_| BadSignature)?;
     Ok(CmsFacts {

@@ -109,6 +109,25 @@ impl RecordTranscript {
         let scan = scan(journal, ceremony_id)?;
         build(journal, ceremony_id, &scan, size)
     }
+
+    /// Like [`Self::from_journal_at`], closed by the given signed checkpoint text (the
+    /// record's own) instead of the journal's stored copy: a journal whose stored-checkpoint
+    /// table was emptied still rebuilds the transcript its entries hold.
+    pub fn from_journal_with_checkpoint(
+        journal: &Journal,
+        ceremony_id: &str,
+        size: u64,
+        checkpoint_text: &str,
+    ) -> Result<Self, RecordError> {
+        let scan = scan(journal, ceremony_id)?;
+        build_with(
+            journal,
+            ceremony_id,
+            &scan,
+            size,
+            checkpoint_text.to_string(),
+        )
+    }
 }
 
 /// Where the ceremony lies in the journal.
@@ -198,7 +217,22 @@ fn build(
     scan: &Scan,
     size: u64,
 ) -> Result<RecordTranscript, RecordError> {
-    let text = checkpoint_text(journal, size)?;
+    build_with(
+        journal,
+        ceremony_id,
+        scan,
+        size,
+        checkpoint_text(journal, size)?,
+    )
+}
+
+fn build_with(
+    journal: &Journal,
+    ceremony_id: &str,
+    scan: &Scan,
+    size: u64,
+    text: String,
+) -> Result<RecordTranscript, RecordError> {
     let cp = Checkpoint::parse(&text).map_err(|e| RecordError::CheckpointText {
         size,
         problem: e.to_string(),

@@ -14,7 +14,7 @@ use lopdf::{Dictionary, Document, Object};
 use super::attachment::{attachments_in, Attachment, AttachmentError};
 use super::cms::{self, CmsProblem};
 use super::input::{check_envelope, load, PdfInputError};
-use super::sign::digest_ranges;
+use super::sign::{digest_ranges, CONTENTS_RESERVED_BYTES};
 use crate::signer::spki_fingerprint;
 
 /// Field nesting limit when looking for signature fields.
@@ -43,6 +43,16 @@ pub enum Rejection {
     /// The `/Contents` string is not canonical or not DER.
     #[error("the signature is malformed: {0}")]
     Malformed(String),
+    /// The CMS envelope parses but differs from what Keyrite writes (the message names the
+    /// field): such a copy could carry changes no signature covers.
+    #[error("the signature's CMS envelope is not exactly what Keyrite writes: {0}")]
+    Envelope(String),
+    /// The signature dictionary differs from what Keyrite writes.
+    #[error("the signature dictionary is not what Keyrite writes: {0}")]
+    SignatureDictionary(String),
+    /// More than one signature, where Keyrite signs a record once.
+    #[error("the PDF has {0} signatures; a Keyrite record has exactly one")]
+    SeveralSignatures(usize),
     /// Algorithms Keyrite does not accept.
     #[error("the signature uses an unsupported {0}")]
     Unsupported(String),
@@ -159,9 +169,10 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
     if let Some(fields) = acroform_fields(&doc) {
         collect_signatures(&doc, fields, 0, &mut sigs);
     }
-    // The last signature is the one whose signed range ends furthest; a broken ByteRange on
-    // any signature is reported rather than skipped.
+    // A broken ByteRange on any signature is reported rather than skipped; the last signature
+    // (whose signed range ends furthest) is the one reported on.
     let mut last: Option<([usize; 4], &Dictionary)> = None;
+    let count = sigs.len();
     for sig in sigs {
         let range = byte_range(sig, pdf.len())?;
         if last.is_none_or(|(r, _)| range[2] + range[3] >= r[2] + r[3]) {
@@ -170,6 +181,17 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
     }
     let ([_, gap_start, gap_end, len2], sig) = last.ok_or(Rejection::Unsigned)?;
     let signed_len = gap_end + len2;
+    // Anything after the signed range is an update nothing signs: refused before the rest, so
+    // the verdict names what was done rather than a consequence of it.
+    if signed_len < pdf.len() {
+        return Err(Rejection::AppendedAfterSigning {
+            signed: signed_len,
+            appended: pdf.len() - signed_len,
+        });
+    }
+    if count > 1 {
+        return Err(Rejection::SeveralSignatures(count));
+    }
 
     let sub = sig
         .get(b"SubFilter")
@@ -180,17 +202,26 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
         return Err(Rejection::UnsupportedSubFilter(sub));
     }
 
+    signature_dictionary(sig)?;
     let der = contents_der(pdf, gap_start, gap_end, sig)?;
     let facts = cms::verify(&der, |alg| {
         digest_ranges(alg, &pdf[..signed_len], gap_start, gap_end)
     })
     .map_err(|p| match p {
         CmsProblem::Malformed(m) => Rejection::Malformed(m),
+        CmsProblem::Envelope(m) => Rejection::Envelope(m),
         CmsProblem::Unsupported(m) => Rejection::Unsupported(m),
         CmsProblem::DigestMismatch => Rejection::Modified,
         CmsProblem::BadSignature => Rejection::BadSignature,
     })?;
 
+    let date = super::sign::pdf_date(facts.signing_time);
+    let m = sig.get(b"M").and_then(|o| o.as_str()).ok();
+    if date.is_none() || m != date.as_deref().map(str::as_bytes) {
+        return Err(Rejection::SignatureDictionary(
+            "/M is not the CMS signing time as D:YYYYMMDDHHmmSSZ".into(),
+        ));
+    }
     let trust = match trust {
         None => Trust::NotPinned,
         Some(pin) => {
@@ -206,12 +237,6 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
             Trust::Pinned
         }
     };
-    if signed_len < pdf.len() {
-        return Err(Rejection::AppendedAfterSigning {
-            signed: signed_len,
-            appended: pdf.len() - signed_len,
-        });
-    }
     let text = |key: &[u8]| {
         sig.get(key).and_then(|o| o.as_str()).ok().map(|s| {
             lopdf::decode_text_string(&Object::String(s.to_vec(), lopdf::StringFormat::Literal))
@@ -221,7 +246,7 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
     Ok(VerifiedRecord {
         signer_subject: facts.subject,
         spki_fingerprint: spki_fingerprint(&facts.spki_der),
-        signing_time: facts.signing_time,
+        signing_time: Some(facts.signing_time),
         reason: text(b"Reason"),
         location: text(b"Location"),
         certificate_der: facts.cert_der,
@@ -229,6 +254,55 @@ fn verify_inner(pdf: &[u8], trust: Option<&[u8]>) -> Result<VerifiedRecord, Reje
         signed_len,
         attachments: attachments_in(&doc)?,
     })
+}
+
+/// The keys of the `/Sig` dictionary Keyrite writes.
+const SIG_KEYS: [&[u8]; 9] = [
+    b"Type",
+    b"Filter",
+    b"SubFilter",
+    b"ByteRange",
+    b"Contents",
+    b"M",
+    b"Reason",
+    b"Location",
+    b"Name",
+];
+
+/// The `/Sig` dictionary has exactly Keyrite's keys, with its fixed names and text strings.
+fn signature_dictionary(sig: &Dictionary) -> Result<(), Rejection> {
+    let bad = |m: String| Rejection::SignatureDictionary(m);
+    for (k, _) in sig.iter() {
+        if !SIG_KEYS.contains(&k.as_slice()) {
+            return Err(bad(format!(
+                "it has a /{} entry",
+                String::from_utf8_lossy(k)
+            )));
+        }
+    }
+    for k in SIG_KEYS {
+        if sig.get(k).is_err() {
+            return Err(bad(format!("/{} is missing", String::from_utf8_lossy(k))));
+        }
+    }
+    for (k, v) in [(&b"Type"[..], &b"Sig"[..]), (b"Filter", b"Adobe.PPKLite")] {
+        if sig.get(k).and_then(|o| o.as_name()).ok() != Some(v) {
+            return Err(bad(format!(
+                "/{} is not /{}",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
+            )));
+        }
+    }
+    for k in [&b"M"[..], b"Reason", b"Location", b"Name"] {
+        if sig.get(k).and_then(|o| o.as_str()).is_err() {
+            return Err(bad(format!(
+                "/{} is not a string",
+                String::from_utf8_lossy(k)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn acroform_fields(doc: &Document) -> Option<&Vec<Object>> {
@@ -318,7 +392,14 @@ fn contents_der(
     sig: &Dictionary,
 ) -> Result<Vec<u8>, Rejection> {
     let gap = &pdf[gap_start..gap_end];
-    if gap.len() < 2 || gap[0] != b'<' || gap[gap.len() - 1] != b'>' {
+    if gap.len() != 2 * CONTENTS_RESERVED_BYTES + 2 {
+        return Err(Rejection::BadByteRange(format!(
+            "the excluded gap is {} bytes; Keyrite excludes exactly the {}-byte /Contents string",
+            gap.len(),
+            2 * CONTENTS_RESERVED_BYTES + 2
+        )));
+    }
+    if gap[0] != b'<' || gap[gap.len() - 1] != b'>' {
         return Err(Rejection::ContentsMismatch);
     }
     let hex = &gap[1..gap.len() - 1];
