@@ -363,6 +363,11 @@ pub struct Summary {
     pub steps_skipped: usize,
     /// Exceptions raised.
     pub exceptions: usize,
+    /// The closing checkpoint over every entry of the ceremony (hex, words, text): the
+    /// witness writes its words on the printed record.
+    pub closing_checkpoint: Option<super::closing::ClosingCheckpoint>,
+    /// Why no closing checkpoint could be signed, if none was.
+    pub closing_checkpoint_unavailable: Option<String>,
 }
 
 /// What an answer achieved.
