@@ -438,8 +438,8 @@ fn check_auditor_view(data: &std::path::Path, text: &str, previous: &Closing) {
         );
         assert!(!first.contains("None: no exception"), "{first}");
     }
-    // One signature line per participant (3 + 5 custodians) and the witness statement.
-    assert_eq!(text.matches("Signature: ____").count(), 8, "{text}");
+    // One signature line per participant (3 + 5 custodians), one in the witness statement.
+    assert_eq!(text.matches("Signature: ____").count(), 9, "{text}");
     assert!(text.contains("Witness statement"));
     assert!(text.contains("Closing checkpoint size: ____"));
     // The sign-record step is there and in progress; the checkpoint step completed.
