@@ -315,10 +315,12 @@ fn a_kill_between_the_closing_entries_resumes() {
         ev.last()
     );
     // Every cut from just after the outcome to just before the closing checkpoint.
+    let mut cut_kinds = BTreeSet::new();
     for cut in outcome_seq..last {
         cp(&snapshot, &data);
         cut_after(&data, cut);
         let kind = events(&data).last().map(|e| e.kind()).unwrap_or_default();
+        cut_kinds.insert(kind.clone());
         let o = run(&data, &ans, "root-key-generation");
         let out = stdout(&o);
         assert!(
@@ -385,6 +387,19 @@ fn a_kill_between_the_closing_entries_resumes() {
             "cut after {cut} ({kind}): {}{}",
             stdout(&v),
             stderr(&v)
+        );
+    }
+    for kind in [
+        "ceremony_outcome",
+        "checkpoint",
+        "record_produced",
+        "sign_off",
+        "step_completed",
+        "ceremony_closed",
+    ] {
+        assert!(
+            cut_kinds.contains(kind),
+            "no cut after {kind}: {cut_kinds:?}"
         );
     }
 }
