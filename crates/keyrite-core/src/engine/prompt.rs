@@ -377,6 +377,6 @@ pub enum Progress {
     Continue,
     /// A step completed (its id).
     StepCompleted(String),
-    /// The ceremony closed.
-    Closed(Summary),
+    /// The ceremony closed (boxed: the summary carries the closing checkpoint's text).
+    Closed(Box<Summary>),
 }

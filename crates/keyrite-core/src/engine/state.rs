@@ -509,7 +509,7 @@ impl Engine {
 
     fn progress_after(&self, p: Progress) -> Progress {
         match &self.phase {
-            Phase::Done(s) => Progress::Closed(s.clone()),
+            Phase::Done(s) => Progress::Closed(Box::new(s.clone())),
             _ => p,
         }
     }

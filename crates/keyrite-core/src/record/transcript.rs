@@ -266,8 +266,7 @@ fn previous_closing(journal: &Journal, start: u64) -> Result<Option<PreviousClos
     let Some(c) = journal
         .closings()?
         .into_iter()
-        .filter(|c| c.closed_seq < start)
-        .last()
+        .rfind(|c| c.closed_seq < start)
     else {
         return Ok(None);
     };
