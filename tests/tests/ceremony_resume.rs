@@ -240,3 +240,166 @@ fn a_record_left_by_an_interrupted_run_is_moved_aside() {
     let o = keyrite(&data, &["journal", "verify"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// The state a kill leaves right after journal entry `last` was committed: later entries are
+/// not there, nor the checkpoint rows and files signed after it. (Files written before a kill,
+/// such as the record PDF, stay: the resumed run must cope with them.)
+fn cut_after(data: &Path, last: u64) {
+    let store = keyrite_core::store::Store::open(&data.join("journal.sqlite"), &Default::default())
+        .expect("store");
+    store
+        .conn()
+        .execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS journal_no_delete; \
+             DELETE FROM journal_entry WHERE seq > {last}; \
+             DELETE FROM journal_checkpoint WHERE size > {last};"
+        ))
+        .expect("cut");
+    drop(store);
+    for e in std::fs::read_dir(data.join("checkpoints")).expect("checkpoints") {
+        let p = e.unwrap().path();
+        let size: u64 = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .expect("checkpoint file name");
+        if size > last {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+}
+
+/// Killed between any two of the entries that end a ceremony (outcome, record checkpoint,
+/// record produced, the record's sign-offs, step completed, ceremony closed, closing
+/// checkpoint): the next run completes it, prints the closing checkpoint, and the journal
+/// verifies against it; the record the journal names verifies against the journal.
+#[test]
+#[serial(softhsm)]
+fn a_kill_between_the_closing_entries_resumes() {
+    let t = TempData::new();
+    let data = t.path();
+    let ans = answers(t.tmp.path());
+    let o = run(&data, &ans, "hsm-initialisation");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&data, &ans, "root-key-generation");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let snapshot = t.scratch("complete");
+    let cp = |from: &Path, to: &Path| {
+        let _ = std::fs::remove_dir_all(to);
+        let o = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+    };
+    cp(&data, &snapshot);
+    let ev = events(&data);
+    let id = ev
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::CeremonyStarted { ceremony_id, .. } => Some(ceremony_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let outcome_seq = ev
+        .iter()
+        .position(|e| matches!(e, Event::CeremonyOutcome { ceremony_id, .. } if *ceremony_id == id))
+        .expect("ceremony_outcome journaled before the record") as u64;
+    let last = ev.len() as u64 - 1;
+    assert!(
+        matches!(ev.last(), Some(Event::Checkpoint { size, .. }) if *size == last),
+        "the closing checkpoint is the journal's last entry: {:?}",
+        ev.last()
+    );
+    // Every cut from just after the outcome to just before the closing checkpoint.
+    let mut cut_kinds = BTreeSet::new();
+    for cut in outcome_seq..last {
+        cp(&snapshot, &data);
+        cut_after(&data, cut);
+        let kind = events(&data).last().map(|e| e.kind()).unwrap_or_default();
+        cut_kinds.insert(kind.clone());
+        let o = run(&data, &ans, "root-key-generation");
+        let out = stdout(&o);
+        assert!(
+            o.status.success() && out.contains(&format!("Ceremony {id} completed:")),
+            "cut after {cut} ({kind}): {out}{}",
+            stderr(&o)
+        );
+        assert!(out.contains("Closing checkpoint (every entry"), "{out}");
+        let ev = events(&data);
+        let Some(Event::Checkpoint {
+            size,
+            signer_fingerprint,
+            ..
+        }) = ev.last()
+        else {
+            panic!(
+                "cut after {cut} ({kind}): no closing checkpoint at the end: {:?}",
+                ev.last()
+            )
+        };
+        assert!(
+            matches!(&ev[*size as usize - 1], Event::CeremonyClosed { ceremony_id, outcome } if *ceremony_id == id && outcome == "completed"),
+            "cut after {cut} ({kind}): the closing checkpoint does not end at the close"
+        );
+        let file = data.join("checkpoints").join(format!("{size}.txt"));
+        let o = keyrite(
+            &data,
+            &[
+                "journal",
+                "verify",
+                "--checkpoint",
+                file.to_str().unwrap(),
+                "--trust",
+                signer_fingerprint,
+            ],
+        );
+        assert!(
+            o.status.success(),
+            "cut after {cut} ({kind}): {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        let record = ev
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::RecordProduced { ceremony_id, .. } if *ceremony_id == id => Some(()),
+                _ => None,
+            })
+            .map(|_| data.join("records").join(format!("{id}.pdf")))
+            .expect("record_produced");
+        let v = keyrite(
+            &data,
+            &[
+                "record",
+                "verify",
+                record.to_str().unwrap(),
+                "--journal",
+                data.join("journal.sqlite").to_str().unwrap(),
+            ],
+        );
+        assert!(
+            stdout(&v).starts_with("VALID: record of ceremony "),
+            "cut after {cut} ({kind}): {}{}",
+            stdout(&v),
+            stderr(&v)
+        );
+    }
+    for kind in [
+        "ceremony_outcome",
+        "checkpoint",
+        "record_produced",
+        "sign_off",
+        "step_completed",
+        "ceremony_closed",
+    ] {
+        assert!(
+            cut_kinds.contains(kind),
+            "no cut after {kind}: {cut_kinds:?}"
+        );
+    }
+}

@@ -35,6 +35,8 @@ fn root_key_ceremony_end_to_end() {
     let data = t.path();
     let ans = answers(t.tmp.path());
     let ans_s = ans.to_str().unwrap();
+    let mut closings = Vec::new();
+    let mut records = Vec::new();
     for name in ["hsm-initialisation", "root-key-generation"] {
         let o = keyrite(
             &data,
@@ -89,10 +91,13 @@ fn root_key_ceremony_end_to_end() {
         let sig_out = String::from_utf8_lossy(&sig.stdout);
         assert!(sig_out.contains("Signature is Valid."), "{sig_out}");
         assert!(sig_out.contains("Total document signed"), "{sig_out}");
+        closings.push(closing_of(&stdout(&o)));
         if name == "root-key-generation" {
-            check_root_key_record(&t, &data, &record);
+            check_root_key_record(&t, &data, &record, &closings[0]);
         }
+        records.push(record);
     }
+    tampering_with_a_ceremony_end_is_detected(&t, &data, &closings, &records[1]);
     // The root KEK is on the token with the recorded attributes.
     let o = keyrite_fds(
         &data,
@@ -269,7 +274,12 @@ fn root_key_ceremony_end_to_end() {
 /// The root-key rehearsal's own record, as an auditor's tools see it: every font embedded,
 /// participants, steps and share fingerprints in the text, REHEARSAL on every page, and the
 /// checkpoint QR decoded by zbar accepted by `keyrite journal verify --checkpoint`.
-fn check_root_key_record(t: &TempData, data: &std::path::Path, record: &std::path::Path) {
+fn check_root_key_record(
+    t: &TempData,
+    data: &std::path::Path,
+    record: &std::path::Path,
+    previous: &Closing,
+) {
     use std::process::Command;
     let fonts = Command::new("pdffonts")
         .arg(record)
@@ -309,6 +319,7 @@ fn check_root_key_record(t: &TempData, data: &std::path::Path, record: &std::pat
     ] {
         assert!(text.contains(step), "step {step} missing from the record");
     }
+    check_auditor_view(data, &text, previous);
     // Each share's fingerprint, as journaled, is printed (never a share).
     let ev = events(data);
     let fingerprints = ev
@@ -369,5 +380,258 @@ fn check_root_key_record(t: &TempData, data: &std::path::Path, record: &std::pat
         stdout(&v).contains("Consistent with the checkpoint of"),
         "{}",
         stdout(&v)
+    );
+}
+
+/// A closing checkpoint as `keyrite ceremony run` prints it.
+#[derive(Debug, Clone)]
+struct Closing {
+    size: u64,
+    root_words: String,
+    fingerprint: String,
+    file: std::path::PathBuf,
+}
+
+fn closing_of(out: &str) -> Closing {
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| {
+                l.trim_start()
+                    .strip_prefix(name)
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no \"{name}\" line in the output: {out}"))
+    };
+    assert!(
+        out.contains("Closing checkpoint (every entry of the ceremony"),
+        "{out}"
+    );
+    let signed = field("signed:");
+    Closing {
+        size: field("size:").parse().expect("size"),
+        root_words: field("root words:"),
+        fingerprint: signed.rsplit(' ').next().expect("fingerprint").to_string(),
+        file: field("file:").into(),
+    }
+}
+
+/// The first page and the rest as an auditor reads them: outcome, the KEK's KCV in hex and
+/// words, the exception summary, the signature block, the previous ceremony's closing
+/// checkpoint and the destruction-free root-key outputs.
+fn check_auditor_view(data: &std::path::Path, text: &str, previous: &Closing) {
+    let first = text.split('\u{c}').next().unwrap_or_default();
+    assert!(first.contains("Outcome: completed"), "{first}");
+    assert!(first.contains("Exceptions (summary)"), "{first}");
+    assert!(first.contains("Root words:"), "{first}");
+    // The root KEK: KCV and its words as journaled in `details.evidence`.
+    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default()).unwrap();
+    let mut kcv = None;
+    let mut failed_checks = Vec::new();
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        let b = e.body_json()?;
+        if b["event"]["type"] == "key_imported" {
+            kcv = b["details"]["evidence"]["kcv"]["value"]
+                .as_str()
+                .map(str::to_string);
+        }
+        if b["event"]["type"] == "preflight_result"
+            && b["event"]["passed"] == false
+            && b["event"]["check"] != "clock"
+        {
+            failed_checks.push(b["event"]["check"].as_str().unwrap_or("").to_string());
+        }
+        Ok(())
+    })
+    .unwrap();
+    let kcv = kcv.expect("the root KEK's KCV is journaled");
+    let words = keyrite_core::words::to_words(&hex::decode(&kcv).unwrap());
+    assert!(text.contains(&kcv), "KCV {kcv} missing from the record");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&words),
+        "KCV words {words} missing from the record"
+    );
+    // Failed air-gap checks in rehearsal are exceptions the mode allows, and said so.
+    if failed_checks.is_empty() {
+        assert!(first.contains("None: no exception was raised"), "{first}");
+    } else {
+        for c in &failed_checks {
+            assert!(
+                flat.contains(&format!("Preflight check {c} failed")),
+                "{c}: {first}"
+            );
+        }
+        assert!(
+            flat.contains("an exception rehearsal mode allows"),
+            "{first}"
+        );
+        assert!(!first.contains("None: no exception"), "{first}");
+    }
+    // One signature line per participant (3 + 5 custodians), one in the witness statement.
+    assert_eq!(text.matches("Signature: ____").count(), 9, "{text}");
+    assert!(text.contains("Witness statement"));
+    assert!(text.contains("Closing checkpoint size: ____"));
+    // The sign-record step is there and in progress; the checkpoint step completed.
+    assert!(
+        flat.contains("in progress: this record is its output"),
+        "{flat}"
+    );
+    assert!(!flat.contains("not finished"), "{flat}");
+    // The previous ceremony's closing checkpoint, as the room saw it.
+    assert!(
+        flat.contains(&format!("Its closing checkpoint: size {}", previous.size)),
+        "{first}"
+    );
+    assert!(flat.contains(&previous.root_words), "{first}");
+}
+
+/// Copies the data directory, rewrites its journal with `edit` (bodies by seq; the entries
+/// renumbered and the whole chain re-hashed, as an attacker with the file would) and returns
+/// the copy.
+fn tampered_copy(
+    t: &TempData,
+    data: &std::path::Path,
+    name: &str,
+    edit: impl FnOnce(&mut Vec<serde_json::Value>),
+) -> std::path::PathBuf {
+    let copy = t.scratch(name);
+    let o = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(data)
+        .arg(&copy)
+        .output()
+        .expect("cp");
+    assert!(o.status.success());
+    let store = keyrite_core::store::Store::open(&copy.join("journal.sqlite"), &Default::default())
+        .expect("store");
+    let conn = store.conn();
+    let mut bodies: Vec<serde_json::Value> = {
+        let mut stmt = conn
+            .prepare("SELECT body FROM journal_entry ORDER BY seq")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .map(|b| serde_json::from_slice(&b.unwrap()).unwrap())
+            .collect();
+        rows
+    };
+    edit(&mut bodies);
+    let mut sql = String::from(
+        "DROP TRIGGER IF EXISTS journal_no_update; DROP TRIGGER IF EXISTS journal_no_delete; \
+         DELETE FROM journal_entry;",
+    );
+    let mut prev = [0u8; 32];
+    for (seq, body) in bodies.iter_mut().enumerate() {
+        body["seq"] = serde_json::json!(seq);
+        let bytes = keyrite_core::journal::canonical::encode(body).unwrap();
+        let h = keyrite_core::journal::merkle::entry_hash(seq as u64, &prev, &bytes);
+        sql.push_str(&format!(
+            "INSERT INTO journal_entry(seq, body, prev_hash, entry_hash) VALUES ({seq}, X'{}', X'{}', X'{}');",
+            hex::encode(&bytes),
+            hex::encode(prev),
+            hex::encode(h)
+        ));
+        prev = h;
+    }
+    conn.execute_batch(&sql).unwrap();
+    drop(store);
+    copy
+}
+
+fn index_of(bodies: &[serde_json::Value], kind: &str, ceremony_prefix: &str) -> usize {
+    bodies
+        .iter()
+        .rposition(|b| {
+            b["event"]["type"] == kind
+                && b["event"]["ceremony_id"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with(ceremony_prefix))
+        })
+        .unwrap_or_else(|| panic!("no {kind} of {ceremony_prefix}"))
+}
+
+/// Changing or deleting the last entry of a closed ceremony is detected: for the last
+/// ceremony by `journal verify` with its closing checkpoint, for an earlier one by the next
+/// ceremony's record (`record verify --journal`).
+fn tampering_with_a_ceremony_end_is_detected(
+    t: &TempData,
+    data: &std::path::Path,
+    closings: &[Closing],
+    next_record: &std::path::Path,
+) {
+    let verify_cp = |d: &std::path::Path, c: &Closing| {
+        keyrite(
+            d,
+            &[
+                "journal",
+                "verify",
+                "--checkpoint",
+                c.file.to_str().unwrap(),
+                "--trust",
+                &c.fingerprint,
+            ],
+        )
+    };
+    let verify_record = |d: &std::path::Path| {
+        keyrite(
+            d,
+            &[
+                "record",
+                "verify",
+                next_record.to_str().unwrap(),
+                "--journal",
+                d.join("journal.sqlite").to_str().unwrap(),
+            ],
+        )
+    };
+    let (first, last) = (&closings[0], &closings[1]);
+    // The genuine journal agrees with both closing checkpoints and the record.
+    for c in closings {
+        let o = verify_cp(data, c);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+    assert!(verify_record(data).status.success());
+    // The last ceremony's outcome changed (the chain re-hashed).
+    let d = tampered_copy(t, data, "outcome-changed", |b| {
+        let i = index_of(b, "ceremony_closed", "root-key-generation");
+        b[i]["event"]["outcome"] = "aborted".into();
+    });
+    let o = verify_cp(&d, last);
+    assert!(
+        !o.status.success(),
+        "changed outcome passed: {}",
+        stdout(&o)
+    );
+    // Its last entries deleted (ceremony_closed and everything after it).
+    let d = tampered_copy(t, data, "close-deleted", |b| {
+        let i = index_of(b, "ceremony_closed", "root-key-generation");
+        b.truncate(i);
+    });
+    let o = verify_cp(&d, last);
+    assert!(!o.status.success(), "deleted close passed: {}", stdout(&o));
+    // The previous ceremony's outcome changed, or its close deleted: the next record says no.
+    let d = tampered_copy(t, data, "previous-outcome-changed", |b| {
+        let i = index_of(b, "ceremony_closed", "hsm-initialisation");
+        b[i]["event"]["outcome"] = "aborted".into();
+    });
+    assert!(!verify_cp(&d, first).status.success());
+    let o = verify_record(&d);
+    assert!(
+        stdout(&o).starts_with("INVALID:"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let d = tampered_copy(t, data, "previous-close-deleted", |b| {
+        let i = index_of(b, "ceremony_closed", "hsm-initialisation");
+        b.remove(i);
+    });
+    let o = verify_record(&d);
+    assert!(
+        stdout(&o).starts_with("INVALID:"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
     );
 }

@@ -471,11 +471,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Decides and journals the outcome, signs the record checkpoint over it, then renders,
+    /// signs and journals the record (`closing.rs`). When `record_produced` is already
+    /// journaled (killed before the step completed), the record stands and only the
+    /// sign-offs are asked again.
     fn sign_record(&mut self) -> Result<(), Failure> {
+        if self.record_sha256.is_some() {
+            return Ok(());
+        }
         let signer = self.signer()?;
         let certificate =
             crate::hsm::certificate::read_certificate(signer.session(), RECORD_SIGNING_LABEL)
                 .map_err(|e| Failure::Step(hsm_err(e)))?;
+        self.decide_outcome(&signer)?;
         let status = self.status();
         let Some(producer) = self.options.record_producer.as_ref() else {
             return Err(Failure::Step("no record producer".into()));
@@ -494,11 +502,12 @@ impl Engine {
         self.journal.append_with_details(
             Event::RecordProduced {
                 ceremony_id: self.id.clone(),
-                record_sha256: rec.sha256,
+                record_sha256: rec.sha256.clone(),
                 pages: rec.pages,
             },
             json!({"location": rec.path.display().to_string()}),
         )?;
+        self.record_sha256 = Some(rec.sha256);
         Ok(())
     }
 

@@ -21,6 +21,7 @@
 mod actions;
 pub mod answers;
 mod cards;
+mod closing;
 mod custodians;
 mod error;
 mod prompt;
@@ -33,6 +34,7 @@ mod state;
 mod status;
 
 pub use cards::{CardAccess, PcscCards};
+pub use closing::ClosingCheckpoint;
 pub use custodians::{acknowledgement_text, step_outcome_text};
 pub use error::EngineError;
 pub use prompt::{
@@ -116,11 +118,12 @@ impl Ceremony {
         })
     }
 
-    /// Unfinished ceremonies in the journal (started, not closed), oldest first.
+    /// Unfinished ceremonies in the journal, oldest first: started and not closed, or closed
+    /// without their closing checkpoint (killed in between; resuming signs it).
     pub fn unfinished(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
         Ok(history(journal)?
             .into_iter()
-            .filter(|h| h.outcome.is_none())
+            .filter(|h| h.outcome.is_none() || h.needs_closing_checkpoint)
             .collect())
     }
 

@@ -363,6 +363,11 @@ pub struct Summary {
     pub steps_skipped: usize,
     /// Exceptions raised.
     pub exceptions: usize,
+    /// The closing checkpoint over every entry of the ceremony (hex, words, text): the
+    /// witness writes its words on the printed record.
+    pub closing_checkpoint: Option<super::closing::ClosingCheckpoint>,
+    /// Why no closing checkpoint could be signed, if none was.
+    pub closing_checkpoint_unavailable: Option<String>,
 }
 
 /// What an answer achieved.
@@ -372,6 +377,6 @@ pub enum Progress {
     Continue,
     /// A step completed (its id).
     StepCompleted(String),
-    /// The ceremony closed.
-    Closed(Summary),
+    /// The ceremony closed (boxed: the summary carries the closing checkpoint's text).
+    Closed(Box<Summary>),
 }

@@ -28,6 +28,11 @@ pub struct CeremonyHistory {
     pub current_step: Option<String>,
     /// `completed`/`aborted` once closed; `None` while unfinished.
     pub outcome: Option<String>,
+    /// Size of the closing checkpoint signed after `ceremony_closed`, once signed.
+    pub closing_checkpoint: Option<u64>,
+    /// Closed, but killed before its closing checkpoint was signed (or journaled as
+    /// unavailable): resuming it signs the checkpoint.
+    pub needs_closing_checkpoint: bool,
 }
 
 fn all_events(journal: &Journal) -> Result<Vec<(u64, Event)>, EngineError> {
@@ -62,6 +67,8 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
                 steps_completed: Vec::new(),
                 current_step: None,
                 outcome: None,
+                closing_checkpoint: None,
+                needs_closing_checkpoint: false,
             }),
             Event::StepStarted {
                 ceremony_id, step, ..
@@ -86,6 +93,12 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
                 }
             }
             _ => {}
+        }
+    }
+    for c in journal.closings()? {
+        if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == c.ceremony_id) {
+            h.closing_checkpoint = c.checkpoint_size;
+            h.needs_closing_checkpoint = c.checkpoint_size.is_none() && c.unavailable.is_none();
         }
     }
     Ok(list)
@@ -114,6 +127,12 @@ pub(super) struct Replayed {
     pub(super) open_exception: Option<(String, String, String, String)>,
     pub(super) set: Option<SetRecord>,
     pub(super) pending: Vec<Pending>,
+    /// The outcome journaled before the record (`ceremony_outcome`).
+    pub(super) decided: Option<String>,
+    /// The record's SHA-256 once `record_produced` is journaled.
+    pub(super) record_sha256: Option<String>,
+    /// Closed without a closing checkpoint (nor a note saying none can be signed).
+    pub(super) closing_needed: bool,
 }
 
 impl Replayed {
@@ -282,6 +301,15 @@ impl Replayed {
                 {
                     r.set = None;
                 }
+                Event::CeremonyOutcome {
+                    ceremony_id,
+                    outcome,
+                } if mine(&ceremony_id) => r.decided = Some(outcome),
+                Event::RecordProduced {
+                    ceremony_id,
+                    record_sha256,
+                    ..
+                } if mine(&ceremony_id) => r.record_sha256 = Some(record_sha256),
                 Event::CeremonyClosed {
                     ceremony_id,
                     outcome,
@@ -292,6 +320,10 @@ impl Replayed {
         if !started {
             return Err(EngineError::NotFound(id.into()));
         }
+        r.closing_needed = journal
+            .closings()?
+            .iter()
+            .any(|c| c.ceremony_id == id && c.checkpoint_size.is_none() && c.unavailable.is_none());
         // An action with an intent but no outcome.
         if let Some((step, action, label)) = intent {
             let reason = format!(

@@ -42,6 +42,8 @@ pub(super) enum Phase {
         expected: String,
         happened: String,
     },
+    /// Closed; the closing checkpoint waits for the user PIN.
+    Closing,
     Done(Summary),
 }
 
@@ -88,6 +90,14 @@ pub(super) struct Engine {
     pub(super) quorum: Option<super::quorum_steps::QuorumRun>,
     /// Shares being opened for the current recovery step.
     pub(super) recovery: Option<super::recovery::RecoveryRun>,
+    /// The outcome journaled (`ceremony_outcome`) before the record was rendered.
+    pub(super) decided: Option<String>,
+    /// SHA-256 of the record once `record_produced` is journaled.
+    pub(super) record_sha256: Option<String>,
+    /// The closing checkpoint, once signed.
+    pub(super) closing: Option<super::closing::ClosingCheckpoint>,
+    /// Why no closing checkpoint could be signed.
+    pub(super) closing_unavailable: Option<String>,
 }
 
 const ANSWERS_REFUSED: &str = "an answers file is refused in production: every answer is given \
@@ -154,6 +164,10 @@ impl Engine {
             chosen_key: None,
             quorum: None,
             recovery: None,
+            decided: None,
+            record_sha256: None,
+            closing: None,
+            closing_unavailable: None,
         }
     }
 
@@ -204,7 +218,7 @@ impl Engine {
         options: CeremonyOptions,
     ) -> Result<Self, EngineError> {
         let r = Replayed::read(&journal, id)?;
-        if r.outcome.is_some() {
+        if r.outcome.is_some() && !r.closing_needed {
             return Err(EngineError::Closed(id.into()));
         }
         if r.script_sha256 != script.digest.hex() {
@@ -223,6 +237,14 @@ impl Engine {
         e.exceptions = r.exceptions;
         e.set = r.set;
         e.reconcile = r.pending;
+        e.decided = r.decided;
+        e.record_sha256 = r.record_sha256;
+        if let Some(outcome) = r.outcome {
+            // Killed between `ceremony_closed` and its closing checkpoint: sign it now.
+            e.outcome = Some(outcome);
+            e.seal_close()?;
+            return Ok(e);
+        }
         // A voided share set restarts every share step of the script.
         let share_steps: Vec<String> = e
             .script
@@ -337,6 +359,8 @@ impl Engine {
         }
     }
 
+    /// Journals `ceremony_closed`, the ceremony's last entry, then the closing checkpoint
+    /// over it (`closing.rs`).
     pub(super) fn close(&mut self, outcome: &str) -> Result<(), EngineError> {
         self.journal.append(Event::CeremonyClosed {
             ceremony_id: self.id.clone(),
@@ -344,12 +368,13 @@ impl Engine {
         })?;
         self.outcome = Some(outcome.into());
         self.shares = None;
-        self.phase = Phase::Done(self.summary(outcome));
-        Ok(())
+        self.seal_close()
     }
 
-    fn summary(&self, outcome: &str) -> Summary {
+    pub(super) fn summary(&self, outcome: &str) -> Summary {
         Summary {
+            closing_checkpoint: self.closing.clone(),
+            closing_checkpoint_unavailable: self.closing_unavailable.clone(),
             ceremony_id: self.id.clone(),
             outcome: outcome.into(),
             steps_completed: self
@@ -413,6 +438,12 @@ impl Engine {
                 expected: expected.clone(),
                 happened: happened.clone(),
                 retry_allowed: true,
+            },
+            Phase::Closing => Prompt::Pin {
+                who: UserKind::User,
+                purpose: "sign the closing checkpoint (every entry of the closed ceremony) with \
+                          the record-signing key"
+                    .into(),
             },
             Phase::Done(s) => Prompt::Done { summary: s.clone() },
         }
@@ -478,7 +509,7 @@ impl Engine {
 
     fn progress_after(&self, p: Progress) -> Progress {
         match &self.phase {
-            Phase::Done(s) => Progress::Closed(s.clone()),
+            Phase::Done(s) => Progress::Closed(Box::new(s.clone())),
             _ => p,
         }
     }
@@ -517,6 +548,19 @@ impl Engine {
         let bad = |m: String| Err(EngineError::BadAnswer(m));
         match (&self.phase, a) {
             (Phase::Done(_), _) => Err(EngineError::Closed(self.id.clone())),
+            (Phase::Closing, Answer::Pin(pin)) => {
+                self.answer_closing(Some(pin))?;
+                Ok(self.progress_after(Progress::Continue))
+            }
+            (Phase::Closing, Answer::Proceed) => {
+                self.answer_closing(None)?;
+                Ok(self.progress_after(Progress::Continue))
+            }
+            (Phase::Closing, _) => Err(EngineError::BadAnswer(
+                "the ceremony is closed; only the user PIN (to sign the closing checkpoint) or \
+                 proceed (without one) is expected"
+                    .into(),
+            )),
             (
                 Phase::CheckIn,
                 Answer::CheckIn {
@@ -717,7 +761,7 @@ impl Engine {
 
     pub(super) fn status(&self) -> CeremonyStatus {
         let current = match self.phase {
-            Phase::CheckIn | Phase::Done(_) => None,
+            Phase::CheckIn | Phase::Closing | Phase::Done(_) => None,
             _ => Some(self.step_id()),
         };
         let steps = self
@@ -760,6 +804,9 @@ impl Engine {
             participants: self.participants.clone(),
             exceptions: self.exceptions.clone(),
             outcome: self.outcome.clone().unwrap_or_else(|| "running".into()),
+            decided_outcome: self.decided.clone(),
+            closing_checkpoint: self.closing.clone(),
+            closing_checkpoint_unavailable: self.closing_unavailable.clone(),
         }
     }
 

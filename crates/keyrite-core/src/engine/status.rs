@@ -75,4 +75,11 @@ pub struct CeremonyStatus {
     pub exceptions: Vec<ExceptionStatus>,
     /// `running`, `completed` or `aborted`.
     pub outcome: String,
+    /// The outcome journaled (`ceremony_outcome`) before the record was rendered, if yet.
+    pub decided_outcome: Option<String>,
+    /// The closing checkpoint, once the ceremony is closed and it is signed: show its words
+    /// to the room for the witness to write on the printed record.
+    pub closing_checkpoint: Option<super::closing::ClosingCheckpoint>,
+    /// Why no closing checkpoint could be signed (journaled as a note after the close).
+    pub closing_checkpoint_unavailable: Option<String>,
 }

@@ -17,8 +17,10 @@
 
 use super::merkle::Hash;
 use super::time::UtcTime;
-use super::TreeHead;
+use super::{Event, Journal, JournalError, TreeHead};
 use crate::signer::{self, SignatureAlgorithm, Signer, SignerError};
+use crate::store::StoreError;
+use serde_json::Value;
 
 const MAGIC: &str = "keyrite-checkpoint/v1";
 
@@ -227,6 +229,174 @@ impl Checkpoint {
         .map_err(|_| CheckpointError::BadSignature {
             fingerprint: hex::encode(fp),
         })
+    }
+}
+
+/// One row of the journal's stored-checkpoint table (`journal_checkpoint(size, text)`), as
+/// stored: a row whose text does not parse is listed with the reason, so a report can name
+/// it instead of failing as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The row's `size` column (entries covered).
+    pub size: u64,
+    /// The stored text.
+    pub text: String,
+    /// The text parsed (signature not checked), or why it does not parse.
+    pub parsed: Result<Checkpoint, CheckpointError>,
+}
+
+/// How one closed ceremony's tail is anchored: its `ceremony_closed` entry and the closing
+/// checkpoint over it (`docs/formats/checkpoint.md`, "Closing a ceremony").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeremonyClosing {
+    /// The ceremony.
+    pub ceremony_id: String,
+    /// The outcome `ceremony_closed` states.
+    pub outcome: String,
+    /// Sequence number of `ceremony_closed`, the ceremony's last entry.
+    pub closed_seq: u64,
+    /// Size of its closing checkpoint: the first `checkpoint` entry after the close whose
+    /// size exceeds `closed_seq` (normally `closed_seq + 1`). `None`: not signed yet.
+    pub checkpoint_size: Option<u64>,
+    /// Why no closing checkpoint could be signed, when the engine journaled that instead
+    /// (a `note` of kind [`CLOSING_UNAVAILABLE_NOTE`] right after the close).
+    pub unavailable: Option<String>,
+}
+
+/// `note` kind the engine journals after `ceremony_closed` when no closing checkpoint can be
+/// signed (no record-signing key, no PIN): the ceremony is then anchored by the next
+/// checkpoint signed on this journal.
+pub const CLOSING_UNAVAILABLE_NOTE: &str = "closing-checkpoint-unavailable";
+
+impl Journal {
+    /// Signs the current head with `signer`, stores the checkpoint in `journal_checkpoint`
+    /// and journals a `checkpoint` event with `details` (which the next checkpoint covers),
+    /// all in one transaction. `details` names what the checkpoint is for (the engine:
+    /// `{"ceremony_id": …, "purpose": "record" | "closing"}`).
+    pub fn checkpoint_with(
+        &mut self,
+        signer: &dyn Signer,
+        details: Value,
+    ) -> Result<Checkpoint, JournalError> {
+        let head = self.head();
+        let cp = Checkpoint::sign(&self.origin, head, super::time::now(), signer)?;
+        let text = cp.to_text();
+        let fp = hex::encode(signer::spki_fingerprint(&cp.signer_spki));
+        let path = self.store.path().to_path_buf();
+        self.append_with(
+            Event::Checkpoint {
+                size: head.size,
+                root: head.root_hex(),
+                signer_fingerprint: fp,
+            },
+            details,
+            |tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO journal_checkpoint(size, text) VALUES (?1, ?2)",
+                    rusqlite::params![head.size as i64, text],
+                )
+                .map_err(|e| {
+                    JournalError::from(StoreError::from_sqlite(&path, std::time::Duration::ZERO, e))
+                })
+            },
+        )?;
+        Ok(cp)
+    }
+
+    /// Every row of the stored-checkpoint table, smallest size first. The table is not
+    /// covered by the hash chain: treat its rows as claims to verify, not as anchors.
+    pub fn stored_checkpoints(&self) -> Result<Vec<StoredCheckpoint>, JournalError> {
+        let path = self.store.path().to_path_buf();
+        let err =
+            |e| JournalError::from(StoreError::from_sqlite(&path, std::time::Duration::ZERO, e));
+        let conn = self.store.conn();
+        let mut stmt = conn
+            .prepare("SELECT size, text FROM journal_checkpoint ORDER BY size")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (size, text) = row.map_err(err)?;
+            let parsed = Checkpoint::parse(&text);
+            out.push(StoredCheckpoint {
+                size: u64::try_from(size).unwrap_or(0),
+                text,
+                parsed,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The stored checkpoint over exactly `size` entries, if the table holds one.
+    pub fn stored_checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, JournalError> {
+        Ok(self
+            .stored_checkpoints()?
+            .into_iter()
+            .find(|c| c.size == size))
+    }
+
+    /// Every closed ceremony with its closing checkpoint (if signed), in journal order.
+    /// Read from the entries (`ceremony_closed`, `checkpoint`, the unavailable note), so a
+    /// deleted table row still shows as a closing checkpoint the journal says was signed.
+    pub fn closings(&self) -> Result<Vec<CeremonyClosing>, JournalError> {
+        let size = self.head().size;
+        let mut out: Vec<CeremonyClosing> = Vec::new();
+        if size == 0 {
+            return Ok(out);
+        }
+        self.for_each_entry(0, size - 1, |e| {
+            let body = e.body_json()?;
+            let ev = body.get("event").cloned().unwrap_or(Value::Null);
+            let text = |k: &str| ev.get(k).and_then(Value::as_str).map(str::to_string);
+            match ev.get("type").and_then(Value::as_str) {
+                Some("ceremony_closed") => {
+                    if let (Some(ceremony_id), Some(outcome)) =
+                        (text("ceremony_id"), text("outcome"))
+                    {
+                        out.push(CeremonyClosing {
+                            ceremony_id,
+                            outcome,
+                            closed_seq: e.seq,
+                            checkpoint_size: None,
+                            unavailable: None,
+                        });
+                    }
+                }
+                Some("checkpoint") => {
+                    if let Some(size) = ev.get("size").and_then(Value::as_u64) {
+                        for c in out.iter_mut().filter(|c| c.checkpoint_size.is_none()) {
+                            if size > c.closed_seq {
+                                c.checkpoint_size = Some(size);
+                            }
+                        }
+                    }
+                }
+                Some("note") if text("kind").as_deref() == Some(CLOSING_UNAVAILABLE_NOTE) => {
+                    let details = body.get("details");
+                    let named = details
+                        .and_then(|d| d.get("ceremony_id"))
+                        .and_then(Value::as_str);
+                    if let Some(c) = out
+                        .iter_mut()
+                        .rev()
+                        .find(|c| Some(c.ceremony_id.as_str()) == named)
+                    {
+                        c.unavailable = Some(
+                            details
+                                .and_then(|d| d.get("reason"))
+                                .and_then(Value::as_str)
+                                .unwrap_or("no reason given")
+                                .to_string(),
+                        );
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 }
 

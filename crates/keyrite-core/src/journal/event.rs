@@ -22,6 +22,13 @@ pub enum Event {
         script_sha256: String,
         mode: String,
     },
+    /// A ceremony's outcome was decided, before its record is rendered (the record shows it;
+    /// `ceremony_closed` repeats it after the record's sign-offs). See
+    /// `docs/formats/checkpoint.md`, "Closing a ceremony".
+    CeremonyOutcome {
+        ceremony_id: String,
+        outcome: String,
+    },
     /// A ceremony closed.
     CeremonyClosed {
         ceremony_id: String,

@@ -14,7 +14,9 @@ pub mod merkle;
 pub mod time;
 pub mod verify;
 
-pub use checkpoint::{Checkpoint, CheckpointError};
+pub use checkpoint::{
+    CeremonyClosing, Checkpoint, CheckpointError, StoredCheckpoint, CLOSING_UNAVAILABLE_NOTE,
+};
 pub use event::Event;
 pub use merkle::Hash;
 pub use time::UtcTime;
@@ -347,31 +349,10 @@ impl Journal {
     }
 
     /// Signs the current head with `signer`, stores the checkpoint, journals a `checkpoint`
-    /// event (which itself is covered by the next checkpoint) and returns it.
+    /// event (which itself is covered by the next checkpoint) and returns it. See
+    /// [`Journal::checkpoint_with`] to say what the checkpoint is for.
     pub fn checkpoint(&mut self, signer: &dyn Signer) -> Result<Checkpoint, JournalError> {
-        let head = self.head();
-        let cp = Checkpoint::sign(&self.origin, head, time::now(), signer)?;
-        let text = cp.to_text();
-        let fp = hex::encode(crate::signer::spki_fingerprint(&cp.signer_spki));
-        let path = self.store.path().to_path_buf();
-        self.append_with(
-            Event::Checkpoint {
-                size: head.size,
-                root: head.root_hex(),
-                signer_fingerprint: fp,
-            },
-            Value::Null,
-            |tx| {
-                tx.execute(
-                    "INSERT OR REPLACE INTO journal_checkpoint(size, text) VALUES (?1, ?2)",
-                    rusqlite::params![head.size as i64, text],
-                )
-                .map_err(|e| {
-                    JournalError::from(StoreError::from_sqlite(&path, std::time::Duration::ZERO, e))
-                })
-            },
-        )?;
-        Ok(cp)
+        self.checkpoint_with(signer, Value::Null)
     }
 
     /// The latest stored checkpoint, if any.

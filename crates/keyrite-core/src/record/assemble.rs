@@ -83,6 +83,8 @@ pub(super) fn assemble(
             started_seq: first.seq,
             closed_at: None,
             outcome: None,
+            outcome_at: None,
+            outcome_seq: None,
         },
         participants: vec![],
         preflight: vec![],
@@ -94,8 +96,10 @@ pub(super) fn assemble(
         backups: vec![],
         approvals: vec![],
         inventory: vec![],
+        destructions: vec![],
         other_events: vec![],
         checkpoint: CheckpointRef::default(),
+        previous_closing: None,
     };
     // The step that is running, as an index into t.steps.
     let mut open_step: Option<usize> = None;
@@ -117,6 +121,15 @@ pub(super) fn assemble(
             continue;
         };
         match ev.clone() {
+            Event::CeremonyOutcome { outcome, .. } => {
+                t.header.outcome = Some(outcome);
+                t.header.outcome_at = Some(at);
+                t.header.outcome_seq = Some(seq);
+                // The step deciding it (`sign-record`) finishes after the record is signed.
+                if let Some(i) = open_step {
+                    t.steps[i].outcome = IN_PROGRESS.into();
+                }
+            }
             Event::CeremonyClosed { outcome, .. } => {
                 t.header.closed_at = Some(at);
                 t.header.outcome = Some(outcome);
@@ -258,19 +271,27 @@ pub(super) fn assemble(
                 algorithm,
                 public_fingerprint,
                 evidence,
-            } => t.keys.push(KeyOutput {
-                key_id,
-                label,
-                cka_id,
-                token_serial,
-                algorithm,
-                origin: "generated in the HSM".into(),
-                fingerprint: public_fingerprint,
-                attributes: attribute_table(evidence.get("attributes")),
-                public_attributes: attribute_table(evidence.get("public_attributes")),
-                at,
-                seq,
-            }),
+            } => t.keys.push(key_output(
+                KeyOutput {
+                    key_id,
+                    label,
+                    cka_id,
+                    token_serial,
+                    algorithm,
+                    origin: "generated in the HSM".into(),
+                    fingerprint: public_fingerprint,
+                    kcv: None,
+                    kcv_method: None,
+                    fingerprint_words: None,
+                    protection: None,
+                    attributes: vec![],
+                    public_attributes: vec![],
+                    at,
+                    seq,
+                },
+                &evidence,
+                &it.details,
+            )),
             Event::KeyImported {
                 key_id,
                 label,
@@ -278,19 +299,29 @@ pub(super) fn assemble(
                 token_serial,
                 algorithm,
                 source,
-            } => t.keys.push(KeyOutput {
-                key_id,
-                label,
-                cka_id,
-                token_serial,
-                algorithm,
-                origin: format!("imported from {source}"),
-                fingerprint: None,
-                attributes: attribute_table(it.details.get("attributes")),
-                public_attributes: vec![],
-                at,
-                seq,
-            }),
+            } => t.keys.push(key_output(
+                KeyOutput {
+                    key_id,
+                    label,
+                    cka_id,
+                    token_serial,
+                    algorithm,
+                    origin: format!("imported from {source}"),
+                    fingerprint: None,
+                    kcv: None,
+                    kcv_method: None,
+                    fingerprint_words: None,
+                    protection: None,
+                    attributes: vec![],
+                    public_attributes: vec![],
+                    at,
+                    seq,
+                },
+                // The engine journals the read-back as `details.evidence`; `attributes`
+                // directly in `details` is accepted for entries written that way.
+                it.details.get("evidence").unwrap_or(&it.details),
+                &it.details,
+            )),
             Event::ShareSetCreated {
                 set_id,
                 protects_key_id,
@@ -461,14 +492,24 @@ pub(super) fn assemble(
                 key_id,
                 token_serial,
                 cka_id,
-                ..
-            } => t.inventory.push(InventoryChange {
-                key_id,
-                change: "destroyed".into(),
-                detail: format!("CKA_ID {cka_id} on token {token_serial}"),
-                at,
-                seq,
-            }),
+                proof,
+            } => {
+                t.inventory.push(InventoryChange {
+                    key_id: key_id.clone(),
+                    change: "destroyed".into(),
+                    detail: format!("CKA_ID {cka_id} on token {token_serial}"),
+                    at: at.clone(),
+                    seq,
+                });
+                t.destructions.push(Destruction {
+                    key_id,
+                    token_serial,
+                    cka_id,
+                    proof,
+                    at,
+                    seq,
+                });
+            }
             // The closing checkpoint is the record's anchor, shown on its own; earlier ones
             // and everything else are listed generically.
             _ => t.other_events.push(other(it)),
@@ -495,6 +536,49 @@ fn other(it: &Item) -> OtherEvent {
         at: it.at.clone(),
         seq: it.seq,
     }
+}
+
+/// The outcome of the step that decided the ceremony's outcome and produced the record: it
+/// completes after the record is signed, covered by the closing checkpoint.
+pub(super) const IN_PROGRESS: &str = "in progress: this record is its output; its sign-offs \
+     and the ceremony's close follow, covered by the closing checkpoint";
+
+/// Fills a key's evidence from the journaled read-back: attribute tables, KCV (secret keys),
+/// fingerprint words, and the key protection if the entry states it.
+fn key_output(mut k: KeyOutput, evidence: &Value, details: &Value) -> KeyOutput {
+    k.attributes = attribute_table(evidence.get("attributes"));
+    k.public_attributes = attribute_table(evidence.get("public_attributes"));
+    let kcv = evidence.get("kcv");
+    k.kcv = kcv
+        .and_then(|v| v.get("value"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    k.kcv_method = kcv
+        .and_then(|v| v.get("method"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if k.fingerprint.is_none() {
+        k.fingerprint = evidence
+            .get("spki_sha256")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    k.fingerprint_words = k
+        .fingerprint
+        .as_deref()
+        .or(k.kcv.as_deref())
+        .and_then(|h| hex::decode(h).ok())
+        .map(|b| crate::words::to_words(&b));
+    // Hook for the key-protection statement (private KEK, unwrap template): taken as
+    // journaled from the evidence or the details, whichever names it.
+    k.protection = ["protection", "key_protection"].iter().find_map(|f| {
+        evidence
+            .get(*f)
+            .or_else(|| details.get(*f))
+            .filter(|v| !v.is_null())
+            .cloned()
+    });
+    k
 }
 
 fn attribute_table(v: Option<&Value>) -> Vec<AttributeCheck> {

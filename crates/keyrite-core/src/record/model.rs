@@ -36,10 +36,17 @@ pub struct Header {
     pub started_at: String,
     /// Its `ceremony_started` entry.
     pub started_seq: u64,
-    /// When it closed, if it did before the closing checkpoint.
+    /// When it closed, if it did before the record's checkpoint (a record produced after
+    /// the close); a record signed in its `sign-record` step precedes the close.
     pub closed_at: Option<String>,
-    /// The outcome it closed with.
+    /// The outcome: decided before the record (`ceremony_outcome`), or the one it closed with.
     pub outcome: Option<String>,
+    /// When the outcome was decided (`ceremony_outcome`).
+    #[serde(default)]
+    pub outcome_at: Option<String>,
+    /// Its journal entry.
+    #[serde(default)]
+    pub outcome_seq: Option<u64>,
 }
 
 /// A checked-in participant.
@@ -192,6 +199,20 @@ pub struct KeyOutput {
     pub origin: String,
     /// Public key fingerprint (SPKI SHA-256).
     pub fingerprint: Option<String>,
+    /// Key check value of a secret key (hex; `evidence.kcv.value`), e.g. the root KEK's: a
+    /// custodian who rebuilds the key confirms it against this.
+    #[serde(default)]
+    pub kcv: Option<String>,
+    /// How the KCV is computed (`evidence.kcv.method`).
+    #[serde(default)]
+    pub kcv_method: Option<String>,
+    /// The fingerprint, or else the KCV, as words (one per byte) to read aloud.
+    #[serde(default)]
+    pub fingerprint_words: Option<String>,
+    /// The key protection applied, when the engine journals it (`evidence.protection` or
+    /// `details.protection`: e.g. private, unwrap template), as journaled.
+    #[serde(default)]
+    pub protection: Option<Value>,
     /// Private/secret half's checked attributes.
     pub attributes: Vec<AttributeCheck>,
     /// Public half's checked attributes.
@@ -336,6 +357,42 @@ pub struct OtherEvent {
     pub at: String,
     /// Journal entry.
     pub seq: u64,
+}
+
+/// A key destroyed, with the proof: the token enumerated again afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destruction {
+    /// Key.
+    pub key_id: String,
+    /// Token.
+    pub token_serial: String,
+    /// CKA_ID(s) of the destroyed objects.
+    pub cka_id: String,
+    /// The proof as journaled (`hsm::destroy::DestructionProof`: classes destroyed, objects
+    /// before/after, objects left with the label or ids).
+    pub proof: Value,
+    /// When.
+    pub at: String,
+    /// Journal entry.
+    pub seq: u64,
+}
+
+/// The previous ceremony's end, as the journal holds it when this ceremony started: its
+/// closing checkpoint, which the witness wrote on that ceremony's printed record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousClosing {
+    /// The previous ceremony.
+    pub ceremony_id: String,
+    /// The outcome it closed with.
+    pub outcome: String,
+    /// Its `ceremony_closed` entry.
+    pub closed_seq: u64,
+    /// Its closing checkpoint; `None` when none was signed before this ceremony started.
+    pub checkpoint: Option<CheckpointRef>,
+    /// Why there is none (journaled as unavailable, or missing from the checkpoint table).
+    pub missing: Option<String>,
 }
 
 /// The closing checkpoint.

@@ -109,43 +109,7 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
         width: size.mm().0,
     };
 
-    f.text(
-        Font::Sans,
-        17.0,
-        &format!("Ceremony record {}", h.ceremony_id),
-    )?;
-    f.page.gap(2.0);
-    f.para(&format!(
-        "Script: {} (id {}, version {})",
-        h.script_name,
-        or_dash(&h.script_id),
-        or_dash(&h.script_version)
-    ))?;
-    f.para(&format!("Script SHA-256: {}", h.script_sha256))?;
-    f.para(&format!("In words: {}", h.script_sha256_words))?;
-    f.para(&format!(
-        "Mode: {}    Site: {}",
-        if rehearsal {
-            format!("{} (software HSM, not for production keys)", h.mode)
-        } else {
-            h.mode.clone()
-        },
-        or_dash(&h.site)
-    ))?;
-    f.para(&format!(
-        "Keyrite {} — binary SHA-256 {} — {}",
-        or_dash(&h.app_version),
-        or_dash(&h.binary_sha256),
-        or_dash(&h.os)
-    ))?;
-    f.para(&format!(
-        "Started {} (journal entry {}); closed {} — outcome {}",
-        h.started_at,
-        h.started_seq,
-        or_dash(&h.closed_at),
-        or_dash(&h.outcome)
-    ))?;
-    f.para(&format!("Journal {}", h.journal_origin))?;
+    first_page(&mut f, t, rehearsal)?;
 
     f.heading("Participants")?;
     for p in &t.participants {
@@ -209,6 +173,9 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
                     .unwrap_or_default()
             ))?;
         }
+        for line in step_evidence(t, &s.event_seqs) {
+            f.para(&format!("   Evidence: {line}"))?;
+        }
         f.para(&format!("   Compliance: {}", s.compliance.join("; ")))?;
         f.page.gap(1.5);
     }
@@ -245,6 +212,25 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
         if let Some(fp) = &k.fingerprint {
             f.mono(&format!("Fingerprint (SPKI SHA-256): {fp}"))?;
         }
+        if let Some(kcv) = &k.kcv {
+            f.mono(&format!(
+                "Key check value (KCV, {}): {kcv}",
+                or_dash(&k.kcv_method)
+            ))?;
+        }
+        if let Some(w) = &k.fingerprint_words {
+            f.para(&format!(
+                "{} in words: {w}",
+                if k.fingerprint.is_some() {
+                    "Fingerprint"
+                } else {
+                    "KCV (a custodian rebuilding the key confirms it against these)"
+                }
+            ))?;
+        }
+        if let Some(p) = &k.protection {
+            f.para(&format!("Key protection applied: {}", protection_text(p)))?;
+        }
         attributes(&mut f, "Private/secret half", &k.attributes)?;
         attributes(&mut f, "Public half", &k.public_attributes)?;
     }
@@ -269,6 +255,22 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
                     .unwrap_or_default()
             ))?;
         }
+    }
+
+    f.heading("Keys destroyed")?;
+    if t.destructions.is_empty() {
+        f.para("None.")?;
+    }
+    for d in &t.destructions {
+        f.para(&format!(
+            "{} on token {} (CKA_ID {}) at {} [entry {}]: {}",
+            d.key_id,
+            d.token_serial,
+            d.cka_id,
+            d.at,
+            d.seq,
+            destruction_text(&d.proof)
+        ))?;
     }
 
     f.heading("Backups")?;
@@ -344,23 +346,340 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
     }
 
     let cp = &t.checkpoint;
-    f.heading("Closing journal checkpoint")?;
+    f.heading("The record's journal checkpoint")?;
     f.para(&format!(
-        "The journal's first {} entries, signed at {} by the record-signing key (SPKI SHA-256 {}).",
+        "The journal's first {} entries (up to the decided outcome), signed at {} by the \
+         record-signing key (SPKI SHA-256 {}). The same code is on the first page.",
         cp.size, cp.time, cp.signer_fingerprint
     ))?;
     f.mono(&format!("Root: {}", cp.root))?;
-    f.para(&format!("In words: {}", cp.root_words))?;
-    f.para(
-        "Scan the code below and check it with `keyrite journal verify --checkpoint FILE` on a \
-         copy of the journal.",
-    )?;
-    f.ensure(QR_SIDE_MM + 6.0)?;
-    f.doc.qr(&mut f.page, &cp.text, QR_SIDE_MM)?;
     for line in cp.text.lines() {
         f.mono(line)?;
     }
+    signatures(&mut f, t)?;
     f.finish()
+}
+
+/// First page: what an auditor reads first.
+fn first_page(f: &mut Flow, t: &RecordTranscript, rehearsal: bool) -> Result<(), PdfError> {
+    let h = &t.header;
+    f.text(
+        Font::Sans,
+        17.0,
+        &format!("Ceremony record {}", h.ceremony_id),
+    )?;
+    f.page.gap(2.0);
+    f.text(
+        Font::Sans,
+        12.0,
+        &format!(
+            "Outcome: {}",
+            h.outcome
+                .as_deref()
+                .unwrap_or("not decided when this record was signed")
+        ),
+    )?;
+    if let (Some(at), Some(seq)) = (&h.outcome_at, h.outcome_seq) {
+        f.para(&format!(
+            "Decided at {at} [entry {seq}], before this record was signed. The record's \
+             sign-offs and the ceremony's close follow it; the closing checkpoint shown on \
+             screen afterwards covers them (the witness writes it below)."
+        ))?;
+    }
+    f.para(&format!(
+        "Script: {} (id {}, version {})",
+        h.script_name,
+        or_dash(&h.script_id),
+        or_dash(&h.script_version)
+    ))?;
+    f.para(&format!("Script SHA-256: {}", h.script_sha256))?;
+    f.para(&format!("In words: {}", h.script_sha256_words))?;
+    f.para(&format!(
+        "Mode: {}    Site: {}",
+        if rehearsal {
+            format!("{} (software HSM, not for production keys)", h.mode)
+        } else {
+            h.mode.clone()
+        },
+        or_dash(&h.site)
+    ))?;
+    f.para(&format!(
+        "Started {} [entry {}]; {}",
+        h.started_at,
+        h.started_seq,
+        match &h.closed_at {
+            Some(c) => format!("closed {c}"),
+            None => "closes after this record is signed".into(),
+        }
+    ))?;
+    f.para(&hsm_line(t))?;
+    f.para(&format!(
+        "Keyrite {} — binary SHA-256 {} — {}",
+        or_dash(&h.app_version),
+        or_dash(&h.binary_sha256),
+        or_dash(&h.os)
+    ))?;
+    f.para(&format!("Journal {}", h.journal_origin))?;
+    match &t.previous_closing {
+        None => f.para("Previous ceremony: none in this journal.")?,
+        Some(p) => {
+            f.para(&format!(
+                "Previous ceremony {} closed {} [entry {}].",
+                p.ceremony_id, p.outcome, p.closed_seq
+            ))?;
+            match (&p.checkpoint, &p.missing) {
+                (Some(c), _) => f.para(&format!(
+                    "Its closing checkpoint: size {}, root words {} (compare with the words \
+                     written on its printed record).",
+                    c.size, c.root_words
+                ))?,
+                (None, Some(m)) => f.para(&format!("Its closing checkpoint: {m}."))?,
+                (None, None) => {}
+            }
+        }
+    }
+
+    f.heading("Exceptions (summary)")?;
+    let summary = exception_summary(t, rehearsal);
+    if summary.is_empty() {
+        f.para("None: no exception was raised and every preflight check passed.")?;
+    }
+    for line in summary {
+        f.para(&line)?;
+    }
+
+    let cp = &t.checkpoint;
+    f.heading("Journal checkpoint of this record")?;
+    f.para(&format!(
+        "Entries 0 to {} signed at {}. Root words: {}",
+        cp.size.saturating_sub(1),
+        cp.time,
+        cp.root_words
+    ))?;
+    f.para(
+        "Scan the code and check it with `keyrite journal verify --checkpoint FILE` on a copy \
+         of the journal.",
+    )?;
+    f.ensure(QR_SIDE_MM + 6.0)?;
+    f.doc.qr(&mut f.page, &cp.text, QR_SIDE_MM)?;
+    Ok(())
+}
+
+/// The HSM the ceremony used: initialised tokens with their identity, else the token serials
+/// its keys and backups name.
+fn hsm_line(t: &RecordTranscript) -> String {
+    if !t.hsm.is_empty() {
+        let tokens: Vec<String> = t
+            .hsm
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {} token \"{}\" serial {}",
+                    x.manufacturer, x.model, x.token_label, x.token_serial
+                )
+            })
+            .collect();
+        return format!("HSM: {}", tokens.join("; "));
+    }
+    let mut serials: Vec<&str> = t.keys.iter().map(|k| k.token_serial.as_str()).collect();
+    serials.extend(t.backups.iter().filter_map(|b| b.token_serial.as_deref()));
+    serials.extend(t.destructions.iter().map(|d| d.token_serial.as_str()));
+    serials.sort_unstable();
+    serials.dedup();
+    if serials.is_empty() {
+        "HSM: no token change recorded in this ceremony".into()
+    } else {
+        format!("HSM token serial: {}", serials.join(", "))
+    }
+}
+
+/// Exceptions with their decisions, and, in rehearsal, failed preflight checks (rehearsal
+/// records them and goes on; production refuses to start).
+fn exception_summary(t: &RecordTranscript, rehearsal: bool) -> Vec<String> {
+    let mut out: Vec<String> = t
+        .exceptions
+        .iter()
+        .map(|x| {
+            format!(
+                "{} in step {}: {} — decision: {}{}",
+                x.exception_id,
+                x.step,
+                x.description,
+                or_dash(&x.decision),
+                if x.decided_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", x.decided_by.join(", "))
+                }
+            )
+        })
+        .collect();
+    for r in t.preflight.iter().filter(|r| !r.passed) {
+        out.push(if rehearsal && r.check != "clock" {
+            format!(
+                "Preflight check {} failed: {} — an exception rehearsal mode allows (recorded, \
+                 the ceremony went on); production refuses to start a ceremony with this finding",
+                r.check, r.detail
+            )
+        } else {
+            format!("Preflight check {} failed: {}", r.check, r.detail)
+        });
+    }
+    out
+}
+
+/// One line per output a step's entries produced.
+fn step_evidence(t: &RecordTranscript, seqs: &[u64]) -> Vec<String> {
+    let has = |seq: u64| seqs.contains(&seq);
+    let mut out = Vec::new();
+    for r in t.preflight.iter().filter(|r| has(r.seq)) {
+        out.push(format!(
+            "{} {}: {}",
+            if r.passed { "PASS" } else { "FAIL" },
+            r.check,
+            r.detail
+        ));
+    }
+    for k in t.keys.iter().filter(|k| has(k.seq)) {
+        let bad = k
+            .attributes
+            .iter()
+            .chain(&k.public_attributes)
+            .filter(|a| !a.ok)
+            .count();
+        let n = k.attributes.len() + k.public_attributes.len();
+        out.push(format!(
+            "key {} ({}) {}{}{}; {n} attributes read back, {}",
+            k.key_id,
+            k.algorithm,
+            k.origin,
+            k.fingerprint
+                .as_ref()
+                .map(|f| format!(", fingerprint {f}"))
+                .unwrap_or_default(),
+            k.kcv
+                .as_ref()
+                .map(|v| format!(", KCV {v}"))
+                .unwrap_or_default(),
+            if bad == 0 {
+                "all as the policy requires".to_string()
+            } else {
+                format!("{bad} NOT as the policy requires")
+            }
+        ));
+    }
+    for s in t.share_sets.iter().filter(|s| has(s.seq)) {
+        out.push(format!(
+            "share set {} ({} of {}) protecting {}",
+            s.set_id, s.threshold, s.share_count, s.protects_key_id
+        ));
+    }
+    for b in t.backups.iter().filter(|b| has(b.seq)) {
+        out.push(format!(
+            "backup {} {}{}",
+            b.backup_id,
+            b.action,
+            b.blob_sha256
+                .as_ref()
+                .map(|h| format!(", blob SHA-256 {h}"))
+                .unwrap_or_default()
+        ));
+    }
+    for d in t.destructions.iter().filter(|d| has(d.seq)) {
+        out.push(format!(
+            "key {} destroyed: {}",
+            d.key_id,
+            destruction_text(&d.proof)
+        ));
+    }
+    for a in t.approvals.iter().filter(|a| has(a.seq)) {
+        let granted = a.decisions.iter().filter(|d| d.granted).count();
+        out.push(format!(
+            "approval request {} ({}): {granted} of {} needed granted",
+            a.request_id, a.operation, a.required
+        ));
+    }
+    out
+}
+
+/// The destruction proof in words: what was destroyed and what the re-enumeration found.
+fn destruction_text(proof: &serde_json::Value) -> String {
+    let n = |k: &str| {
+        proof
+            .get(k)
+            .and_then(serde_json::Value::as_u64)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let classes: Vec<&str> = proof
+        .get("destroyed")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    format!(
+        "destroyed {}; the token enumerated again: {} objects before, {} after, {} left with \
+         the label, {} left with the CKA_IDs",
+        if classes.is_empty() {
+            "(classes not recorded)".to_string()
+        } else {
+            classes.join(", ")
+        },
+        n("objects_before"),
+        n("objects_after"),
+        n("remaining_with_label"),
+        n("remaining_with_id")
+    )
+}
+
+/// The key protection as journaled: a string as is, an object as `key: value` pairs.
+fn protection_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// A block per participant (name, role, signature line, date) and the witness's statement
+/// with room to write the closing checkpoint shown on screen after the close.
+fn signatures(f: &mut Flow, t: &RecordTranscript) -> Result<(), PdfError> {
+    f.heading("Signatures")?;
+    f.para(
+        "Each participant signs the printed record: by signing you confirm you took part in \
+         the role shown and that this record matches what you saw.",
+    )?;
+    for p in &t.participants {
+        f.ensure(20.0)?;
+        f.page.gap(3.0);
+        f.para(&format!("{} — {} ({})", p.name, p.role, p.participant_id))?;
+        f.page.gap(4.0);
+        f.para("Signature: ________________________________    Date: ________________")?;
+    }
+    f.ensure(50.0)?;
+    f.page.gap(4.0);
+    f.text(Font::Sans, 10.5, "Witness statement")?;
+    f.para(
+        "I observed this ceremony; it was performed as recorded here, with the exceptions \
+         listed. After the close the screen showed the closing checkpoint, which I copied here:",
+    )?;
+    f.page.gap(3.0);
+    f.para("Closing checkpoint size: __________")?;
+    f.page.gap(3.0);
+    f.para("Root words: __________________________________________________________________")?;
+    f.page.gap(3.0);
+    f.para("__________________________________________________________________________________")?;
+    f.page.gap(3.0);
+    f.para(
+        "Witness name: ________________________  Signature: ____________________  Date: __________",
+    )?;
+    Ok(())
 }
 
 fn attributes(f: &mut Flow, what: &str, rows: &[AttributeCheck]) -> Result<(), PdfError> {

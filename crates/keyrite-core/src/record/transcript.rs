@@ -46,10 +46,17 @@ pub struct RecordTranscript {
     pub approvals: Vec<ApprovalRow>,
     /// Inventory changes.
     pub inventory: Vec<InventoryChange>,
+    /// Keys destroyed, with the re-enumeration proof.
+    #[serde(default)]
+    pub destructions: Vec<Destruction>,
     /// Notes and event types this version does not know, shown generically.
     pub other_events: Vec<OtherEvent>,
-    /// The closing journal checkpoint.
+    /// The checkpoint the record closes with (the record checkpoint, signed in `sign-record`
+    /// after the outcome; for a record made after the close, the closing checkpoint).
     pub checkpoint: CheckpointRef,
+    /// The previous ceremony's closing checkpoint (`None`: the first ceremony of this journal).
+    #[serde(default)]
+    pub previous_closing: Option<PreviousClosing>,
 }
 
 impl RecordTranscript {
@@ -87,11 +94,12 @@ impl RecordTranscript {
     }
 
     /// Builds the transcript of `ceremony_id`, closing with the latest checkpoint signed after
-    /// the ceremony started (for a closed ceremony: the first one after it closed).
+    /// the ceremony started (for a closed ceremony: the first one after it closed, its closing
+    /// checkpoint).
     pub fn from_journal(journal: &Journal, ceremony_id: &str) -> Result<Self, RecordError> {
         let scan = scan(journal, ceremony_id)?;
         let cp = scan
-            .closing_checkpoint()
+            .record_checkpoint()
             .ok_or_else(|| RecordError::NoCheckpoint {
                 ceremony: ceremony_id.to_string(),
                 last_seq: scan.last_seq(),
@@ -140,7 +148,7 @@ struct Scan {
 }
 
 impl Scan {
-    fn closing_checkpoint(&self) -> Option<u64> {
+    fn record_checkpoint(&self) -> Option<u64> {
         match self.close {
             Some(c) => self.checkpoints.iter().copied().find(|s| *s > c),
             None => self.checkpoints.last().copied(),
@@ -270,15 +278,66 @@ fn build_with(
         Ok(())
     })?;
     let mut t = super::assemble::assemble(ceremony_id, &items, journal.origin())?;
-    t.checkpoint = CheckpointRef {
+    t.checkpoint = checkpoint_ref(&cp, text);
+    t.previous_closing = previous_closing(journal, scan.start)?;
+    Ok(t)
+}
+
+fn checkpoint_ref(cp: &Checkpoint, text: String) -> CheckpointRef {
+    CheckpointRef {
         size: cp.size,
         root: hex::encode(cp.root),
         root_words: crate::words::to_words(&cp.root),
         time: cp.time.to_rfc3339(),
         signer_fingerprint: hex::encode(cp.signer_fingerprint()),
         text,
+    }
+}
+
+/// The last ceremony closed before entry `start`, with its closing checkpoint if one was
+/// signed before `start` (`docs/formats/checkpoint.md`, "Closing a ceremony").
+fn previous_closing(journal: &Journal, start: u64) -> Result<Option<PreviousClosing>, RecordError> {
+    let Some(c) = journal
+        .closings()?
+        .into_iter()
+        .rfind(|c| c.closed_seq < start)
+    else {
+        return Ok(None);
     };
-    Ok(t)
+    let mut p = PreviousClosing {
+        ceremony_id: c.ceremony_id,
+        outcome: c.outcome,
+        closed_seq: c.closed_seq,
+        checkpoint: None,
+        missing: None,
+    };
+    match (c.checkpoint_size.filter(|s| *s <= start), c.unavailable) {
+        (Some(size), _) => match journal.stored_checkpoint(size)?.map(|s| (s.parsed, s.text)) {
+            Some((Ok(cp), text)) => p.checkpoint = Some(checkpoint_ref(&cp, text)),
+            Some((Err(e), _)) => {
+                p.missing = Some(format!(
+                    "the stored closing checkpoint of size {size} is unreadable: {e}"
+                ))
+            }
+            None => {
+                p.missing = Some(format!(
+                    "the journal's checkpoint table holds no checkpoint of size {size}, although \
+                     the journal records that it was signed"
+                ))
+            }
+        },
+        (None, Some(reason)) => {
+            p.missing = Some(format!("no closing checkpoint could be signed: {reason}"))
+        }
+        (None, None) => {
+            p.missing = Some(
+                "no closing checkpoint was signed before this ceremony started; this record's \
+                 checkpoint covers that ceremony's last entries"
+                    .into(),
+            )
+        }
+    }
+    Ok(Some(p))
 }
 
 /// The stored text of the checkpoint over `size` entries.

@@ -42,11 +42,19 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         .find(|h| h.script_name == script.id.as_str());
     let mut c = match unfinished {
         Some(h) => {
-            println!(
-                "Resuming ceremony {} (step {})",
-                h.ceremony_id,
-                h.current_step.as_deref().unwrap_or("-")
-            );
+            if h.needs_closing_checkpoint {
+                println!(
+                    "Resuming ceremony {} (closed {}; signing its closing checkpoint)",
+                    h.ceremony_id,
+                    h.outcome.as_deref().unwrap_or("-")
+                );
+            } else {
+                println!(
+                    "Resuming ceremony {} (step {})",
+                    h.ceremony_id,
+                    h.current_step.as_deref().unwrap_or("-")
+                );
+            }
             Ceremony::resume(env, journal, script, &h.ceremony_id, options)?
         }
         None => {
@@ -69,6 +77,7 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
                 summary.steps_skipped,
                 summary.exceptions
             );
+            print_closing(summary);
             return Ok(if summary.outcome == "completed" {
                 ExitCode::SUCCESS
             } else {
@@ -99,6 +108,30 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             ) if file.is_none() => eprintln!("keyrite: {e}"),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// The closing checkpoint, for the witness to write on the printed record.
+fn print_closing(summary: &keyrite_core::engine::Summary) {
+    match (
+        &summary.closing_checkpoint,
+        &summary.closing_checkpoint_unavailable,
+    ) {
+        (Some(cp), _) => {
+            println!(
+                "Closing checkpoint (every entry of the ceremony; the witness writes it on the printed record):"
+            );
+            println!("  size:       {}", cp.size);
+            println!("  root:       {}", cp.root);
+            println!("  root words: {}", cp.root_words);
+            println!(
+                "  signed:     {} by SPKI SHA-256 {}",
+                cp.time, cp.signer_fingerprint
+            );
+            println!("  file:       {}", cp.file);
+        }
+        (None, Some(why)) => println!("No closing checkpoint was signed: {why}"),
+        (None, None) => {}
     }
 }
 
