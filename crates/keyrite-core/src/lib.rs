@@ -16,6 +16,7 @@ pub mod hardening;
 pub mod hsm;
 pub mod inventory;
 pub mod journal;
+pub mod names;
 pub mod operations;
 pub mod paths;
 pub mod pdf;
