@@ -219,7 +219,10 @@ mod tests {
     fn every_refusal_has_its_message() {
         let cases = [
             ("", "key label is empty; give a name of 1 to 32 characters"),
-            ("  ", "key label is empty; give a name of 1 to 32 characters"),
+            (
+                "  ",
+                "key label is empty; give a name of 1 to 32 characters",
+            ),
             (
                 "../../elsewhere",
                 "key label \"../../elsewhere\" contains the dot segment \"..\"; a name must not \

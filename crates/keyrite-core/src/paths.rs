@@ -111,9 +111,7 @@ pub enum OutputError {
         source: crate::names::NameError,
     },
     /// The directory is not inside the directory it must be in.
-    #[error(
-        "cannot write {what} into {dir}: it is not inside {root}; nothing was written"
-    )]
+    #[error("cannot write {what} into {dir}: it is not inside {root}; nothing was written")]
     OutsideRoot {
         /// What the file is.
         what: &'static str,
@@ -245,8 +243,13 @@ pub fn write_new_within(
     what: &'static str,
     bytes: &[u8],
 ) -> Result<PathBuf, OutputError> {
-    crate::names::check_name("file name", name, FILE_NAME_MAX, "the file-system name limit")
-        .map_err(|source| OutputError::Name { what, source })?;
+    crate::names::check_name(
+        "file name",
+        name,
+        FILE_NAME_MAX,
+        "the file-system name limit",
+    )
+    .map_err(|source| OutputError::Name { what, source })?;
     ensure_dir_within(root, dir, what)?;
     let path = dir.join(name);
     create_new(&path, what, bytes)?;
@@ -264,8 +267,13 @@ pub fn write_new_named(path: &Path, what: &'static str, bytes: &[u8]) -> Result<
     } else {
         name
     };
-    crate::names::check_name("file name", name, FILE_NAME_MAX, "the file-system name limit")
-        .map_err(|source| OutputError::Name { what, source })?;
+    crate::names::check_name(
+        "file name",
+        name,
+        FILE_NAME_MAX,
+        "the file-system name limit",
+    )
+    .map_err(|source| OutputError::Name { what, source })?;
     create_new(path, what, bytes)
 }
 
@@ -397,8 +405,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("data");
         std::fs::create_dir(&root).unwrap();
-        let err = write_new_within(&root, &root.join("backups"), "../x", "backup", b"x")
-            .unwrap_err();
+        let err =
+            write_new_within(&root, &root.join("backups"), "../x", "backup", b"x").unwrap_err();
         assert_eq!(
             err.to_string(),
             "cannot write backup: file name \"../x\" contains the dot segment \"..\"; a name \
@@ -406,8 +414,8 @@ mod tests {
         );
         assert!(!root.join("backups").exists());
         assert!(!tmp.path().join("x").exists());
-        let err = write_new_within(&root, &tmp.path().join("other"), "x", "backup", b"x")
-            .unwrap_err();
+        let err =
+            write_new_within(&root, &tmp.path().join("other"), "x", "backup", b"x").unwrap_err();
         assert!(matches!(err, OutputError::OutsideRoot { .. }), "{err}");
     }
 }

@@ -38,21 +38,20 @@ fn hsm_err(e: HsmError) -> String {
     e.to_string()
 }
 
-pub(super) fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+/// Writes a new output file `path` inside the data directory `root` (backups, checkpoints,
+/// sealed shares): never overwriting, never through a link out of `root`
+/// (`crate::paths::write_new_within`).
+pub(super) fn write_new(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Err(format!("cannot write {}: it names no file", path.display()));
+    };
+    crate::paths::write_new_within(root, dir, name, "the output file", bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 impl Engine {
@@ -418,7 +417,7 @@ impl Engine {
         let serial = s.token().serial.clone();
         drop(s);
         let text = b.encode();
-        write_new(&path, text.as_bytes()).map_err(Failure::Step)?;
+        write_new(self.env.data().path(), &path, text.as_bytes()).map_err(Failure::Step)?;
         self.journal.append_with_details(
             Event::BackupMade {
                 backup_id: format!("{key}-{}", self.id),
@@ -458,7 +457,8 @@ impl Engine {
             .join("checkpoints")
             .join(format!("{}.txt", cp.size));
         if !path.exists() {
-            write_new(&path, cp.to_text().as_bytes()).map_err(Failure::Step)?;
+            write_new(self.env.data().path(), &path, cp.to_text().as_bytes())
+                .map_err(Failure::Step)?;
         }
         Ok(())
     }
@@ -697,7 +697,7 @@ impl Engine {
                 .path()
                 .join("shares")
                 .join(format!("{set_id}-{i}.krseal"));
-            write_new(&path, &bytes).map_err(EngineError::Io)?;
+            write_new(self.env.data().path(), &path, &bytes).map_err(EngineError::Io)?;
             sealed = Some((
                 path.display().to_string(),
                 hex::encode(Sha256::digest(&bytes)),

@@ -451,20 +451,21 @@ fn check_params(
                 ok = false;
             }
             // Labels become PKCS#11 labels, inventory ids and file names: one check for all.
-            Some(Param::Text(name)) if name_param(spec.name).is_some_and(|what| {
-                let bad = crate::names::check_label(what, &name).err();
-                if let Some(source) = bad.clone() {
-                    cx.report(
-                        &ppath.key(spec.name),
-                        ProblemKind::BadName {
-                            step: step.to_string(),
-                            param: spec.name,
-                            source,
-                        },
-                    );
-                }
-                bad.is_some()
-            }) =>
+            Some(Param::Text(name))
+                if name_param(spec.name).is_some_and(|what| {
+                    let bad = crate::names::check_label(what, &name).err();
+                    if let Some(source) = bad.clone() {
+                        cx.report(
+                            &ppath.key(spec.name),
+                            ProblemKind::BadName {
+                                step: step.to_string(),
+                                param: spec.name,
+                                source,
+                            },
+                        );
+                    }
+                    bad.is_some()
+                }) =>
             {
                 ok = false;
             }
