@@ -3,9 +3,9 @@
 //! The PIN policy is checked before the token is touched. A token that is already initialised
 //! is refused unless the caller passes `force`: re-initialising erases every key on it.
 
+use super::identity::check_identity;
 use super::quirks::Quirks;
 use super::session::{call_err, token_name};
-use super::identity::check_identity;
 use super::{HsmError, Pkcs11Module, TokenSummary};
 use crate::profile::{ExpectedIdentity, Mode};
 use crate::secret::SecretText;
@@ -160,7 +160,11 @@ pub fn select_pinned(
                             t.manufacturer,
                             t.model,
                             t.serial,
-                            if t.initialized { "" } else { " (uninitialised)" }
+                            if t.initialized {
+                                ""
+                            } else {
+                                " (uninitialised)"
+                            }
                         )
                     })
                     .collect::<Vec<_>>()

@@ -181,9 +181,9 @@ pub enum AdminError {
     },
 }
 
-/// The gate every command passes first: production refuses, and so does a hardware token.
-/// `token` is the token as the core read it from the module (never what a face says).
-pub fn admit(command: AdminCommand, mode: Mode, token: &TokenSummary) -> Result<(), AdminError> {
+/// Refuses every token change outside a ceremony in production. Faces call it first, before
+/// asking for a PIN; every operation here calls it again.
+pub fn check_mode(command: AdminCommand, mode: Mode) -> Result<(), AdminError> {
     let (ceremony, why) = command.ceremony();
     if mode == Mode::Production {
         return Err(AdminError::Production {
@@ -192,6 +192,14 @@ pub fn admit(command: AdminCommand, mode: Mode, token: &TokenSummary) -> Result<
             why,
         });
     }
+    Ok(())
+}
+
+/// The gate every command passes: production refuses, and so does a hardware token.
+/// `token` is the token as the core read it from the module (never what a face says).
+pub fn admit(command: AdminCommand, mode: Mode, token: &TokenSummary) -> Result<(), AdminError> {
+    check_mode(command, mode)?;
+    let (ceremony, _) = command.ceremony();
     if !token.software {
         return Err(AdminError::NotSoftware {
             command: command.name(),
@@ -379,8 +387,8 @@ pub fn generate_key(
     check_label(cmd, "key label", label)?;
     crate::hsm::keygen::ensure_label_free(s, &format!("generating key \"{label}\""), label)?;
     let mut op = Op::begin(journal, cmd, label)?;
-    let ev = crate::hsm::keygen::generate(s, policy, label, quirks)
-        .map_err(|e| op.failed(e.into()))?;
+    let ev =
+        crate::hsm::keygen::generate(s, policy, label, quirks).map_err(|e| op.failed(e.into()))?;
     let serial = s.token().serial.clone();
     op.journal
         .append(Event::KeyGenerated {
@@ -602,7 +610,9 @@ pub fn destroy_key(
     if let Err(e) = inventory::retention_guard(journal.store(), &rec.key_id) {
         let reason = match e {
             inventory::InventoryError::StillNeeded { dependants, .. } => {
-                format!("key \"{label}\" is still needed: {dependants}; restore or retire those first")
+                format!(
+                    "key \"{label}\" is still needed: {dependants}; restore or retire those first"
+                )
             }
             other => other.to_string(),
         };

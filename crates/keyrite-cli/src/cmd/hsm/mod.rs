@@ -20,7 +20,8 @@ pub enum HsmCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Initialise a token: SO PIN, user PIN, label (a free slot unless --force).
+    /// Initialise a token: SO PIN, user PIN, label (the pinned or a free slot unless --force);
+    /// rehearsal only (production: the hsm-initialisation ceremony), journaled.
     Init {
         /// Label of the new token.
         #[arg(long)]
@@ -34,6 +35,10 @@ pub enum HsmCommand {
         /// Select the token to re-initialise (with --force).
         #[arg(long, value_name = "LABEL")]
         token_label: Option<String>,
+        /// Rehearsal only: read the token's current SO PIN (needed with --force on an
+        /// initialised token) as one line from this file descriptor.
+        #[arg(long, value_name = "N")]
+        current_so_pin_fd: Option<i32>,
         /// Rehearsal only: read the new SO PIN as one line from this file descriptor.
         #[arg(long, value_name = "N")]
         so_pin_fd: Option<i32>,
@@ -119,6 +124,7 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
             force,
             yes,
             token_label,
+            current_so_pin_fd,
             so_pin_fd,
             pin_fd,
         } => admin::init(
@@ -128,6 +134,7 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
                 force,
                 yes,
                 token_label,
+                current_so_pin_fd,
                 so_pin_fd,
                 pin_fd,
             },
