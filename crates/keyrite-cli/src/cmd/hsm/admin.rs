@@ -8,10 +8,10 @@ use super::context::{open, selector, TokenArgs};
 use super::keys::{print_evidence, print_login};
 use crate::cmd::Globals;
 use crate::pin::{read_confirmation, read_new_pin, read_pin, PinSource};
-use keyrite_core::hsm::backup::KeyBackup;
 use keyrite_core::hsm::policy::PolicySet;
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::session::token_name;
+use keyrite_core::hsm::KeyBackup;
 use keyrite_core::hsm::UserKind;
 use keyrite_core::journal::Journal;
 use keyrite_core::operations::admin::{self, AdminCommand, InitChoice, InitPins};
@@ -77,7 +77,7 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
         let (slot, t) = module.find_token(&sel)?;
         (InitChoice::Force { slot: slot.id() }, t)
     } else {
-        let t = keyrite_core::hsm::init::select_uninitialised(&module, env.mode(), expected)?;
+        let t = keyrite_core::hsm::select_uninitialised(&module, env.mode(), expected)?;
         (InitChoice::Free, t)
     };
     // Refusals that need no PIN come before any PIN is asked for.

@@ -4,11 +4,11 @@ use super::context::{open, TokenArgs};
 use crate::cmd::Globals;
 use crate::output::print_json;
 use keyrite_core::hsm::attributes::AttributeRow;
-use keyrite_core::hsm::keygen::KeyEvidence;
 use keyrite_core::hsm::objects::{list_keys, KeyListing};
 use keyrite_core::hsm::policy::{Origin, PolicySet};
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::session::LoginEvidence;
+use keyrite_core::hsm::KeyEvidence;
 use keyrite_core::hsm::UserKind;
 use std::process::ExitCode;
 

@@ -11,6 +11,17 @@ use context::TokenArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The shipped `keyrite` never carries the token-changing primitives: a release build in which
+// Cargo's feature unification switched on keyrite-core's `testkit` (e.g. `cargo build
+// --release --workspace`, where keyrite-tests asks for it) stops here. Build releases with
+// `cargo build --release -p keyrite-cli`.
+#[cfg(not(debug_assertions))]
+const _: () = assert!(
+    !keyrite_core::TESTKIT,
+    "keyrite-core's testkit feature is on in a release build of keyrite; build it alone: \
+     cargo build --release -p keyrite-cli"
+);
+
 /// HSM commands.
 #[derive(Debug, Subcommand)]
 pub enum HsmCommand {
