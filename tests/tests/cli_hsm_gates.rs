@@ -392,11 +392,22 @@ fn bad_names_and_unrecorded_keys_are_refused_and_nothing_changes() {
 fn ceremony_backup_into_a_linked_backups_directory_is_refused_and_nothing_lands_outside() {
     let d = TempData::new();
     let data = d.path();
-    std::fs::create_dir_all(&data).unwrap();
+    let ans = answers(d.tmp.path());
+    // The token's PINs come from the initialisation ceremony, as on a real site.
+    let init = keyrite(
+        &data,
+        &[
+            "ceremony",
+            "run",
+            script("hsm-initialisation").to_str().unwrap(),
+            "--answers",
+            ans.to_str().unwrap(),
+        ],
+    );
+    assert!(init.status.success(), "{}{}", stdout(&init), stderr(&init));
     let outside = d.scratch("elsewhere");
     std::fs::create_dir(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, data.join("backups")).unwrap();
-    let ans = answers(d.tmp.path());
     let o = keyrite(
         &data,
         &[
