@@ -385,7 +385,14 @@ pub fn generate_key(
     let cmd = AdminCommand::Generate;
     admit(cmd, mode, s.token())?;
     check_label(cmd, "key label", label)?;
-    crate::hsm::keygen::ensure_label_free(s, &format!("generating key \"{label}\""), label)?;
+    crate::hsm::keygen::ensure_label_free(
+        s,
+        &format!(
+            "generating key \"{label}\" under policy \"{}\"",
+            policy.name
+        ),
+        label,
+    )?;
     let mut op = Op::begin(journal, cmd, label)?;
     let ev =
         crate::hsm::keygen::generate(s, policy, label, quirks).map_err(|e| op.failed(e.into()))?;
