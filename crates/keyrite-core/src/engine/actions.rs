@@ -5,7 +5,7 @@ use super::prompt::{Answer, Progress, Prompt, ShareProof};
 use super::state::{Engine, Phase, SetRecord};
 use super::EngineError;
 use crate::hsm::backup::backup_key;
-use crate::hsm::init::{init_token, InitTarget};
+use crate::hsm::init::{init_token_checked, InitTarget};
 use crate::hsm::objects::describe_key;
 use crate::hsm::policy::PolicySet;
 use crate::hsm::quirks::Quirks;
@@ -230,7 +230,20 @@ impl Engine {
         } else if self.env.mode() == Mode::Rehearsal {
             (InitTarget::Slot(slot.id()), script_label.to_string(), true)
         } else {
-            (InitTarget::FirstFree, script_label.to_string(), false)
+            // Production initialises the token whose pinned identity was checked at start,
+            // never "the first free one" (issue 14); it is re-checked after C_InitToken below.
+            let Some(e) = self.env.profile().hsm.expect.as_ref() else {
+                return Err(Failure::Step(
+                    "production needs hsm.expect in the profile".into(),
+                ));
+            };
+            let t = crate::hsm::init::select_pinned(&self.module, e)
+                .map_err(|e| Failure::Step(hsm_err(e)))?;
+            (
+                InitTarget::Slot(t.slot_id),
+                script_label.to_string(),
+                t.initialized,
+            )
         };
         self.intent(Some(&label))?;
         let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
@@ -244,8 +257,23 @@ impl Engine {
             _ => None,
         };
         let init_so = current_so.as_ref().unwrap_or(so);
-        let t = init_token(&self.module, &target, &label, init_so, user, force, &quirks)
-            .map_err(|e| Failure::Step(hsm_err(e)))?;
+        let pins = crate::hsm::init::InitPins {
+            current_so: None,
+            new_so: init_so,
+            new_user: user,
+        };
+        let expected = self.env.profile().hsm.expect.as_ref();
+        let t = init_token_checked(
+            &self.module,
+            &target,
+            &label,
+            &pins,
+            force,
+            self.env.mode(),
+            expected,
+            &quirks,
+        )
+        .map_err(|e| Failure::Step(hsm_err(e)))?;
         if let Some(old) = &current_so {
             let s = TokenSession::login(&self.module, &self.selector, UserKind::So, old)
                 .map_err(|e| Failure::Step(hsm_err(e)))?

@@ -78,6 +78,9 @@ pub fn check_pins(so_pin: &SecretText, user_pin: &SecretText) -> Result<(), HsmE
 }
 
 /// Which slot to initialise.
+// `FirstFree` is what the core's own tests use to make a second token; Keyrite itself always
+// names the slot (the pinned token, or the one `select_uninitialised` chose).
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitTarget {
     /// The first slot whose token is not initialised (SoftHSM2 always keeps one).
@@ -89,7 +92,8 @@ pub enum InitTarget {
 /// Initialises a token: PIN policy, label length (vendor quirks), refusal of an initialised
 /// token without `force`, `C_InitToken`, SO login, `C_InitPIN`. Returns the token as read back.
 /// `so_pin` is given to `C_InitToken` (for an initialised token it must be the current one)
-/// and stays the SO PIN. Used by the engine and tests; `hsm init` uses [`init_token_checked`].
+/// and stays the SO PIN. Kept for the core's tests; Keyrite uses [`init_token_checked`].
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 pub fn init_token(
     module: &Pkcs11Module,
     target: &InitTarget,
