@@ -681,3 +681,34 @@ fn init_initialises_the_pinned_token_of_two_and_keeps_current_and_new_so_pin_apa
         "only the forced init was journaled"
     );
 }
+
+#[test]
+fn ceremony_validate_refuses_a_label_leading_out_with_its_location() {
+    let d = TempData::new();
+    let text = std::fs::read_to_string(script("key-generation-and-backup")).unwrap();
+    let from = "label = \"keyrite-signing-key\" }";
+    assert!(text.contains(from), "test bug: the shipped script changed");
+    let bad = d.scratch("escape.toml");
+    std::fs::write(
+        &bad,
+        text.replacen(from, "label = \"../../elsewhere\" }", 1),
+    )
+    .unwrap();
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(from).map(|c| (i + 1, c + "label = ".len() + 1)))
+        .unwrap();
+    let out = keyrite(&d.path(), &["ceremony", "validate", bad.to_str().unwrap()]);
+    let err = refused(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:{line}:{col}: steps[3].params.label: step \"generate-key\": parameter `label`: key \
+             label \"../../elsewhere\" contains the dot segment \"..\"; a name must not lead out \
+             of its directory\n",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(!d.path().join("backups").exists());
+}
