@@ -4,6 +4,16 @@
 //! rule lives here or in the web view, and no secret crosses to the web view except a share
 //! shown to its own custodian.
 
+// The shipped desktop app never carries keyrite-core's token-changing primitives: a release
+// build where feature unification switched on `testkit` (a workspace build with keyrite-tests)
+// stops here. Build it alone (`cargo tauri build`, or `-p keyrite-desktop`).
+#[cfg(not(debug_assertions))]
+const _: () = assert!(
+    !keyrite_core::TESTKIT,
+    "keyrite-core's testkit feature is on in a release build of keyrite-desktop; build it \
+     alone: cargo build --release -p keyrite-desktop"
+);
+
 mod commands;
 mod state;
 pub mod views;

@@ -162,8 +162,8 @@ fn generate_list_backup_destroy_restore_list() {
     assert_eq!(
         refused(&again),
         format!(
-            "keyrite: error: backup file {f} already exists; Keyrite never overwrites a backup: \
-             choose another name\n"
+            "keyrite: error: cannot write backup: {f} already exists; Keyrite never overwrites \
+             a file: move it aside or choose another name\n"
         )
     );
 
@@ -423,6 +423,8 @@ fn production_refuses_descriptor_pins_and_software_tokens_before_any_operation()
         "prod-key",
     ];
 
+    // The core refuses the change itself in production, before a PIN source is even looked
+    // at (tests/tests/cli_hsm_gates.rs has every command's message).
     let mut with_fd = generate.to_vec();
     with_fd.extend(["--pin-fd", "3"]);
     let (_, user_pin) = rehearsal_pins(&rehearsal);
@@ -435,12 +437,30 @@ fn production_refuses_descriptor_pins_and_software_tokens_before_any_operation()
     );
     assert_eq!(
         refused(&out),
+        "keyrite: error: keyrite hsm generate is refused in production: a key is generated \
+         only by a ceremony (key-generation-and-backup, or root-key-generation for the root KEK \
+         and record-signing key), with witnesses' sign-off; run \
+         ceremony-scripts/key-generation-and-backup.toml; nothing was changed\n"
+    );
+
+    // Reading stays available, with the face's own PIN rules: no descriptor PIN, no stored
+    // PINs, and the software token refused before any PIN is asked for.
+    let list = ["--profile", p, "hsm", "keys"];
+    let mut with_fd = list.to_vec();
+    with_fd.extend(["--pin-fd", "3"]);
+    let out = keyrite_fds(
+        &prod_data,
+        &with_fd,
+        &env,
+        &[(3, &format!("{user_pin}\n"))],
+        "",
+    );
+    assert_eq!(
+        refused(&out),
         "keyrite: error: --pin-fd is refused in production: a PIN read from a file descriptor \
          could come from a file or a script; type the PIN at the terminal\n"
     );
-
-    // Without --pin-fd the software token is refused before any PIN is asked for.
-    let out = keyrite_with_env(&prod_data, &generate, &env);
+    let out = keyrite_with_env(&prod_data, &list, &env);
     assert_eq!(
         refused(&out),
         format!(
@@ -450,7 +470,7 @@ fn production_refuses_descriptor_pins_and_software_tokens_before_any_operation()
             token(&serial)
         )
     );
-    let mut with_stored = generate.to_vec();
+    let mut with_stored = list.to_vec();
     with_stored.push("--rehearsal-pins");
     assert_eq!(
         refused(&keyrite_with_env(&prod_data, &with_stored, &env)),

@@ -9,6 +9,10 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+/// Whether this build exposes the token-changing HSM primitives (feature `testkit`, for
+/// Keyrite's own tests). The shipped binaries refuse to build in release when it is set.
+pub const TESTKIT: bool = cfg!(feature = "testkit");
+
 pub mod custodian;
 pub mod engine;
 pub mod environment;
@@ -16,6 +20,7 @@ pub mod hardening;
 pub mod hsm;
 pub mod inventory;
 pub mod journal;
+pub mod names;
 pub mod operations;
 pub mod paths;
 pub mod pdf;

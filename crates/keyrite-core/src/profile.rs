@@ -214,6 +214,12 @@ impl SiteProfile {
                 "hsm.token_label and hsm.token_serial are both set; select the token by one of them",
             ));
         }
+        // The same name rule as script labels (crate::names): the label is printed on records
+        // and compared with what the token reports.
+        if let Some(l) = &self.hsm.token_label {
+            crate::names::check_label("hsm.token_label", l)
+                .map_err(|e| invalid(&format!("{e}; write the token's label as Keyrite set it")))?;
+        }
         if self.site.mode == Mode::Production {
             if self.hsm.module.is_none() {
                 return Err(invalid(
@@ -367,6 +373,19 @@ serial = "1234"
         assert!(
             err.starts_with("site profile site.toml is invalid: line 14, column 23: "),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn token_label_that_is_not_a_name_is_refused() {
+        let text = "version = 1\n[site]\nname = \"Lab\"\nmode = \"rehearsal\"\n[hsm]\n\
+                    token_label = \"../tok\"\n";
+        let err = SiteProfile::parse(text, Path::new("site.toml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "site profile site.toml is invalid: hsm.token_label \"../tok\" contains the dot \
+             segment \"..\"; a name must not lead out of its directory; write the token's label \
+             as Keyrite set it"
         );
     }
 

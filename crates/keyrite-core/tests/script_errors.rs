@@ -390,3 +390,88 @@ fn unknown_key_policy_is_refused_before_any_ceremony() {
         "t.toml:23:21: steps[2].params.policy: step \"gen\": unknown key policy \"signing-p256\"; known policies: aes256-dek, ec-p256-sign, ec-p384-sign, ed25519-sign, rsa3072-sign, rsa4096-sign, record-signing, root-kek-import"
     );
 }
+
+#[test]
+fn key_label_leading_out_of_the_directory_is_refused_at_its_value() {
+    assert_eq!(
+        err(&edit("label = \"k\"", "label = \"../../elsewhere\"")),
+        "t.toml:23:45: steps[2].params.label: step \"gen\": parameter `label`: key label \
+         \"../../elsewhere\" contains the dot segment \"..\"; a name must not lead out of its \
+         directory"
+    );
+}
+
+#[test]
+fn every_kind_of_bad_name_is_refused_with_its_reason() {
+    let cases = [
+        (
+            "a/b",
+            "key label \"a/b\" contains the path separator '/'; a name must not lead into another \
+             directory",
+        ),
+        (
+            "a\\\\b",
+            "key label \"a\\\\b\" contains the path separator '\\'; a name must not lead into \
+             another directory",
+        ),
+        (
+            "..",
+            "key label \"..\" contains the dot segment \"..\"; a name must not lead out of its \
+             directory",
+        ),
+        (
+            "a\\u0000b",
+            "key label \"a\\0b\" contains the control character U+0000; names are printed on \
+             records and must read the same everywhere",
+        ),
+        (
+            "a\\tb",
+            "key label \"a\\tb\" contains the control character U+0009; names are printed on \
+             records and must read the same everywhere",
+        ),
+        (
+            ".k",
+            "key label \".k\" starts with '.'; a name must start with a letter or a digit",
+        ),
+        (
+            "k 1",
+            "key label \"k 1\" contains the character ' ' (U+0020); allowed are ASCII letters, \
+             digits and - _ . ~ @ +",
+        ),
+        (
+            "k234567890123456789012345678901234",
+            "key label \"k234567890123456789012345678901234\" has 34 bytes; at most 32 are \
+             allowed (the vendor quirks' label limit)",
+        ),
+    ];
+    for (toml_value, why) in cases {
+        assert_eq!(
+            err(&edit("label = \"k\"", &format!("label = \"{toml_value}\""))),
+            format!("t.toml:23:45: steps[2].params.label: step \"gen\": parameter `label`: {why}"),
+            "{toml_value}"
+        );
+    }
+}
+
+#[test]
+fn backup_key_and_wrap_key_and_token_label_are_names_too() {
+    let script = GOOD.replacen(
+        "[[steps]]\nid = \"rotate\"",
+        "[[steps]]\nid = \"bk\"\ntitle = \"B\"\nrole = \"administrator\"\naction = \"backup\"\n\
+         params = { key = \"k/x\", wrap_key = \"..\" }\ninstructions = \"B.\"\n\n\
+         [[steps]]\nid = \"init\"\ntitle = \"I\"\nrole = \"administrator\"\naction = \"hsm-init\"\n\
+         params = { token_label = \"tok/1\" }\ninstructions = \"I.\"\n\n\
+         [[steps]]\nid = \"rotate\"",
+        1,
+    );
+    assert_eq!(
+        err(&script),
+        "t.toml:32:18: steps[3].params.key: step \"bk\": parameter `key`: key label or id \
+         \"k/x\" contains the path separator '/'; a name must not lead into another directory\n\
+         t.toml:32:36: steps[3].params.wrap_key: step \"bk\": parameter `wrap_key`: wrapping key \
+         label \"..\" contains the dot segment \"..\"; a name must not lead out of its directory\n\
+         t.toml:40:26: steps[4].params.token_label: step \"init\": parameter `token_label`: \
+         token label \"tok/1\" contains the path separator '/'; a name must not lead into \
+         another directory"
+    );
+}

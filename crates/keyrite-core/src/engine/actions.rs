@@ -5,7 +5,7 @@ use super::prompt::{Answer, Progress, Prompt, ShareProof};
 use super::state::{Engine, Phase, SetRecord};
 use super::EngineError;
 use crate::hsm::backup::backup_key;
-use crate::hsm::init::{init_token, InitTarget};
+use crate::hsm::init::{init_token_checked, InitTarget};
 use crate::hsm::objects::describe_key;
 use crate::hsm::policy::PolicySet;
 use crate::hsm::protection::ProtectionRule;
@@ -39,21 +39,20 @@ fn hsm_err(e: HsmError) -> String {
     e.to_string()
 }
 
-pub(super) fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+/// Writes a new output file `path` inside the data directory `root` (backups, checkpoints,
+/// sealed shares): never overwriting, never through a link out of `root`
+/// (`crate::paths::write_new_within`).
+pub(super) fn write_new(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Err(format!("cannot write {}: it names no file", path.display()));
+    };
+    crate::paths::write_new_within(root, dir, name, "the output file", bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 impl Engine {
@@ -235,7 +234,20 @@ impl Engine {
         } else if self.env.mode() == Mode::Rehearsal {
             (InitTarget::Slot(slot.id()), script_label.to_string(), true)
         } else {
-            (InitTarget::FirstFree, script_label.to_string(), false)
+            // Production initialises the token whose pinned identity was checked at start,
+            // never "the first free one" (issue 14); it is re-checked after C_InitToken below.
+            let Some(e) = self.env.profile().hsm.expect.as_ref() else {
+                return Err(Failure::Step(
+                    "production needs hsm.expect in the profile".into(),
+                ));
+            };
+            let t = crate::hsm::init::select_pinned(&self.module, e)
+                .map_err(|e| Failure::Step(hsm_err(e)))?;
+            (
+                InitTarget::Slot(t.slot_id),
+                script_label.to_string(),
+                t.initialized,
+            )
         };
         self.intent(Some(&label))?;
         let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
@@ -249,8 +261,23 @@ impl Engine {
             _ => None,
         };
         let init_so = current_so.as_ref().unwrap_or(so);
-        let t = init_token(&self.module, &target, &label, init_so, user, force, &quirks)
-            .map_err(|e| Failure::Step(hsm_err(e)))?;
+        let pins = crate::hsm::init::InitPins {
+            current_so: None,
+            new_so: init_so,
+            new_user: user,
+        };
+        let expected = self.env.profile().hsm.expect.as_ref();
+        let t = init_token_checked(
+            &self.module,
+            &target,
+            &label,
+            &pins,
+            force,
+            self.env.mode(),
+            expected,
+            &quirks,
+        )
+        .map_err(|e| Failure::Step(hsm_err(e)))?;
         if let Some(old) = &current_so {
             let s = TokenSession::login(&self.module, &self.selector, UserKind::So, old)
                 .map_err(|e| Failure::Step(hsm_err(e)))?
@@ -426,7 +453,7 @@ impl Engine {
         let serial = s.token().serial.clone();
         drop(s);
         let text = b.encode();
-        write_new(&path, text.as_bytes()).map_err(Failure::Step)?;
+        write_new(self.env.data().path(), &path, text.as_bytes()).map_err(Failure::Step)?;
         self.journal.append_with_details(
             Event::BackupMade {
                 backup_id: format!("{key}-{}", self.id),
@@ -466,7 +493,8 @@ impl Engine {
             .join("checkpoints")
             .join(format!("{}.txt", cp.size));
         if !path.exists() {
-            write_new(&path, cp.to_text().as_bytes()).map_err(Failure::Step)?;
+            write_new(self.env.data().path(), &path, cp.to_text().as_bytes())
+                .map_err(Failure::Step)?;
         }
         Ok(())
     }
@@ -714,7 +742,7 @@ impl Engine {
                 .path()
                 .join("shares")
                 .join(format!("{set_id}-{i}.krseal"));
-            write_new(&path, &bytes).map_err(EngineError::Io)?;
+            write_new(self.env.data().path(), &path, &bytes).map_err(EngineError::Io)?;
             sealed = Some((
                 path.display().to_string(),
                 hex::encode(Sha256::digest(&bytes)),

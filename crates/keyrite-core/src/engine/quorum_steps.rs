@@ -697,7 +697,7 @@ impl Engine {
         };
         for s in &r.sealed_shares {
             let path: PathBuf = dir.join(format!("share-{}-{}.sealed", s.index, s.custodian_id));
-            super::actions::write_new(&path, &s.sealed)?;
+            super::actions::write_new(self.env.data().path(), &path, &s.sealed)?;
             set.distributed
                 .insert(s.index, Some(path.display().to_string()));
             set.holders.insert(s.index, s.custodian_id.clone());

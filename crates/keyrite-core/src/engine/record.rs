@@ -66,8 +66,10 @@ impl RecordProducer for JournalRecordProducer {
         )
         .map_err(|e| e.to_string())?;
         let dir = input.data.path().join("records");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // The records directory must be a real directory inside the data directory: a link
+        // there would carry the record (and the move aside below) out of it.
+        crate::paths::ensure_dir_within(input.data.path(), &dir, "the record")
+            .map_err(|e| e.to_string())?;
         let path = dir.join(format!("{id}.pdf"));
         if path.exists() && !record_journaled(input.journal, id)? {
             // Written by an attempt killed before `record_produced` was journaled: kept beside
@@ -84,14 +86,14 @@ impl RecordProducer for JournalRecordProducer {
                 )
             })?;
         }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| format!("cannot write the record {}: {e}", path.display()))?;
-        std::io::Write::write_all(&mut f, &pdf)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| format!("cannot write the record {}: {e}", path.display()))?;
+        let path = crate::paths::write_new_within(
+            input.data.path(),
+            &dir,
+            &format!("{id}.pdf"),
+            "the record",
+            &pdf,
+        )
+        .map_err(|e| e.to_string())?;
         let pages = lopdf::Document::load_mem(&pdf)
             .map(|d| d.get_pages().len() as u32)
             .unwrap_or(0);

@@ -3,9 +3,11 @@
 //! The PIN policy is checked before the token is touched. A token that is already initialised
 //! is refused unless the caller passes `force`: re-initialising erases every key on it.
 
+use super::identity::check_identity;
 use super::quirks::Quirks;
 use super::session::{call_err, token_name};
 use super::{HsmError, Pkcs11Module, TokenSummary};
+use crate::profile::{ExpectedIdentity, Mode};
 use crate::secret::SecretText;
 use cryptoki::session::UserType;
 use cryptoki::slot::Slot;
@@ -76,6 +78,9 @@ pub fn check_pins(so_pin: &SecretText, user_pin: &SecretText) -> Result<(), HsmE
 }
 
 /// Which slot to initialise.
+// `FirstFree` is what the core's own tests use to make a second token; Keyrite itself always
+// names the slot (the pinned token, or the one `select_uninitialised` chose).
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitTarget {
     /// The first slot whose token is not initialised (SoftHSM2 always keeps one).
@@ -86,6 +91,9 @@ pub enum InitTarget {
 
 /// Initialises a token: PIN policy, label length (vendor quirks), refusal of an initialised
 /// token without `force`, `C_InitToken`, SO login, `C_InitPIN`. Returns the token as read back.
+/// `so_pin` is given to `C_InitToken` (for an initialised token it must be the current one)
+/// and stays the SO PIN. Kept for the core's tests; Keyrite uses [`init_token_checked`].
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 pub fn init_token(
     module: &Pkcs11Module,
     target: &InitTarget,
@@ -95,7 +103,144 @@ pub fn init_token(
     force: bool,
     quirks: &Quirks,
 ) -> Result<TokenSummary, HsmError> {
-    check_pins(so_pin, user_pin)?;
+    init_token_checked(
+        module,
+        target,
+        label,
+        &InitPins {
+            current_so: None,
+            new_so: so_pin,
+            new_user: user_pin,
+        },
+        force,
+        Mode::Rehearsal,
+        None,
+        quirks,
+    )
+}
+
+/// The PINs of an initialisation.
+pub struct InitPins<'a> {
+    /// The token's current SO PIN, when it is initialised: `C_InitToken` needs it (PKCS#11
+    /// 2.40 §11.5), and the new SO PIN is then set with `C_SetPIN`. `None` for a fresh token.
+    pub current_so: Option<&'a SecretText>,
+    /// The new SO PIN.
+    pub new_so: &'a SecretText,
+    /// The new user PIN.
+    pub new_user: &'a SecretText,
+}
+
+/// The one token whose identity (manufacturer, model, serial, trimmed) is `expected`,
+/// initialised or not: production initialises the token it checked, never "the first free".
+pub fn select_pinned(
+    module: &Pkcs11Module,
+    expected: &ExpectedIdentity,
+) -> Result<TokenSummary, HsmError> {
+    let tokens = module.tokens()?;
+    let is = |t: &TokenSummary| {
+        t.manufacturer.trim() == expected.manufacturer.trim()
+            && t.model.trim() == expected.model.trim()
+            && t.serial.trim() == expected.serial.trim()
+    };
+    let mut hits: Vec<TokenSummary> = tokens.iter().filter(|t| is(t)).cloned().collect();
+    match hits.len() {
+        1 => Ok(hits.remove(0)),
+        0 => Err(HsmError::TokenNotFound {
+            path: module.path().to_path_buf(),
+            selection: format!(
+                "with the identity the site profile pins (manufacturer \"{}\", model \"{}\", \
+                 serial \"{}\")",
+                expected.manufacturer, expected.model, expected.serial
+            ),
+            present: if tokens.is_empty() {
+                "none".into()
+            } else {
+                tokens
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "slot {}: {} {} serial \"{}\"{}",
+                            t.slot_id,
+                            t.manufacturer,
+                            t.model,
+                            t.serial,
+                            if t.initialized {
+                                ""
+                            } else {
+                                " (uninitialised)"
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        }),
+        n => Err(HsmError::Identity {
+            token: format!("serial \"{}\"", expected.serial),
+            problem: format!(
+                "{n} tokens of PKCS#11 module {} answer to the pinned identity; Keyrite cannot \
+                 tell which one to initialise",
+                module.path().display()
+            ),
+        }),
+    }
+}
+
+/// The token a plain (not forced) initialisation takes: the pinned one when the profile pins
+/// an identity (it must be uninitialised), else the first uninitialised token — which only
+/// rehearsal allows (production always pins).
+pub fn select_uninitialised(
+    module: &Pkcs11Module,
+    mode: Mode,
+    expected: Option<&ExpectedIdentity>,
+) -> Result<TokenSummary, HsmError> {
+    if let Some(e) = expected {
+        let t = select_pinned(module, e)?;
+        if t.initialized {
+            return Err(HsmError::Identity {
+                token: token_name(&t),
+                problem: "the token the site profile pins is already initialised; \
+                          re-initialising it erases every key and needs --force"
+                    .into(),
+            });
+        }
+        return Ok(t);
+    }
+    if mode == Mode::Production {
+        return Err(HsmError::Identity {
+            token: "(none selected)".into(),
+            problem: "the site profile pins no HSM identity (hsm.expect); production needs one"
+                .into(),
+        });
+    }
+    module
+        .tokens()?
+        .into_iter()
+        .find(|t| !t.initialized)
+        .ok_or_else(|| HsmError::TokenNotFound {
+            path: module.path().to_path_buf(),
+            selection: "that is uninitialised".into(),
+            present: "only initialised tokens; to re-initialise one pass --force with \
+                      --token-label"
+                .into(),
+        })
+}
+
+/// Initialises the token in `target` as [`init_token`] does, and checks the identity the
+/// profile pins (`expected`, in `mode`) on the token before `C_InitToken` and again, re-read
+/// from the module, after it: the token initialised must be the token that was checked.
+#[allow(clippy::too_many_arguments)]
+pub fn init_token_checked(
+    module: &Pkcs11Module,
+    target: &InitTarget,
+    label: &str,
+    pins: &InitPins<'_>,
+    force: bool,
+    mode: Mode,
+    expected: Option<&ExpectedIdentity>,
+    quirks: &Quirks,
+) -> Result<TokenSummary, HsmError> {
+    check_pins(pins.new_so, pins.new_user)?;
     let ctx = module.context();
     let target_name = format!("PKCS#11 module {}", module.path().display());
     let slots = ctx
@@ -126,6 +271,9 @@ pub fn init_token(
             })?,
         };
     let before = module.token(slot)?;
+    if expected.is_some() || mode == Mode::Production {
+        check_identity(mode, expected, &before)?;
+    }
     let q = quirks.for_token(&before);
     q.check_label("token initialisation", &token_name(&before), label)?;
     if before.initialized && !force {
@@ -140,19 +288,62 @@ pub fn init_token(
         });
     }
     let target = format!("the token in slot {}", slot.id());
-    let so = AuthPin::new(so_pin.expose().into());
+    // An initialised token takes its *current* SO PIN in C_InitToken; the new one is set
+    // below. A fresh token takes the new SO PIN directly.
+    let init_so = match (before.initialized, pins.current_so) {
+        (true, Some(current)) => current,
+        _ => pins.new_so,
+    };
+    let so = AuthPin::new(init_so.expose().into());
     ctx.init_token(slot, &so, label)
         .map_err(|e| call_err("initialising the token (C_InitToken)", &target, &e))?;
-    // SoftHSM2 moves a freshly initialised token to a new slot id: find it again by label.
-    let (slot, t) = module.find_token(&super::TokenSelector::Label(label.to_string()))?;
+    // SoftHSM2 moves a freshly initialised token to a new slot id: find it again, by the
+    // pinned identity when there is one (two tokens may share a label), else by label.
+    let (slot, t) = match expected {
+        Some(e) => {
+            let t = select_pinned(module, e)?;
+            let s = module
+                .context()
+                .get_slots_with_token()
+                .map_err(|e| call_err("listing slots (C_GetSlotList)", &target_name, &e))?
+                .into_iter()
+                .find(|s| s.id() == t.slot_id)
+                .ok_or_else(|| HsmError::TokenNotFound {
+                    path: module.path().to_path_buf(),
+                    selection: format!("in slot {}", t.slot_id),
+                    present: "see `keyrite hsm info`".into(),
+                })?;
+            (s, t)
+        }
+        None => module.find_token(&super::TokenSelector::Label(label.to_string()))?,
+    };
+    // Re-read and re-checked after C_InitToken: the initialised token must be the pinned one.
+    if expected.is_some() || mode == Mode::Production {
+        check_identity(mode, expected, &t)?;
+    }
+    if t.label != label {
+        return Err(HsmError::Identity {
+            token: token_name(&t),
+            problem: format!(
+                "after C_InitToken the pinned token is labelled \"{}\", not \"{label}\": another \
+                 token was initialised; stop and inspect the module (keyrite hsm info)",
+                t.label
+            ),
+        });
+    }
     let session = ctx
         .open_rw_session(slot)
         .map_err(|e| call_err("opening a session (C_OpenSession)", &token_name(&t), &e))?;
     session
         .login(UserType::So, Some(&so))
         .map_err(|e| call_err("SO login (C_Login)", &token_name(&t), &e))?;
+    if init_so.expose() != pins.new_so.expose() {
+        session
+            .set_pin(&so, &AuthPin::new(pins.new_so.expose().into()))
+            .map_err(|e| call_err("setting the new SO PIN (C_SetPIN)", &token_name(&t), &e))?;
+    }
     session
-        .init_pin(&AuthPin::new(user_pin.expose().into()))
+        .init_pin(&AuthPin::new(pins.new_user.expose().into()))
         .map_err(|e| call_err("setting the user PIN (C_InitPIN)", &token_name(&t), &e))?;
     let _ = session.logout();
     drop(session);

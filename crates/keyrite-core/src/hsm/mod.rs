@@ -5,27 +5,48 @@
 //! rehearsal mode. Every error names the operation, the module or token, and the PKCS#11
 //! return code in words ([`rv`]).
 
+/// Declares a module holding primitives that change a token (initialise, generate, import,
+/// wrap, restore, destroy, store). Outside the core they are reachable only through journaled
+/// operations (`crate::operations`, `crate::engine`): the module is crate-private, and public
+/// only with the `testkit` feature, which Keyrite's own tests enable. The shipped binaries
+/// refuse to build in release with that feature (`keyrite_core::TESTKIT`, checked by
+/// `keyrite` and `keyrite-desktop`), so feature unification in a workspace build cannot hand
+/// them the primitives.
+macro_rules! token_changing {
+    ($name:ident) => {
+        #[cfg(feature = "testkit")]
+        pub mod $name;
+        #[cfg(not(feature = "testkit"))]
+        pub(crate) mod $name;
+    };
+}
+
 pub mod attributes;
-pub mod backup;
-pub mod certificate;
-pub mod destroy;
+token_changing!(backup);
+token_changing!(certificate);
+token_changing!(destroy);
 pub mod identity;
-pub mod init;
+token_changing!(init);
 pub mod kcv;
-pub mod keygen;
+token_changing!(keygen);
 pub mod objects;
 pub mod policy;
 pub mod protection;
 pub mod quirks;
 pub mod rehearsal;
-pub mod rootkek;
+token_changing!(rootkek);
 pub mod rv;
 pub mod session;
 pub mod signer;
 pub mod spki;
 mod token;
 
-pub use backup::BackupError;
+// What the faces may use from the token-changing modules: data types and read-only checks.
+pub use backup::{BackupError, KeyBackup};
+pub use certificate::read_certificate;
+pub use destroy::DestructionProof;
+pub use init::{check_pin, check_pins, select_pinned, select_uninitialised, MIN_PIN_LEN};
+pub use keygen::{find_key, sign_mechanism, KeyEvidence, KeyObjects};
 pub use session::{PinState, TokenSession, UserKind};
 pub use token::{TokenFlags, TokenSummary};
 
@@ -369,7 +390,15 @@ impl Pkcs11Module {
         &self.path
     }
 
-    /// The underlying cryptoki context, for the other `hsm` submodules.
+    /// The underlying cryptoki context, for the other `hsm` submodules. Crate-private (public
+    /// to tests only): with it a face could call `C_InitToken` or `C_DestroyObject` directly.
+    #[cfg(not(feature = "testkit"))]
+    pub(crate) fn context(&self) -> &Pkcs11 {
+        &self.ctx
+    }
+
+    /// The underlying cryptoki context (tests only, `testkit`).
+    #[cfg(feature = "testkit")]
     pub fn context(&self) -> &Pkcs11 {
         &self.ctx
     }

@@ -176,12 +176,27 @@ impl TokenSession {
         }
     }
 
-    /// The cryptoki session, for the other `hsm` submodules.
+    /// The cryptoki session, for the other `hsm` submodules. Crate-private (public to tests
+    /// only, `testkit`): with it a face could change the token outside the journal.
+    #[cfg(not(feature = "testkit"))]
+    pub(crate) fn raw(&self) -> &Session {
+        &self.session
+    }
+
+    /// The cryptoki session (tests only, `testkit`).
+    #[cfg(feature = "testkit")]
     pub fn raw(&self) -> &Session {
         &self.session
     }
 
-    /// The cryptoki context the session belongs to.
+    /// The cryptoki context the session belongs to (crate-private like [`Self::raw`]).
+    #[cfg(not(feature = "testkit"))]
+    pub(crate) fn raw_ctx(&self) -> &cryptoki::context::Pkcs11 {
+        &self.ctx
+    }
+
+    /// The cryptoki context the session belongs to (tests only, `testkit`).
+    #[cfg(feature = "testkit")]
     pub fn raw_ctx(&self) -> &cryptoki::context::Pkcs11 {
         &self.ctx
     }

@@ -15,6 +15,7 @@
 //!
 //! Because step 3 moves the journal head, the same approvals can never be used twice.
 
+pub mod admin;
 mod destroy;
 mod error;
 mod gate;

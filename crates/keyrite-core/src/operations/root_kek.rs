@@ -328,11 +328,13 @@ pub fn replace_root_kek(
             let nb = rewrap(&user, hsm, b, old_h, new_h, new.label, &new_kcv).map_err(hsm_err)?;
             let id = format!("{}@{}", b.backup_id, new.key_id);
             let path = new.backup_dir.join(format!("{id}.backup"));
-            std::fs::write(&path, nb.encode()).map_err(|e| OperationError::Io {
-                operation: OP,
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            // Never over an existing file, never through a link (crate::paths).
+            crate::paths::write_new_named(&path, "rewrapped backup", nb.encode().as_bytes())
+                .map_err(|e| OperationError::Io {
+                    operation: OP,
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
             out.push((id, path.display().to_string(), nb));
         }
         Ok(out)

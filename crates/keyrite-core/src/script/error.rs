@@ -173,6 +173,17 @@ pub enum ProblemKind {
         /// What it is.
         found: String,
     },
+    /// A label or id that is not a safe name (`crate::names::check_name`): it could lead out
+    /// of a directory, or carries characters a record would not show faithfully.
+    #[error("step \"{step}\": parameter `{param}`: {source}")]
+    BadName {
+        /// The step.
+        step: String,
+        /// The parameter.
+        param: &'static str,
+        /// Why the name was refused.
+        source: crate::names::NameError,
+    },
     /// A parameter the action does not take.
     #[error("step \"{step}\": action {action} takes no parameter `{param}`; it takes: {allowed}")]
     ParamUnknown {

@@ -360,6 +360,18 @@ fn known_policy(name: &str) -> bool {
     crate::hsm::policy::PolicySet::builtin().is_ok_and(|s| s.get(name).is_ok())
 }
 
+/// What a parameter holding a name is called in messages; `None` for parameters that are not
+/// names (policy names are checked against the policy set instead).
+fn name_param(param: &str) -> Option<&'static str> {
+    match param {
+        "label" => Some("key label"),
+        "key" => Some("key label or id"),
+        "wrap_key" => Some("wrapping key label"),
+        "token_label" => Some("token label"),
+        _ => None,
+    }
+}
+
 fn check_params(
     cx: &mut Ctx<'_>,
     path: &KeyPath,
@@ -436,6 +448,25 @@ fn check_params(
                             .unwrap_or_default(),
                     },
                 );
+                ok = false;
+            }
+            // Labels become PKCS#11 labels, inventory ids and file names: one check for all.
+            Some(Param::Text(name))
+                if name_param(spec.name).is_some_and(|what| {
+                    let bad = crate::names::check_label(what, &name).err();
+                    if let Some(source) = bad.clone() {
+                        cx.report(
+                            &ppath.key(spec.name),
+                            ProblemKind::BadName {
+                                step: step.to_string(),
+                                param: spec.name,
+                                source,
+                            },
+                        );
+                    }
+                    bad.is_some()
+                }) =>
+            {
                 ok = false;
             }
             Some(p) => {

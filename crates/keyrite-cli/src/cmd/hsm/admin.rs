@@ -1,21 +1,32 @@
 //! `keyrite hsm init|backup|restore|destroy`: the commands that change a token.
+//!
+//! Each one runs through `keyrite_core::operations::admin`, which refuses it in production
+//! (the change belongs to a ceremony) and on a hardware token, and journals it in rehearsal.
+//! The face only gathers options, PINs and the typed confirmation, and prints.
 
 use super::context::{open, selector, TokenArgs};
 use super::keys::{print_evidence, print_login};
 use crate::cmd::Globals;
-use crate::pin::{read_confirmation, read_new_pin, PinSource};
-use keyrite_core::hsm::backup::{backup_key, restore_key, KeyBackup};
-use keyrite_core::hsm::destroy::destroy_key;
-use keyrite_core::hsm::identity::check_identity;
-use keyrite_core::hsm::init::{check_pins, init_token, InitTarget};
-use keyrite_core::hsm::objects::describe_key;
+use crate::pin::{read_confirmation, read_new_pin, read_pin, PinSource};
 use keyrite_core::hsm::policy::PolicySet;
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::session::token_name;
+use keyrite_core::hsm::KeyBackup;
 use keyrite_core::hsm::UserKind;
+use keyrite_core::journal::Journal;
+use keyrite_core::operations::admin::{self, AdminCommand, InitChoice, InitPins};
 use keyrite_core::profile::Mode;
+use keyrite_core::store::StoreOptions;
 use std::path::Path;
 use std::process::ExitCode;
+
+/// The data directory's journal, where every token change is recorded.
+pub fn journal(env: &keyrite_core::environment::Environment) -> anyhow::Result<Journal> {
+    Ok(Journal::open(
+        &env.data().journal_db(),
+        &StoreOptions::default(),
+    )?)
+}
 
 /// Options of `hsm init`.
 #[derive(Debug)]
@@ -28,6 +39,8 @@ pub struct InitArgs {
     pub yes: bool,
     /// Token to re-initialise.
     pub token_label: Option<String>,
+    /// Descriptor of the token's current SO PIN (with --force on an initialised token).
+    pub current_so_pin_fd: Option<i32>,
     /// Descriptor of the new SO PIN.
     pub so_pin_fd: Option<i32>,
     /// Descriptor of the new user PIN.
@@ -37,43 +50,41 @@ pub struct InitArgs {
 /// `hsm init`.
 pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
     let env = globals.environment()?;
+    admin::check_mode(AdminCommand::Init, env.mode())?;
+    let current_source =
+        PinSource::from_option("--current-so-pin-fd", a.current_so_pin_fd, env.mode())?;
     let so_source = PinSource::from_option("--so-pin-fd", a.so_pin_fd, env.mode())?;
     let user_source = PinSource::from_option("--pin-fd", a.pin_fd, env.mode())?;
-    if a.yes && env.mode() == Mode::Production {
-        anyhow::bail!(
-            "--yes is refused in production: re-initialising erases every key, so the operator \
-             types the token label"
-        );
-    }
     if a.yes && !a.force {
         anyhow::bail!("--yes confirms --force; without --force nothing needs confirming");
     }
     if a.token_label.is_some() && !a.force {
         anyhow::bail!(
             "--token-label selects a token to re-initialise and needs --force; without it \
-             Keyrite initialises a free slot"
+             Keyrite initialises a free slot (or the one the site profile pins)"
+        );
+    }
+    if a.current_so_pin_fd.is_some() && !a.force {
+        anyhow::bail!(
+            "--current-so-pin-fd gives the SO PIN of a token being re-initialised and needs \
+             --force"
         );
     }
     let module = env.load_module()?;
-    let (slot_id, before) = if a.force {
+    let expected = env.profile().hsm.expect.as_ref();
+    let (choice, before) = if a.force {
         let sel = selector(&env, a.token_label.as_deref())?;
         let (slot, t) = module.find_token(&sel)?;
-        (slot.id(), t)
+        (InitChoice::Force { slot: slot.id() }, t)
     } else {
-        let free = module
-            .tokens()?
-            .into_iter()
-            .find(|t| !t.initialized)
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no uninitialised token in PKCS#11 module {}; to re-initialise a token \
-                     pass --force with --token-label",
-                    module.path().display()
-                )
-            })?;
-        (free.slot_id, free)
+        let t = keyrite_core::hsm::select_uninitialised(&module, env.mode(), expected)?;
+        (InitChoice::Free, t)
     };
-    let identity = check_identity(env.mode(), env.profile().hsm.expect.as_ref(), &before)?;
+    // Refusals that need no PIN come before any PIN is asked for.
+    admin::admit(AdminCommand::Init, env.mode(), &before)?;
+    keyrite_core::hsm::identity::check_identity(env.mode(), expected, &before)?;
+    keyrite_core::names::check_label("token label", &a.label)
+        .map_err(|e| anyhow::anyhow!("{e}; choose another --label"))?;
     if a.force && before.initialized && !a.yes {
         let typed = read_confirmation(&format!(
             "Re-initialising {} erases every key on it. Type the token label to confirm: ",
@@ -88,17 +99,31 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    // C_InitToken on an initialised token needs its current SO PIN; the new one is set after.
+    let current = if a.force && before.initialized {
+        Some(read_pin(
+            current_source,
+            &format!("current SO PIN of {}", token_name(&before)),
+        )?)
+    } else {
+        None
+    };
     let so = read_new_pin(so_source, "SO PIN")?;
     let user = read_new_pin(user_source, "user PIN")?;
-    check_pins(&so, &user)?;
     let quirks = Quirks::builtin()?;
-    let t = init_token(
+    let mut j = journal(&env)?;
+    let t = admin::init_token(
+        &mut j,
+        env.mode(),
         &module,
-        &InitTarget::Slot(slot_id),
+        expected,
+        &choice,
         &a.label,
-        &so,
-        &user,
-        a.force,
+        &InitPins {
+            current_so: current.as_ref(),
+            new_so: &so,
+            new_user: &user,
+        },
         &quirks,
     )?;
     println!("Initialised {} in slot {}", token_name(&t), t.slot_id);
@@ -106,7 +131,7 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
         "  Manufacturer: {}   Model: {}   Software: {}",
         t.manufacturer,
         t.model,
-        if identity.software { "yes" } else { "no" }
+        if t.software { "yes" } else { "no" }
     );
     println!(
         "  User PIN set: {}",
@@ -116,6 +141,7 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
             "NO"
         }
     );
+    println!("  Journaled:    hsm_token_initialised");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -128,16 +154,10 @@ pub fn backup(
     out: &Path,
     policy: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
+    admin::check_mode(AdminCommand::Backup, globals.environment()?.mode())?;
     let policies = PolicySet::builtin()?;
     if let Some(p) = policy {
         policies.get(p)?;
-    }
-    if out.exists() {
-        anyhow::bail!(
-            "backup file {} already exists; Keyrite never overwrites a backup: choose another \
-             name",
-            out.display()
-        );
     }
     let quirks = Quirks::builtin()?;
     let (o, pins) = open(
@@ -147,38 +167,28 @@ pub fn backup(
         t.pin_fd,
         t.rehearsal_pins,
     )?;
+    let mut j = journal(&o.env)?;
     let (s, login) = o.login(pins, UserKind::User)?;
-    let listing = describe_key(&s, label, &policies, &quirks)?;
-    let name = match (policy, &listing.policies[..]) {
-        (Some(p), ps) if ps.iter().any(|x| x == p) => p.to_string(),
-        (Some(p), _) => anyhow::bail!(
-            "key \"{label}\" on {} does not satisfy policy \"{p}\" ({}); nothing was written",
-            s.name(),
-            listing_problem(&listing)
-        ),
-        (None, [one]) => one.clone(),
-        (None, []) => anyhow::bail!(
-            "key \"{label}\" on {} satisfies no key policy ({}); it cannot be backed up",
-            s.name(),
-            listing_problem(&listing)
-        ),
-        (None, many) => anyhow::bail!(
-            "key \"{label}\" on {} satisfies policies {}; pass --policy to name the one the \
-             backup records",
-            s.name(),
-            many.join(", ")
-        ),
-    };
-    let (b, evidence) = backup_key(&s, label, policies.get(&name)?, kek_label, &quirks)?;
+    let made = admin::backup_key(
+        &mut j,
+        o.env.mode(),
+        &s,
+        &policies,
+        label,
+        kek_label,
+        policy,
+        out,
+        &quirks,
+    )?;
+    let token = s.name();
     drop(s);
-    write_new(out, b.encode().as_bytes())?;
+    let b = &made.backup;
     println!(
-        "Backed up key \"{label}\" from {} to {}",
-        evidence.token,
-        out.display()
+        "Backed up key \"{label}\" from {token} to {}",
+        made.path.display()
     );
     print_login(&login);
-    println!("  Policy:          {name}");
+    println!("  Policy:          {}", made.policy);
     println!(
         "  Wrapped under:   \"{}\" (key check value {})",
         b.wrapping_key_label, b.wrapping_key_kcv
@@ -189,34 +199,6 @@ pub fn backup(
     Ok(ExitCode::SUCCESS)
 }
 
-fn listing_problem(l: &keyrite_core::hsm::objects::KeyListing) -> String {
-    if l.failures.is_empty() {
-        "its attributes satisfy other policies".into()
-    } else {
-        l.failures.join("; ")
-    }
-}
-
-fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| {
-        anyhow::anyhow!(
-            "cannot write backup file {}: {e}; the key is still on the token, nothing was lost",
-            path.display()
-        )
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
-    f.write_all(bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    Ok(())
-}
-
 /// `hsm restore`.
 pub fn restore(
     globals: &Globals,
@@ -225,6 +207,7 @@ pub fn restore(
     kek_label: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    admin::check_mode(AdminCommand::Restore, globals.environment()?.mode())?;
     let source_name = input.display().to_string();
     let text = std::fs::read_to_string(input)
         .map_err(|e| anyhow::anyhow!("cannot read backup file {source_name}: {e}"))?;
@@ -241,8 +224,18 @@ pub fn restore(
         t.pin_fd,
         t.rehearsal_pins,
     )?;
+    let mut j = journal(&o.env)?;
     let (s, login) = o.login(pins, UserKind::User)?;
-    let evidence = restore_key(&s, &source_name, &backup, &policies, &kek, &quirks)?;
+    let evidence = admin::restore_key(
+        &mut j,
+        o.env.mode(),
+        &s,
+        &policies,
+        &source_name,
+        &backup,
+        &kek,
+        &quirks,
+    )?;
     drop(s);
     if json {
         o.print_evidence(&login, "key", &evidence)?;
@@ -265,15 +258,14 @@ pub fn destroy(
     confirm: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let env_mode_check = |o: &super::context::Opened| -> anyhow::Result<()> {
-        if confirm.is_some() && o.env.mode() == Mode::Production {
-            anyhow::bail!(
-                "--confirm is refused in production: the operator types the key label at the \
-                 terminal"
-            );
-        }
-        Ok(())
-    };
+    let mode = globals.environment()?.mode();
+    admin::check_mode(AdminCommand::Destroy, mode)?;
+    if confirm.is_some() && mode == Mode::Production {
+        anyhow::bail!(
+            "--confirm is refused in production: the operator types the key label at the \
+             terminal"
+        );
+    }
     let (o, pins) = open(
         globals,
         t.token_label.as_deref(),
@@ -281,17 +273,8 @@ pub fn destroy(
         t.pin_fd,
         t.rehearsal_pins,
     )?;
-    env_mode_check(&o)?;
+    let mut j = journal(&o.env)?;
     let (s, login) = o.login(pins, UserKind::User)?;
-    let objs = keyrite_core::hsm::keygen::find_key(&s, label)?;
-    if objs.is_empty() {
-        return Err(keyrite_core::hsm::HsmError::KeyNotFound {
-            operation: format!("destroying key \"{label}\""),
-            token: s.name(),
-            label: label.into(),
-        }
-        .into());
-    }
     let typed = match confirm {
         Some(c) => c.to_string(),
         None => read_confirmation(&format!(
@@ -306,7 +289,7 @@ pub fn destroy(
             s.name()
         );
     }
-    let proof = destroy_key(&s, label)?;
+    let proof = admin::destroy_key(&mut j, o.env.mode(), &s, label)?;
     drop(s);
     if json {
         o.print_evidence(&login, "proof", &proof)?;

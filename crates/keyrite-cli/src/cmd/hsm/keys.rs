@@ -4,11 +4,11 @@ use super::context::{open, TokenArgs};
 use crate::cmd::Globals;
 use crate::output::print_json;
 use keyrite_core::hsm::attributes::AttributeRow;
-use keyrite_core::hsm::keygen::{self, KeyEvidence};
 use keyrite_core::hsm::objects::{list_keys, KeyListing};
 use keyrite_core::hsm::policy::{Origin, PolicySet};
 use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::session::LoginEvidence;
+use keyrite_core::hsm::KeyEvidence;
 use keyrite_core::hsm::UserKind;
 use std::process::ExitCode;
 
@@ -54,7 +54,12 @@ pub fn generate(
     label: &str,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    // The policy is checked before the token is opened or a PIN asked for.
+    // Production refuses, and the policy is checked, before the token is opened or a PIN
+    // asked for.
+    keyrite_core::operations::admin::check_mode(
+        keyrite_core::operations::admin::AdminCommand::Generate,
+        globals.environment()?.mode(),
+    )?;
     let policies = PolicySet::builtin()?;
     let policy = policies.get(policy)?;
     let quirks = Quirks::builtin()?;
@@ -65,8 +70,16 @@ pub fn generate(
         t.pin_fd,
         t.rehearsal_pins,
     )?;
+    let mut j = super::admin::journal(&o.env)?;
     let (s, login) = o.login(pins, UserKind::User)?;
-    let evidence = keygen::generate(&s, policy, label, &quirks)?;
+    let evidence = keyrite_core::operations::admin::generate_key(
+        &mut j,
+        o.env.mode(),
+        &s,
+        policy,
+        label,
+        &quirks,
+    )?;
     drop(s);
     if json {
         o.print_evidence(&login, "key", &evidence)?;

@@ -11,6 +11,17 @@ use context::TokenArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The shipped `keyrite` never carries the token-changing primitives: a release build in which
+// Cargo's feature unification switched on keyrite-core's `testkit` (e.g. `cargo build
+// --release --workspace`, where keyrite-tests asks for it) stops here. Build releases with
+// `cargo build --release -p keyrite-cli`.
+#[cfg(not(debug_assertions))]
+const _: () = assert!(
+    !keyrite_core::TESTKIT,
+    "keyrite-core's testkit feature is on in a release build of keyrite; build it alone: \
+     cargo build --release -p keyrite-cli"
+);
+
 /// HSM commands.
 #[derive(Debug, Subcommand)]
 pub enum HsmCommand {
@@ -20,7 +31,8 @@ pub enum HsmCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Initialise a token: SO PIN, user PIN, label (a free slot unless --force).
+    /// Initialise a token: SO PIN, user PIN, label (the pinned or a free slot unless --force);
+    /// rehearsal only (production: the hsm-initialisation ceremony), journaled.
     Init {
         /// Label of the new token.
         #[arg(long)]
@@ -34,6 +46,10 @@ pub enum HsmCommand {
         /// Select the token to re-initialise (with --force).
         #[arg(long, value_name = "LABEL")]
         token_label: Option<String>,
+        /// Rehearsal only: read the token's current SO PIN (needed with --force on an
+        /// initialised token) as one line from this file descriptor.
+        #[arg(long, value_name = "N")]
+        current_so_pin_fd: Option<i32>,
         /// Rehearsal only: read the new SO PIN as one line from this file descriptor.
         #[arg(long, value_name = "N")]
         so_pin_fd: Option<i32>,
@@ -119,6 +135,7 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
             force,
             yes,
             token_label,
+            current_so_pin_fd,
             so_pin_fd,
             pin_fd,
         } => admin::init(
@@ -128,6 +145,7 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
                 force,
                 yes,
                 token_label,
+                current_so_pin_fd,
                 so_pin_fd,
                 pin_fd,
             },
