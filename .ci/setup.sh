@@ -58,6 +58,7 @@ fi
 SIEM_VENV="$TOOLS/venv"
 SIEM_PY=("pydantic-ocsf==3.0.0" "pycef==1.11" "syslog-rfc5424-parser==0.3.2")
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv
 fi
 [[ -x "$SIEM_VENV/bin/python" ]] || python3 -m venv "$SIEM_VENV"

@@ -92,11 +92,21 @@ pub(super) fn cef(l: &Line) -> String {
     )
 }
 
-/// RFC 5424 PARAM-VALUE escapes `"`, `\` and `]`.
+/// RFC 5424 PARAM-VALUE escapes `"`, `\` and `]`. It has no escape for line breaks, which
+/// would split the line, so control characters are written as JSON's `\uXXXX` (the body in
+/// MSG keeps the exact value).
 fn sd_value(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace(']', "\\]")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            ']' => out.push_str("\\]"),
+            c if c.is_control() => out.push_str(&format!("\\\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub(super) fn syslog(l: &Line, pen: u32) -> String {
