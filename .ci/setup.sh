@@ -63,4 +63,24 @@ if ! "$PYHANKO_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exi
   "$PYHANKO_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "pyhanko==$PYHANKO_VERSION" "pyhanko-certvalidator==$PYHANKO_CERTVALIDATOR_VERSION"
 fi
-echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV)"
+# --- SIEM export validators (tests/siem/validate.py, run by tests/tests/siem_export.rs) ---
+# Third-party checkers, pinned: pydantic-ocsf ships the OCSF 1.3.0 schema it validates with
+# (no network at test time), pycef splits CEF, syslog-rfc5424-parser parses RFC 5424.
+SIEM_VENV="$TOOLS/venv"
+SIEM_PY=("pydantic-ocsf==3.0.0" "pycef==1.11" "syslog-rfc5424-parser==0.3.2")
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv
+fi
+[[ -x "$SIEM_VENV/bin/python" ]] || python3 -m venv "$SIEM_VENV"
+siem_missing=()
+for req in "${SIEM_PY[@]}"; do
+  "$SIEM_VENV/bin/python" -m pip show "${req%%==*}" 2>/dev/null | grep -qx "Version: ${req##*==}" ||
+    siem_missing+=("$req")
+done
+if ((${#siem_missing[@]})); then
+  "$SIEM_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${siem_missing[@]}"
+fi
+# --- end SIEM export validators ---
+
+echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV, SIEM validators in $SIEM_VENV)"

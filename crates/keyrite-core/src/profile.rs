@@ -41,6 +41,18 @@ pub struct SiteProfile {
     /// What the site asks of custodians' YubiKeys.
     #[serde(default)]
     pub custodians: CustodianRules,
+    /// How journal exports identify the site to its SIEM.
+    #[serde(default)]
+    pub siem: SiemSettings,
+}
+
+/// SIEM export settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiemSettings {
+    /// The organisation's IANA Private Enterprise Number, used in the syslog SD-ID
+    /// `keyrite@<PEN>`; unset: the documentation number 32473, with a notice on every export.
+    pub syslog_enterprise_number: Option<u32>,
 }
 
 /// Rules for custodians' YubiKeys at this site.
@@ -171,6 +183,7 @@ impl SiteProfile {
                 accept_weaker_key_protection: false,
             },
             custodians: CustodianRules::default(),
+            siem: SiemSettings::default(),
         }
     }
 
@@ -207,6 +220,12 @@ impl SiteProfile {
         if self.site.name.trim().is_empty() {
             return Err(invalid(
                 "site.name is empty; name the site as the record should show it",
+            ));
+        }
+        if self.siem.syslog_enterprise_number == Some(0) {
+            return Err(invalid(
+                "siem.syslog_enterprise_number is 0, which IANA reserves; \
+                 use your organisation's Private Enterprise Number",
             ));
         }
         if self.hsm.token_label.is_some() && self.hsm.token_serial.is_some() {
@@ -386,6 +405,19 @@ serial = "1234"
             "site profile site.toml is invalid: hsm.token_label \"../tok\" contains the dot \
              segment \"..\"; a name must not lead out of its directory; write the token's label \
              as Keyrite set it"
+        );
+    }
+
+    #[test]
+    fn syslog_enterprise_number_parses_and_zero_is_refused() {
+        let base = "version = 1\n[site]\nname = \"x\"\nmode = \"rehearsal\"\n";
+        assert_eq!(parse(base).unwrap().siem.syslog_enterprise_number, None);
+        let p = parse(&format!("{base}[siem]\nsyslog_enterprise_number = 99999\n")).unwrap();
+        assert_eq!(p.siem.syslog_enterprise_number, Some(99999));
+        assert_eq!(
+            parse(&format!("{base}[siem]\nsyslog_enterprise_number = 0\n")).unwrap_err(),
+            "site profile site.toml is invalid: siem.syslog_enterprise_number is 0, which IANA \
+             reserves; use your organisation's Private Enterprise Number"
         );
     }
 

@@ -5,11 +5,13 @@ use super::environment;
 use crate::state::AppState;
 use crate::views::{self, CeremonySummary, EntryView};
 use keyrite_core::inventory::{self, KeyRecord};
-use keyrite_core::journal::export::{export, ExportFormat, ExportOptions, DEFAULT_PEN};
+use keyrite_core::journal::export::{
+    export_to, manifest_path, ExportFormat, ExportOptions, ExportTarget, PenChoice,
+};
 use keyrite_core::journal::{time, Journal};
 use keyrite_core::store::StoreOptions;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Most entries one page of the journal view returns.
 pub const MAX_PAGE: u64 = 500;
@@ -206,10 +208,13 @@ pub struct ExportDone {
     pub manifest_path: String,
     /// The manifest (range, hashes, head).
     pub manifest: keyrite_core::journal::export::Manifest,
+    /// Something the user should know (e.g. the default syslog enterprise number was used).
+    pub notice: Option<String>,
 }
 
-/// Checks a path typed into the window: absolute, and not already a file (an export never
-/// overwrites: a SIEM may already have read the old one).
+/// Checks a path typed into the window: absolute, and not already a file. The core refuses
+/// an existing file too (atomically, when creating it); checking here first lets the window
+/// say so before the journal is opened.
 fn new_output_path(out: &str) -> Result<PathBuf, String> {
     let out = out.trim();
     if out.is_empty() {
@@ -223,20 +228,12 @@ fn new_output_path(out: &str) -> Result<PathBuf, String> {
             "\"{out}\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
         ));
     }
-    let manifest = manifest_path(&p);
-    for f in [&p, &manifest] {
+    for f in [p.clone(), manifest_path(&p)] {
         if f.exists() {
-            return Err(format!(
-                "{} already exists; Keyrite never overwrites an export: choose another file name",
-                f.display()
-            ));
+            return Err(keyrite_core::journal::export::ExportError::Exists { path: f }.to_string());
         }
     }
     Ok(p)
-}
-
-fn manifest_path(out: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.manifest.json", out.display()))
 }
 
 /// Exports journal entries `from..=to` for a SIEM with a manifest `OUT.manifest.json`, as
@@ -251,6 +248,13 @@ pub fn journal_export(
 ) -> Result<ExportDone, String> {
     let format: ExportFormat = format.parse()?;
     let path = new_output_path(&out)?;
+    let pen = PenChoice::resolve(
+        None,
+        environment(&state)?
+            .profile()
+            .siem
+            .syslog_enterprise_number,
+    );
     let (db, j) = open(&state)?;
     let j = j.ok_or_else(|| {
         format!(
@@ -263,26 +267,15 @@ pub fn journal_export(
         from: from.unwrap_or(0),
         to,
         hostname: "-".into(),
-        pen: DEFAULT_PEN,
+        pen: pen.pen,
     };
-    let mut bytes = Vec::new();
-    let manifest = export(&j, &opts, &mut bytes).map_err(|e| e.to_string())?;
-    let write_new = |p: &Path, data: &[u8]| -> Result<(), String> {
-        use std::io::Write;
-        let mut f = std::fs::File::create_new(p)
-            .map_err(|e| format!("cannot create {}: {e}", p.display()))?;
-        f.write_all(data)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))
-    };
-    write_new(&path, &bytes)?;
-    let mpath = manifest_path(&path);
-    let mtext = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
-    write_new(&mpath, mtext.as_bytes())?;
+    let written =
+        export_to(&j, &opts, ExportTarget::File(&path), None).map_err(|e| e.to_string())?;
     Ok(ExportDone {
         out: path.display().to_string(),
-        manifest_path: mpath.display().to_string(),
-        manifest,
+        manifest_path: manifest_path(&path).display().to_string(),
+        manifest: written.manifest,
+        notice: pen.notice(format),
     })
 }
 

@@ -3,7 +3,10 @@
 use super::Globals;
 use anyhow::Context;
 use clap::Subcommand;
-use keyrite_core::journal::export::{export, ExportFormat, ExportOptions, DEFAULT_PEN};
+use keyrite_core::journal::export::{
+    export_to, ExportFormat, ExportOptions, ExportTarget, PenChoice,
+};
+use keyrite_core::profile::SiteProfile;
 use keyrite_core::journal::{Checkpoint, Journal};
 use keyrite_core::paths::DataDir;
 use keyrite_core::store::StoreOptions;
@@ -37,14 +40,22 @@ pub enum JournalCommand {
         #[command(flatten)]
         token: super::hsm::context::TokenArgs,
     },
-    /// Export events for a SIEM, with a manifest (`FILE.manifest.json`).
+    /// Export events for a SIEM, with a manifest (`FILE.manifest.json`). Never overwrites.
     Export {
-        /// jsonl (OCSF), cef or syslog (RFC 5424).
+        /// jsonl (OCSF 1.3.0), cef or syslog (RFC 5424).
         #[arg(long)]
         format: ExportFormat,
-        /// Output file.
+        /// Output file (must not exist), or - for standard output.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Manifest file (must not exist). Default: FILE.manifest.json; with --out -, none
+        /// unless given.
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// IANA Private Enterprise Number for the syslog SD-ID (default: the site profile's
+        /// [siem] syslog_enterprise_number, else the documentation number 32473).
+        #[arg(long, value_name = "PEN", value_parser = clap::value_parser!(u32).range(1..))]
+        enterprise_number: Option<u32>,
         /// First sequence number.
         #[arg(long, default_value_t = 0)]
         from: u64,
@@ -163,34 +174,63 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
         JournalCommand::Export {
             format,
             out,
+            manifest,
+            enterprise_number,
             from,
             to,
             hostname,
             db,
         } => {
+            // Only the profile's [siem] settings are needed: no HSM is opened for an export.
+            let profile_pen = match &globals.profile {
+                Some(p) => SiteProfile::load(p)?.siem.syslog_enterprise_number,
+                None => None,
+            };
+            let pen = PenChoice::resolve(enterprise_number, profile_pen);
             let j = open(globals, db)?;
-            let mut file = std::io::BufWriter::new(
-                std::fs::File::create(&out)
-                    .with_context(|| format!("creating {}", out.display()))?,
-            );
             let opts = ExportOptions {
                 format,
                 from,
                 to,
                 hostname,
-                pen: DEFAULT_PEN,
+                pen: pen.pen,
             };
-            let manifest = export(&j, &opts, &mut file)?;
-            let mpath = PathBuf::from(format!("{}.manifest.json", out.display()));
-            std::fs::write(&mpath, serde_json::to_string_pretty(&manifest)?)?;
-            println!(
-                "Exported entries {}..={} ({} events) to {}; manifest {}",
-                manifest.first_seq,
-                manifest.last_seq,
-                manifest.count,
-                out.display(),
-                mpath.display()
+            if let Some(n) = pen.notice(format) {
+                eprintln!("keyrite: note: {n}");
+            }
+            let to_stdout = out.as_os_str() == "-";
+            let written = if to_stdout {
+                let stdout = std::io::stdout();
+                let mut lock = stdout.lock();
+                export_to(&j, &opts, ExportTarget::Writer(&mut lock), manifest.as_deref())?
+            } else {
+                export_to(&j, &opts, ExportTarget::File(&out), manifest.as_deref())?
+            };
+            let m = &written.manifest;
+            let what = format!(
+                "Exported entries {}..={} ({} events) to {}",
+                m.first_seq,
+                m.last_seq,
+                m.count,
+                if to_stdout {
+                    "standard output".to_string()
+                } else {
+                    out.display().to_string()
+                }
             );
+            let manifest_text = match &written.manifest_path {
+                Some(p) => format!("manifest {}", p.display()),
+                None => format!(
+                    "no manifest written (pass --manifest FILE to keep one); file_sha256 {}",
+                    m.file_sha256
+                ),
+            };
+            // With --out - standard output carries the export only.
+            if to_stdout {
+                eprintln!("{what}; {manifest_text}");
+            } else {
+                println!("{what}; {manifest_text}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
