@@ -90,14 +90,14 @@ fn every_event_of_real_ceremonies_passes_the_siem_validators() {
             assert_eq!(v["device"]["type"], "HSM", "{v}");
         }
         // The preflight on a networked test machine fails its air-gap checks: Failure.
-        if v["metadata"]["event_code"] == "preflight_result"
-            && body.contains("\"passed\":false")
-        {
+        if v["metadata"]["event_code"] == "preflight_result" && body.contains("\"passed\":false") {
             assert_eq!(v["status_id"], 2, "{v}");
             assert!(v["status_detail"].is_string());
         }
     }
-    assert!(classes.contains_key(&3004) && classes.contains_key(&3002) && classes.contains_key(&6003));
+    assert!(
+        classes.contains_key(&3004) && classes.contains_key(&3002) && classes.contains_key(&6003)
+    );
 
     // CEF: pycef splits every line, msg within 1,023 characters, the body complete.
     let (cef, _) = export("cef", &[]);
@@ -110,7 +110,11 @@ fn every_event_of_real_ceremonies_passes_the_siem_validators() {
 
     // Syslog with the site's enterprise number from the profile... and the flag over it.
     let (syslog, o) = export("syslog", &["--enterprise-number", "53124"]);
-    assert!(!stderr(&o).contains("documentation enterprise number"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("documentation enterprise number"),
+        "{}",
+        stderr(&o)
+    );
     let recs = validator::validate("syslog", &syslog);
     for (r, body) in recs.iter().zip(&bodies) {
         assert!(r["sd"]["keyrite@53124"].is_object(), "{r}");
@@ -120,20 +124,45 @@ fn every_event_of_real_ceremonies_passes_the_siem_validators() {
     // `--out -` writes the same lines to standard output, nothing to a file named `-`.
     let o = keyrite(
         &data,
-        &["journal", "export", "--format", "syslog", "--out", "-", "--hostname", "airgap-01",
-          "--enterprise-number", "53124"],
+        &[
+            "journal",
+            "export",
+            "--format",
+            "syslog",
+            "--out",
+            "-",
+            "--hostname",
+            "airgap-01",
+            "--enterprise-number",
+            "53124",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), std::fs::read_to_string(&syslog).unwrap());
-    assert!(stderr(&o).contains("to standard output; no manifest written"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("to standard output; no manifest written"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!std::path::Path::new("-").exists());
     // Without a configured number the default is used, and said.
     let o = keyrite(
         &data,
-        &["journal", "export", "--format", "syslog", "--out", "-", "--data-dir", d],
+        &[
+            "journal",
+            "export",
+            "--format",
+            "syslog",
+            "--out",
+            "-",
+            "--data-dir",
+            d,
+        ],
     );
     assert!(
-        stderr(&o).contains("keyrite: note: syslog SD-ID keyrite@32473 uses the documentation enterprise number"),
+        stderr(&o).contains(
+            "keyrite: note: syslog SD-ID keyrite@32473 uses the documentation enterprise number"
+        ),
         "{}",
         stderr(&o)
     );
@@ -149,7 +178,14 @@ fn bad_export_requests_are_refused_with_exact_messages() {
     std::fs::write(&out, "old").unwrap();
     let o = keyrite(
         &data,
-        &["journal", "export", "--format", "jsonl", "--out", out.to_str().unwrap()],
+        &[
+            "journal",
+            "export",
+            "--format",
+            "jsonl",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -160,7 +196,10 @@ fn bad_export_requests_are_refused_with_exact_messages() {
         )
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
-    let o = keyrite(&data, &["journal", "export", "--format", "xml", "--out", "x"]);
+    let o = keyrite(
+        &data,
+        &["journal", "export", "--format", "xml", "--out", "x"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).starts_with(
@@ -171,11 +210,22 @@ fn bad_export_requests_are_refused_with_exact_messages() {
     );
     let o = keyrite(
         &data,
-        &["journal", "export", "--format", "syslog", "--out", "-", "--enterprise-number", "0"],
+        &[
+            "journal",
+            "export",
+            "--format",
+            "syslog",
+            "--out",
+            "-",
+            "--enterprise-number",
+            "0",
+        ],
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).starts_with("error: invalid value '0' for '--enterprise-number <PEN>': 0 is not in 1..=4294967295"),
+        stderr(&o).starts_with(
+            "error: invalid value '0' for '--enterprise-number <PEN>': 0 is not in 1..=4294967295"
+        ),
         "{}",
         stderr(&o)
     );
@@ -188,10 +238,22 @@ fn bad_export_requests_are_refused_with_exact_messages() {
     .unwrap();
     let o = keyrite(
         &data,
-        &["--profile", profile.to_str().unwrap(), "journal", "export", "--format", "syslog",
-          "--out", "-"],
+        &[
+            "--profile",
+            profile.to_str().unwrap(),
+            "journal",
+            "export",
+            "--format",
+            "syslog",
+            "--out",
+            "-",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("[keyrite@61000 "), "{}", &stdout(&o)[..300]);
+    assert!(
+        stdout(&o).contains("[keyrite@61000 "),
+        "{}",
+        &stdout(&o)[..300]
+    );
     assert!(!stderr(&o).contains("documentation enterprise number"));
 }

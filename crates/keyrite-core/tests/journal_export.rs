@@ -112,7 +112,10 @@ fn run(
     assert_eq!(on_disk, m);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(m.file_sha256, hex::encode(Sha256::digest(text.as_bytes())));
-    assert_eq!((m.first_seq, m.last_seq, m.count), (from, LAST, LAST + 1 - from));
+    assert_eq!(
+        (m.first_seq, m.last_seq, m.count),
+        (from, LAST, LAST + 1 - from)
+    );
     assert_eq!(text.lines().count() as u64, m.count);
     let fmt = match format {
         ExportFormat::Jsonl => "jsonl",
@@ -142,7 +145,9 @@ fn check_chain(m: &Manifest, rows: &[(u64, String, String, String)]) {
 }
 
 fn s(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_string()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_string()
 }
 
 #[test]
@@ -158,7 +163,10 @@ fn jsonl_is_valid_ocsf_and_rehashes() {
             s(&u["entry_hash"]),
             s(&u["body"]),
         ));
-        assert_eq!(s(&v["metadata"]["uid"]), format!("{}/{}", j.origin(), u["seq"]));
+        assert_eq!(
+            s(&v["metadata"]["uid"]),
+            format!("{}/{}", j.origin(), u["seq"])
+        );
         assert_eq!(v["metadata"]["version"], "1.3.0");
         // Every event of the open ceremony names it, also those whose body does not.
         assert_eq!(s(&v["metadata"]["correlation_uid"]), NASTY, "{v}");
@@ -171,7 +179,10 @@ fn jsonl_is_valid_ocsf_and_rehashes() {
     assert_eq!(by_seq(1)["user"]["groups"][0]["name"], "custodian");
     // Failures and refusals are Failure with the reason.
     assert_eq!(by_seq(2)["status_id"], 2);
-    assert_eq!(by_seq(2)["status_detail"], "token said = | \"no\"\nsecond line");
+    assert_eq!(
+        by_seq(2)["status_detail"],
+        "token said = | \"no\"\nsecond line"
+    );
     assert_eq!(by_seq(3)["status_id"], 2);
     assert_eq!(by_seq(3)["actor"]["user"]["uid"], "custodian-1");
     assert_eq!(by_seq(3)["actor"]["user"]["groups"][0]["name"], "custodian");
@@ -197,7 +208,11 @@ fn cef_parses_with_pycef_msg_fits_and_body_is_complete() {
         let sev: u8 = s(&r["Severity"]).parse().unwrap();
         assert!(sev <= 10);
         let msg = s(&r["msg"]);
-        assert!(msg.chars().count() <= 1023, "msg of {} chars", msg.chars().count());
+        assert!(
+            msg.chars().count() <= 1023,
+            "msg of {} chars",
+            msg.chars().count()
+        );
         assert_eq!(s(&r["ceremonyId"]), NASTY);
         rows.push((
             s(&r["externalId"]).parse().unwrap(),
@@ -249,8 +264,13 @@ fn existing_files_are_never_overwritten() {
     let (t, j) = build();
     let out = t.path().join("e.jsonl");
     std::fs::write(&out, b"old").unwrap();
-    let err = export_to(&j, &opts(ExportFormat::Jsonl, 0), ExportTarget::File(&out), None)
-        .unwrap_err();
+    let err = export_to(
+        &j,
+        &opts(ExportFormat::Jsonl, 0),
+        ExportTarget::File(&out),
+        None,
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -263,13 +283,21 @@ fn existing_files_are_never_overwritten() {
     // An existing manifest alone stops it too, before the export file is created.
     let out2 = t.path().join("f.cef");
     std::fs::write(manifest_path(&out2), b"old manifest").unwrap();
-    let err = export_to(&j, &opts(ExportFormat::Cef, 0), ExportTarget::File(&out2), None)
-        .unwrap_err();
+    let err = export_to(
+        &j,
+        &opts(ExportFormat::Cef, 0),
+        ExportTarget::File(&out2),
+        None,
+    )
+    .unwrap_err();
     assert!(err.to_string().ends_with(
         ".manifest.json already exists; Keyrite never overwrites an export: choose another file name"
     ));
     assert!(!out2.exists());
-    assert_eq!(std::fs::read(manifest_path(&out2)).unwrap(), b"old manifest");
+    assert_eq!(
+        std::fs::read(manifest_path(&out2)).unwrap(),
+        b"old manifest"
+    );
     // A stream export with a manifest file that exists writes no line.
     let mut sink = Vec::new();
     let m = t.path().join("m.json");
@@ -308,6 +336,9 @@ fn bad_input_is_named() {
     assert_eq!(PenChoice::resolve(None, Some(9)).source, PenSource::Profile);
     let d = PenChoice::resolve(None, None);
     assert_eq!((d.pen, d.source), (DEFAULT_PEN, PenSource::Default));
-    assert!(d.notice(ExportFormat::Syslog).unwrap().contains("documentation enterprise number"));
+    assert!(d
+        .notice(ExportFormat::Syslog)
+        .unwrap()
+        .contains("documentation enterprise number"));
     assert_eq!(d.notice(ExportFormat::Jsonl), None);
 }

@@ -250,10 +250,7 @@ pub fn journal_export(
     let path = new_output_path(&out)?;
     let pen = PenChoice::resolve(
         None,
-        environment(&state)?
-            .profile()
-            .siem
-            .syslog_enterprise_number,
+        environment(&state)?.profile().siem.syslog_enterprise_number,
     );
     let (db, j) = open(&state)?;
     let j = j.ok_or_else(|| {

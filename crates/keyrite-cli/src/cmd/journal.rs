@@ -6,9 +6,9 @@ use clap::Subcommand;
 use keyrite_core::journal::export::{
     export_to, ExportFormat, ExportOptions, ExportTarget, PenChoice,
 };
-use keyrite_core::profile::SiteProfile;
 use keyrite_core::journal::{Checkpoint, Journal};
 use keyrite_core::paths::DataDir;
+use keyrite_core::profile::SiteProfile;
 use keyrite_core::store::StoreOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -202,7 +202,12 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             let written = if to_stdout {
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
-                export_to(&j, &opts, ExportTarget::Writer(&mut lock), manifest.as_deref())?
+                export_to(
+                    &j,
+                    &opts,
+                    ExportTarget::Writer(&mut lock),
+                    manifest.as_deref(),
+                )?
             } else {
                 export_to(&j, &opts, ExportTarget::File(&out), manifest.as_deref())?
             };

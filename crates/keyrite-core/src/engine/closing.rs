@@ -94,7 +94,8 @@ impl Engine {
             .join("checkpoints")
             .join(format!("{}.txt", cp.size));
         if !path.exists() {
-            write_new(&path, cp.to_text().as_bytes()).map_err(Failure::Step)?;
+            write_new(self.env.data().path(), &path, cp.to_text().as_bytes())
+                .map_err(Failure::Step)?;
         }
         Ok(ClosingCheckpoint::from_checkpoint(
             &cp,

@@ -372,8 +372,8 @@ pub fn export_to(
             ExportTarget::Writer(w) => export(journal, opts, w)?,
         };
         if let (Some(p), Some(mut f)) = (&mpath, mfile) {
-            let text = serde_json::to_string_pretty(&manifest)
-                .map_err(|e| ExportError::Io(e.into()))?;
+            let text =
+                serde_json::to_string_pretty(&manifest).map_err(|e| ExportError::Io(e.into()))?;
             f.write_all(text.as_bytes())
                 .and_then(|()| f.write_all(b"\n"))
                 .and_then(|()| f.sync_all())

@@ -49,8 +49,12 @@ pub(super) struct Status {
 pub(super) fn classify(l: &Line) -> Class {
     let (class_uid, activity_id, severity_id) = match l.kind.as_str() {
         // Keys, tokens, share sets and custodians' YubiKeys are managed entities (IAM 3004).
-        "key_generated" | "key_imported" | "hsm_token_initialised" | "share_set_created"
-        | "backup_made" | "backup_restored" => (ENTITY_MANAGEMENT, 1, 2),
+        "key_generated"
+        | "key_imported"
+        | "hsm_token_initialised"
+        | "share_set_created"
+        | "backup_made"
+        | "backup_restored" => (ENTITY_MANAGEMENT, 1, 2),
         "share_verified" => (ENTITY_MANAGEMENT, 2, 1),
         "inventory_dependency_added" | "share_distributed" => (ENTITY_MANAGEMENT, 3, 2),
         "inventory_state_changed" => {
