@@ -322,7 +322,17 @@ fn the_rehearsal_record_passes_poppler_zbar_and_keyrite_and_tampering_is_caught(
         .conn()
         .execute_batch(
             "DROP TRIGGER journal_no_update; \
-             UPDATE journal_entry SET body = CAST(replace(CAST(body AS TEXT), 'Alan Turing', 'Alan Turinh') AS BLOB) WHERE seq = 3;",
+             UPDATE journal_entry SET body = CAST(replace(CAST(body AS TEXT), 'Alan Turing', 'Alan Turinh') AS BLOB) \
+             WHERE seq = (SELECT min(seq) FROM journal_entry WHERE CAST(body AS TEXT) LIKE '%Alan Turing%');",
+        )
+        .unwrap();
+    let changed: i64 = j
+        .store()
+        .conn()
+        .query_row(
+            "SELECT min(seq) FROM journal_entry WHERE CAST(body AS TEXT) LIKE '%Alan Turinh%'",
+            [],
+            |r| r.get(0),
         )
         .unwrap();
     drop(j);
@@ -338,7 +348,9 @@ fn the_rehearsal_record_passes_poppler_zbar_and_keyrite_and_tampering_is_caught(
     );
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.starts_with("INVALID: the journal does not match the record: journal entry 3:"),
+        out.starts_with(&format!(
+            "INVALID: the journal does not match the record: journal entry {changed}:"
+        )),
         "{out}"
     );
 }
