@@ -5,39 +5,14 @@
 use super::state::Engine;
 use super::EngineError;
 use crate::hsm::keygen::KeyEvidence;
-use crate::hsm::policy::{KeyPolicy, Usage};
+use crate::hsm::policy::KeyPolicy;
 use crate::inventory::{self, KeyState, KeyType, NewKey};
 use crate::operations::kek_fingerprint;
 
-/// The SP 800-57 key type a policy makes.
-fn key_type(policy: &KeyPolicy) -> KeyType {
-    let secret = policy.key.is_secret();
-    if policy.trusted || (secret && policy.usage.contains(&Usage::Wrap)) {
-        KeyType::SymmetricKeyWrapping
-    } else if secret {
-        KeyType::SymmetricDataEncryption
-    } else if policy.usage.contains(&Usage::Sign) {
-        KeyType::PrivateSignature
-    } else {
-        KeyType::PrivateKeyTransport
-    }
-}
-
 impl Engine {
-    /// A key id no inventory entry has: the label, or `label~2`, `label~3`… when an earlier
-    /// key of that label (e.g. on a re-initialised token) is still recorded.
+    /// A key id no inventory entry has ([`inventory::free_key_id`]).
     pub(super) fn free_key_id(&self, label: &str) -> Result<String, EngineError> {
-        let store = self.journal.store();
-        if inventory::get(store, label)?.is_none() {
-            return Ok(label.into());
-        }
-        for n in 2u32.. {
-            let id = format!("{label}~{n}");
-            if inventory::get(store, &id)?.is_none() {
-                return Ok(id);
-            }
-        }
-        Ok(format!("{label}~new"))
+        Ok(inventory::free_key_id(self.journal.store(), label)?)
     }
 
     /// Registers a key the ceremony made and activates it; returns its inventory id.
@@ -61,7 +36,7 @@ impl Engine {
                 key_id: key_id.clone(),
                 label: ev.label.clone(),
                 purpose: policy.description.clone(),
-                key_type: key_type(policy),
+                key_type: KeyType::for_policy(policy),
                 algorithm: ev.key.name().into(),
                 token_serial: token_serial.into(),
                 cka_id: ev.id.clone(),

@@ -27,6 +27,22 @@ pub enum KeyType {
 }
 
 impl KeyType {
+    /// The SP 800-57 key type a key policy makes: the one rule both the ceremony engine and
+    /// the journaled `keyrite hsm` operations register keys by.
+    pub(crate) fn for_policy(policy: &crate::hsm::policy::KeyPolicy) -> Self {
+        use crate::hsm::policy::Usage;
+        let secret = policy.key.is_secret();
+        if policy.trusted || (secret && policy.usage.contains(&Usage::Wrap)) {
+            KeyType::SymmetricKeyWrapping
+        } else if secret {
+            KeyType::SymmetricDataEncryption
+        } else if policy.usage.contains(&Usage::Sign) {
+            KeyType::PrivateSignature
+        } else {
+            KeyType::PrivateKeyTransport
+        }
+    }
+
     /// (Table 1 row, kebab name, suggested originator-usage period in days).
     fn row(self) -> (u8, &'static str, i64) {
         use KeyType::*;

@@ -481,6 +481,21 @@ fn with_backups(store: &Store, mut rec: KeyRecord) -> Result<KeyRecord, Inventor
     Ok(rec)
 }
 
+/// A key id no inventory entry has: `label`, or `label~2`, `label~3`… when an earlier key of
+/// that label (e.g. on a re-initialised token) is still recorded.
+pub fn free_key_id(store: &Store, label: &str) -> Result<String, InventoryError> {
+    if get(store, label)?.is_none() {
+        return Ok(label.into());
+    }
+    for n in 2u32.. {
+        let id = format!("{label}~{n}");
+        if get(store, &id)?.is_none() {
+            return Ok(id);
+        }
+    }
+    Ok(format!("{label}~new"))
+}
+
 /// One key.
 pub fn get(store: &Store, key_id: &str) -> Result<Option<KeyRecord>, InventoryError> {
     let rec = store

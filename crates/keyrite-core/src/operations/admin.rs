@@ -15,7 +15,7 @@ use crate::hsm::backup::KeyBackup;
 use crate::hsm::destroy::DestructionProof;
 use crate::hsm::init::InitTarget;
 use crate::hsm::keygen::KeyEvidence;
-use crate::hsm::policy::{KeyPolicy, PolicySet, Usage};
+use crate::hsm::policy::{KeyPolicy, PolicySet};
 use crate::hsm::quirks::Quirks;
 use crate::hsm::session::token_name;
 use crate::hsm::{HsmError, Pkcs11Module, TokenSession, TokenSummary};
@@ -295,20 +295,6 @@ impl<'j> Op<'j> {
     }
 }
 
-/// The SP 800-57 key type a policy makes (as the engine registers ceremony keys).
-fn key_type(policy: &KeyPolicy) -> KeyType {
-    let secret = policy.key.is_secret();
-    if policy.trusted || (secret && policy.usage.contains(&Usage::Wrap)) {
-        KeyType::SymmetricKeyWrapping
-    } else if secret {
-        KeyType::SymmetricDataEncryption
-    } else if policy.usage.contains(&Usage::Sign) {
-        KeyType::PrivateSignature
-    } else {
-        KeyType::PrivateKeyTransport
-    }
-}
-
 /// The live (not destroyed or compromised) inventory record of `label` on token `serial`.
 fn live_record(
     command: AdminCommand,
@@ -335,15 +321,7 @@ fn register(
     serial: &str,
 ) -> Result<String, AdminError> {
     let store = op.journal.store();
-    let mut key_id = ev.label.clone();
-    let mut n = 2u32;
-    while inventory::get(store, &key_id)
-        .map_err(|e| op.after(e))?
-        .is_some()
-    {
-        key_id = format!("{}~{n}", ev.label);
-        n += 1;
-    }
+    let key_id = inventory::free_key_id(store, &ev.label).map_err(|e| op.after(e))?;
     let fingerprint = ev.spki_sha256.clone().or_else(|| {
         ev.kcv
             .as_ref()
@@ -355,7 +333,7 @@ fn register(
             key_id: key_id.clone(),
             label: ev.label.clone(),
             purpose: policy.description.clone(),
-            key_type: key_type(policy),
+            key_type: KeyType::for_policy(policy),
             algorithm: ev.key.name().into(),
             token_serial: serial.into(),
             cka_id: ev.id.clone(),
