@@ -215,3 +215,131 @@ fn killed_during_login_loops() {
     // repair path was taken, not only the happy one.
     assert!(damaged > 0, "{kills} kills never damaged token.object");
 }
+
+/// The first records of a SoftHSM2 object file, up to (not including) attribute type `stop`:
+/// what `C_CopyObject`, which writes the new file once per attribute in type order, leaves
+/// when its process is killed.
+fn prefix_before(bytes: &[u8], stop: u64) -> Vec<u8> {
+    let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().unwrap());
+    let mut i = 8;
+    while i < bytes.len() && u64_at(i) < stop {
+        let kind = u64_at(i + 8);
+        i += 16;
+        i += match kind {
+            1 => 1,
+            2 => 8,
+            3 | 4 => 8 + u64_at(i) as usize,
+            5 => 8 + 8 * u64_at(i) as usize,
+            k => panic!("kind {k}"),
+        };
+    }
+    bytes[..i].to_vec()
+}
+
+/// A process killed while SoftHSM2 copies a key (the root KEK's import copies it into a
+/// private object) leaves an object with a class but no label or id, which SoftHSM2 lists and
+/// the journal cannot name; one killed right after creating an object's file leaves it empty.
+/// Opening the rehearsal HSM moves both out of the token before SoftHSM2 reads it.
+#[test]
+#[serial(softhsm)]
+fn half_made_key_objects_are_moved_out_of_the_token() {
+    let (_tmp, data, hsm) = with_key();
+    let token_dir = token_object(&data).parent().unwrap().to_path_buf();
+    let whole: Vec<PathBuf> = std::fs::read_dir(&token_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "object") && !p.ends_with("token.object"))
+        .collect();
+    let private_key = whole
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        // First record: CKA_CLASS (type 0, kind 2) = CKO_PRIVATE_KEY (3).
+        .find(|b| b.len() >= 32 && b[8..16] == [0; 8] && b[24..32] == 3u64.to_be_bytes())
+        .expect("the private key's object file");
+    let copied = token_dir.join("0badc0de-0000-4000-8000-000000000001.object");
+    let empty = token_dir.join("0badc0de-0000-4000-8000-000000000002.object");
+    std::fs::write(&copied, prefix_before(&private_key, 3)).unwrap();
+    std::fs::write(&empty, b"").unwrap();
+    let again = RehearsalHsm::ensure(&data).unwrap();
+    assert!(again.repairs().is_empty(), "{:?}", again.repairs());
+    let [first, second] = again.set_aside() else {
+        panic!("two half-made objects expected: {:?}", again.set_aside())
+    };
+    assert_eq!((&first.file, &second.file), (&copied, &empty));
+    assert_eq!(
+        first.problem,
+        "an object of class 3 without CKA_LABEL, which SoftHSM2 writes for every such object"
+    );
+    assert_eq!(second.problem, "it is empty");
+    for found in [first, second] {
+        assert!(found
+            .moved_to
+            .starts_with(data.softhsm_dir().join("damaged")));
+        assert!(!found.file.exists());
+    }
+    assert_eq!(
+        std::fs::read(&first.moved_to).unwrap(),
+        prefix_before(&private_key, 3)
+    );
+    assert_eq!(
+        second.to_string(),
+        format!(
+            "the rehearsal token held a half-made key object {} (it is empty; SoftHSM2 was \
+             interrupted while creating it); it was never a usable key and was moved out of the \
+             token to {}",
+            empty.display(),
+            second.moved_to.display()
+        )
+    );
+    assert_eq!(labels(&again).unwrap(), ["k1"]);
+    // Whole objects are never touched, and the next opening finds nothing.
+    assert!(RehearsalHsm::ensure(&data).unwrap().set_aside().is_empty());
+    for p in &whole {
+        assert!(p.exists(), "{} was moved", p.display());
+    }
+    // Why the guard runs before SoftHSM2 is loaded: SoftHSM2 itself lists the cut copy as a
+    // key without label or id, and completes its file with default attributes on the way.
+    std::fs::write(&copied, prefix_before(&private_key, 3)).unwrap();
+    assert_eq!(labels(&hsm).unwrap(), ["", "k1"]);
+    assert!(std::fs::read(&copied).unwrap().len() > prefix_before(&private_key, 3).len());
+}
+
+/// A data directory copied elsewhere (or moved) uses its own token store from then on: a key
+/// generated in the copy is not in the original, and the original is unchanged.
+#[test]
+#[serial(softhsm)]
+fn a_copied_data_directory_uses_its_own_tokens() {
+    let (tmp, data, _hsm) = with_key();
+    let copy_path = tmp.path().join("copy");
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(data.path())
+        .arg(&copy_path)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let copy = DataDir::open_at(copy_path.clone()).unwrap();
+    let in_copy = RehearsalHsm::ensure(&copy).unwrap();
+    let conf = std::fs::read_to_string(copy.softhsm_dir().join("softhsm2.conf")).unwrap();
+    let own = copy_path.canonicalize().unwrap().join("softhsm/tokens");
+    assert!(
+        conf.contains(&format!("directories.tokendir = {}\n", own.display())),
+        "{conf}"
+    );
+    {
+        let m = Pkcs11Module::load(in_copy.module_path()).unwrap();
+        let (_, user) = in_copy.pins().unwrap();
+        let (s, _) = TokenSession::login(&m, &sel(), UserKind::User, &user).unwrap();
+        let p = PolicySet::builtin().unwrap();
+        generate(
+            &s,
+            p.get("ec-p256-sign").unwrap(),
+            "k2",
+            &Quirks::builtin().unwrap(),
+        )
+        .unwrap();
+    }
+    assert_eq!(labels(&in_copy).unwrap(), ["k1", "k2"]);
+    let original = RehearsalHsm::ensure(&data).unwrap();
+    assert_eq!(labels(&original).unwrap(), ["k1"]);
+}

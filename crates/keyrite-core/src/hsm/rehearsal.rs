@@ -9,7 +9,9 @@
 //!
 //! SoftHSM2's file store is not crash-safe (a process killed during `C_Login` can leave the
 //! token's `token.object` empty); [`store`] keeps a known-good copy of it and puts it back,
-//! reporting each repair in [`RehearsalHsm::repairs`].
+//! reporting each repair in [`RehearsalHsm::repairs`]; a key object file left half-made by a
+//! process killed while SoftHSM2 created it is moved out of the token
+//! ([`RehearsalHsm::set_aside`]).
 
 mod store;
 
@@ -21,7 +23,7 @@ use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use rand::Rng;
 use std::path::{Path, PathBuf};
-pub use store::StoreRepair;
+pub use store::{HalfMadeObject, StoreRepair};
 
 /// Environment variable naming the SoftHSM2 module to use instead of the usual locations.
 pub const SOFTHSM_MODULE_ENV: &str = "KEYRITE_SOFTHSM_MODULE";
@@ -54,6 +56,7 @@ pub struct RehearsalHsm {
     dir: PathBuf,
     module: PathBuf,
     repairs: Vec<StoreRepair>,
+    set_aside: Vec<HalfMadeObject>,
 }
 
 const CONF: &str = "softhsm2.conf";
@@ -91,13 +94,15 @@ impl RehearsalHsm {
             reason,
         };
         if dir.join(CONF).is_file() && dir.join(PINS).is_file() {
+            Self::point_conf_at_own_tokens(&dir)?;
             // Before SoftHSM2 reads the store: it drops a token whose token.object is damaged.
-            let repairs = store::guard(&dir)?;
+            let report = store::guard(&dir)?;
             std::env::set_var("SOFTHSM2_CONF", dir.join(CONF));
             return Ok(Self {
                 dir,
                 module,
-                repairs,
+                repairs: report.repairs,
+                set_aside: report.set_aside,
             });
         }
         if dir.exists() {
@@ -117,13 +122,77 @@ impl RehearsalHsm {
             return Err(e);
         }
         // The first known-good copy of the new token's store.
-        let repairs = store::guard(&dir)?;
+        let report = store::guard(&dir)?;
         std::env::set_var("SOFTHSM2_CONF", dir.join(CONF));
         Ok(Self {
             dir,
             module,
-            repairs,
+            repairs: report.repairs,
+            set_aside: report.set_aside,
         })
+    }
+
+    /// Makes `softhsm2.conf` name this data directory's own token directory by its absolute,
+    /// canonical path. A data directory that was copied or moved (or opened from another
+    /// working directory, for one made by an older Keyrite with a relative path) would
+    /// otherwise use another directory's tokens: a key "generated in the copy" would land in
+    /// the original's token.
+    fn point_conf_at_own_tokens(dir: &Path) -> Result<(), HsmError> {
+        let fail = |reason: String| HsmError::Rehearsal {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let conf = dir.join(CONF);
+        let tokens = dir.join("tokens").canonicalize().map_err(|e| {
+            fail(format!(
+                "cannot resolve its token directory {}: {e}",
+                dir.join("tokens").display()
+            ))
+        })?;
+        let want = conf_text(&tokens);
+        let meta = std::fs::symlink_metadata(&conf)
+            .map_err(|e| fail(format!("cannot inspect {CONF}: {e}")))?;
+        let have = if meta.is_file() {
+            std::fs::read_to_string(&conf).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        if have == want {
+            return Ok(());
+        }
+        let was = have
+            .lines()
+            .find_map(|l| l.strip_prefix("directories.tokendir = "))
+            .unwrap_or("(unreadable)")
+            .to_string();
+        // A new file renamed over the old one: a symlink in its place is replaced, never
+        // followed.
+        let tmp = dir.join(format!(".{CONF}.keyrite-tmp-{}", std::process::id()));
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            f.write_all(want.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &conf)?;
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(fail(format!(
+                "cannot point {CONF} at this data directory's tokens {}: {e}",
+                tokens.display()
+            )));
+        }
+        tracing::warn!(
+            conf = %conf.display(),
+            was = %was,
+            now = %tokens.display(),
+            "the rehearsal HSM's configuration named another token directory (the data directory was copied or moved); it now names this data directory's own"
+        );
+        Ok(())
     }
 
     fn create_in(scratch: &Path, dir: &Path, module: &Path) -> Result<(), HsmError> {
@@ -188,8 +257,16 @@ impl RehearsalHsm {
             .map_err(|e| fail(format!("cannot write {PINS}: {e}")))?;
         f.sync_all()
             .map_err(|e| fail(format!("cannot write {PINS}: {e}")))?;
-        // The final configuration points at the final token directory.
-        std::fs::write(scratch.join(CONF), conf_text(&dir.join("tokens")))
+        // The final configuration points at the final token directory, by absolute path
+        // (`ensure` keeps it so when the data directory is copied or moved).
+        let final_tokens = dir
+            .parent()
+            .unwrap_or(Path::new("."))
+            .canonicalize()
+            .map_err(|e| fail(format!("cannot resolve the data directory: {e}")))?
+            .join(dir.file_name().unwrap_or_default())
+            .join("tokens");
+        std::fs::write(scratch.join(CONF), conf_text(&final_tokens))
             .map_err(|e| fail(format!("cannot write {CONF}: {e}")))?;
         std::fs::rename(scratch, dir)
             .map_err(|e| fail(format!("cannot move {} into place: {e}", scratch.display())))?;
@@ -200,6 +277,12 @@ impl RehearsalHsm {
     /// says what was lost; callers show it to the operator.
     pub fn repairs(&self) -> &[StoreRepair] {
         &self.repairs
+    }
+
+    /// Half-made key object files (left by a process killed while SoftHSM2 created them)
+    /// moved out of the token when this value was made (usually none).
+    pub fn set_aside(&self) -> &[HalfMadeObject] {
+        &self.set_aside
     }
 
     /// The SoftHSM2 module path.

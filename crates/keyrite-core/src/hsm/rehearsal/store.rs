@@ -16,12 +16,23 @@
 //! changed in `token.object` after it was taken: PIN changes and failed-PIN counts of that run.
 //! Key objects live in files of their own and are untouched.
 //!
+//! Key objects live in files of their own (`<uuid>.object`), written the same way, and
+//! SoftHSM2 creates a new one in two writes: the file with no attributes when the object is
+//! made, then every attribute when its template is committed. A process killed between the
+//! two (seen with SIGKILL during the root KEK's import) leaves an object with no class, label
+//! or id, which SoftHSM2 still lists and which the journal cannot name. Such a file, or one
+//! cut inside a record, is never a usable key. SoftHSM2 itself, when it next loads the token,
+//! completes such a file with default attributes (an empty label and id), after which it can
+//! no longer be told from a key; so the check runs before SoftHSM2 is loaded. The file is
+//! moved out of the token into `damaged/`
+//! and reported ([`HalfMadeObject`]), so that the next ceremony's reconciliation sees the
+//! token exactly as the journal left it.
+//!
 //! A cut that falls exactly between two records and keeps every required attribute cannot be
 //! told from a whole file; SoftHSM2 writes `token.object` (a few hundred bytes) with one
 //! `write`, so the cuts met in practice leave it empty.
 
 use crate::hsm::HsmError;
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +49,8 @@ const DAMAGED: &str = "damaged";
 const KIND_BOOL: u64 = 1;
 const KIND_ULONG: u64 = 2;
 const KIND_BYTES: u64 = 3;
+/// An attribute template (`CKA_UNWRAP_TEMPLATE`…): a length, then records like the file's.
+const KIND_ATTRMAP: u64 = 4;
 const KIND_MECHSET: u64 = 5;
 // CKA_VENDOR_DEFINED + 'SH' + n (OSAttributes.h): what a usable token.object must hold.
 // The user PIN is not required: C_InitToken clears it until C_InitPIN runs.
@@ -77,6 +90,37 @@ impl std::fmt::Display for StoreRepair {
     }
 }
 
+/// A half-made key object file Keyrite found in a rehearsal token and moved out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HalfMadeObject {
+    /// The object's file in the token directory.
+    pub file: PathBuf,
+    /// What was wrong with it.
+    pub problem: String,
+    /// Where it was moved, kept as evidence.
+    pub moved_to: PathBuf,
+}
+
+impl std::fmt::Display for HalfMadeObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the rehearsal token held a half-made key object {} ({}; SoftHSM2 was interrupted \
+             while creating it); it was never a usable key and was moved out of the token to {}",
+            self.file.display(),
+            self.problem,
+            self.moved_to.display()
+        )
+    }
+}
+
+/// What Keyrite found and mended in the rehearsal store when it opened it.
+#[derive(Debug, Default)]
+pub(super) struct GuardReport {
+    pub(super) repairs: Vec<StoreRepair>,
+    pub(super) set_aside: Vec<HalfMadeObject>,
+}
+
 /// What a `token.object` looks like.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -108,51 +152,100 @@ impl<'a> Cursor<'a> {
 }
 
 fn check(bytes: &[u8]) -> Verdict {
+    match attributes(bytes) {
+        Err(v) => v,
+        Ok(seen) => match REQUIRED.iter().find(|(ty, _)| !seen.contains_key(ty)) {
+            Some((_, name)) => Verdict::Damaged(format!("it lacks the token's {name}")),
+            None => Verdict::Complete,
+        },
+    }
+}
+
+// PKCS#11 attribute types and object classes the key-object check reads.
+const CKA_CLASS: u64 = 0x0;
+const CKA_LABEL: u64 = 0x3;
+const CKA_ID: u64 = 0x102;
+const CKA_DESTROYABLE: u64 = 0x172;
+const CKA_ALLOWED_MECHANISMS: u64 = 0x4000_0600;
+const KEY_CLASSES: [u64; 3] = [2, 3, 4];
+
+/// A key or certificate object file. SoftHSM2 writes a whole object once, at the commit of
+/// its template, with every attribute its object class defines (defaults included), in
+/// ascending type order. `C_CopyObject` is different: it writes the new file once per
+/// attribute, in the same order, so a kill leaves a prefix. Every storage object has
+/// `CKA_DESTROYABLE` and every key has `CKA_ALLOWED_MECHANISMS`, the highest types of each, so
+/// their absence marks any cut.
+fn check_object(bytes: &[u8]) -> Verdict {
+    let seen = match attributes(bytes) {
+        Err(v) => return v,
+        Ok(seen) => seen,
+    };
+    let Some(class) = seen.get(&CKA_CLASS) else {
+        return Verdict::Damaged("it has no object class (CKA_CLASS)".into());
+    };
+    let class = class.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    // In type order, so the message names the first attribute the cut lost.
+    let required: &[(u64, &str)] = if KEY_CLASSES.contains(&class) {
+        &[
+            (CKA_LABEL, "CKA_LABEL"),
+            (CKA_ID, "CKA_ID"),
+            (CKA_DESTROYABLE, "CKA_DESTROYABLE"),
+            (CKA_ALLOWED_MECHANISMS, "CKA_ALLOWED_MECHANISMS"),
+        ]
+    } else {
+        &[(CKA_DESTROYABLE, "CKA_DESTROYABLE")]
+    };
+    match required.iter().find(|(ty, _)| !seen.contains_key(ty)) {
+        Some((_, name)) => Verdict::Damaged(format!(
+            "an object of class {class} without {name}, which SoftHSM2 writes for every such object"
+        )),
+        None => Verdict::Complete,
+    }
+}
+
+/// Every attribute record of a SoftHSM2 object file (type to raw value), or the verdict that
+/// stops reading it.
+fn attributes(bytes: &[u8]) -> Result<std::collections::BTreeMap<u64, &[u8]>, Verdict> {
     let len = bytes.len();
     if len == 0 {
-        return Verdict::Damaged("it is empty".into());
+        return Err(Verdict::Damaged("it is empty".into()));
     }
     let mut c = Cursor { rest: bytes };
     if c.u64().is_none() {
-        return Verdict::Damaged(format!(
+        return Err(Verdict::Damaged(format!(
             "it ends inside the generation number ({len} bytes)"
-        ));
+        )));
     }
-    let mut seen = BTreeSet::new();
+    let mut seen = std::collections::BTreeMap::new();
     while !c.rest.is_empty() {
         let at = len - c.rest.len();
         let (Some(ty), Some(kind)) = (c.u64(), c.u64()) else {
-            return Verdict::Damaged(format!(
+            return Err(Verdict::Damaged(format!(
                 "it ends inside an attribute header at byte {at} ({len} bytes)"
-            ));
+            )));
         };
         let value = match kind {
             KIND_BOOL => c.bytes(1),
             KIND_ULONG => c.bytes(8),
-            KIND_BYTES => c.u64().and_then(|n| c.bytes(n)),
+            KIND_BYTES | KIND_ATTRMAP => c.u64().and_then(|n| c.bytes(n)),
             KIND_MECHSET => c
                 .u64()
                 .and_then(|n| n.checked_mul(8))
                 .and_then(|n| c.bytes(n)),
             other => {
-                return Verdict::Unknown(format!(
+                return Err(Verdict::Unknown(format!(
                     "attribute 0x{ty:x} at byte {at} has kind {other}"
-                ))
+                )))
             }
         };
-        if value.is_none() {
-            return Verdict::Damaged(format!(
+        let Some(value) = value else {
+            return Err(Verdict::Damaged(format!(
                 "it ends inside attribute 0x{ty:x} at byte {at} ({len} bytes)"
-            ));
-        }
-        seen.insert(ty);
+            )));
+        };
+        seen.insert(ty, value);
     }
-    for (ty, name) in REQUIRED {
-        if !seen.contains(ty) {
-            return Verdict::Damaged(format!("it lacks the token's {name}"));
-        }
-    }
-    Verdict::Complete
+    Ok(seen)
 }
 
 fn unusable(file: &Path, problem: String) -> HsmError {
@@ -164,7 +257,8 @@ fn unusable(file: &Path, problem: String) -> HsmError {
 
 /// Checks the `token.object` of every token under `softhsm_dir/tokens`: a complete one
 /// refreshes its known-good copy, a damaged one is put back from it (and reported).
-pub(super) fn guard(softhsm_dir: &Path) -> Result<Vec<StoreRepair>, HsmError> {
+/// Half-made key object files are moved out of the token (and reported).
+pub(super) fn guard(softhsm_dir: &Path) -> Result<GuardReport, HsmError> {
     let tokens = softhsm_dir.join("tokens");
     let entries = std::fs::read_dir(&tokens)
         .map_err(|e| unusable(&tokens, format!("cannot list the token directory: {e}")))?;
@@ -174,13 +268,88 @@ pub(super) fn guard(softhsm_dir: &Path) -> Result<Vec<StoreRepair>, HsmError> {
         .filter(|p| p.join(TOKEN_OBJECT).is_file())
         .collect();
     dirs.sort();
-    let mut repairs = Vec::new();
+    let mut report = GuardReport::default();
     for dir in dirs {
         if let Some(r) = guard_token(softhsm_dir, &dir)? {
-            repairs.push(r);
+            report.repairs.push(r);
         }
+        report.set_aside.extend(guard_objects(softhsm_dir, &dir)?);
     }
-    Ok(repairs)
+    Ok(report)
+}
+
+/// Moves every half-made key object file of one token into `damaged/`.
+fn guard_objects(softhsm_dir: &Path, token_dir: &Path) -> Result<Vec<HalfMadeObject>, HsmError> {
+    let entries = std::fs::read_dir(token_dir)
+        .map_err(|e| unusable(token_dir, format!("cannot list the token directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "object")
+                && p.file_name().is_some_and(|n| n != TOKEN_OBJECT)
+        })
+        .collect();
+    files.sort();
+    let token = token_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut set_aside = Vec::new();
+    for file in files {
+        let io = |what: &str, e: std::io::Error| unusable(&file, format!("cannot {what}: {e}"));
+        // A symlink is never SoftHSM2's own file: leave it for SoftHSM2 to refuse.
+        let meta = std::fs::symlink_metadata(&file).map_err(|e| io("inspect it", e))?;
+        if !meta.is_file() {
+            continue;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&file)
+            .map_err(|e| io("open it", e))?;
+        // SoftHSM2 holds this lock while it rewrites the file.
+        lock(&f).map_err(|e| io("lock it", e))?;
+        let mut verdict = check_object(&read_all(&mut f).map_err(|e| io("read it", e))?);
+        if matches!(verdict, Verdict::Damaged(_)) {
+            // A live writer between its two writes finishes within moments; a killed one never.
+            std::thread::sleep(Duration::from_millis(100));
+            verdict = check_object(&read_all(&mut f).map_err(|e| io("read it", e))?);
+        }
+        let Verdict::Damaged(problem) = verdict else {
+            continue;
+        };
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let damaged_dir = softhsm_dir.join(DAMAGED);
+        std::fs::create_dir_all(&damaged_dir)
+            .map_err(|e| io(&format!("create {}", damaged_dir.display()), e))?;
+        let moved_to = damaged_dir.join(format!("{token}.{name}.{}", stamp()));
+        // Same file system (both under the rehearsal directory): one atomic rename.
+        std::fs::rename(&file, &moved_to)
+            .map_err(|e| io(&format!("move it to {}", moved_to.display()), e))?;
+        if let Ok(d) = File::open(token_dir) {
+            let _ = d.sync_all();
+        }
+        let found = HalfMadeObject {
+            file,
+            problem,
+            moved_to,
+        };
+        tracing::warn!(%found, "rehearsal token: half-made key object moved aside");
+        set_aside.push(found);
+    }
+    Ok(set_aside)
+}
+
+/// Nanoseconds since the epoch: a name suffix that does not repeat.
+fn stamp() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 fn guard_token(softhsm_dir: &Path, token_dir: &Path) -> Result<Option<StoreRepair>, HsmError> {
@@ -241,10 +410,7 @@ fn guard_token(softhsm_dir: &Path, token_dir: &Path) -> Result<Option<StoreRepai
                     ),
                 ));
             };
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default();
+            let stamp = stamp();
             let damaged_copy = softhsm_dir
                 .join(DAMAGED)
                 .join(format!("{name}.{TOKEN_OBJECT}.{stamp}"));
@@ -406,13 +572,57 @@ mod tests {
         );
     }
 
+    /// A secret key as SoftHSM2 writes it: class, label, id, a template, the mechanisms.
+    fn key_object() -> Vec<u8> {
+        let mut v = 3u64.to_be_bytes().to_vec();
+        v.extend(record(0, KIND_ULONG, &4u64.to_be_bytes()));
+        v.extend(record(1, KIND_BOOL, &[0xff]));
+        v.extend(record(3, KIND_BYTES, &bytes_value(b"kek")));
+        v.extend(record(0x102, KIND_BYTES, &bytes_value(&[1, 2])));
+        v.extend(record(0x172, KIND_BOOL, &[0xff]));
+        let inner = record(2, KIND_BOOL, &[0xff]);
+        v.extend(record(0x4000_0211, KIND_ATTRMAP, &bytes_value(&inner)));
+        v.extend(record(0x4000_0600, KIND_MECHSET, &1u64.to_be_bytes()));
+        v.extend(0x2109u64.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn a_whole_key_object_with_a_template_is_complete() {
+        assert_eq!(check_object(&key_object()), Verdict::Complete);
+    }
+
+    #[test]
+    fn every_prefix_of_a_key_object_is_half_made() {
+        let whole = key_object();
+        assert_eq!(
+            check_object(&whole[..8]),
+            Verdict::Damaged("it has no object class (CKA_CLASS)".into())
+        );
+        // What C_CopyObject leaves after copying the class, token and label.
+        let three_records = 8 + 24 + 17 + 27;
+        assert_eq!(
+            check_object(&whole[..three_records]),
+            Verdict::Damaged(
+                "an object of class 4 without CKA_ID, which SoftHSM2 writes for every such object"
+                    .into()
+            )
+        );
+        for n in 0..whole.len() {
+            assert!(
+                matches!(check_object(&whole[..n]), Verdict::Damaged(_)),
+                "cut at {n} not seen"
+            );
+        }
+    }
+
     #[test]
     fn unknown_kinds_and_huge_lengths_do_not_panic() {
         let mut v = token_object(true);
-        v.extend(record(2, 4, &[0; 8]));
+        v.extend(record(2, 6, &[0; 8]));
         assert_eq!(
             check(&v),
-            Verdict::Unknown(format!("attribute 0x2 at byte {} has kind 4", v.len() - 24))
+            Verdict::Unknown(format!("attribute 0x2 at byte {} has kind 6", v.len() - 24))
         );
         let mut v = 1u64.to_be_bytes().to_vec();
         v.extend(record(3, KIND_BYTES, &u64::MAX.to_be_bytes()));
