@@ -17,6 +17,7 @@ mod digest;
 mod error;
 mod ids;
 mod locate;
+mod params;
 mod raw;
 mod roles;
 mod validate;
