@@ -49,7 +49,9 @@ pub fn man_pages(cmd: &Command, dir: &Path) -> anyhow::Result<Vec<String>> {
             man.render_subcommands_section(&mut page)?;
         }
         page.extend_from_slice(exit_status_section().as_bytes());
-        man.render_version_section(&mut page)?;
+        if c.get_version().is_some() {
+            man.render_version_section(&mut page)?;
+        }
         let file = format!("{name}.1");
         keyrite_core::paths::write_new_named(&dir.join(&file), "man page", &page)?;
         written.push(file);
