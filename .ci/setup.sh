@@ -83,4 +83,20 @@ if ((${#siem_missing[@]})); then
 fi
 # --- end SIEM export validators ---
 
+# --- packaging (.ci/package.sh): lintian checks the .deb, zsh loads the completion script,
+# cargo-cyclonedx (pinned) writes the SBOMs ---
+PKG_APT=(lintian zsh)
+pkg_missing=()
+for p in "${PKG_APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || pkg_missing+=("$p")
+done
+if ((${#pkg_missing[@]})); then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkg_missing[@]}"
+fi
+if ! need_tool cargo-cyclonedx 0.5.9; then
+  cargo install cargo-cyclonedx --version '=0.5.9' --locked --root "$TOOLS"
+fi
+# --- end packaging ---
+
 echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV, SIEM validators in $SIEM_VENV)"

@@ -33,3 +33,5 @@ step "GUI end-to-end tests in a real window (Xvfb + tauri-driver + WebKitWebDriv
 mkdir -p target/screenshots
 KEYRITE_SCREENSHOT_DIR="$PWD/target/screenshots" \
   xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked -p keyrite-tests --test 'gui_*' -- --ignored
+
+bash .ci/package.sh # .deb, lintian, bit-for-bit rebuild of the CLI, SBOMs, install and run

@@ -143,7 +143,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         &[("rotate-key", "abort")],
     );
     let r = run_with_cards(&t, &mut h, &script("key-rotation"), &ans);
-    assert_eq!(r.code, Some(2), "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, Some(6), "{}{}", r.stdout, r.stderr);
     assert_eq!(r.inserted, vec![7_001, 7_002]);
     assert_eq!(
         token_labels(&data),
@@ -290,7 +290,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         &[("destroy-key", "abort")],
     );
     let r = run_with_cards(&t, &mut h, &script("key-destruction"), &ans);
-    assert_eq!(r.code, Some(2), "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, Some(6), "{}{}", r.stdout, r.stderr);
     assert!(token_labels(&data).contains(&"keyrite-temp-key".to_string()));
     let ev = events(&data);
     let (granted, refused) = approvals_of(&ev, mark);

@@ -118,7 +118,7 @@ async fn journal_screen_lists_entries_and_names_the_first_bad_seq_after_tamperin
     // Tamper with entry 2 while the app runs; the CLI and the GUI must agree on the verdict.
     tamper_entry(&data.path(), 2);
     let cli = keyrite(&data.path(), &["journal", "verify"]);
-    assert_eq!(cli.status.code(), Some(2));
+    assert_eq!(cli.status.code(), Some(4));
     let err = stderr(&cli);
     let cli_seq = cli_field(&err, "first bad sequence number:");
     assert_eq!(cli_seq, "2");

@@ -4,17 +4,30 @@
 //! print. Errors reach the user as one line saying what failed and what to do.
 
 mod cmd;
+mod exit;
+mod generate;
 mod output;
 mod pin;
+mod version;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Keyrite: key ceremonies with HSMs, Shamir shares, quorum approvals and signed records.
+// The version flag is ours: it hashes the running binary, which clap's static text cannot.
 #[derive(Debug, Parser)]
-#[command(name = "keyrite", version, about)]
+#[command(
+    name = "keyrite",
+    version,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    after_help = exit::help_text(),
+)]
 struct Cli {
+    /// Print the version, source commit and this binary's SHA-256 (hex and words), then exit.
+    #[arg(short = 'V', long)]
+    version: bool,
     /// Site profile (TOML). Without one, Keyrite runs in rehearsal on its embedded SoftHSM2.
     #[arg(long, global = true, value_name = "FILE")]
     profile: Option<PathBuf>,
@@ -22,7 +35,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +58,54 @@ enum Command {
     /// Signed ceremony records: produce, verify.
     #[command(subcommand)]
     Record(cmd::record::RecordCommand),
+    /// Print the completion script for a shell on standard output.
+    Completions {
+        /// The shell.
+        shell: generate::Shell,
+    },
+    /// Write the man pages (keyrite.1 and one per subcommand) into a directory (packaging).
+    #[command(hide = true)]
+    Man {
+        /// Existing directory; no page in it is overwritten.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
+}
+
+/// How the exit codes of commands whose modules still return the codes of before the table in
+/// `exit` are translated into it (journal verify and ceremony run used 2, also clap's usage
+/// code; record verify used 1 for invalid). Applies only to a command's own `Ok(code)`.
+// Removed once cmd/{journal,record,ceremony} return `exit::` constants themselves.
+fn legacy_codes(command: &Command) -> fn(ExitCode) -> ExitCode {
+    use cmd::ceremony::CeremonyCommand as C;
+    use cmd::journal::JournalCommand as J;
+    use cmd::record::RecordCommand as R;
+    match command {
+        Command::Journal(J::Verify { .. }) => |c| {
+            if c == ExitCode::from(2) {
+                exit::code(exit::INVALID)
+            } else {
+                c
+            }
+        },
+        Command::Record(R::Verify { .. }) => |c| {
+            if c == ExitCode::from(1) {
+                exit::code(exit::INVALID)
+            } else if c == ExitCode::from(2) {
+                exit::code(exit::UNREADABLE)
+            } else {
+                c
+            }
+        },
+        Command::Ceremony(C::Run { .. } | C::Resume { .. }) => |c| {
+            if c == ExitCode::from(2) {
+                exit::code(exit::NOT_COMPLETED)
+            } else {
+                c
+            }
+        },
+        _ => |c| c,
+    }
 }
 
 fn main() -> ExitCode {
@@ -57,25 +118,43 @@ fn main() -> ExitCode {
     let hardening = keyrite_core::hardening::harden_process();
     output::init_logging();
     tracing::debug!(?hardening, "process hardened");
+    // Usage errors exit with clap's 2 (exit::USAGE); help exits 0.
     let cli = Cli::parse();
+    if cli.version {
+        print!("{}", version::text());
+        return exit::code(exit::OK);
+    }
+    let Some(command) = cli.command else {
+        eprintln!("{}", Cli::command().render_help());
+        return exit::code(exit::USAGE);
+    };
     let globals = cmd::Globals {
         profile: cli.profile,
         data_dir: cli.data_dir,
     };
-    let result = match cli.command {
+    let translate = legacy_codes(&command);
+    let result = match command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
         Command::Ceremony(c) => cmd::ceremony::run(&globals, c),
         Command::Journal(c) => cmd::journal::run(&globals, c),
         Command::Inventory(c) => cmd::inventory::run(&globals, c),
         Command::Shares(c) => cmd::shares::run(c),
         Command::Record(c) => cmd::record::run(&globals, c),
+        Command::Completions { shell } => {
+            generate::completions(&mut Cli::command(), shell, &mut std::io::stdout());
+            Ok(exit::code(exit::OK))
+        }
+        Command::Man { out_dir } => generate::man_pages(&Cli::command(), &out_dir).map(|pages| {
+            println!("Wrote {} man pages to {}", pages.len(), out_dir.display());
+            exit::code(exit::OK)
+        }),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => translate(code),
         Err(e) => {
             // Core errors already carry their cause in the message; print it once.
             eprintln!("keyrite: error: {e}");
-            ExitCode::from(1)
+            exit::code(exit::ERROR)
         }
     }
 }

@@ -29,7 +29,7 @@ pub enum InventoryCommand {
     /// Compare the inventory with a JSON list of HSM objects
     /// (`[{"token_serial", "label", "cka_id"}]`); differences are reported, never fixed.
     Reconcile {
-        /// The object list.
+        /// The object list, or `-` for standard input.
         #[arg(long, value_name = "FILE")]
         objects: PathBuf,
         /// Print JSON.
@@ -71,13 +71,9 @@ pub fn run(globals: &Globals, command: InventoryCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         InventoryCommand::Reconcile { objects, json } => {
-            let text = std::fs::read_to_string(&objects)
-                .with_context(|| format!("reading {}", objects.display()))?;
+            let (name, text) = crate::output::read_input(&objects, "object list")?;
             let list: Vec<HsmObject> = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: expected a JSON list of {{token_serial, label, cka_id}}",
-                    objects.display()
-                )
+                format!("{name}: expected a JSON list of {{token_serial, label, cka_id}}")
             })?;
             let r = inventory::reconcile(j.store(), &list)?;
             if json {
@@ -103,7 +99,7 @@ pub fn run(globals: &Globals, command: InventoryCommand) -> anyhow::Result<ExitC
             Ok(if r.is_clean() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::from(3)
+                crate::exit::code(crate::exit::DIFFERENCES)
             })
         }
     }

@@ -17,7 +17,7 @@ use keyrite_core::journal::Journal;
 use keyrite_core::operations::admin::{self, AdminCommand, InitChoice, InitPins};
 use keyrite_core::profile::Mode;
 use keyrite_core::store::StoreOptions;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// The data directory's journal, where every token change is recorded.
@@ -45,6 +45,23 @@ pub struct InitArgs {
     pub so_pin_fd: Option<i32>,
     /// Descriptor of the new user PIN.
     pub pin_fd: Option<i32>,
+    /// Print JSON instead of text.
+    pub json: bool,
+}
+
+/// Options of `hsm backup`.
+#[derive(Debug)]
+pub struct BackupArgs {
+    /// Label of the key to back up.
+    pub label: String,
+    /// Label of the root KEK.
+    pub kek_label: String,
+    /// The backup file to write.
+    pub out: PathBuf,
+    /// The policy the key was made under, when its attributes satisfy several.
+    pub policy: Option<String>,
+    /// Print JSON instead of text.
+    pub json: bool,
 }
 
 /// `hsm init`.
@@ -126,6 +143,14 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
         },
         &quirks,
     )?;
+    if a.json {
+        crate::output::print_json(&serde_json::json!({
+            "mode": env.mode(),
+            "token": t,
+            "journaled": "hsm_token_initialised",
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("Initialised {} in slot {}", token_name(&t), t.slot_id);
     println!(
         "  Manufacturer: {}   Model: {}   Software: {}",
@@ -146,15 +171,18 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `hsm backup`.
-pub fn backup(
-    globals: &Globals,
-    t: &TokenArgs,
-    label: &str,
-    kek_label: &str,
-    out: &Path,
-    policy: Option<&str>,
-) -> anyhow::Result<ExitCode> {
+pub fn backup(globals: &Globals, t: &TokenArgs, a: &BackupArgs) -> anyhow::Result<ExitCode> {
+    let (label, kek_label, out) = (a.label.as_str(), a.kek_label.as_str(), a.out.as_path());
+    let policy = a.policy.as_deref();
     admin::check_mode(AdminCommand::Backup, globals.environment()?.mode())?;
+    // Elsewhere `-` means standard output; a backup's place is journaled and kept in the
+    // inventory, so it must be a file (and not one literally named `-`).
+    if out == Path::new("-") {
+        anyhow::bail!(
+            "--out - is refused for a backup: the journal and the inventory record where each \
+             backup is kept; name a file"
+        );
+    }
     let policies = PolicySet::builtin()?;
     if let Some(p) = policy {
         policies.get(p)?;
@@ -183,6 +211,23 @@ pub fn backup(
     let token = s.name();
     drop(s);
     let b = &made.backup;
+    if a.json {
+        let spki = (!b.spki_sha256.is_empty()).then_some(&b.spki_sha256);
+        o.print_evidence(
+            &login,
+            "backup",
+            &serde_json::json!({
+                "label": label,
+                "token": token,
+                "file": made.path,
+                "policy": made.policy,
+                "wrapping_key_label": b.wrapping_key_label,
+                "wrapping_key_kcv": b.wrapping_key_kcv,
+                "spki_sha256": spki,
+            }),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "Backed up key \"{label}\" from {token} to {}",
         made.path.display()
@@ -208,9 +253,7 @@ pub fn restore(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     admin::check_mode(AdminCommand::Restore, globals.environment()?.mode())?;
-    let source_name = input.display().to_string();
-    let text = std::fs::read_to_string(input)
-        .map_err(|e| anyhow::anyhow!("cannot read backup file {source_name}: {e}"))?;
+    let (source_name, text) = crate::output::read_input(input, "backup file")?;
     // The file is checked completely before the token is opened or a PIN asked for.
     let backup = KeyBackup::decode(&source_name, &text)?;
     let policies = PolicySet::builtin()?;

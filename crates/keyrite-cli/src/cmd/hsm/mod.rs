@@ -56,6 +56,9 @@ pub enum HsmCommand {
         /// Rehearsal only: read the new user PIN as one line from this file descriptor.
         #[arg(long, value_name = "N")]
         pin_fd: Option<i32>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the keys on the token, each with its attributes checked against the key policies.
     Keys {
@@ -87,7 +90,8 @@ pub enum HsmCommand {
         /// Label of the root KEK on the token.
         #[arg(long, value_name = "K")]
         kek_label: String,
-        /// The backup file to write (must not exist).
+        /// The backup file to write (must not exist; not `-`: the journal and the inventory
+        /// record where the backup is).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// The policy the key was made under, when its attributes satisfy several.
@@ -95,10 +99,13 @@ pub enum HsmCommand {
         policy: Option<String>,
         #[command(flatten)]
         token: TokenArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Restore a key from a backup file under the root KEK, with the same policy.
     Restore {
-        /// The backup file.
+        /// The backup file, or `-` for standard input.
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
         /// Label of the root KEK (default: the one the backup names).
@@ -138,6 +145,7 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
             current_so_pin_fd,
             so_pin_fd,
             pin_fd,
+            json,
         } => admin::init(
             globals,
             &admin::InitArgs {
@@ -148,6 +156,7 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
                 current_so_pin_fd,
                 so_pin_fd,
                 pin_fd,
+                json,
             },
         ),
         HsmCommand::Keys { token, json } => keys::keys(globals, &token, json),
@@ -163,7 +172,18 @@ pub fn run(globals: &Globals, command: HsmCommand) -> anyhow::Result<ExitCode> {
             out,
             policy,
             token,
-        } => admin::backup(globals, &token, &label, &kek_label, &out, policy.as_deref()),
+            json,
+        } => admin::backup(
+            globals,
+            &token,
+            &admin::BackupArgs {
+                label,
+                kek_label,
+                out,
+                policy,
+                json,
+            },
+        ),
         HsmCommand::Restore {
             input,
             kek_label,

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Package and rebuild checks (issue 20), called by .ci/test.sh after the tests:
+#   1. a source tree of HEAD with every crate vendored (packaging/source-tree.sh), copied to a
+#      second directory before anything is built;
+#   2. the release build of the recipe (packaging/rebuild.sh) in the first: keyrite-cli, then
+#      keyrite-desktop (each alone, as the recipe says);
+#   3. keyrite-cli alone again in the second directory: both `keyrite` must be bit-identical;
+#   4. CycloneDX SBOMs of both binaries (cargo-cyclonedx, pinned in .ci/setup.sh);
+#   5. the .deb (packaging/build-deb.sh) and lintian, which must report no error;
+#   6. the .deb installed into an empty dpkg root and run from there
+#      (packaging/install-check.sh: hsm info, a rehearsal ceremony, man, completions, and the
+#      desktop's first paint under Xvfb).
+# Everything lands in target/package/ (the .deb, binaries, SBOMs and SHA256SUMS in out/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="${KEYRITE_TOOLS:-$HOME/.cache/keyrite-tools}/bin:$PATH"
+WORK="$PWD/target/package"
+step() { printf '\n==> package: %s (%ds so far)\n' "$*" "$SECONDS"; }
+
+KEYRITE_COMMIT=$(git rev-parse HEAD)
+SOURCE_DATE_EPOCH=$(git log -1 --format=%ct HEAD)
+export KEYRITE_COMMIT SOURCE_DATE_EPOCH
+A="$WORK/first/keyrite"
+B="$WORK/second-build/elsewhere/keyrite"
+OUT="$WORK/out"
+rm -rf "$WORK"
+mkdir -p "$OUT" "$(dirname "$B")"
+
+step "source tree of $KEYRITE_COMMIT with vendored crates"
+cargo fetch --locked >/dev/null
+bash packaging/source-tree.sh "$KEYRITE_COMMIT" "$A"
+cp -a "$A" "$B"
+# The desktop embeds the built UI (ui/dist, not in git); .ci/test.sh built it already.
+cp -a ui/dist "$A/ui/dist"
+
+step "release build of keyrite-cli (first directory)"
+bash packaging/rebuild.sh "$A" keyrite-cli
+step "release build of keyrite-desktop (first directory)"
+bash packaging/rebuild.sh "$A" keyrite-desktop
+step "release build of keyrite-cli again (second directory)"
+bash packaging/rebuild.sh "$B" keyrite-cli
+first=$(sha256sum "$A/target/release/keyrite" | cut -d' ' -f1)
+second=$(sha256sum "$B/target/release/keyrite" | cut -d' ' -f1)
+echo "keyrite SHA-256, first directory:  $first"
+echo "keyrite SHA-256, second directory: $second"
+if [[ "$first" != "$second" ]]; then
+  echo "package: the two builds of keyrite differ; see docs/rebuild.md (diffoscope helps)" >&2
+  exit 1
+fi
+rm -rf "$B"
+
+step "CycloneDX SBOMs"
+bash packaging/sbom.sh "$A" "$OUT"
+
+step ".deb"
+cp "$A/target/release/keyrite" "$A/target/release/keyrite-desktop" "$OUT/"
+DEB=$(bash packaging/build-deb.sh "$A" "$OUT" "$OUT")
+(cd "$OUT" && sha256sum keyrite keyrite-desktop ./*.cdx.json "$(basename "$DEB")" >SHA256SUMS)
+cat "$OUT/SHA256SUMS"
+
+step "lintian (no error allowed)"
+lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs "$DEB"
+
+step "install into an empty root and run"
+bash packaging/install-check.sh "$DEB" "$WORK/install"
+step "done"
