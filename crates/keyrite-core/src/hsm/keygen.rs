@@ -38,6 +38,10 @@ pub struct KeyEvidence {
     /// `weaker` with the reasons and whether the site profile accepted it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_protection: Option<super::protection::KeyProtection>,
+    /// Backups, restores and root KEKs: the RFC 5649 mechanism number the module offered and
+    /// Keyrite used (`CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_mechanism: Option<super::wrap::Rfc5649>,
 }
 
 /// The objects that carry one label.
@@ -355,6 +359,7 @@ pub(crate) fn read_back_expecting(
         spki_sha256,
         kcv,
         key_protection: None,
+        wrap_mechanism: None,
     })
 }
 

@@ -33,6 +33,7 @@ pub mod objects;
 pub mod policy;
 pub mod protection;
 pub mod quirks;
+mod rawinfo;
 pub mod rehearsal;
 token_changing!(rootkek);
 pub mod rv;
@@ -40,6 +41,7 @@ pub mod session;
 pub mod signer;
 pub mod spki;
 mod token;
+pub mod wrap;
 
 // What the faces may use from the token-changing modules: data types and read-only checks.
 pub use backup::{BackupError, KeyBackup};
@@ -429,13 +431,23 @@ impl Pkcs11Module {
         let si = self.ctx.get_slot_info(slot).map_err(|e| {
             self.call_err(&format!("reading slot {} (C_GetSlotInfo)", slot.id()), e)
         })?;
-        let ti = self.ctx.get_token_info(slot).map_err(|e| {
-            self.call_err(
-                &format!("reading token in slot {} (C_GetTokenInfo)", slot.id()),
-                e,
-            )
-        })?;
-        Ok(TokenSummary::from_info(slot.id(), &si, &ti))
+        let op = format!("reading token in slot {} (C_GetTokenInfo)", slot.id());
+        match self.ctx.get_token_info(slot) {
+            Ok(ti) => Ok(TokenSummary::from_info(slot.id(), &si, &ti)),
+            Err(e @ cryptoki::error::Error::Pkcs11(..)) => Err(self.call_err(&op, e)),
+            // The module answered but cryptoki could not decode a field (openCryptoki's
+            // clock): read the answer field by field and name what is unreadable.
+            Err(decode) => {
+                let raw = rawinfo::raw_token_info(&self.path, slot.id()).map_err(|why| {
+                    HsmError::Call {
+                        operation: op.clone(),
+                        target: format!("PKCS#11 module {}", self.path.display()),
+                        rv: format!("{decode}; reading it field by field failed too: {why}"),
+                    }
+                })?;
+                Ok(rawinfo::summary_from_raw(slot.id(), &si, &raw))
+            }
+        }
     }
 
     /// Finds the one token matching `selector`.

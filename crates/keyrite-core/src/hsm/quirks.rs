@@ -44,6 +44,10 @@ pub struct ModuleQuirks {
     /// The module enforces `CKA_WRAP_TEMPLATE` in `C_WrapKey`. Absent: false.
     #[serde(default)]
     pub wrap_template: bool,
+    /// The RFC 5649 mechanism number to use (`CKM_AES_KEY_WRAP_PAD` or
+    /// `CKM_AES_KEY_WRAP_KWP`). Absent: whichever the module offers, 0x210A first.
+    #[serde(default)]
+    pub wrap_mechanism: Option<super::wrap::Rfc5649>,
 }
 
 /// How a module lets Keyrite hold a trusted wrapping key (`docs/formats/vendor-quirks.md`).
@@ -125,8 +129,11 @@ impl Quirks {
 
 /// The `CKM_` name of a mechanism (cryptoki's Display gives it without the prefix).
 pub fn mechanism_name(m: MechanismType) -> String {
-    if m == MechanismType::AES_KEY_WRAP_PAD {
-        return "CKM_AES_KEY_WRAP_PAD".into();
+    if let Some(w) = super::wrap::ALL
+        .into_iter()
+        .find(|w| w.mechanism_type() == m)
+    {
+        return w.name().into();
     }
     let s = m.to_string();
     if s.starts_with("CKM_") {

@@ -20,11 +20,10 @@ use super::keygen::{
 };
 use super::policy::{KeyPolicy, Origin};
 use super::protection::{self, KeyProtection, ProtectionRule};
-use super::quirks::{require_mechanism, Quirks, TrustedKeys};
+use super::quirks::{Quirks, TrustedKeys};
 use super::session::TokenSession;
 use super::{HsmError, UserKind};
 use crate::secret::SecretBytes;
-use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -109,14 +108,7 @@ pub fn import_root_kek(
     let q = quirks.for_token(s.token());
     let protection = KeyProtection::plan(q).check(rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), label)?;
-    require_mechanism(
-        s.raw_ctx(),
-        s.slot(),
-        s.token(),
-        q,
-        &op,
-        MechanismType::AES_KEY_WRAP_PAD,
-    )?;
+    super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
     ensure_label_free(s, &op, label)?;
     let id = fresh_id(s)?;
     let mut t = private_template(policy, label, &id);
@@ -253,5 +245,12 @@ fn seal_inner(
     });
     let mut ev = read_back_expecting(s, policy, Origin::Imported, label, &staged.id, h, None, exp)?;
     ev.key_protection = Some(staged.protection);
+    ev.wrap_mechanism = Some(super::wrap::choose(
+        s.raw_ctx(),
+        s.slot(),
+        s.token(),
+        Some(q),
+        op,
+    )?);
     Ok(ev)
 }

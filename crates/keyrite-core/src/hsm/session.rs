@@ -334,6 +334,7 @@ mod tests {
                 hardware_slot: true,
                 removable: false,
             },
+            unreadable: Vec::new(),
         };
         t.flags.user_pin_locked = locked;
         t.flags.user_pin_count_low = low;

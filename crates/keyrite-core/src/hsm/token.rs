@@ -1,6 +1,7 @@
 //! What a token says about itself, in a form fit for screens, JSON and records.
 
 use cryptoki::slot::{SlotInfo, TokenInfo};
+use cryptoki_sys::CK_FLAGS;
 use serde::Serialize;
 
 /// Known software tokens, by manufacturer and model prefixes. A software token keeps its keys
@@ -36,6 +37,37 @@ pub struct TokenSummary {
     pub software: bool,
     /// The token's flags.
     pub flags: TokenFlags,
+    /// Fields of `CK_TOKEN_INFO` the module filled in malformed, each with what it held
+    /// (`hsm::rawinfo`); the token is listed all the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+/// Whether manufacturer and model name a known software token.
+pub(crate) fn is_software(manufacturer: &str, model: &str) -> bool {
+    SOFTWARE_TOKENS
+        .iter()
+        .any(|(m, p)| manufacturer.starts_with(m) && model.starts_with(p))
+}
+
+/// The flags from raw `CK_TOKEN_INFO.flags` bits and the slot's info.
+pub(crate) fn flags_from_bits(bits: CK_FLAGS, si: &SlotInfo) -> TokenFlags {
+    use cryptoki_sys as k;
+    let on = |f: CK_FLAGS| bits & f != 0;
+    TokenFlags {
+        user_pin_initialized: on(k::CKF_USER_PIN_INITIALIZED),
+        login_required: on(k::CKF_LOGIN_REQUIRED),
+        write_protected: on(k::CKF_WRITE_PROTECTED),
+        rng: on(k::CKF_RNG),
+        user_pin_count_low: on(k::CKF_USER_PIN_COUNT_LOW),
+        user_pin_final_try: on(k::CKF_USER_PIN_FINAL_TRY),
+        user_pin_locked: on(k::CKF_USER_PIN_LOCKED),
+        so_pin_count_low: on(k::CKF_SO_PIN_COUNT_LOW),
+        so_pin_final_try: on(k::CKF_SO_PIN_FINAL_TRY),
+        so_pin_locked: on(k::CKF_SO_PIN_LOCKED),
+        hardware_slot: si.hardware_slot(),
+        removable: si.removable_device(),
+    }
 }
 
 /// The token flags that matter to a ceremony.
@@ -72,9 +104,7 @@ impl TokenSummary {
     pub fn from_info(slot_id: u64, si: &SlotInfo, ti: &TokenInfo) -> Self {
         let manufacturer = ti.manufacturer_id().trim().to_string();
         let model = ti.model().trim().to_string();
-        let software = SOFTWARE_TOKENS
-            .iter()
-            .any(|(m, p)| manufacturer.starts_with(m) && model.starts_with(p));
+        let software = is_software(&manufacturer, &model);
         TokenSummary {
             slot_id,
             slot_description: si.slot_description().trim().to_string(),
@@ -100,6 +130,7 @@ impl TokenSummary {
                 hardware_slot: si.hardware_slot(),
                 removable: si.removable_device(),
             },
+            unreadable: Vec::new(),
         }
     }
 }
