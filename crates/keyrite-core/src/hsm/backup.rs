@@ -290,13 +290,9 @@ pub fn backup_key(
 ) -> Result<(KeyBackup, KeyEvidence), HsmError> {
     let op = format!("backing up key \"{label}\" under \"{kek_label}\"");
     require_user(s, &op)?;
-    let mech = super::wrap::choose(
-        s.raw_ctx(),
-        s.slot(),
-        s.token(),
-        Some(quirks.for_token(s.token())),
-        &op,
-    )?;
+    let q = quirks.for_token(s.token());
+    let policy = &q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
+    let mech = super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
     let objs = find_key(s, label)?;
     let key = objs
         .secret
@@ -318,7 +314,6 @@ pub fn backup_key(
         .unwrap_or_default();
     let mut evidence =
         read_back(s, policy, Origin::Generated, label, &id, key, objs.public).or_else(|_| {
-            let quirk = quirks.for_token(s.token()).unwrapped_value_len_zero;
             super::keygen::read_back_quirk(
                 s,
                 policy,
@@ -327,7 +322,7 @@ pub fn backup_key(
                 &id,
                 key,
                 objs.public,
-                quirk,
+                Some(q),
             )
         })?;
     let (kek, kcv) = find_kek(s, &op, kek_label)?;
@@ -418,6 +413,7 @@ pub fn restore_key(
     }
     require_user(s, &op)?;
     let q = quirks.for_token(s.token());
+    let policy = &q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), &backup.label)?;
     // This token's own number for RFC 5649, whichever the backup was made with.
     let mech = super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
@@ -508,7 +504,7 @@ pub fn restore_key(
         &backup.id,
         key,
         public,
-        value_len_quirk,
+        Some(q),
     ) {
         Ok(e) => e,
         Err(e) => {

@@ -39,6 +39,7 @@ token_changing!(rootkek);
 pub mod rv;
 pub mod session;
 pub mod signer;
+pub mod sitedata;
 pub mod spki;
 mod token;
 pub mod wrap;
@@ -159,11 +160,12 @@ pub enum HsmError {
         public_objects: usize,
     },
     /// The key policy file is malformed.
-    #[error("key policy file {source_name} is invalid: {message}")]
+    #[error("key policy file {source_name}: {message}")]
     PolicyFile {
-        /// "built-in key-policies.toml" or the file path.
+        /// "built-in key-policies.toml" or the file path, with `:line:column` when the
+        /// problem has a place.
         source_name: String,
-        /// What is wrong, with line and column when the parser gives them.
+        /// What is wrong.
         message: String,
     },
     /// A policy is inconsistent or forbidden (checked before touching the HSM).
@@ -245,9 +247,10 @@ pub enum HsmError {
         problem: String,
     },
     /// The vendor quirks file is malformed.
-    #[error("vendor quirks file {source_name} is invalid: {message}")]
+    #[error("vendor quirks file {source_name}: {message}")]
     QuirksFile {
-        /// "built-in vendor-quirks.toml" or the file path.
+        /// "built-in vendor-quirks.toml" or the file path, with `:line:column` when the
+        /// problem has a place.
         source_name: String,
         /// What is wrong.
         message: String,
@@ -314,6 +317,42 @@ pub enum HsmError {
         /// What is wrong and what to do.
         problem: String,
     },
+}
+
+/// A ceremony's token selection that failed while the module holds only uninitialised tokens
+/// (a fresh HSM): the error then says so and points to initialisation. Any other error is
+/// returned unchanged.
+pub fn fresh_token_hint(module: &Pkcs11Module, e: HsmError) -> HsmError {
+    let HsmError::TokenNotFound {
+        path,
+        selection,
+        present,
+    } = e
+    else {
+        return e;
+    };
+    let fresh: Vec<String> = match module.tokens() {
+        Ok(t) if present == "none" => t
+            .iter()
+            .filter(|t| !t.initialized)
+            .map(|t| t.slot_id.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let present = if fresh.is_empty() {
+        present
+    } else {
+        format!(
+            "none (uninitialised tokens in slots {}: initialise one first with the \
+             hsm-initialisation ceremony or `keyrite hsm init`)",
+            fresh.join(", ")
+        )
+    };
+    HsmError::TokenNotFound {
+        path,
+        selection,
+        present,
+    }
 }
 
 /// How a token is chosen.

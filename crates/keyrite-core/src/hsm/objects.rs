@@ -347,7 +347,9 @@ fn describe(
     let quirk = quirks.for_token(s.token()).unwrapped_value_len_zero;
     let mut best: Option<Check> = None;
     let mut satisfied: Option<Check> = None;
+    let q = quirks.for_token(s.token());
     for p in policies.policies.iter().filter(|p| p.key == spec) {
+        let p = &p.for_module(q);
         for origin in [Origin::Generated, Origin::Imported] {
             let c = check(s, &op, p, origin, key, g.public, quirk)?;
             if c.failures.is_empty() {

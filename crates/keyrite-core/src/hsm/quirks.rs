@@ -33,6 +33,10 @@ pub struct ModuleQuirks {
     /// and then reports 0 for the unwrapped secret key.
     #[serde(default)]
     pub unwrapped_value_len_zero: bool,
+    /// Attributes (`CKA_` names) the module does not return for a key it unwrapped; a
+    /// restore's read-back does not expect them.
+    #[serde(default)]
+    pub unwrapped_omits: Vec<String>,
     /// How the module lets Keyrite hold a trusted (`CKA_TRUSTED`) wrapping key, and whether it
     /// can also be private. Absent: the PKCS#11 rule, [`TrustedKeys::SoOnlyPublic`].
     #[serde(default)]
@@ -48,6 +52,28 @@ pub struct ModuleQuirks {
     /// `CKM_AES_KEY_WRAP_KWP`). Absent: whichever the module offers, 0x210A first.
     #[serde(default)]
     pub wrap_mechanism: Option<super::wrap::Rfc5649>,
+    /// A software token: its keys live in host files (refused in production).
+    #[serde(default)]
+    pub software: bool,
+    /// Shortest PIN the module accepts, if it is stricter than Keyrite's own minimum.
+    #[serde(default)]
+    pub pin_min: Option<usize>,
+    /// Longest PIN the module accepts.
+    #[serde(default)]
+    pub pin_max: Option<usize>,
+    /// Where the section's claims come from.
+    #[serde(default)]
+    pub source: Option<Source>,
+}
+
+/// Where a quirks section's claims come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Verified against the module on Keyrite's test machines.
+    TestedHere,
+    /// Taken from the vendor's public documentation, not verified here.
+    FromDocumentation,
 }
 
 /// How a module lets Keyrite hold a trusted wrapping key (`docs/formats/vendor-quirks.md`).
@@ -66,6 +92,10 @@ pub enum TrustedKeys {
     /// Trusted keys exist only as public objects: visible, and destroyable, without login.
     #[default]
     SoOnlyPublic,
+    /// The module refuses `CKA_TRUSTED` on every key (Kryoptic). The root KEK is made private
+    /// as with `copy-to-private` but is not trusted, and every policy is applied in its
+    /// documented weaker form ([`super::policy::KeyPolicy::for_module`]).
+    Unsupported,
 }
 
 fn default_name() -> String {
@@ -83,6 +113,10 @@ pub struct Quirks {
     /// Per-module sections.
     #[serde(default, rename = "module")]
     pub modules: Vec<ModuleQuirks>,
+    /// The site's rule for weaker protection, when the quirks were loaded for a site profile
+    /// (`hsm::sitedata`); `None`: rehearsal rules (everything accepted and recorded).
+    #[serde(skip)]
+    pub site_rule: Option<super::protection::ProtectionRule>,
 }
 
 impl Quirks {
@@ -104,8 +138,8 @@ impl Quirks {
     /// Parses quirks TOML; `source_name` names it in errors.
     pub fn parse(source_name: &str, text: &str) -> Result<Self, HsmError> {
         let q: Quirks = toml::from_str(text).map_err(|e| HsmError::QuirksFile {
-            source_name: source_name.into(),
-            message: e.to_string().trim().replace('\n', " "),
+            source_name: located(source_name, text, &e),
+            message: e.message().to_string(),
         })?;
         if q.version != 1 {
             return Err(HsmError::QuirksFile {
@@ -120,10 +154,19 @@ impl Quirks {
     pub fn for_token(&self, token: &TokenSummary) -> &ModuleQuirks {
         self.modules
             .iter()
-            .find(|m| {
-                m.manufacturer == token.manufacturer && token.model.starts_with(&m.model_prefix)
-            })
+            .find(|m| m.matches(&token.manufacturer, &token.model))
             .unwrap_or(&self.default)
+    }
+}
+
+/// `file:line:column` of a TOML error (1-based), or the file alone when it has no place.
+pub fn located(file: &str, text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, column) = crate::profile::line_column(text, span.start);
+            format!("{file}:{line}:{column}")
+        }
+        None => file.to_string(),
     }
 }
 
@@ -144,6 +187,11 @@ pub fn mechanism_name(m: MechanismType) -> String {
 }
 
 impl ModuleQuirks {
+    /// Whether this section describes a token with this manufacturer and model.
+    pub fn matches(&self, manufacturer: &str, model: &str) -> bool {
+        self.manufacturer == manufacturer && model.starts_with(&self.model_prefix)
+    }
+
     /// Refuses a label longer than the module accepts, or empty.
     pub fn check_label(&self, operation: &str, token: &str, label: &str) -> Result<(), HsmError> {
         if label.is_empty() || label.len() > self.label_max {
@@ -155,6 +203,57 @@ impl ModuleQuirks {
                     label.len(),
                     self.name,
                     self.label_max
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `policy` as this module can apply it ([`KeyPolicy::for_module`]); the weaker form is
+    /// refused here, before anything changes, when the site rule is production without
+    /// `accept_weaker_key_protection`.
+    pub fn policy_for(
+        &self,
+        policy: &super::policy::KeyPolicy,
+        rule: Option<super::protection::ProtectionRule>,
+        operation: &str,
+        token: &str,
+    ) -> Result<super::policy::KeyPolicy, HsmError> {
+        let p = policy.for_module(self);
+        if p.without_trusted_keys
+            && rule
+                == Some(super::protection::ProtectionRule::Production {
+                    accept_weaker: false,
+                })
+        {
+            return Err(HsmError::WeakerKeyProtection {
+                operation: operation.into(),
+                token: token.into(),
+                module: self.name.clone(),
+                weaknesses: super::policy::WITHOUT_TRUSTED_KEYS.into(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Refuses a PIN the module would refuse by length (`pin_min`, `pin_max`), before the
+    /// token is touched.
+    pub fn check_pin_len(
+        &self,
+        which: &'static str,
+        pin: &crate::secret::SecretText,
+    ) -> Result<(), HsmError> {
+        let n = pin.expose().chars().count();
+        let too_short = self.pin_min.is_some_and(|m| n < m);
+        let too_long = self.pin_max.is_some_and(|m| n > m);
+        if too_short || too_long {
+            return Err(HsmError::PinPolicy {
+                which,
+                problem: format!(
+                    "it has {n} characters; {} accepts {} to {} (vendor quirks)",
+                    self.name,
+                    self.pin_min.map_or("any number".into(), |m| m.to_string()),
+                    self.pin_max.map_or("any number".into(), |m| m.to_string()),
                 ),
             });
         }
@@ -222,11 +321,10 @@ mod tests {
             "version = 1\nbogus = 2\n[default]\nlabel_max = 3\nmissing_mechanisms = []\n",
         )
         .unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "vendor quirks file q.toml is invalid: TOML parse error at line 2, column 1"
-            ),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "vendor quirks file q.toml:2:1: unknown field `bogus`, expected one of `version`, \
+             `default`, `module`"
         );
     }
 }

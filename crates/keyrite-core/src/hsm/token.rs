@@ -4,14 +4,6 @@ use cryptoki::slot::{SlotInfo, TokenInfo};
 use cryptoki_sys::CK_FLAGS;
 use serde::Serialize;
 
-/// Known software tokens, by manufacturer and model prefixes. A software token keeps its keys
-/// in files on the host: fine for rehearsal, refused in production.
-const SOFTWARE_TOKENS: &[(&str, &str)] = &[
-    ("SoftHSM project", "SoftHSM"),
-    ("Kryoptic", ""),
-    ("Mozilla Foundation", "NSS"),
-];
-
 /// A token as the operator and the auditor see it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TokenSummary {
@@ -43,11 +35,19 @@ pub struct TokenSummary {
     pub unreadable: Vec<String>,
 }
 
-/// Whether manufacturer and model name a known software token.
+/// Whether manufacturer and model name a known software token: a vendor-quirks section of the
+/// built-in file marked `software = true`. A software token keeps its keys in files on the
+/// host: fine for rehearsal, refused in production.
 pub(crate) fn is_software(manufacturer: &str, model: &str) -> bool {
-    SOFTWARE_TOKENS
-        .iter()
-        .any(|(m, p)| manufacturer.starts_with(m) && model.starts_with(p))
+    static BUILTIN: std::sync::OnceLock<Option<super::quirks::Quirks>> = std::sync::OnceLock::new();
+    BUILTIN
+        .get_or_init(|| super::quirks::Quirks::builtin().ok())
+        .as_ref()
+        .is_some_and(|q| {
+            q.modules
+                .iter()
+                .any(|m| m.software && m.matches(manufacturer, model))
+        })
 }
 
 /// The flags from raw `CK_TOKEN_INFO.flags` bits and the slot's info.
