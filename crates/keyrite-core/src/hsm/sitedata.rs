@@ -183,3 +183,136 @@ impl SiteFiles {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hsm::{TokenFlags, TokenSummary};
+
+    const PROFILE: &str = "version = 1\n[site]\nname = \"Lab\"\nmode = \"rehearsal\"\n[hsm]\n\
+                           vendor_quirks = \"quirks.toml\"\nkey_policies = \"policies.toml\"\n";
+
+    fn softhsm_token() -> TokenSummary {
+        TokenSummary {
+            slot_id: 1,
+            slot_description: String::new(),
+            label: "t".into(),
+            manufacturer: "SoftHSM project".into(),
+            model: "SoftHSM v2".into(),
+            serial: "1".into(),
+            firmware: "2.6".into(),
+            hardware: "2.6".into(),
+            initialized: true,
+            software: true,
+            flags: TokenFlags {
+                user_pin_initialized: true,
+                login_required: true,
+                write_protected: false,
+                rng: true,
+                user_pin_count_low: false,
+                user_pin_final_try: false,
+                user_pin_locked: false,
+                so_pin_count_low: false,
+                so_pin_final_try: false,
+                so_pin_locked: false,
+                hardware_slot: false,
+                removable: false,
+            },
+            unreadable: Vec::new(),
+        }
+    }
+
+    fn site(quirks: &str, policies: &str) -> (tempfile::TempDir, Result<SiteProfile, String>) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("quirks.toml"), quirks).unwrap();
+        std::fs::write(d.path().join("policies.toml"), policies).unwrap();
+        std::fs::write(d.path().join("site.toml"), PROFILE).unwrap();
+        let p = SiteProfile::load(&d.path().join("site.toml")).map_err(|e| e.to_string());
+        (d, p)
+    }
+
+    const GOOD_POLICIES: &str = "version = 1\n[[policy]]\nname = \"ec-p256-site\"\n\
+        description = \"site key\"\nkey = \"ec-p256\"\norigin = \"generated\"\n\
+        usage = [\"sign\"]\nextractable = false\nwrap_with_trusted = false\nbackup = false\n";
+
+    #[test]
+    fn a_site_quirks_file_with_an_error_is_refused_with_its_location() {
+        let (d, p) = site(
+            "version = 1\n[[module]]\nname = \"Lab HSM\"\nlabel_max = \"long\"\n",
+            GOOD_POLICIES,
+        );
+        assert_eq!(
+            p.unwrap_err(),
+            format!(
+                "site profile {} is invalid: vendor quirks file {}:4:13: invalid type: string \
+                 \"long\", expected usize",
+                d.path().join("site.toml").display(),
+                d.path().join("quirks.toml").display()
+            )
+        );
+        let (d, p) = site(
+            "version = 1\n",
+            &GOOD_POLICIES.replace("backup = false", "backup = true"),
+        );
+        assert_eq!(
+            p.unwrap_err(),
+            format!(
+                "site profile {} is invalid: key policy file {}:3:1: key policy \
+                 \"ec-p256-site\" is refused: backup = true needs extractable = true (under \
+                 wrap_with_trusted)",
+                d.path().join("site.toml").display(),
+                d.path().join("policies.toml").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_valid_site_file_changes_behaviour_and_is_named_by_its_hash() {
+        let quirks = "version = 1\n[[module]]\nname = \"SoftHSM2 (site)\"\n\
+                      manufacturer = \"SoftHSM project\"\nmodel_prefix = \"SoftHSM\"\n\
+                      label_max = 8\nmissing_mechanisms = [\"CKM_AES_KEY_WRAP_PAD\"]\n\
+                      source = \"tested-here\"\n";
+        let (d, p) = site(quirks, GOOD_POLICIES);
+        let p = p.unwrap();
+        let builtin = Quirks::builtin().unwrap();
+        let token = softhsm_token();
+        assert!(builtin
+            .for_token(&token)
+            .check_label("generating", "t", "a-longer-label")
+            .is_ok());
+        let q = quirks_for(&p).unwrap();
+        let m = q.for_token(&token);
+        assert_eq!(m.name, "SoftHSM2 (site)");
+        assert_eq!(
+            m.check_label("generating", "t", "a-longer-label")
+                .unwrap_err()
+                .to_string(),
+            "generating on t: the label \"a-longer-label\" has 14 bytes; SoftHSM2 (site) \
+             accepts 1 to 8 (vendor quirks)"
+        );
+        assert!(m.lacks("CKM_AES_KEY_WRAP_PAD"));
+        // The built-in sections stay, after the site's.
+        assert_eq!(q.modules.len(), builtin.modules.len() + 1);
+        let set = policies_for(&p).unwrap();
+        assert_eq!(
+            set.policies.len(),
+            PolicySet::builtin().unwrap().policies.len() + 1
+        );
+        assert!(set.get("ec-p256-site").is_ok());
+        let ev = evidence(&p);
+        assert_eq!(
+            ev["vendor_quirks"]["site"]["sha256"],
+            hex::encode(Sha256::digest(quirks.as_bytes()))
+        );
+        assert_eq!(
+            ev["key_policies"]["site"]["file"],
+            d.path().join("policies.toml").display().to_string()
+        );
+        assert_eq!(
+            ev["vendor_quirks"]["builtin_sha256"],
+            hex::encode(Sha256::digest(
+                super::super::quirks::BUILTIN_QUIRKS.as_bytes()
+            ))
+        );
+    }
+}
