@@ -118,7 +118,7 @@ fn lists_initialises_and_is_described_by_its_quirks(m: &Pkcs11Module) {
     );
     let (so, user) = pins();
     let t = init_token(
-        &m,
+        m,
         &InitTarget::Slot(1),
         "kry-list",
         &so,
@@ -166,7 +166,7 @@ fn weaker_policy_backup_and_cross_module_recovery_from_shares(m: &Pkcs11Module) 
     let policies = PolicySet::builtin().unwrap();
     let (so, user) = pins();
     init_token(
-        &m,
+        m,
         &InitTarget::Slot(2),
         "kry-flow",
         &so,
@@ -327,4 +327,11 @@ fn weaker_policy_backup_and_cross_module_recovery_from_shares(m: &Pkcs11Module) 
     assert_eq!(back.spki_sha256, soft_ev.spki_sha256);
     assert_eq!(back.weaker_policy.as_deref(), Some(WITHOUT_TRUSTED_KEYS));
     assert_eq!(back.wrap_mechanism, Some(Rfc5649::Kwp));
+    // Listing checks every key, generated, restored and the KEK, against its policy's form
+    // for this module: nothing fails.
+    let listed = keyrite_core::hsm::objects::list_keys(&s, &policies, &quirks).unwrap();
+    assert_eq!(listed.len(), 3);
+    for k in &listed {
+        assert!(k.failures.is_empty(), "{}: {:?}", k.label, k.failures);
+    }
 }

@@ -62,6 +62,11 @@ fn text_field(name: &str, bytes: &[u8], unreadable: &mut Vec<String>) -> String 
     }
 }
 
+/// The token's serial number, trimmed (empty if unreadable).
+pub(crate) fn serial_of(info: &CK_TOKEN_INFO) -> String {
+    text_field("serialNumber", &info.serialNumber, &mut Vec::new())
+}
+
 /// What the clock field shows: nothing when the token has no clock, else the 16 characters
 /// if they are digits, or the field named as unreadable.
 fn clock_field(info: &CK_TOKEN_INFO, unreadable: &mut Vec<String>) {
