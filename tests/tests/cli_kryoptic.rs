@@ -1,8 +1,8 @@
 //! The `keyrite` CLI on a second PKCS#11 module, Kryoptic (built by `.ci/setup.sh`): listing a
 //! fresh module, the refusal that points a ceremony on it to initialisation, `hsm init`, then
-//! the hsm-initialisation and root-key-generation ceremonies unattended, with records that
-//! `keyrite record verify` accepts and whose first page states the weaker key protection
-//! (Kryoptic refuses `CKA_TRUSTED`).
+//! the hsm-initialisation, root-key-generation and key-generation-and-backup ceremonies
+//! unattended, with records that `keyrite record verify` accepts and whose first page states
+//! the weaker key protection (Kryoptic refuses `CKA_TRUSTED`) and the vendor quirks in force.
 
 use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
@@ -143,7 +143,11 @@ fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
         stdout(&o)
     );
 
-    for name in ["hsm-initialisation", "root-key-generation"] {
+    for name in [
+        "hsm-initialisation",
+        "root-key-generation",
+        "key-generation-and-backup",
+    ] {
         let o = ceremony(&script(name));
         assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
         let record = record_of(&data, name);

@@ -220,6 +220,22 @@ pub enum HsmError {
         /// The mechanism, e.g. "CKM_AES_KEY_WRAP_PAD".
         mechanism: String,
     },
+    /// The module does not know an attribute every key template carries (vendor quirks).
+    #[error(
+        "{operation} on {token} needs the attribute {attribute}, which the module does not \
+         support (vendor quirks \"{module}\", missing_attributes); use a module that supports \
+         it; nothing was created"
+    )]
+    AttributeMissing {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// The vendor-quirks section.
+        module: String,
+        /// The attribute, e.g. "CKA_WRAP_WITH_TRUSTED".
+        attribute: String,
+    },
     /// Read-back found attributes that differ from the policy, or are missing.
     #[error(
         "read-back of key \"{label}\" on {token} does not satisfy policy \"{policy}\": \

@@ -29,6 +29,9 @@ pub struct ModuleQuirks {
     pub label_max: usize,
     /// Mechanisms the module lacks, by `CKM_` name.
     pub missing_mechanisms: Vec<String>,
+    /// Attributes the module does not know, by `CKA_` name (`CKR_ATTRIBUTE_TYPE_INVALID`).
+    #[serde(default)]
+    pub missing_attributes: Vec<String>,
     /// The module refuses `CKA_VALUE_LEN` in an unwrap template (CKR_ATTRIBUTE_READ_ONLY)
     /// and then reports 0 for the unwrapped secret key.
     #[serde(default)]
@@ -219,6 +222,7 @@ impl ModuleQuirks {
         operation: &str,
         token: &str,
     ) -> Result<super::policy::KeyPolicy, HsmError> {
+        self.require_key_attributes(operation, token)?;
         let p = policy.for_module(self);
         if p.without_trusted_keys
             && rule
@@ -234,6 +238,24 @@ impl ModuleQuirks {
             });
         }
         Ok(p)
+    }
+
+    /// Refuses, before anything is created, a module that lacks an attribute every key
+    /// template of Keyrite's carries (`CKA_WRAP_WITH_TRUSTED`).
+    pub fn require_key_attributes(&self, operation: &str, token: &str) -> Result<(), HsmError> {
+        const NEEDED: &[&str] = &["CKA_WRAP_WITH_TRUSTED"];
+        match NEEDED
+            .iter()
+            .find(|a| self.missing_attributes.iter().any(|m| m == *a))
+        {
+            Some(a) => Err(HsmError::AttributeMissing {
+                operation: operation.into(),
+                token: token.into(),
+                module: self.name.clone(),
+                attribute: (*a).into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Refuses a PIN the module would refuse by length (`pin_min`, `pin_max`), before the
@@ -312,6 +334,45 @@ mod tests {
             mechanism_name(MechanismType::ECDSA_SHA384),
             "CKM_ECDSA_SHA384"
         );
+    }
+
+    #[test]
+    fn every_module_section_says_where_it_comes_from_and_opencryptoki_lacks_wrap_with_trusted() {
+        let q = Quirks::builtin().unwrap();
+        for m in &q.modules {
+            assert!(m.source.is_some(), "{}", m.name);
+        }
+        for name in [
+            "SoftHSM2",
+            "Kryoptic",
+            "openCryptoki",
+            "OpenSC (smart cards and USB tokens)",
+            "YubiHSM 2",
+            "Thales Luna",
+            "Entrust nShield",
+            "AWS CloudHSM",
+        ] {
+            assert!(q.modules.iter().any(|m| m.name == name), "{name}");
+        }
+        let ock = q.modules.iter().find(|m| m.name == "openCryptoki").unwrap();
+        let policies = super::super::policy::PolicySet::builtin().unwrap();
+        let err = ock
+            .policy_for(
+                policies.get("aes256-dek").unwrap(),
+                None,
+                "generating key \"k\" under policy \"aes256-dek\"",
+                "token \"ock\" (serial 123)",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "generating key \"k\" under policy \"aes256-dek\" on token \"ock\" (serial 123) \
+             needs the attribute CKA_WRAP_WITH_TRUSTED, which the module does not support \
+             (vendor quirks \"openCryptoki\", missing_attributes); use a module that supports \
+             it; nothing was created"
+        );
+        assert!(super::super::token::is_software("IBM Corp.", "IBM SoftTok"));
+        assert!(!super::super::token::is_software("SafeNet", "Luna K7"));
     }
 
     #[test]

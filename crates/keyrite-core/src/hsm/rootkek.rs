@@ -110,6 +110,7 @@ pub fn import_root_kek(
             problem: format!("the root KEK has {} bytes, AES-256 needs 32", kek.len()),
         });
     }
+    q.require_key_attributes(&op, &s.name())?;
     let protection = KeyProtection::plan(q).check(rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), label)?;
     super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
