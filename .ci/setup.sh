@@ -99,4 +99,59 @@ if ! need_tool cargo-cyclonedx 0.5.9; then
 fi
 # --- end packaging ---
 
+# --- Kryoptic: a second, independent PKCS#11 module (tests/tests/*kryoptic*.rs) ---
+# kryoptic-lib is a library; the module is a cdylib exporting the three PKCS#11 entry points,
+# written here (a few lines) and built once into $TOOLS/lib. Without EdDSA: Debian 12's
+# OpenSSL 3.0 lacks what its `eddsa` feature needs, and Keyrite must refuse Ed25519 cleanly.
+KRYOPTIC_VERSION=1.5.4
+KRYOPTIC_SO="$TOOLS/lib/libkryoptic_pkcs11.so"
+if [[ ! -f "$TOOLS/lib/kryoptic-$KRYOPTIC_VERSION.stamp" ]] || [[ ! -f "$KRYOPTIC_SO" ]]; then
+  for p in libssl-dev libsqlite3-dev libclang-dev clang pkg-config; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+      { $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$p"; }
+  done
+  src="$TOOLS/kryoptic-src"
+  mkdir -p "$src/src" "$TOOLS/lib"
+  cat > "$src/Cargo.toml" <<EOT
+[package]
+name = "kryoptic-pkcs11"
+version = "$KRYOPTIC_VERSION"
+edition = "2021"
+publish = false
+[lib]
+crate-type = ["cdylib"]
+[dependencies]
+kryoptic-lib = { version = "=$KRYOPTIC_VERSION", default-features = false, features = ["minimal", "dynamic"] }
+[profile.dev]
+debug = false
+EOT
+  cat > "$src/src/lib.rs" <<'EOT'
+//! The PKCS#11 entry points of kryoptic-lib, exported from a shared library.
+use kryoptic_lib::fns::general as g;
+use kryoptic_lib::pkcs11::*;
+#[no_mangle]
+pub extern "C" fn C_GetFunctionList(list: CK_FUNCTION_LIST_PTR_PTR) -> CK_RV {
+    g::fn_get_function_list(list)
+}
+#[no_mangle]
+pub extern "C" fn C_GetInterfaceList(list: CK_INTERFACE_PTR, count: CK_ULONG_PTR) -> CK_RV {
+    g::fn_get_interface_list(list, count)
+}
+#[no_mangle]
+pub extern "C" fn C_GetInterface(
+    name: CK_UTF8CHAR_PTR,
+    version: CK_VERSION_PTR,
+    iface: CK_INTERFACE_PTR_PTR,
+    flags: CK_FLAGS,
+) -> CK_RV {
+    g::fn_get_interface(name, version, iface, flags)
+}
+EOT
+  (cd "$src" && CARGO_TARGET_DIR="$src/target" cargo build --quiet)
+  cp "$src/target/debug/libkryoptic_pkcs11.so" "$KRYOPTIC_SO"
+  rm -rf "$src/target"
+  touch "$TOOLS/lib/kryoptic-$KRYOPTIC_VERSION.stamp"
+fi
+# --- end Kryoptic ---
+
 echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV, SIEM validators in $SIEM_VENV)"

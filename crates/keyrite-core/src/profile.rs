@@ -92,6 +92,18 @@ pub struct HsmSelection {
     /// states it. Default false. Ignored in rehearsal, which always accepts and records it.
     #[serde(default)]
     pub accept_weaker_key_protection: bool,
+    /// A vendor-quirks file merged over the built-in one (`docs/formats/vendor-quirks.md`);
+    /// relative to the profile's directory.
+    #[serde(default)]
+    pub vendor_quirks: Option<PathBuf>,
+    /// A key-policy file merged over the built-in one (`docs/formats/key-policy.md`); relative
+    /// to the profile's directory.
+    #[serde(default)]
+    pub key_policies: Option<PathBuf>,
+    /// The two files as read and validated when the profile was loaded: what ceremonies use
+    /// and records name (`crate::hsm::sitedata`).
+    #[serde(skip)]
+    pub site_files: crate::hsm::sitedata::SiteFiles,
 }
 
 /// The pinned identity of the site's HSM.
@@ -181,6 +193,9 @@ impl SiteProfile {
                 token_serial: None,
                 expect: None,
                 accept_weaker_key_protection: false,
+                vendor_quirks: None,
+                key_policies: None,
+                site_files: Default::default(),
             },
             custodians: CustodianRules::default(),
             siem: SiemSettings::default(),
@@ -198,11 +213,22 @@ impl SiteProfile {
 
     /// Parses and validates profile text; `path` is used in messages only.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
-        let profile: SiteProfile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+        let mut profile: SiteProfile = toml::from_str(text).map_err(|e| ProfileError::Parse {
             path: path.to_path_buf(),
             message: describe_toml_error(text, &e),
         })?;
         profile.validate(path)?;
+        // Site quirks and policies are read and validated now, like the profile itself: a bad
+        // file refuses the profile before anything is created.
+        profile.hsm.site_files = crate::hsm::sitedata::SiteFiles::load(
+            path.parent().unwrap_or(Path::new(".")),
+            profile.hsm.vendor_quirks.as_deref(),
+            profile.hsm.key_policies.as_deref(),
+        )
+        .map_err(|e| ProfileError::Invalid {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?;
         Ok(profile)
     }
 

@@ -472,9 +472,10 @@ fn missing_mechanism_from_quirks_is_refused_before_the_operation() {
     assert_eq!(
         err.to_string(),
         format!(
-            "backing up key \"k\" under \"root-kek\" on {} needs CKM_AES_KEY_WRAP_PAD, which the \
-             module does not offer (CKR_MECHANISM_INVALID); use a module that supports it or a \
-             policy that avoids it",
+            "backing up key \"k\" under \"root-kek\" on {} needs RFC 5649 key wrapping \
+             (CKM_AES_KEY_WRAP_PAD 0x210A or CKM_AES_KEY_WRAP_KWP 0x210B), which the module does \
+             not offer (CKR_MECHANISM_INVALID); use a module that supports it or a policy that \
+             avoids it",
             f.token_name()
         )
     );

@@ -7,9 +7,7 @@ use super::EngineError;
 use crate::hsm::backup::backup_key;
 use crate::hsm::init::{init_token_checked, InitTarget};
 use crate::hsm::objects::describe_key;
-use crate::hsm::policy::PolicySet;
 use crate::hsm::protection::ProtectionRule;
-use crate::hsm::quirks::Quirks;
 use crate::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
 use crate::hsm::signer::HsmSigner;
 use crate::hsm::{HsmError, TokenSession, UserKind};
@@ -250,7 +248,8 @@ impl Engine {
             )
         };
         self.intent(Some(&label))?;
-        let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let quirks = crate::hsm::sitedata::quirks_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let (Some(so), Some(user)) = (self.so_pin.as_ref(), self.user_pin.as_ref()) else {
             return Err(Failure::Step("the new PINs are not known".into()));
         };
@@ -310,12 +309,14 @@ impl Engine {
     }
 
     fn generate_key(&mut self, policy: &str, label: &str) -> Result<(), Failure> {
-        let policies = PolicySet::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let policies = crate::hsm::sitedata::policies_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let p = policies
             .get(policy)
             .map_err(|e| Failure::Step(hsm_err(e)))?
             .clone();
-        let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let quirks = crate::hsm::sitedata::quirks_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         self.intent(Some(label))?;
         let s = self.login(UserKind::User).map_err(Failure::Step)?;
         let ev = crate::hsm::keygen::generate(&s, &p, label, &quirks)
@@ -343,7 +344,7 @@ impl Engine {
     /// Stores a self-signed X.509 certificate for the record-signing key `label` (CKA_ID
     /// `id_hex`) on the token: records carry it, verifiers pin its key.
     pub(super) fn certify_record_signing(&self, label: &str, id_hex: &str) -> Result<(), String> {
-        let quirks = Quirks::builtin().map_err(hsm_err)?;
+        let quirks = crate::hsm::sitedata::quirks_for(self.env.profile()).map_err(hsm_err)?;
         let s = self.login(UserKind::User)?;
         let signer = HsmSigner::open(s, label, &quirks).map_err(hsm_err)?;
         let der = crate::x509::record_signing_certificate(
@@ -362,12 +363,14 @@ impl Engine {
         let Some(t) = self.script.roles.custodians else {
             return Err(Failure::Step("the script declares no custodians".into()));
         };
-        let policies = PolicySet::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let policies = crate::hsm::sitedata::policies_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let p = policies
             .get("root-kek-import")
             .map_err(|e| Failure::Step(hsm_err(e)))?
             .clone();
-        let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let quirks = crate::hsm::sitedata::quirks_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         self.intent(Some(label))?;
         let s = self.login(UserKind::So).map_err(Failure::Step)?;
         let kek = draw_root_kek(&s).map_err(|e| Failure::Step(hsm_err(e)))?;
@@ -420,8 +423,10 @@ impl Engine {
     }
 
     pub(super) fn backup(&mut self, key: &str, wrap_key: &str) -> Result<(), Failure> {
-        let policies = PolicySet::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
-        let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let policies = crate::hsm::sitedata::policies_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
+        let quirks = crate::hsm::sitedata::quirks_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let path = self
             .env
             .data()
@@ -477,7 +482,8 @@ impl Engine {
     }
 
     fn signer(&self) -> Result<HsmSigner, Failure> {
-        let quirks = Quirks::builtin().map_err(|e| Failure::Step(hsm_err(e)))?;
+        let quirks = crate::hsm::sitedata::quirks_for(self.env.profile())
+            .map_err(|e| Failure::Step(hsm_err(e)))?;
         let s = self.login(UserKind::User).map_err(Failure::Step)?;
         HsmSigner::open(s, RECORD_SIGNING_LABEL, &quirks).map_err(|e| Failure::Step(hsm_err(e)))
     }

@@ -18,7 +18,6 @@ use super::actions::{write_new, Failure, RECORD_SIGNING_LABEL};
 use super::state::{Engine, Phase};
 use super::status::StepState;
 use super::EngineError;
-use crate::hsm::quirks::Quirks;
 use crate::hsm::signer::HsmSigner;
 use crate::hsm::{TokenSession, UserKind};
 use crate::journal::{Checkpoint, Event, CLOSING_UNAVAILABLE_NOTE};
@@ -66,7 +65,8 @@ const PURPOSE_CLOSING: &str = "closing";
 impl Engine {
     /// The record-signing key, opened with the user PIN.
     pub(super) fn record_signer(&self) -> Result<HsmSigner, String> {
-        let quirks = Quirks::builtin().map_err(|e| e.to_string())?;
+        let quirks =
+            crate::hsm::sitedata::quirks_for(self.env.profile()).map_err(|e| e.to_string())?;
         let pin = self
             .user_pin
             .as_ref()

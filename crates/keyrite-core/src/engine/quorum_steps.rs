@@ -417,8 +417,10 @@ impl Engine {
     }
 
     fn run_operation(&mut self, q: &QuorumRun, action: &Action) -> Result<(), String> {
-        let policies = PolicySet::builtin().map_err(|e| e.to_string())?;
-        let quirks = Quirks::builtin().map_err(|e| e.to_string())?;
+        let policies =
+            crate::hsm::sitedata::policies_for(self.env.profile()).map_err(|e| e.to_string())?;
+        let quirks =
+            crate::hsm::sitedata::quirks_for(self.env.profile()).map_err(|e| e.to_string())?;
         let user_pin = self.user_pin.take().ok_or("the user PIN is not known")?;
         let so_pin = self.so_pin.take();
         let result = self.operate(q, action, &policies, &quirks, &user_pin, so_pin.as_ref());

@@ -13,8 +13,6 @@ use std::path::PathBuf;
 use super::prompt::{ApprovalPrompt, Progress, Prompt};
 use super::state::{Engine, Phase};
 use super::EngineError;
-use crate::hsm::policy::PolicySet;
-use crate::hsm::quirks::Quirks;
 use crate::hsm::{TokenSession, UserKind};
 use crate::inventory::custodians as register;
 use crate::inventory::{self, KeyRecord, KeyState, KeyType};
@@ -287,8 +285,10 @@ impl Engine {
                 r.opened.len()
             ));
         }
-        let policies = PolicySet::builtin().map_err(|e| e.to_string())?;
-        let quirks = Quirks::builtin().map_err(|e| e.to_string())?;
+        let policies =
+            crate::hsm::sitedata::policies_for(self.env.profile()).map_err(|e| e.to_string())?;
+        let quirks =
+            crate::hsm::sitedata::quirks_for(self.env.profile()).map_err(|e| e.to_string())?;
         let (Some(user), Some(so)) = (self.user_pin.take(), self.so_pin.take()) else {
             return Err("the SO and user PINs are not known".into());
         };

@@ -117,7 +117,8 @@ fn open_checked(
         .token_selector()
         .unwrap_or_else(|| TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into()));
     let module = env.load_module()?;
-    let (_, token) = module.find_token(&selector)?;
+    let (_, token) =
+        (module.find_token(&selector)).map_err(|e| crate::hsm::fresh_token_hint(&module, e))?;
     crate::hsm::identity::check_identity(env.mode(), env.profile().hsm.expect.as_ref(), &token)?;
     if production {
         let report = options.airgap.run();
@@ -201,6 +202,10 @@ impl Engine {
                     m.insert("script_words".into(), json!(script.digest.words()));
                     m.insert("script_title".into(), json!(script.title));
                     m.insert("script_file".into(), json!(script.file));
+                    m.insert(
+                        "hsm_data".into(),
+                        crate::hsm::sitedata::evidence(env.profile()),
+                    );
                 }
                 details
             },

@@ -1,4 +1,5 @@
-//! Key backups wrapped under the root KEK (`CKM_AES_KEY_WRAP_PAD`, RFC 5649), and restore.
+//! Key backups wrapped under the root KEK (RFC 5649: `CKM_AES_KEY_WRAP_PAD` or
+//! `CKM_AES_KEY_WRAP_KWP`, whichever the module offers; see `hsm::wrap`), and restore.
 //!
 //! The file format is documented in `docs/formats/backup.md`: UTF-8 lines `name: value` in a
 //! fixed order, binary values in lower-case hex, ending with a SHA-256 of everything before
@@ -13,10 +14,10 @@ use super::keygen::{
     KeyEvidence,
 };
 use super::policy::{KeyPolicy, KeySpec, Origin, PolicySet};
-use super::quirks::{require_mechanism, Quirks};
+use super::quirks::Quirks;
+use super::wrap::Rfc5649;
 use super::session::TokenSession;
 use super::HsmError;
-use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use sha2::{Digest, Sha256};
 
@@ -146,6 +147,8 @@ pub struct KeyBackup {
     pub spki_sha256: String,
     /// The RFC 5649 wrapped private/secret key.
     pub wrapped: Vec<u8>,
+    /// The mechanism number it was wrapped with. Either unwraps it: both are RFC 5649.
+    pub mechanism: Rfc5649,
 }
 
 fn value_ok(v: &str) -> bool {
@@ -163,7 +166,7 @@ impl KeyBackup {
             self.policy.clone(),
             self.wrapping_key_label.clone(),
             self.wrapping_key_kcv.clone(),
-            "CKM_AES_KEY_WRAP_PAD".to_string(),
+            self.mechanism.name().to_string(),
             self.public.clone(),
             self.spki_sha256.clone(),
             hex::encode(&self.wrapped),
@@ -239,12 +242,12 @@ impl KeyBackup {
         };
         let key = KeySpec::from_name(&values[2].1)
             .ok_or_else(|| corrupt(values[2].0, format!("unknown key type \"{}\"", values[2].1)))?;
-        if values[6].1 != "CKM_AES_KEY_WRAP_PAD" {
-            return Err(corrupt(
+        let mechanism = Rfc5649::from_name(&values[6].1).ok_or_else(|| {
+            corrupt(
                 values[6].0,
                 format!("unsupported mechanism \"{}\"", values[6].1),
-            ));
-        }
+            )
+        })?;
         Ok(KeyBackup {
             label: values[0].1.clone(),
             id: hexv(1)?,
@@ -255,6 +258,7 @@ impl KeyBackup {
             public: values[7].1.clone(),
             spki_sha256: values[8].1.clone(),
             wrapped: hexv(9)?,
+            mechanism,
         })
     }
 }
@@ -286,14 +290,9 @@ pub fn backup_key(
 ) -> Result<(KeyBackup, KeyEvidence), HsmError> {
     let op = format!("backing up key \"{label}\" under \"{kek_label}\"");
     require_user(s, &op)?;
-    require_mechanism(
-        s.raw_ctx(),
-        s.slot(),
-        s.token(),
-        quirks.for_token(s.token()),
-        &op,
-        MechanismType::AES_KEY_WRAP_PAD,
-    )?;
+    let q = quirks.for_token(s.token());
+    let policy = &q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
+    let mech = super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
     let objs = find_key(s, label)?;
     let key = objs
         .secret
@@ -313,9 +312,8 @@ pub fn backup_key(
             _ => None,
         })
         .unwrap_or_default();
-    let evidence =
+    let mut evidence =
         read_back(s, policy, Origin::Generated, label, &id, key, objs.public).or_else(|_| {
-            let quirk = quirks.for_token(s.token()).unwrapped_value_len_zero;
             super::keygen::read_back_quirk(
                 s,
                 policy,
@@ -324,13 +322,13 @@ pub fn backup_key(
                 &id,
                 key,
                 objs.public,
-                quirk,
+                Some(q),
             )
         })?;
     let (kek, kcv) = find_kek(s, &op, kek_label)?;
     let wrapped = s
         .raw()
-        .wrap_key(&Mechanism::AesKeyWrapPad, kek, key)
+        .wrap_key(&mech.mechanism(), kek, key)
         .map_err(|e| s.err(&format!("{op} (C_WrapKey)"), e))?;
     let public = match (objs.public, policy.key) {
         (None, _) => String::new(),
@@ -370,7 +368,9 @@ pub fn backup_key(
         public,
         spki_sha256: evidence.spki_sha256.clone().unwrap_or_default(),
         wrapped,
+        mechanism: mech,
     };
+    evidence.wrap_mechanism = Some(mech);
     Ok((b, evidence))
 }
 
@@ -413,15 +413,10 @@ pub fn restore_key(
     }
     require_user(s, &op)?;
     let q = quirks.for_token(s.token());
+    let policy = &q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), &backup.label)?;
-    require_mechanism(
-        s.raw_ctx(),
-        s.slot(),
-        s.token(),
-        q,
-        &op,
-        MechanismType::AES_KEY_WRAP_PAD,
-    )?;
+    // This token's own number for RFC 5649, whichever the backup was made with.
+    let mech = super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
     ensure_label_free(s, &op, &backup.label)?;
     let (kek, kcv) = find_kek(s, &op, kek_label)?;
     if kcv.value != backup.wrapping_key_kcv {
@@ -448,7 +443,7 @@ pub fn restore_key(
     }
     let key = s
         .raw()
-        .unwrap_key(&Mechanism::AesKeyWrapPad, kek, &backup.wrapped, &t)
+        .unwrap_key(&mech.mechanism(), kek, &backup.wrapped, &t)
         .map_err(|e| {
             HsmError::from(BackupError::Unwrap {
                 source_name: source_name.into(),
@@ -501,7 +496,7 @@ pub fn restore_key(
             let _ = s.raw().destroy_object(p);
         }
     };
-    let evidence = match super::keygen::read_back_quirk(
+    let mut evidence = match super::keygen::read_back_quirk(
         s,
         policy,
         Origin::Imported,
@@ -509,7 +504,7 @@ pub fn restore_key(
         &backup.id,
         key,
         public,
-        value_len_quirk,
+        Some(q),
     ) {
         Ok(e) => e,
         Err(e) => {
@@ -528,6 +523,7 @@ pub fn restore_key(
             .into());
         }
     }
+    evidence.wrap_mechanism = Some(mech);
     Ok(evidence)
 }
 
@@ -546,6 +542,7 @@ mod tests {
             public: "0461aa".into(),
             spki_sha256: "ab".repeat(32),
             wrapped: vec![9; 40],
+            mechanism: Rfc5649::Pad,
         }
     }
 
@@ -555,6 +552,24 @@ mod tests {
         assert_eq!(KeyBackup::decode("b.txt", &text).unwrap(), sample());
         assert!(
             text.starts_with("keyrite-key-backup-v1\nlabel: sign-1\nid: 010203\nkey: ec-p384\n")
+        );
+    }
+
+    #[test]
+    fn either_rfc5649_number_round_trips_and_no_other_is_accepted() {
+        let mut b = sample();
+        b.mechanism = Rfc5649::Kwp;
+        let text = b.encode();
+        assert!(text.contains("\nmechanism: CKM_AES_KEY_WRAP_KWP\n"), "{text}");
+        assert_eq!(KeyBackup::decode("b.txt", &text).unwrap(), b);
+        // Another mechanism under a checksum that matches: refused by name and line.
+        let body = text[..text.rfind("\nsha256: ").unwrap() + 1]
+            .replace("mechanism: CKM_AES_KEY_WRAP_KWP", "mechanism: CKM_AES_KEY_WRAP");
+        let forged = format!("{body}sha256: {}\n", hex::encode(Sha256::digest(&body)));
+        assert_eq!(
+            KeyBackup::decode("b.txt", &forged).unwrap_err().to_string(),
+            "backup file b.txt is corrupt at line 8: unsupported mechanism \"CKM_AES_KEY_WRAP\"; \
+             restore from another copy"
         );
     }
 

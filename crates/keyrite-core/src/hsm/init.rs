@@ -276,6 +276,8 @@ pub fn init_token_checked(
     }
     let q = quirks.for_token(&before);
     q.check_label("token initialisation", &token_name(&before), label)?;
+    q.check_pin_len("SO PIN", pins.new_so)?;
+    q.check_pin_len("user PIN", pins.new_user)?;
     if before.initialized && !force {
         let public_objects = ctx
             .open_ro_session(slot)

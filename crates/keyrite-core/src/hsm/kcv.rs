@@ -5,7 +5,8 @@
 //! key may do:
 //!
 //! - `kwp-zero-key-sha256` (wrapping keys): wrap a throw-away session AES-256 key whose value is
-//!   32 zero bytes with `CKM_AES_KEY_WRAP_PAD`; the KCV is the first 8 bytes of
+//!   32 zero bytes with RFC 5649 (`CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`, whichever
+//!   the module offers: the output is the same); the KCV is the first 8 bytes of
 //!   SHA-256("keyrite-kcv-v1" ‖ wrapped). RFC 5649 wrapping is deterministic, so the same KEK
 //!   gives the same KCV on any token (which is how a backup names its wrapping key);
 //! - `ecb-zero-block-sha256` (data keys): the first 8 bytes of
@@ -52,6 +53,13 @@ fn finish(method: &str, bytes: &[u8]) -> KeyCheckValue {
 pub fn wrapping_key_kcv(s: &TokenSession, key: ObjectHandle) -> Result<KeyCheckValue, HsmError> {
     // A trusted wrapping key (the root KEK) may carry a wrap template asking for
     // CKA_WRAP_WITH_TRUSTED; an untrusted one could not wrap a probe that has it.
+    let mech = super::wrap::choose(
+        s.raw_ctx(),
+        s.slot(),
+        s.token(),
+        None,
+        "computing the key check value",
+    )?;
     let trusted = s
         .raw()
         .get_attributes(key, &[cryptoki::object::AttributeType::Trusted])
@@ -75,7 +83,7 @@ pub fn wrapping_key_kcv(s: &TokenSession, key: ObjectHandle) -> Result<KeyCheckV
             Attribute::Value(vec![0u8; 32]),
         ])
         .map_err(|e| s.err("creating the key-check probe key (C_CreateObject)", e))?;
-    let wrapped = s.raw().wrap_key(&Mechanism::AesKeyWrapPad, key, probe);
+    let wrapped = s.raw().wrap_key(&mech.mechanism(), key, probe);
     let _ = s.raw().destroy_object(probe);
     let wrapped = wrapped.map_err(|e| s.err("computing the key check value (C_WrapKey)", e))?;
     Ok(finish("kwp-zero-key-sha256", &wrapped))

@@ -38,6 +38,15 @@ pub struct KeyEvidence {
     /// `weaker` with the reasons and whether the site profile accepted it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_protection: Option<super::protection::KeyProtection>,
+    /// Backups, restores and root KEKs: the RFC 5649 mechanism number the module offered and
+    /// Keyrite used (`CKM_AES_KEY_WRAP_PAD` or `CKM_AES_KEY_WRAP_KWP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_mechanism: Option<super::wrap::Rfc5649>,
+    /// Keys made under the weaker form of their policy (a module without trusted keys): the
+    /// statement the record shows with the key ([`super::policy::WITHOUT_TRUSTED_KEYS`]).
+    /// Journaled as `protection`, the name the record reads.
+    #[serde(rename = "protection", skip_serializing_if = "Option::is_none")]
+    pub weaker_policy: Option<String>,
 }
 
 /// The objects that carry one label.
@@ -210,6 +219,7 @@ pub fn generate(
     }
     require_user(s, &op)?;
     let q = quirks.for_token(s.token());
+    let policy = &q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), label)?;
     let mech = keygen_mechanism(policy.key);
     require_mechanism(
@@ -258,13 +268,14 @@ pub fn read_back(
     key: ObjectHandle,
     public: Option<ObjectHandle>,
 ) -> Result<KeyEvidence, HsmError> {
-    read_back_quirk(s, policy, origin, label, id, key, public, false)
+    read_back_quirk(s, policy, origin, label, id, key, public, None)
 }
 
-/// [`read_back`] for a key just unwrapped by a module that reports `CKA_VALUE_LEN` 0 for
-/// unwrapped keys and refuses it in the template (vendor quirk
-/// `unwrapped_value_len_zero`): the row then expects "0"; the key check value still
-/// identifies the key.
+/// [`read_back`] for a key unwrapped by a module with quirks `unwrapped`: one that reports
+/// `CKA_VALUE_LEN` 0 for unwrapped secret keys and refuses it in the template
+/// (`unwrapped_value_len_zero`: the row then expects "0"; the key check value still
+/// identifies the key), or that does not return some attributes for unwrapped keys
+/// (`unwrapped_omits`: those rows are not expected).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn read_back_quirk(
     s: &TokenSession,
@@ -274,7 +285,7 @@ pub(crate) fn read_back_quirk(
     id: &[u8],
     key: ObjectHandle,
     public: Option<ObjectHandle>,
-    unwrapped_value_len_zero: bool,
+    unwrapped: Option<&super::quirks::ModuleQuirks>,
 ) -> Result<KeyEvidence, HsmError> {
     let half = if policy.key.is_secret() {
         Half::Secret
@@ -282,10 +293,13 @@ pub(crate) fn read_back_quirk(
         Half::Private
     };
     let mut exp = expected(policy, half, origin);
-    if unwrapped_value_len_zero {
-        for e in exp.iter_mut().filter(|e| e.name == "CKA_VALUE_LEN") {
-            e.value = "0".into();
+    if let Some(q) = unwrapped {
+        if q.unwrapped_value_len_zero && policy.key.is_secret() {
+            for e in exp.iter_mut().filter(|e| e.name == "CKA_VALUE_LEN") {
+                e.value = "0".into();
+            }
         }
+        exp.retain(|e| !q.unwrapped_omits.iter().any(|o| o == e.name));
     }
     read_back_expecting(s, policy, origin, label, id, key, public, exp)
 }
@@ -355,6 +369,10 @@ pub(crate) fn read_back_expecting(
         spki_sha256,
         kcv,
         key_protection: None,
+        wrap_mechanism: None,
+        weaker_policy: policy
+            .without_trusted_keys
+            .then(|| super::policy::WITHOUT_TRUSTED_KEYS.to_string()),
     })
 }
 

@@ -33,13 +33,16 @@ pub mod objects;
 pub mod policy;
 pub mod protection;
 pub mod quirks;
+mod rawinfo;
 pub mod rehearsal;
 token_changing!(rootkek);
 pub mod rv;
 pub mod session;
 pub mod signer;
+pub mod sitedata;
 pub mod spki;
 mod token;
+pub mod wrap;
 
 // What the faces may use from the token-changing modules: data types and read-only checks.
 pub use backup::{BackupError, KeyBackup};
@@ -157,11 +160,12 @@ pub enum HsmError {
         public_objects: usize,
     },
     /// The key policy file is malformed.
-    #[error("key policy file {source_name} is invalid: {message}")]
+    #[error("key policy file {source_name}: {message}")]
     PolicyFile {
-        /// "built-in key-policies.toml" or the file path.
+        /// "built-in key-policies.toml" or the file path, with `:line:column` when the
+        /// problem has a place.
         source_name: String,
-        /// What is wrong, with line and column when the parser gives them.
+        /// What is wrong.
         message: String,
     },
     /// A policy is inconsistent or forbidden (checked before touching the HSM).
@@ -216,6 +220,22 @@ pub enum HsmError {
         /// The mechanism, e.g. "CKM_AES_KEY_WRAP_PAD".
         mechanism: String,
     },
+    /// The module does not know an attribute every key template carries (vendor quirks).
+    #[error(
+        "{operation} on {token} needs the attribute {attribute}, which the module does not \
+         support (vendor quirks \"{module}\", missing_attributes); use a module that supports \
+         it; nothing was created"
+    )]
+    AttributeMissing {
+        /// What Keyrite was doing.
+        operation: String,
+        /// The token.
+        token: String,
+        /// The vendor-quirks section.
+        module: String,
+        /// The attribute, e.g. "CKA_WRAP_WITH_TRUSTED".
+        attribute: String,
+    },
     /// Read-back found attributes that differ from the policy, or are missing.
     #[error(
         "read-back of key \"{label}\" on {token} does not satisfy policy \"{policy}\": \
@@ -243,9 +263,10 @@ pub enum HsmError {
         problem: String,
     },
     /// The vendor quirks file is malformed.
-    #[error("vendor quirks file {source_name} is invalid: {message}")]
+    #[error("vendor quirks file {source_name}: {message}")]
     QuirksFile {
-        /// "built-in vendor-quirks.toml" or the file path.
+        /// "built-in vendor-quirks.toml" or the file path, with `:line:column` when the
+        /// problem has a place.
         source_name: String,
         /// What is wrong.
         message: String,
@@ -312,6 +333,42 @@ pub enum HsmError {
         /// What is wrong and what to do.
         problem: String,
     },
+}
+
+/// A ceremony's token selection that failed while the module holds only uninitialised tokens
+/// (a fresh HSM): the error then says so and points to initialisation. Any other error is
+/// returned unchanged.
+pub fn fresh_token_hint(module: &Pkcs11Module, e: HsmError) -> HsmError {
+    let HsmError::TokenNotFound {
+        path,
+        selection,
+        present,
+    } = e
+    else {
+        return e;
+    };
+    let fresh: Vec<String> = match module.tokens() {
+        Ok(t) if present == "none" => t
+            .iter()
+            .filter(|t| !t.initialized)
+            .map(|t| t.slot_id.to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let present = if fresh.is_empty() {
+        present
+    } else {
+        format!(
+            "none (uninitialised tokens in slots {}: initialise one first with the \
+             hsm-initialisation ceremony or `keyrite hsm init`)",
+            fresh.join(", ")
+        )
+    };
+    HsmError::TokenNotFound {
+        path,
+        selection,
+        present,
+    }
 }
 
 /// How a token is chosen.
@@ -429,13 +486,23 @@ impl Pkcs11Module {
         let si = self.ctx.get_slot_info(slot).map_err(|e| {
             self.call_err(&format!("reading slot {} (C_GetSlotInfo)", slot.id()), e)
         })?;
-        let ti = self.ctx.get_token_info(slot).map_err(|e| {
-            self.call_err(
-                &format!("reading token in slot {} (C_GetTokenInfo)", slot.id()),
-                e,
-            )
-        })?;
-        Ok(TokenSummary::from_info(slot.id(), &si, &ti))
+        let op = format!("reading token in slot {} (C_GetTokenInfo)", slot.id());
+        match self.ctx.get_token_info(slot) {
+            Ok(ti) => Ok(TokenSummary::from_info(slot.id(), &si, &ti)),
+            Err(e @ cryptoki::error::Error::Pkcs11(..)) => Err(self.call_err(&op, e)),
+            // The module answered but cryptoki could not decode a field (openCryptoki's
+            // clock): read the answer field by field and name what is unreadable.
+            Err(decode) => {
+                let raw = rawinfo::raw_token_info(&self.path, slot.id()).map_err(|why| {
+                    HsmError::Call {
+                        operation: op.clone(),
+                        target: format!("PKCS#11 module {}", self.path.display()),
+                        rv: format!("{decode}; reading it field by field failed too: {why}"),
+                    }
+                })?;
+                Ok(rawinfo::summary_from_raw(slot.id(), &si, &raw))
+            }
+        }
     }
 
     /// Finds the one token matching `selector`.

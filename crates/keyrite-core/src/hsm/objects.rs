@@ -248,7 +248,7 @@ fn check(
     origin: Origin,
     key: ObjectHandle,
     public: Option<ObjectHandle>,
-    value_len_zero_ok: bool,
+    q: &super::quirks::ModuleQuirks,
 ) -> Result<Check, HsmError> {
     let half = if policy.key.is_secret() {
         Half::Secret
@@ -258,13 +258,17 @@ fn check(
     let exp = expected(policy, half, origin);
     let mut rows = attributes::read_and_compare(s.raw(), key, &exp).map_err(|e| s.err(op, e))?;
     // Vendor quirk: the module reports CKA_VALUE_LEN 0 for unwrapped (restored) secret keys.
-    if value_len_zero_ok && origin == Origin::Imported {
+    if q.unwrapped_value_len_zero && origin == Origin::Imported {
         for r in rows.iter_mut().filter(|r| r.attribute == "CKA_VALUE_LEN") {
             if r.actual.as_deref() == Some("0") {
                 r.expected = "0".into();
                 r.ok = true;
             }
         }
+    }
+    // Vendor quirk: attributes the module does not return for unwrapped keys.
+    if origin == Origin::Imported {
+        rows.retain(|r| !(r.actual.is_none() && q.unwrapped_omits.contains(&r.attribute)));
     }
     let mut fails = failures(&rows);
     let public_rows = match public {
@@ -344,12 +348,13 @@ fn describe(
             .push("its algorithm or size is not one any key policy describes".into());
         return Ok(listing);
     };
-    let quirk = quirks.for_token(s.token()).unwrapped_value_len_zero;
     let mut best: Option<Check> = None;
     let mut satisfied: Option<Check> = None;
+    let q = quirks.for_token(s.token());
     for p in policies.policies.iter().filter(|p| p.key == spec) {
+        let p = &p.for_module(q);
         for origin in [Origin::Generated, Origin::Imported] {
-            let c = check(s, &op, p, origin, key, g.public, quirk)?;
+            let c = check(s, &op, p, origin, key, g.public, q)?;
             if c.failures.is_empty() {
                 if !listing.policies.contains(&c.policy) {
                     listing.policies.push(c.policy.clone());

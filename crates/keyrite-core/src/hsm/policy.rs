@@ -145,7 +145,18 @@ pub struct KeyPolicy {
     pub trusted: bool,
     /// Whether the key must be backed up under the root KEK.
     pub backup: bool,
+    /// Set by [`KeyPolicy::for_module`] only: the documented weaker form for a module that
+    /// refuses `CKA_TRUSTED` ([`WITHOUT_TRUSTED_KEYS`]). Never read from a policy file.
+    #[serde(skip)]
+    pub without_trusted_keys: bool,
 }
+
+/// What the weaker form of a policy means, as every record made with it states.
+pub const WITHOUT_TRUSTED_KEYS: &str = "weaker policy without trusted keys: the module refuses \
+     CKA_TRUSTED on every key, so keys are made with CKA_WRAP_WITH_TRUSTED false and the root \
+     KEK is not trusted; keys stay sensitive, private and never readable in the clear, and \
+     leave the token only wrapped, but by any wrapping key a logged-in user holds, not only by \
+     the root KEK";
 
 fn yes() -> bool {
     true
@@ -163,7 +174,7 @@ impl KeyPolicy {
         if !self.sensitive {
             return bad("CKA_SENSITIVE must be true: key values never leave the HSM in the clear");
         }
-        if self.extractable && !self.wrap_with_trusted {
+        if self.extractable && !self.wrap_with_trusted && !self.without_trusted_keys {
             return bad(
                 "extractable is true without wrap_with_trusted: the key could be wrapped by any \
                  key, or read; set wrap_with_trusted = true or extractable = false",
@@ -212,10 +223,41 @@ impl KeyPolicy {
         Ok(())
     }
 
+    /// The policy as a module with quirks `q` can apply it. A module that refuses
+    /// `CKA_TRUSTED` (`trusted_keys = "unsupported"`) gets the weaker form: no
+    /// `CKA_WRAP_WITH_TRUSTED`, no `CKA_TRUSTED`, marked [`KeyPolicy::without_trusted_keys`];
+    /// every other module gets the policy unchanged.
+    pub fn for_module(&self, q: &super::quirks::ModuleQuirks) -> KeyPolicy {
+        let mut p = self.clone();
+        if q.trusted_keys == super::quirks::TrustedKeys::Unsupported
+            && (p.wrap_with_trusted || p.trusted)
+        {
+            p.wrap_with_trusted = false;
+            p.trusted = false;
+            p.without_trusted_keys = true;
+        }
+        p
+    }
+
     /// Whether the policy grants `u`.
     pub fn has(&self, u: Usage) -> bool {
         self.usage.contains(&u)
     }
+}
+
+/// `file:line:column` of the `nth` (0-based) `name = "<name>"` line, where a policy's
+/// problems are reported; the file alone if it cannot be found.
+fn name_location(file: &str, text: &str, name: &str, nth: usize) -> String {
+    let quoted = format!("\"{name}\"");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            t.starts_with("name") && t.contains(&quoted)
+        })
+        .nth(nth)
+        .map(|(i, l)| format!("{file}:{}:{}", i + 1, l.len() - l.trim_start().len() + 1))
+        .unwrap_or_else(|| file.to_string())
 }
 
 /// A set of policies.
@@ -248,8 +290,8 @@ impl PolicySet {
     /// Parses and validates every policy.
     pub fn parse(source_name: &str, text: &str) -> Result<Self, HsmError> {
         let set: PolicySet = toml::from_str(text).map_err(|e| HsmError::PolicyFile {
-            source_name: source_name.into(),
-            message: e.to_string().trim().replace('\n', " "),
+            source_name: super::quirks::located(source_name, text, &e),
+            message: e.message().to_string(),
         })?;
         if set.version != 1 {
             return Err(HsmError::PolicyFile {
@@ -258,13 +300,18 @@ impl PolicySet {
             });
         }
         for (i, p) in set.policies.iter().enumerate() {
-            if set.policies[..i].iter().any(|q| q.name == p.name) {
-                return Err(HsmError::PolicyFile {
-                    source_name: source_name.into(),
-                    message: format!("policy \"{}\" is defined twice", p.name),
-                });
+            let earlier = set.policies[..i]
+                .iter()
+                .filter(|q| q.name == p.name)
+                .count();
+            let at = |message: String| HsmError::PolicyFile {
+                source_name: name_location(source_name, text, &p.name, earlier),
+                message,
+            };
+            if earlier > 0 {
+                return Err(at(format!("policy \"{}\" is defined twice", p.name)));
             }
-            p.validate()?;
+            p.validate().map_err(|e| at(e.to_string()))?;
         }
         Ok(set)
     }
@@ -324,9 +371,9 @@ backup = true
 "#;
         assert_eq!(
             PolicySet::parse("site.toml", text).unwrap_err().to_string(),
-            "key policy \"leaky\" is refused: extractable is true without wrap_with_trusted: the \
-             key could be wrapped by any key, or read; set wrap_with_trusted = true or \
-             extractable = false"
+            "key policy file site.toml:3:1: key policy \"leaky\" is refused: extractable is \
+             true without wrap_with_trusted: the key could be wrapped by any key, or read; set \
+             wrap_with_trusted = true or extractable = false"
         );
     }
 
@@ -350,10 +397,9 @@ backup = true
     #[test]
     fn bad_toml_names_file_and_line() {
         let err = PolicySet::parse("site.toml", "version = 1\n[[policy]]\nname = 3\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("key policy file site.toml is invalid: TOML parse error at line 3"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "key policy file site.toml:3:8: invalid type: integer `3`, expected a string"
         );
     }
 }

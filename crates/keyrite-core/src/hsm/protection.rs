@@ -91,7 +91,11 @@ impl KeyProtection {
     /// The protection a module with quirks `q` gives the root KEK.
     pub fn plan(q: &ModuleQuirks) -> Self {
         let kek_login_required = q.trusted_keys != TrustedKeys::SoOnlyPublic;
+        let kek_trusted = q.trusted_keys != TrustedKeys::Unsupported;
         let mut weaknesses = Vec::new();
+        if !kek_trusted {
+            weaknesses.push(super::policy::WITHOUT_TRUSTED_KEYS.to_string());
+        }
         if !kek_login_required {
             weaknesses.push(
                 "the root KEK is a public object: only the SO may set CKA_TRUSTED and this \
@@ -120,7 +124,7 @@ impl KeyProtection {
             module: q.name.clone(),
             trusted_keys: q.trusted_keys,
             kek_login_required,
-            kek_trusted: true,
+            kek_trusted,
             unwrap_template_enforced: q.unwrap_template,
             wrap_template_enforced: q.wrap_template,
             weaknesses,
@@ -176,22 +180,27 @@ pub const UNWRAP_FORCED: &[(AttributeType, bool)] = &[
     (AttributeType::WrapWithTrusted, true),
 ];
 
-/// `CKA_UNWRAP_TEMPLATE` = [`UNWRAP_FORCED`].
-pub fn unwrap_template() -> Attribute {
+/// `CKA_UNWRAP_TEMPLATE` = [`UNWRAP_FORCED`]; without `CKA_WRAP_WITH_TRUSTED` when the KEK
+/// cannot be trusted (`trusted` false: the weaker policy's keys do not carry it).
+pub fn unwrap_template(trusted: bool) -> Attribute {
     let mut v = Vec::new();
     for ty in [CKA_SENSITIVE, CKA_PRIVATE, CKA_WRAP_WITH_TRUSTED] {
-        true_entry(&mut v, ty);
+        if trusted || ty != CKA_WRAP_WITH_TRUSTED {
+            true_entry(&mut v, ty);
+        }
     }
     Attribute::VendorDefined((AttributeType::VendorDefined(CKA_UNWRAP_TEMPLATE), v))
 }
 
 /// `CKA_WRAP_TEMPLATE`: the KEK wraps only keys that are sensitive and themselves marked
 /// wrappable by trusted keys only. (Not `CKA_PRIVATE`: the key-check-value probe is a public
-/// session object, see `hsm::kcv`.)
-pub fn wrap_template() -> Attribute {
+/// session object, see `hsm::kcv`.) Only sensitive keys when the KEK cannot be trusted.
+pub fn wrap_template(trusted: bool) -> Attribute {
     let mut v = Vec::new();
     for ty in [CKA_SENSITIVE, CKA_WRAP_WITH_TRUSTED] {
-        true_entry(&mut v, ty);
+        if trusted || ty != CKA_WRAP_WITH_TRUSTED {
+            true_entry(&mut v, ty);
+        }
     }
     Attribute::VendorDefined((AttributeType::VendorDefined(CKA_WRAP_TEMPLATE), v))
 }
@@ -255,15 +264,21 @@ mod tests {
     #[test]
     fn templates_are_arrays_of_native_ck_attributes() {
         let entry = std::mem::size_of::<c_ulong>() * 2 + std::mem::size_of::<usize>();
-        match unwrap_template() {
+        match unwrap_template(true) {
             Attribute::VendorDefined((AttributeType::VendorDefined(t), v)) => {
                 assert_eq!(t, CKA_UNWRAP_TEMPLATE);
                 assert_eq!(v.len(), 3 * entry);
             }
             other => panic!("{other:?}"),
         }
-        match wrap_template() {
+        match wrap_template(true) {
             Attribute::VendorDefined((_, v)) => assert_eq!(v.len(), 2 * entry),
+            other => panic!("{other:?}"),
+        }
+        match (unwrap_template(false), wrap_template(false)) {
+            (Attribute::VendorDefined((_, u)), Attribute::VendorDefined((_, w))) => {
+                assert_eq!((u.len(), w.len()), (2 * entry, entry));
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -29,10 +29,17 @@ pub struct ModuleQuirks {
     pub label_max: usize,
     /// Mechanisms the module lacks, by `CKM_` name.
     pub missing_mechanisms: Vec<String>,
+    /// Attributes the module does not know, by `CKA_` name (`CKR_ATTRIBUTE_TYPE_INVALID`).
+    #[serde(default)]
+    pub missing_attributes: Vec<String>,
     /// The module refuses `CKA_VALUE_LEN` in an unwrap template (CKR_ATTRIBUTE_READ_ONLY)
     /// and then reports 0 for the unwrapped secret key.
     #[serde(default)]
     pub unwrapped_value_len_zero: bool,
+    /// Attributes (`CKA_` names) the module does not return for a key it unwrapped; a
+    /// restore's read-back does not expect them.
+    #[serde(default)]
+    pub unwrapped_omits: Vec<String>,
     /// How the module lets Keyrite hold a trusted (`CKA_TRUSTED`) wrapping key, and whether it
     /// can also be private. Absent: the PKCS#11 rule, [`TrustedKeys::SoOnlyPublic`].
     #[serde(default)]
@@ -44,6 +51,32 @@ pub struct ModuleQuirks {
     /// The module enforces `CKA_WRAP_TEMPLATE` in `C_WrapKey`. Absent: false.
     #[serde(default)]
     pub wrap_template: bool,
+    /// The RFC 5649 mechanism number to use (`CKM_AES_KEY_WRAP_PAD` or
+    /// `CKM_AES_KEY_WRAP_KWP`). Absent: whichever the module offers, 0x210A first.
+    #[serde(default)]
+    pub wrap_mechanism: Option<super::wrap::Rfc5649>,
+    /// A software token: its keys live in host files (refused in production).
+    #[serde(default)]
+    pub software: bool,
+    /// Shortest PIN the module accepts, if it is stricter than Keyrite's own minimum.
+    #[serde(default)]
+    pub pin_min: Option<usize>,
+    /// Longest PIN the module accepts.
+    #[serde(default)]
+    pub pin_max: Option<usize>,
+    /// Where the section's claims come from.
+    #[serde(default)]
+    pub source: Option<Source>,
+}
+
+/// Where a quirks section's claims come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Verified against the module on Keyrite's test machines.
+    TestedHere,
+    /// Taken from the vendor's public documentation, not verified here.
+    FromDocumentation,
 }
 
 /// How a module lets Keyrite hold a trusted wrapping key (`docs/formats/vendor-quirks.md`).
@@ -62,6 +95,10 @@ pub enum TrustedKeys {
     /// Trusted keys exist only as public objects: visible, and destroyable, without login.
     #[default]
     SoOnlyPublic,
+    /// The module refuses `CKA_TRUSTED` on every key (Kryoptic). The root KEK is made private
+    /// as with `copy-to-private` but is not trusted, and every policy is applied in its
+    /// documented weaker form ([`super::policy::KeyPolicy::for_module`]).
+    Unsupported,
 }
 
 fn default_name() -> String {
@@ -79,6 +116,10 @@ pub struct Quirks {
     /// Per-module sections.
     #[serde(default, rename = "module")]
     pub modules: Vec<ModuleQuirks>,
+    /// The site's rule for weaker protection, when the quirks were loaded for a site profile
+    /// (`hsm::sitedata`); `None`: rehearsal rules (everything accepted and recorded).
+    #[serde(skip)]
+    pub site_rule: Option<super::protection::ProtectionRule>,
 }
 
 impl Quirks {
@@ -100,8 +141,8 @@ impl Quirks {
     /// Parses quirks TOML; `source_name` names it in errors.
     pub fn parse(source_name: &str, text: &str) -> Result<Self, HsmError> {
         let q: Quirks = toml::from_str(text).map_err(|e| HsmError::QuirksFile {
-            source_name: source_name.into(),
-            message: e.to_string().trim().replace('\n', " "),
+            source_name: located(source_name, text, &e),
+            message: e.message().to_string(),
         })?;
         if q.version != 1 {
             return Err(HsmError::QuirksFile {
@@ -116,17 +157,29 @@ impl Quirks {
     pub fn for_token(&self, token: &TokenSummary) -> &ModuleQuirks {
         self.modules
             .iter()
-            .find(|m| {
-                m.manufacturer == token.manufacturer && token.model.starts_with(&m.model_prefix)
-            })
+            .find(|m| m.matches(&token.manufacturer, &token.model))
             .unwrap_or(&self.default)
+    }
+}
+
+/// `file:line:column` of a TOML error (1-based), or the file alone when it has no place.
+pub fn located(file: &str, text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, column) = crate::profile::line_column(text, span.start);
+            format!("{file}:{line}:{column}")
+        }
+        None => file.to_string(),
     }
 }
 
 /// The `CKM_` name of a mechanism (cryptoki's Display gives it without the prefix).
 pub fn mechanism_name(m: MechanismType) -> String {
-    if m == MechanismType::AES_KEY_WRAP_PAD {
-        return "CKM_AES_KEY_WRAP_PAD".into();
+    if let Some(w) = super::wrap::ALL
+        .into_iter()
+        .find(|w| w.mechanism_type() == m)
+    {
+        return w.name().into();
     }
     let s = m.to_string();
     if s.starts_with("CKM_") {
@@ -137,6 +190,11 @@ pub fn mechanism_name(m: MechanismType) -> String {
 }
 
 impl ModuleQuirks {
+    /// Whether this section describes a token with this manufacturer and model.
+    pub fn matches(&self, manufacturer: &str, model: &str) -> bool {
+        self.manufacturer == manufacturer && model.starts_with(&self.model_prefix)
+    }
+
     /// Refuses a label longer than the module accepts, or empty.
     pub fn check_label(&self, operation: &str, token: &str, label: &str) -> Result<(), HsmError> {
         if label.is_empty() || label.len() > self.label_max {
@@ -148,6 +206,76 @@ impl ModuleQuirks {
                     label.len(),
                     self.name,
                     self.label_max
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `policy` as this module can apply it ([`KeyPolicy::for_module`]); the weaker form is
+    /// refused here, before anything changes, when the site rule is production without
+    /// `accept_weaker_key_protection`.
+    pub fn policy_for(
+        &self,
+        policy: &super::policy::KeyPolicy,
+        rule: Option<super::protection::ProtectionRule>,
+        operation: &str,
+        token: &str,
+    ) -> Result<super::policy::KeyPolicy, HsmError> {
+        self.require_key_attributes(operation, token)?;
+        let p = policy.for_module(self);
+        if p.without_trusted_keys
+            && rule
+                == Some(super::protection::ProtectionRule::Production {
+                    accept_weaker: false,
+                })
+        {
+            return Err(HsmError::WeakerKeyProtection {
+                operation: operation.into(),
+                token: token.into(),
+                module: self.name.clone(),
+                weaknesses: super::policy::WITHOUT_TRUSTED_KEYS.into(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Refuses, before anything is created, a module that lacks an attribute every key
+    /// template of Keyrite's carries (`CKA_WRAP_WITH_TRUSTED`).
+    pub fn require_key_attributes(&self, operation: &str, token: &str) -> Result<(), HsmError> {
+        const NEEDED: &[&str] = &["CKA_WRAP_WITH_TRUSTED"];
+        match NEEDED
+            .iter()
+            .find(|a| self.missing_attributes.iter().any(|m| m == *a))
+        {
+            Some(a) => Err(HsmError::AttributeMissing {
+                operation: operation.into(),
+                token: token.into(),
+                module: self.name.clone(),
+                attribute: (*a).into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a PIN the module would refuse by length (`pin_min`, `pin_max`), before the
+    /// token is touched.
+    pub fn check_pin_len(
+        &self,
+        which: &'static str,
+        pin: &crate::secret::SecretText,
+    ) -> Result<(), HsmError> {
+        let n = pin.expose().chars().count();
+        let too_short = self.pin_min.is_some_and(|m| n < m);
+        let too_long = self.pin_max.is_some_and(|m| n > m);
+        if too_short || too_long {
+            return Err(HsmError::PinPolicy {
+                which,
+                problem: format!(
+                    "it has {n} characters; {} accepts {} to {} (vendor quirks)",
+                    self.name,
+                    self.pin_min.map_or("any number".into(), |m| m.to_string()),
+                    self.pin_max.map_or("any number".into(), |m| m.to_string()),
                 ),
             });
         }
@@ -209,17 +337,55 @@ mod tests {
     }
 
     #[test]
+    fn every_module_section_says_where_it_comes_from_and_opencryptoki_lacks_wrap_with_trusted() {
+        let q = Quirks::builtin().unwrap();
+        for m in &q.modules {
+            assert!(m.source.is_some(), "{}", m.name);
+        }
+        for name in [
+            "SoftHSM2",
+            "Kryoptic",
+            "openCryptoki",
+            "OpenSC (smart cards and USB tokens)",
+            "YubiHSM 2",
+            "Thales Luna",
+            "Entrust nShield",
+            "AWS CloudHSM",
+        ] {
+            assert!(q.modules.iter().any(|m| m.name == name), "{name}");
+        }
+        let ock = q.modules.iter().find(|m| m.name == "openCryptoki").unwrap();
+        let policies = super::super::policy::PolicySet::builtin().unwrap();
+        let err = ock
+            .policy_for(
+                policies.get("aes256-dek").unwrap(),
+                None,
+                "generating key \"k\" under policy \"aes256-dek\"",
+                "token \"ock\" (serial 123)",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "generating key \"k\" under policy \"aes256-dek\" on token \"ock\" (serial 123) \
+             needs the attribute CKA_WRAP_WITH_TRUSTED, which the module does not support \
+             (vendor quirks \"openCryptoki\", missing_attributes); use a module that supports \
+             it; nothing was created"
+        );
+        assert!(super::super::token::is_software("IBM Corp.", "IBM SoftTok"));
+        assert!(!super::super::token::is_software("SafeNet", "Luna K7"));
+    }
+
+    #[test]
     fn unknown_key_is_refused_with_position() {
         let err = Quirks::parse(
             "q.toml",
             "version = 1\nbogus = 2\n[default]\nlabel_max = 3\nmissing_mechanisms = []\n",
         )
         .unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "vendor quirks file q.toml is invalid: TOML parse error at line 2, column 1"
-            ),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "vendor quirks file q.toml:2:1: unknown field `bogus`, expected one of `version`, \
+             `default`, `module`"
         );
     }
 }

@@ -20,11 +20,10 @@ use super::keygen::{
 };
 use super::policy::{KeyPolicy, Origin};
 use super::protection::{self, KeyProtection, ProtectionRule};
-use super::quirks::{require_mechanism, Quirks, TrustedKeys};
+use super::quirks::{Quirks, TrustedKeys};
 use super::session::TokenSession;
 use super::{HsmError, UserKind};
 use crate::secret::SecretBytes;
-use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -84,7 +83,12 @@ pub fn import_root_kek(
         policy.name
     );
     policy.validate()?;
-    if policy.origin != Origin::Imported || !policy.key.is_secret() || !policy.trusted {
+    let q = quirks.for_token(s.token());
+    let policy = &policy.for_module(q);
+    if policy.origin != Origin::Imported
+        || !policy.key.is_secret()
+        || !(policy.trusted || policy.without_trusted_keys)
+    {
         return Err(HsmError::PolicyInvalid {
             policy: policy.name.clone(),
             problem: "importing the root KEK needs an imported, trusted AES policy".into(),
@@ -106,25 +110,24 @@ pub fn import_root_kek(
             problem: format!("the root KEK has {} bytes, AES-256 needs 32", kek.len()),
         });
     }
-    let q = quirks.for_token(s.token());
+    q.require_key_attributes(&op, &s.name())?;
     let protection = KeyProtection::plan(q).check(rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), label)?;
-    require_mechanism(
-        s.raw_ctx(),
-        s.slot(),
-        s.token(),
-        q,
-        &op,
-        MechanismType::AES_KEY_WRAP_PAD,
-    )?;
+    super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
     ensure_label_free(s, &op, label)?;
     let id = fresh_id(s)?;
     let mut t = private_template(policy, label, &id);
     t.retain(|a| !matches!(a, Attribute::ValueLen(_) | Attribute::Private(_)));
     t.push(Attribute::Class(ObjectClass::SECRET_KEY));
     t.push(Attribute::KeyType(KeyType::AES));
-    t.push(Attribute::Trusted(policy.trusted));
-    let copy = q.trusted_keys == TrustedKeys::CopyToPrivate;
+    // A module that refuses CKA_TRUSTED refuses it even as false: the attribute is left out.
+    if q.trusted_keys != TrustedKeys::Unsupported {
+        t.push(Attribute::Trusted(policy.trusted));
+    }
+    let copy = matches!(
+        q.trusted_keys,
+        TrustedKeys::CopyToPrivate | TrustedKeys::Unsupported
+    );
     t.push(Attribute::Private(q.trusted_keys == TrustedKeys::Supported));
     // The copy that makes it private needs the original copyable and modifiable (C_CopyObject
     // applies its template as a modification); the copy itself is made non-modifiable. Without
@@ -135,10 +138,10 @@ pub fn import_root_kek(
     // Templates are set only where the quirks say the module enforces them: a module that
     // does not know the attribute would refuse the whole object.
     if q.unwrap_template {
-        t.push(protection::unwrap_template());
+        t.push(protection::unwrap_template(protection.kek_trusted));
     }
     if q.wrap_template {
-        t.push(protection::wrap_template());
+        t.push(protection::wrap_template(protection.kek_trusted));
     }
     // The only copy of the key value outside `kek`: a Vec inside the template, zeroized below.
     t.push(Attribute::Value(kek.expose().to_vec()));
@@ -193,6 +196,7 @@ fn seal_inner(
 ) -> Result<KeyEvidence, HsmError> {
     let label = staged.label.as_str();
     let q = quirks.for_token(s.token());
+    let policy = &policy.for_module(q);
     let find = |private: Option<bool>| {
         let mut t = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -209,7 +213,10 @@ fn seal_inner(
         token: s.name(),
         label: label.into(),
     };
-    let h = if q.trusted_keys == TrustedKeys::CopyToPrivate {
+    let h = if matches!(
+        q.trusted_keys,
+        TrustedKeys::CopyToPrivate | TrustedKeys::Unsupported
+    ) {
         let original = find(Some(false))?.first().copied().ok_or_else(not_found)?;
         // CKA_MODIFIABLE last: the module applies the copy template in order, and once the
         // copy is non-modifiable it refuses every later entry.
@@ -253,5 +260,12 @@ fn seal_inner(
     });
     let mut ev = read_back_expecting(s, policy, Origin::Imported, label, &staged.id, h, None, exp)?;
     ev.key_protection = Some(staged.protection);
+    ev.wrap_mechanism = Some(super::wrap::choose(
+        s.raw_ctx(),
+        s.slot(),
+        s.token(),
+        Some(q),
+        op,
+    )?);
     Ok(ev)
 }

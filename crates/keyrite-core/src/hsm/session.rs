@@ -114,6 +114,8 @@ pub fn check_before_login(token: &TokenSummary, user: UserKind) -> Result<PinSta
 pub struct TokenSession {
     session: Session,
     ctx: cryptoki::context::Pkcs11,
+    /// The module's path, to read token info field by field (`hsm::rawinfo`).
+    path: std::path::PathBuf,
     slot: Slot,
     token: TokenSummary,
     user: Option<UserKind>,
@@ -130,6 +132,7 @@ impl TokenSession {
         Ok(Self {
             session,
             ctx: module.context().clone(),
+            path: module.path().to_path_buf(),
             slot,
             token,
             user: None,
@@ -244,10 +247,20 @@ impl TokenSession {
     /// `C_GetTokenInfo` on its slot fails, or reports another serial.
     pub fn gone(&self) -> Option<String> {
         match self.ctx.get_token_info(self.slot) {
-            Err(e) => Some(format!(
+            Err(e @ cryptoki::error::Error::Pkcs11(..)) => Some(format!(
                 "C_GetTokenInfo on its slot now fails with {}",
                 rv::error_words(&e)
             )),
+            // The module answered but a field is malformed (openCryptoki's clock): compare
+            // the serial read field by field.
+            Err(_) => match super::rawinfo::raw_token_info(&self.path, self.slot.id()) {
+                Err(why) => Some(format!("C_GetTokenInfo on its slot now fails: {why}")),
+                Ok(raw) => {
+                    let serial = super::rawinfo::serial_of(&raw);
+                    (serial != self.token.serial)
+                        .then(|| format!("its slot now holds token serial {serial}"))
+                }
+            },
             Ok(t) if t.serial_number().trim() != self.token.serial => Some(format!(
                 "its slot now holds token serial {}",
                 t.serial_number().trim()
@@ -334,6 +347,7 @@ mod tests {
                 hardware_slot: true,
                 removable: false,
             },
+            unreadable: Vec::new(),
         };
         t.flags.user_pin_locked = locked;
         t.flags.user_pin_count_low = low;

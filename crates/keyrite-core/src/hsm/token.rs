@@ -1,15 +1,8 @@
 //! What a token says about itself, in a form fit for screens, JSON and records.
 
 use cryptoki::slot::{SlotInfo, TokenInfo};
+use cryptoki_sys::CK_FLAGS;
 use serde::Serialize;
-
-/// Known software tokens, by manufacturer and model prefixes. A software token keeps its keys
-/// in files on the host: fine for rehearsal, refused in production.
-const SOFTWARE_TOKENS: &[(&str, &str)] = &[
-    ("SoftHSM project", "SoftHSM"),
-    ("Kryoptic", ""),
-    ("Mozilla Foundation", "NSS"),
-];
 
 /// A token as the operator and the auditor see it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -36,6 +29,45 @@ pub struct TokenSummary {
     pub software: bool,
     /// The token's flags.
     pub flags: TokenFlags,
+    /// Fields of `CK_TOKEN_INFO` the module filled in malformed, each with what it held
+    /// (`hsm::rawinfo`); the token is listed all the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+/// Whether manufacturer and model name a known software token: a vendor-quirks section of the
+/// built-in file marked `software = true`. A software token keeps its keys in files on the
+/// host: fine for rehearsal, refused in production.
+pub(crate) fn is_software(manufacturer: &str, model: &str) -> bool {
+    static BUILTIN: std::sync::OnceLock<Option<super::quirks::Quirks>> = std::sync::OnceLock::new();
+    BUILTIN
+        .get_or_init(|| super::quirks::Quirks::builtin().ok())
+        .as_ref()
+        .is_some_and(|q| {
+            q.modules
+                .iter()
+                .any(|m| m.software && m.matches(manufacturer, model))
+        })
+}
+
+/// The flags from raw `CK_TOKEN_INFO.flags` bits and the slot's info.
+pub(crate) fn flags_from_bits(bits: CK_FLAGS, si: &SlotInfo) -> TokenFlags {
+    use cryptoki_sys as k;
+    let on = |f: CK_FLAGS| bits & f != 0;
+    TokenFlags {
+        user_pin_initialized: on(k::CKF_USER_PIN_INITIALIZED),
+        login_required: on(k::CKF_LOGIN_REQUIRED),
+        write_protected: on(k::CKF_WRITE_PROTECTED),
+        rng: on(k::CKF_RNG),
+        user_pin_count_low: on(k::CKF_USER_PIN_COUNT_LOW),
+        user_pin_final_try: on(k::CKF_USER_PIN_FINAL_TRY),
+        user_pin_locked: on(k::CKF_USER_PIN_LOCKED),
+        so_pin_count_low: on(k::CKF_SO_PIN_COUNT_LOW),
+        so_pin_final_try: on(k::CKF_SO_PIN_FINAL_TRY),
+        so_pin_locked: on(k::CKF_SO_PIN_LOCKED),
+        hardware_slot: si.hardware_slot(),
+        removable: si.removable_device(),
+    }
 }
 
 /// The token flags that matter to a ceremony.
@@ -72,9 +104,7 @@ impl TokenSummary {
     pub fn from_info(slot_id: u64, si: &SlotInfo, ti: &TokenInfo) -> Self {
         let manufacturer = ti.manufacturer_id().trim().to_string();
         let model = ti.model().trim().to_string();
-        let software = SOFTWARE_TOKENS
-            .iter()
-            .any(|(m, p)| manufacturer.starts_with(m) && model.starts_with(p));
+        let software = is_software(&manufacturer, &model);
         TokenSummary {
             slot_id,
             slot_description: si.slot_description().trim().to_string(),
@@ -100,6 +130,7 @@ impl TokenSummary {
                 hardware_slot: si.hardware_slot(),
                 removable: si.removable_device(),
             },
+            unreadable: Vec::new(),
         }
     }
 }

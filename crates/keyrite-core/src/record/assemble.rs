@@ -85,6 +85,7 @@ pub(super) fn assemble(
             outcome: None,
             outcome_at: None,
             outcome_seq: None,
+            hsm_data: first.details.get("hsm_data").cloned(),
         },
         participants: vec![],
         preflight: vec![],

@@ -20,6 +20,7 @@ mod cms;
 mod error;
 mod input;
 pub mod model;
+mod notes;
 mod produce;
 mod render;
 mod sign;

@@ -47,6 +47,10 @@ pub struct Header {
     /// Its journal entry.
     #[serde(default)]
     pub outcome_seq: Option<u64>,
+    /// Vendor quirks and key policies in force: built-in and site files with SHA-256
+    /// (`ceremony_started` `details.hsm_data`, `hsm::sitedata::evidence`).
+    #[serde(default)]
+    pub hsm_data: Option<Value>,
 }
 
 /// A checked-in participant.

@@ -413,6 +413,9 @@ fn first_page(f: &mut Flow, t: &RecordTranscript, rehearsal: bool) -> Result<(),
         }
     ))?;
     f.para(&hsm_line(t))?;
+    for note in super::notes::first_page_notes(t) {
+        f.para(&note)?;
+    }
     f.para(&format!(
         "Keyrite {} — binary SHA-256 {} — {}",
         or_dash(&h.app_version),

@@ -32,6 +32,9 @@ pub fn info(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
         println!("  Model:        {}", t.model);
         println!("  Serial:       {}", t.serial);
         println!("  Firmware:     {}   Hardware: {}", t.firmware, t.hardware);
+        for u in &t.unreadable {
+            println!("  Unreadable:   {u}");
+        }
         println!(
             "  Software:     {}",
             if t.software {
