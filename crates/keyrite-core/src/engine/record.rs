@@ -107,16 +107,19 @@ impl RecordProducer for JournalRecordProducer {
 
 /// Whether the journal holds `record_produced` for ceremony `id`.
 fn record_journaled(journal: &Journal, id: &str) -> Result<bool, String> {
-    let size = journal.head().size;
     let mut found = false;
-    if size > 0 {
+    {
         journal
-            .for_each_entry(0, size - 1, |e| {
-                if let crate::journal::Event::RecordProduced { ceremony_id, .. } = e.event()? {
-                    found |= ceremony_id == id;
-                }
-                Ok(())
-            })
+            .for_each_selected(
+                &crate::journal::Select::kinds(&["record_produced"]),
+                0,
+                |e| {
+                    if let crate::journal::Event::RecordProduced { ceremony_id, .. } = e.event()? {
+                        found |= ceremony_id == id;
+                    }
+                    Ok(())
+                },
+            )
             .map_err(|e| format!("cannot read the journal: {e}"))?;
     }
     Ok(found)

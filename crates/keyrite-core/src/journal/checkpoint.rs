@@ -341,12 +341,10 @@ impl Journal {
     /// Read from the entries (`ceremony_closed`, `checkpoint`, the unavailable note), so a
     /// deleted table row still shows as a closing checkpoint the journal says was signed.
     pub fn closings(&self) -> Result<Vec<CeremonyClosing>, JournalError> {
-        let size = self.head().size;
         let mut out: Vec<CeremonyClosing> = Vec::new();
-        if size == 0 {
-            return Ok(out);
-        }
-        self.for_each_entry(0, size - 1, |e| {
+        // Only these three kinds matter: read them through the index, not every entry.
+        let select = super::Select::kinds(&["ceremony_closed", "checkpoint", "note"]);
+        self.for_each_selected(&select, 0, |e| {
             let body = e.body_json()?;
             let ev = body.get("event").cloned().unwrap_or(Value::Null);
             let text = |k: &str| ev.get(k).and_then(Value::as_str).map(str::to_string);

@@ -68,6 +68,23 @@ impl TreeBuilder {
         self.size += 1;
     }
 
+    /// A tree of `size` leaves from its perfect subtrees, largest first (`(leaves, hash)`,
+    /// the binary decomposition of `size`). `None` when they do not add up to `size`.
+    pub fn from_subtrees(subtrees: Vec<(u64, Hash)>, size: u64) -> Option<Self> {
+        let ok = subtrees.iter().map(|s| s.0).sum::<u64>() == size
+            && subtrees.iter().all(|s| s.0.is_power_of_two())
+            && subtrees.windows(2).all(|w| w[0].0 > w[1].0);
+        ok.then_some(Self {
+            stack: subtrees,
+            size,
+        })
+    }
+
+    /// The perfect subtree the last [`TreeBuilder::push`] completed: `(leaves, hash)`.
+    pub fn last_subtree(&self) -> Option<(u64, Hash)> {
+        self.stack.last().copied()
+    }
+
     /// Number of leaves.
     pub fn size(&self) -> u64 {
         self.size
@@ -112,6 +129,26 @@ mod tests {
             b.push(&leaves[n - 1]);
             assert_eq!(b.root(), mth(&leaves[..n]), "size {n}");
         }
+    }
+
+    #[test]
+    fn a_tree_rebuilt_from_its_subtrees_continues_identically() {
+        let leaves: Vec<Hash> = (0..300u16).map(|i| [(i % 251) as u8; 32]).collect();
+        let mut whole = TreeBuilder::new();
+        for l in &leaves[..277] {
+            whole.push(l);
+        }
+        let mut rebuilt = TreeBuilder::from_subtrees(whole.stack.clone(), 277).unwrap();
+        for l in &leaves[277..] {
+            whole.push(l);
+            rebuilt.push(l);
+        }
+        assert_eq!(rebuilt.root(), whole.root());
+        assert_eq!(rebuilt.root(), mth(&leaves));
+        // Sizes that do not add up, or are not a decomposition, are refused.
+        assert!(TreeBuilder::from_subtrees(vec![(256, [0; 32])], 257).is_none());
+        assert!(TreeBuilder::from_subtrees(vec![(3, [0; 32])], 3).is_none());
+        assert!(TreeBuilder::from_subtrees(vec![(1, [0; 32]), (2, [0; 32])], 3).is_none());
     }
 
     #[test]

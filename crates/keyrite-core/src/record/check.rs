@@ -376,9 +376,9 @@ fn records_produced(
     id: &str,
 ) -> Result<Vec<(u64, String)>, crate::journal::JournalError> {
     let mut out = Vec::new();
-    let size = j.head().size;
-    if size > 0 {
-        j.for_each_entry(0, size - 1, |e| {
+    {
+        let select = crate::journal::Select::kinds(&["record_produced"]);
+        j.for_each_selected(&select, 0, |e| {
             if let Ok(crate::journal::Event::RecordProduced {
                 ceremony_id,
                 record_sha256,
