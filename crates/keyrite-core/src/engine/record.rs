@@ -110,16 +110,12 @@ fn record_journaled(journal: &Journal, id: &str) -> Result<bool, String> {
     let mut found = false;
     {
         journal
-            .for_each_selected(
-                &crate::journal::Select::kinds(&["record_produced"]),
-                0,
-                |e| {
-                    if let crate::journal::Event::RecordProduced { ceremony_id, .. } = e.event()? {
-                        found |= ceremony_id == id;
-                    }
-                    Ok(())
-                },
-            )
+            .for_each_selected(&crate::journal::Select::ceremony(id), 0, |e| {
+                if let crate::journal::Event::RecordProduced { ceremony_id, .. } = e.event()? {
+                    found |= ceremony_id == id;
+                }
+                Ok(())
+            })
             .map_err(|e| format!("cannot read the journal: {e}"))?;
     }
     Ok(found)

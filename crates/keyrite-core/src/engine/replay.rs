@@ -57,6 +57,14 @@ fn all_events(
 
 /// Every ceremony in the journal, oldest first.
 pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
+    history_from(journal, 0)
+}
+
+/// The ceremonies started at entry `from` or later, oldest first.
+pub(super) fn history_from(
+    journal: &Journal,
+    from: u64,
+) -> Result<Vec<CeremonyHistory>, EngineError> {
     let mut list: Vec<CeremonyHistory> = Vec::new();
     let kinds = [
         "ceremony_started",
@@ -64,7 +72,7 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
         "step_completed",
         "ceremony_closed",
     ];
-    for (seq, ev) in all_events(journal, Some(&Select::kinds(&kinds)), 0)? {
+    for (seq, ev) in all_events(journal, Some(&Select::kinds(&kinds)), from)? {
         match ev {
             Event::CeremonyStarted {
                 ceremony_id,
@@ -108,7 +116,7 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
             _ => {}
         }
     }
-    for c in journal.closings()? {
+    for c in journal.closings_from(from)? {
         if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == c.ceremony_id) {
             h.closing_checkpoint = c.checkpoint_size;
             h.needs_closing_checkpoint = c.checkpoint_size.is_none() && c.unavailable.is_none();
@@ -336,7 +344,7 @@ impl Replayed {
             return Err(EngineError::NotFound(id.into()));
         }
         r.closing_needed = journal
-            .closings()?
+            .closings_from(from)?
             .iter()
             .any(|c| c.ceremony_id == id && c.checkpoint_size.is_none() && c.unavailable.is_none());
         // An action with an intent but no outcome.

@@ -61,6 +61,14 @@ impl<'a> Select<'a> {
         }
     }
 
+    /// Entries naming this ceremony.
+    pub fn ceremony(ceremony_id: &'a str) -> Self {
+        Self {
+            kinds: &[],
+            ceremony_id: Some(ceremony_id),
+        }
+    }
+
     fn matches(&self, kind: &str, ceremony: Option<&str>) -> bool {
         self.kinds.contains(&kind) || (self.ceremony_id.is_some() && self.ceremony_id == ceremony)
     }
@@ -317,9 +325,11 @@ pub(super) fn for_each_selected(
     if tail < size {
         let mut stmt = store
             .conn()
-            .prepare("SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq >= ?1 ORDER BY seq")
+            .prepare("SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq >= ?1 AND seq < ?2 ORDER BY seq")
             .map_err(|e| store.err(e))?;
-        let mut rows = stmt.query([tail as i64]).map_err(|e| store.err(e))?;
+        let mut rows = stmt
+            .query([tail as i64, size as i64])
+            .map_err(|e| store.err(e))?;
         while let Some(row) = rows.next().map_err(|e| store.err(e))? {
             let e = super::row_to_entry(row).map_err(|e| store.err(e))??;
             let (kind, ceremony) = fields_of(&e.body);
@@ -365,4 +375,52 @@ pub(super) fn ceremony_start(
         Ok(())
     })?;
     Ok(first)
+}
+
+/// The last entry of event type `kind` before entry `before`, if any.
+pub(super) fn last_of_kind_before(
+    store: &Store,
+    indexed: u64,
+    size: u64,
+    kind: &str,
+    before: u64,
+) -> Result<Option<u64>, JournalError> {
+    let end = before.min(size);
+    let split = indexed.min(end);
+    let mut last = None;
+    for_each_selected(store, split, end, &Select::kinds(&[kind]), split, |e| {
+        last = Some(e.seq);
+        Ok(())
+    })?;
+    if last.is_some() || split == 0 {
+        return Ok(last);
+    }
+    let found: Option<i64> = store
+        .conn()
+        .query_row(
+            "SELECT max(seq) FROM journal_index WHERE kind = ?1 AND seq < ?2",
+            rusqlite::params![kind, split as i64],
+            |r| r.get(0),
+        )
+        .map_err(|e| store.err(e))?;
+    Ok(found.map(|s| s as u64))
+}
+
+/// The smallest `ceremony_started` seq among ceremonies with no `ceremony_closed` before
+/// `closed_before`; `None` when there is none.
+pub(super) fn first_start_not_closed_before(
+    store: &Store,
+    closed_before: u64,
+) -> Result<Option<u64>, JournalError> {
+    let found: Option<i64> = store
+        .conn()
+        .query_row(
+            "SELECT min(s.seq) FROM journal_index s WHERE s.kind = 'ceremony_started' AND NOT EXISTS (
+                SELECT 1 FROM journal_index c WHERE c.ceremony_id = s.ceremony_id
+                    AND c.kind = 'ceremony_closed' AND c.seq < ?1)",
+            [closed_before as i64],
+            |r| r.get(0),
+        )
+        .map_err(|e| store.err(e))?;
+    Ok(found.map(|s| s as u64))
 }

@@ -151,7 +151,7 @@ pub struct Journal {
     last: Option<(Hash, UtcTime)>,
     origin: String,
     /// How many leading entries `journal_index` covers (the rest is read from the entries).
-    indexed: u64,
+    pub(super) indexed: u64,
 }
 
 const META_ORIGIN: &str = "origin";
@@ -355,6 +355,15 @@ impl Journal {
         f: impl FnMut(&Entry) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         index::for_each_selected(&self.store, self.indexed, self.tree.size(), select, from, f)
+    }
+
+    /// The last entry of event type `kind` before entry `before`, if any.
+    pub fn last_of_kind_before(
+        &self,
+        kind: &str,
+        before: u64,
+    ) -> Result<Option<u64>, JournalError> {
+        index::last_of_kind_before(&self.store, self.indexed, self.tree.size(), kind, before)
     }
 
     /// The sequence number of ceremony `ceremony_id`'s `ceremony_started` entry, if any.

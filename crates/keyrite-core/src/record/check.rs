@@ -377,7 +377,7 @@ fn records_produced(
 ) -> Result<Vec<(u64, String)>, crate::journal::JournalError> {
     let mut out = Vec::new();
     {
-        let select = crate::journal::Select::kinds(&["record_produced"]);
+        let select = crate::journal::Select::ceremony(id);
         j.for_each_selected(&select, 0, |e| {
             if let Ok(crate::journal::Event::RecordProduced {
                 ceremony_id,

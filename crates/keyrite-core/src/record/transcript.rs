@@ -299,11 +299,7 @@ fn checkpoint_ref(cp: &Checkpoint, text: String) -> CheckpointRef {
 /// The last ceremony closed before entry `start`, with its closing checkpoint if one was
 /// signed before `start` (`docs/formats/checkpoint.md`, "Closing a ceremony").
 fn previous_closing(journal: &Journal, start: u64) -> Result<Option<PreviousClosing>, RecordError> {
-    let Some(c) = journal
-        .closings()?
-        .into_iter()
-        .rfind(|c| c.closed_seq < start)
-    else {
+    let Some(c) = journal.closing_before(start)? else {
         return Ok(None);
     };
     let mut p = PreviousClosing {
