@@ -99,33 +99,43 @@ pub(super) fn ensure_tables(store: &Store) -> Result<(), StoreError> {
     store.conn().execute_batch(TABLES).map_err(|e| store.err(e))
 }
 
-/// Writes the index row of a new entry and the subtree node its push completed, inside the
-/// entry's transaction.
+/// Pushes a new entry's hash onto `tree` and writes its index row and the stored subtrees
+/// the push completed, inside the entry's transaction.
 pub(super) fn record(
     tx: &rusqlite::Transaction<'_>,
     seq: u64,
+    entry_hash: &Hash,
     fields: &(String, Option<String>),
-    tree: &TreeBuilder,
+    tree: &mut TreeBuilder,
 ) -> Result<(), rusqlite::Error> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO journal_index(seq, kind, ceremony_id) VALUES (?1, ?2, ?3)",
     )?
     .execute(rusqlite::params![seq as i64, fields.0, fields.1])?;
-    record_node(tx, tree)
+    push_storing(tx, tree, entry_hash)
 }
 
-fn record_node(conn: &rusqlite::Connection, tree: &TreeBuilder) -> Result<(), rusqlite::Error> {
-    if let Some((leaves, hash)) = tree.last_subtree() {
+/// Pushes `entry_hash` and stores every completed subtree of at least `2^NODE_LEVEL` leaves.
+fn push_storing(
+    conn: &rusqlite::Connection,
+    tree: &mut TreeBuilder,
+    entry_hash: &Hash,
+) -> Result<(), rusqlite::Error> {
+    let mut nodes = Vec::new();
+    tree.push_with(entry_hash, |leaves, hash| {
         if leaves >= 1 << NODE_LEVEL {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO journal_node(level, idx, hash) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(rusqlite::params![
-                leaves.trailing_zeros(),
-                (tree.size() / leaves - 1) as i64,
-                hash.to_vec()
-            ])?;
+            nodes.push((leaves, *hash));
         }
+    });
+    for (leaves, hash) in nodes {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO journal_node(level, idx, hash) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(rusqlite::params![
+            leaves.trailing_zeros(),
+            (tree.size() / leaves - 1) as i64,
+            hash.to_vec()
+        ])?;
     }
     Ok(())
 }
@@ -208,28 +218,27 @@ fn for_each_hash(
 /// The tree over every entry, read from the entry hashes (no node trusted). With `write`, the
 /// node table is rewritten from it in one transaction.
 pub(super) fn rebuild_tree(store: &Store, write: bool) -> Result<TreeBuilder, JournalError> {
-    let mut tree = TreeBuilder::new();
-    let mut nodes = Vec::new();
+    let mut hashes = Vec::new();
     for_each_hash(store, 0, i64::MAX as u64, |_, h| {
-        tree.push(&h);
-        if tree.last_subtree().is_some_and(|s| s.0 >= 1 << NODE_LEVEL) {
-            nodes.push(tree.clone());
-        }
+        hashes.push(h);
         Ok(())
     })?;
-    if write {
-        let conn = store.conn();
-        let run = || -> Result<(), rusqlite::Error> {
-            conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM journal_node;")?;
-            for t in &nodes {
-                record_node(conn, t)?;
-            }
-            conn.execute_batch("COMMIT")
-        };
-        if let Err(e) = run() {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(store.err(e).into());
+    let mut tree = TreeBuilder::new();
+    if !write {
+        hashes.iter().for_each(|h| tree.push(h));
+        return Ok(tree);
+    }
+    let conn = store.conn();
+    let mut run = || -> Result<(), rusqlite::Error> {
+        conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM journal_node;")?;
+        for h in &hashes {
+            push_storing(conn, &mut tree, h)?;
         }
+        conn.execute_batch("COMMIT")
+    };
+    if let Err(e) = run() {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(store.err(e).into());
     }
     Ok(tree)
 }

@@ -56,13 +56,22 @@ impl TreeBuilder {
 
     /// Appends one entry hash as a leaf.
     pub fn push(&mut self, entry: &Hash) {
+        self.push_with(entry, |_, _| {});
+    }
+
+    /// Appends one entry hash as a leaf and calls `completed(leaves, hash)` for each perfect
+    /// subtree it completes (the leaf itself, then every merge), smallest first. They all end
+    /// at the new leaf.
+    pub fn push_with(&mut self, entry: &Hash, mut completed: impl FnMut(u64, &Hash)) {
         let mut node = (1u64, leaf_hash(entry));
+        completed(node.0, &node.1);
         while let Some(top) = self.stack.last() {
             if top.0 != node.0 {
                 break;
             }
             let left = self.stack.pop().map(|t| t.1).unwrap_or_default();
             node = (node.0 * 2, node_hash(&left, &node.1));
+            completed(node.0, &node.1);
         }
         self.stack.push(node);
         self.size += 1;
@@ -78,11 +87,6 @@ impl TreeBuilder {
             stack: subtrees,
             size,
         })
-    }
-
-    /// The perfect subtree the last [`TreeBuilder::push`] completed: `(leaves, hash)`.
-    pub fn last_subtree(&self) -> Option<(u64, Hash)> {
-        self.stack.last().copied()
     }
 
     /// Number of leaves.

@@ -34,6 +34,33 @@ use merkle::TreeBuilder;
 use serde_json::{json, Value};
 use std::path::Path;
 
+/// Event types committed without an fsync of their own (`synchronous=NORMAL` for that commit):
+/// the bookkeeping of a step and the results of an action, up to the next entry that is
+/// synced. In WAL mode the next `synchronous=FULL` commit syncs the log up to and including
+/// every earlier commit, and a power loss can only lose a suffix of commits, never a middle
+/// one; a killed process loses nothing (the commit is in the operating system's cache).
+///
+/// What may be lost to a power cut is therefore the tail after the last synced entry, and
+/// every kind here is one whose loss the engine already handles as a crash: a check-in or
+/// sign-off is asked again, a step restarts, and results after an `action_intent` (always
+/// synced, before the HSM or file operation) leave an intent without outcome that resuming
+/// reconciles against the token (docs/engine.md "Crashes"). Everything else — intents,
+/// shares handed out, checkpoints, outcomes, records, closings, every operation outside a
+/// ceremony — is synced before [`Journal::append`] returns.
+pub const GROUPED_KINDS: &[&str] = &[
+    "participant_checked_in",
+    "preflight_result",
+    "step_started",
+    "sign_off",
+    "step_completed",
+    "key_generated",
+    "key_imported",
+    "key_registered",
+    "backup_made",
+    "share_set_created",
+    "action_done",
+];
+
 /// Largest canonical body accepted (bytes). Events are small; evidence goes into files whose
 /// SHA-256 the event names.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -152,6 +179,8 @@ pub struct Journal {
     origin: String,
     /// How many leading entries `journal_index` covers (the rest is read from the entries).
     pub(super) indexed: u64,
+    /// The connection is at `synchronous=NORMAL` (a [`GROUPED_KINDS`] entry was last).
+    grouped: bool,
 }
 
 const META_ORIGIN: &str = "origin";
@@ -245,6 +274,7 @@ impl Journal {
             last,
             origin,
             indexed,
+            grouped: false,
         })
     }
 
@@ -266,7 +296,8 @@ impl Journal {
         }
     }
 
-    /// Appends an event and commits it durably before returning.
+    /// Appends an event and commits it before returning: durably (fsync), unless its type is
+    /// one of [`GROUPED_KINDS`], which become durable with the next entry that is synced.
     pub fn append(&mut self, event: Event) -> Result<Entry, JournalError> {
         self.append_with_details(event, Value::Null)
     }
@@ -292,6 +323,8 @@ impl Journal {
         let prepared = prepare_event(&event, details)?;
         let path = self.store.path().to_path_buf();
         let busy = self.store_busy();
+        let grouped = GROUPED_KINDS.contains(&event.kind().as_str());
+        self.set_synchronous(grouped)?;
         let conn = self.store.conn_mut();
         let err = |e| StoreError::from_sqlite(&path, busy, e);
         let tx = conn
@@ -317,6 +350,7 @@ impl Journal {
             .collect::<Result<_, _>>()?;
         let path = self.store.path().to_path_buf();
         let busy = self.store_busy();
+        self.set_synchronous(false)?;
         let conn = self.store.conn_mut();
         let err = |e| JournalError::from(StoreError::from_sqlite(&path, busy, e));
         let tx = conn
@@ -369,6 +403,19 @@ impl Journal {
     /// The sequence number of ceremony `ceremony_id`'s `ceremony_started` entry, if any.
     pub fn ceremony_start(&self, ceremony_id: &str) -> Result<Option<u64>, JournalError> {
         index::ceremony_start(&self.store, self.indexed, self.tree.size(), ceremony_id)
+    }
+
+    /// `synchronous=NORMAL` for a grouped commit, `FULL` otherwise (only when it changes).
+    fn set_synchronous(&mut self, grouped: bool) -> Result<(), JournalError> {
+        if self.grouped != grouped {
+            let mode = if grouped { "NORMAL" } else { "FULL" };
+            self.store
+                .conn()
+                .pragma_update(None, "synchronous", mode)
+                .map_err(|e| self.store.err(e))?;
+            self.grouped = grouped;
+        }
+        Ok(())
     }
 
     fn store_busy(&self) -> std::time::Duration {
@@ -528,8 +575,7 @@ fn insert(
         prev.to_vec(),
         h.to_vec()
     ])?;
-    tree.push(&h);
-    index::record(tx, seq, &index::fields(prepared), tree)?;
+    index::record(tx, seq, &h, &index::fields(prepared), tree)?;
     Ok(Entry {
         seq,
         time: t,
