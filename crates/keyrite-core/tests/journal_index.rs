@@ -269,3 +269,47 @@ fn step_bookkeeping_is_grouped_and_everything_else_is_synced() {
     assert_eq!(sync(&j), 2);
     assert_eq!(j.verify(None, &[]).unwrap().head.size, 5);
 }
+
+#[test]
+fn a_range_is_proven_under_a_checkpoint_and_a_forged_sibling_or_body_fails_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("journal.sqlite");
+    let signer = keyrite_core::signer::SoftwareP384Signer::generate();
+    let mut j = journal(&db);
+    let cp = j.checkpoint(&signer).unwrap();
+    let fp = cp.signer_fingerprint();
+    let p = j.prove_range(&cp, &[fp], 300, 310).unwrap();
+    assert_eq!(
+        (p.first, p.last, p.size, p.journal_size),
+        (300, 310, 700, 701)
+    );
+    assert_eq!(j.prove_range(&cp, &[fp], 0, 699).unwrap().last, 699);
+    // A range past the checkpoint is cut at its last entry; an empty range checks the root.
+    assert_eq!(j.prove_range(&cp, &[fp], 690, 5000).unwrap().last, 699);
+    j.prove_range(&cp, &[fp], 700, 699).unwrap();
+    assert_eq!(
+        j.prove_range(&cp, &[[1; 32]], 300, 310).unwrap_err().to_string(),
+        format!(
+            "the checkpoint is signed by an unknown key (SPKI SHA-256 {}); the pinned record-signing key is {}",
+            hex::encode(fp),
+            hex::encode([1u8; 32])
+        )
+    );
+    let c = j.store().conn();
+    c.execute_batch("UPDATE journal_node SET hash = zeroblob(32) WHERE level = 8 AND idx = 0")
+        .unwrap();
+    let err = j.prove_range(&cp, &[fp], 300, 310).unwrap_err().to_string();
+    assert!(
+        err.starts_with("the journal's first 700 entries do not match the checkpoint root"),
+        "{err}"
+    );
+    c.execute_batch(
+        "DROP TRIGGER journal_no_update; \
+         UPDATE journal_entry SET body = CAST(replace(CAST(body AS TEXT), '\"v\":1', '\"v\":2') AS BLOB) WHERE seq = 305;",
+    )
+    .unwrap();
+    assert_eq!(
+        j.prove_range(&cp, &[fp], 300, 310).unwrap_err().to_string(),
+        "journal entry 305: it was modified: its contents do not match its stored hash"
+    );
+}

@@ -12,6 +12,7 @@ pub mod event;
 pub mod export;
 pub mod index;
 pub mod merkle;
+pub mod proof;
 mod scan;
 pub mod time;
 pub mod verify;
@@ -22,6 +23,7 @@ pub use checkpoint::{
 pub use event::Event;
 pub use index::Select;
 pub use merkle::Hash;
+pub use proof::RangeProof;
 pub use time::UtcTime;
 pub use verify::{
     CheckpointTrust, Coverage, SeqRange, StoredCheckpoints, TamperKind, VerifyError, VerifyOptions,

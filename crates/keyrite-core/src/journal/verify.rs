@@ -248,14 +248,14 @@ pub(crate) struct BodyHead {
     pub(crate) time: String,
 }
 
-struct Row {
-    seq: u64,
-    body: Vec<u8>,
-    prev: Vec<u8>,
-    hash: Vec<u8>,
+pub(super) struct Row {
+    pub(super) seq: u64,
+    pub(super) body: Vec<u8>,
+    pub(super) prev: Vec<u8>,
+    pub(super) hash: Vec<u8>,
 }
 
-fn tamper(seq: u64, kind: TamperKind, what: String) -> VerifyError {
+pub(super) fn tamper(seq: u64, kind: TamperKind, what: String) -> VerifyError {
     VerifyError::Tamper { seq, kind, what }
 }
 
@@ -585,7 +585,12 @@ fn row_at(store: &Store, seq: u64) -> Result<Option<Row>, StoreError> {
 }
 
 /// Names what happened at the first bad position `pos` (entries before it verified).
-fn diagnose(store: &Store, pos: u64, prev: &Hash, row: &Row) -> Result<VerifyError, StoreError> {
+pub(super) fn diagnose(
+    store: &Store,
+    pos: u64,
+    prev: &Hash,
+    row: &Row,
+) -> Result<VerifyError, StoreError> {
     use TamperKind::*;
     let written = written_as(row);
     if row.seq > pos && written == Some(row.seq) {
