@@ -30,8 +30,10 @@ step "unit, integration and CLI end-to-end tests"
 cargo test --workspace --locked
 
 step "GUI end-to-end tests in a real window (Xvfb + tauri-driver + WebKitWebDriver)"
+# --workspace, as the step above: the same package selection unifies the same features, so
+# the workspace's test build is reused (with -p keyrite-tests, 118 crates were rebuilt).
 mkdir -p target/screenshots
 KEYRITE_SCREENSHOT_DIR="$PWD/target/screenshots" \
-  xvfb-run -a -s "-screen 0 1280x800x24" cargo test --locked -p keyrite-tests --test 'gui_*' -- --ignored
+  xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --locked --test 'gui_*' -- --ignored
 
 bash .ci/package.sh # .deb, lintian, bit-for-bit rebuild of the CLI, SBOMs, install and run

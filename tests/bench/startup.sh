@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Startup benchmark of the desktop app: time to first window and idle memory (PSS of the app
-# and its WebKit processes), under Xvfb, on a fresh rehearsal data directory.
+# Startup benchmark of the desktop app: time to first window, to first contentful paint, and
+# idle memory (PSS of the app and its WebKit processes), under Xvfb, on a fresh rehearsal data
+# directory. First contentful paint is taken from screenshots of the window (ImageMagick
+# `import`, every ~0.1 s): the first one with more than FCP_COLOURS distinct colours — an empty
+# window is one or two flat colours, rendered text brings anti-aliased shades. Its resolution
+# is the screenshot interval, about 0.1 s.
 #
 #   bash tests/bench/startup.sh            # release build (what ships; the first build is slow: LTO)
 #   bash tests/bench/startup.sh --debug    # the debug build, for a quick look
@@ -10,6 +14,7 @@ cd "$(dirname "$0")/../.."
 profile=release
 [[ "${1:-}" == "--debug" ]] && profile=debug
 runs="${RUNS:-3}"
+fcp_colours="${FCP_COLOURS:-16}"
 
 npm --prefix ui run build >/dev/null
 if [[ $profile == release ]]; then
@@ -65,6 +70,18 @@ for i in $(seq 1 "$runs"); do
     fi
     sleep 0.02
   done
+  painted=""
+  win=$(DISPLAY="$display" xwininfo -root -tree 2>/dev/null | awk '/"Keyrite"/ {print $1; exit}')
+  if [[ -n $mapped && -n $win ]]; then
+    for _ in $(seq 1 100); do
+      colours=$(DISPLAY="$display" import -window "$win" png:- 2>/dev/null |
+        convert - -format '%k' info: 2>/dev/null || echo 0)
+      if ((colours > fcp_colours)); then
+        painted=$(date +%s.%N)
+        break
+      fi
+    done
+  fi
   sleep 5 # idle
   pss=$(pss_kib "$pid")
   kill "$pid" 2>/dev/null || true
@@ -74,6 +91,8 @@ for i in $(seq 1 "$runs"); do
     echo "  run $i: no window within 8 s"
     continue
   fi
-  printf '  run %d: window mapped after %4.0f ms; idle memory %5.1f MiB PSS (app + WebKit processes)\n' \
-    "$i" "$(echo "($mapped - $start) * 1000" | bc)" "$(echo "$pss / 1024" | bc -l)"
+  fcp="none within 10 s"
+  [[ -n $painted ]] && fcp="$(printf '%4.0f ms' "$(echo "($painted - $start) * 1000" | bc)")"
+  printf '  run %d: window mapped after %4.0f ms, first contentful paint %s; idle memory %5.1f MiB PSS (app + WebKit processes)\n' \
+    "$i" "$(echo "($mapped - $start) * 1000" | bc)" "$fcp" "$(echo "$pss / 1024" | bc -l)"
 done

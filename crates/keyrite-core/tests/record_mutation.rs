@@ -751,8 +751,10 @@ fn with_a_journal_the_file_must_be_the_one_journaled_at_record_produced() {
         (
             Outcome::Pass,
             format!(
-                "the journal ({} entries) verifies, extends the record's checkpoint and rebuilds the same transcript; no record_produced entry names ceremony {}, so the file's SHA-256 was not compared",
+                "the journal ({} entries) holds the ceremony's entries {} to {} under the record's checkpoint and rebuilds the same transcript; no record_produced entry names ceremony {}, so the file's SHA-256 was not compared",
                 f.journal.head().size,
+                f.journal.ceremony_start(&f.id).unwrap().unwrap(),
+                r.transcript.as_ref().unwrap().checkpoint.size - 1,
                 f.id
             )
         )

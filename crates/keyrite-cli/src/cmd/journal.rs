@@ -31,6 +31,10 @@ pub enum JournalCommand {
         /// Journal database (default: the data directory's).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Also run SQLite's page check of the whole file (`PRAGMA quick_check`): reads every
+        /// page once more; the hash chain does not need it.
+        #[arg(long)]
+        sqlite_check: bool,
     },
     /// Sign a checkpoint of the journal's head with the token's record-signing key and store it.
     Checkpoint {
@@ -95,6 +99,7 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             checkpoint,
             trust,
             db,
+            sqlite_check,
         } => {
             let j = open(globals, db)?;
             let cp = match &checkpoint {
@@ -118,7 +123,8 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                 })?);
             }
             // Without --trust the core takes the journal's own key and says so (report.trust).
-            match j.verify(cp.as_ref(), &trusted) {
+            let options = keyrite_core::journal::VerifyOptions { sqlite_check };
+            match j.verify_with(cp.as_ref(), &trusted, options) {
                 Ok(r) => {
                     println!("Journal {} verifies: {} entries", j.origin(), r.head.size);
                     println!("Root:  {}", r.head.root_hex());

@@ -121,7 +121,7 @@ impl Ceremony {
     /// Unfinished ceremonies in the journal, oldest first: started and not closed, or closed
     /// without their closing checkpoint (killed in between; resuming signs it).
     pub fn unfinished(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
-        Ok(history(journal)?
+        Ok(replay::history_from(journal, journal.unfinished_from()?)?
             .into_iter()
             .filter(|h| h.outcome.is_none() || h.needs_closing_checkpoint)
             .collect())

@@ -107,11 +107,10 @@ impl RecordProducer for JournalRecordProducer {
 
 /// Whether the journal holds `record_produced` for ceremony `id`.
 fn record_journaled(journal: &Journal, id: &str) -> Result<bool, String> {
-    let size = journal.head().size;
     let mut found = false;
-    if size > 0 {
+    {
         journal
-            .for_each_entry(0, size - 1, |e| {
+            .for_each_selected(&crate::journal::Select::ceremony(id), 0, |e| {
                 if let crate::journal::Event::RecordProduced { ceremony_id, .. } = e.event()? {
                     found |= ceremony_id == id;
                 }

@@ -80,26 +80,26 @@ impl Engine {
     /// The shares of `set_id` sealed to custodians' YubiKeys, from the journal.
     fn sealed_shares(&self, set_id: &str) -> Result<BTreeMap<String, (u8, PathBuf)>, String> {
         let mut out = BTreeMap::new();
-        let size = self.journal.head().size;
-        if size == 0 {
-            return Ok(out);
-        }
         self.journal
-            .for_each_entry(0, size - 1, |e| {
-                if let Event::ShareDistributed {
-                    set_id: s,
-                    index,
-                    custodian_id,
-                    sealed_file: Some(f),
-                    ..
-                } = e.event()?
-                {
-                    if s == set_id && custodian_id.starts_with("yk-") {
-                        out.insert(custodian_id, (index, PathBuf::from(f)));
+            .for_each_selected(
+                &crate::journal::Select::kinds(&["share_distributed"]),
+                0,
+                |e| {
+                    if let Event::ShareDistributed {
+                        set_id: s,
+                        index,
+                        custodian_id,
+                        sealed_file: Some(f),
+                        ..
+                    } = e.event()?
+                    {
+                        if s == set_id && custodian_id.starts_with("yk-") {
+                            out.insert(custodian_id, (index, PathBuf::from(f)));
+                        }
                     }
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .map_err(|e| e.to_string())?;
         Ok(out)
     }

@@ -4,7 +4,7 @@ use super::prompt::Participant;
 use super::state::SetRecord;
 use super::status::{ExceptionStatus, StepState};
 use super::EngineError;
-use crate::journal::{Event, Journal};
+use crate::journal::{Event, Journal, Select};
 use crate::script::Role;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,23 +35,44 @@ pub struct CeremonyHistory {
     pub needs_closing_checkpoint: bool,
 }
 
-fn all_events(journal: &Journal) -> Result<Vec<(u64, Event)>, EngineError> {
+/// The events from `from` on: all of them, or (through the journal's index) the selected ones.
+fn all_events(
+    journal: &Journal,
+    select: Option<&Select<'_>>,
+    from: u64,
+) -> Result<Vec<(u64, Event)>, EngineError> {
     let size = journal.head().size;
     let mut out = Vec::new();
-    if size == 0 {
-        return Ok(out);
-    }
-    journal.for_each_entry(0, size - 1, |e| {
+    let push = |e: &crate::journal::Entry| {
         out.push((e.seq, e.event()?));
         Ok(())
-    })?;
+    };
+    match select {
+        Some(s) => journal.for_each_selected(s, from, push)?,
+        None if from < size => journal.for_each_entry(from, size - 1, push)?,
+        None => {}
+    }
     Ok(out)
 }
 
 /// Every ceremony in the journal, oldest first.
 pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
+    history_from(journal, 0)
+}
+
+/// The ceremonies started at entry `from` or later, oldest first.
+pub(super) fn history_from(
+    journal: &Journal,
+    from: u64,
+) -> Result<Vec<CeremonyHistory>, EngineError> {
     let mut list: Vec<CeremonyHistory> = Vec::new();
-    for (seq, ev) in all_events(journal)? {
+    let kinds = [
+        "ceremony_started",
+        "step_started",
+        "step_completed",
+        "ceremony_closed",
+    ];
+    for (seq, ev) in all_events(journal, Some(&Select::kinds(&kinds)), from)? {
         match ev {
             Event::CeremonyStarted {
                 ceremony_id,
@@ -95,7 +116,7 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
             _ => {}
         }
     }
-    for c in journal.closings()? {
+    for c in journal.closings_from(from)? {
         if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == c.ceremony_id) {
             h.closing_checkpoint = c.checkpoint_size;
             h.needs_closing_checkpoint = c.checkpoint_size.is_none() && c.unavailable.is_none();
@@ -144,7 +165,9 @@ impl Replayed {
         let mut intent_set: Option<String> = None;
         let mut backup_file: Option<String> = None;
         let mine = |c: &str| c == id;
-        for (_, ev) in all_events(journal)? {
+        // Nothing before the ceremony's start counts: read from there.
+        let from = journal.ceremony_start(id)?.unwrap_or(journal.head().size);
+        for (_, ev) in all_events(journal, None, from)? {
             if !started {
                 if let Event::CeremonyStarted {
                     ceremony_id,
@@ -321,7 +344,7 @@ impl Replayed {
             return Err(EngineError::NotFound(id.into()));
         }
         r.closing_needed = journal
-            .closings()?
+            .closings_from(from)?
             .iter()
             .any(|c| c.ceremony_id == id && c.checkpoint_size.is_none() && c.unavailable.is_none());
         // An action with an intent but no outcome.

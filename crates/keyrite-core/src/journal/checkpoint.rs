@@ -341,12 +341,17 @@ impl Journal {
     /// Read from the entries (`ceremony_closed`, `checkpoint`, the unavailable note), so a
     /// deleted table row still shows as a closing checkpoint the journal says was signed.
     pub fn closings(&self) -> Result<Vec<CeremonyClosing>, JournalError> {
-        let size = self.head().size;
+        self.closings_from(0)
+    }
+
+    /// [`Journal::closings`] of the ceremonies closed at entry `from` or later: a closing's
+    /// checkpoint and note always come after its `ceremony_closed`, so nothing before `from`
+    /// is read.
+    pub fn closings_from(&self, from: u64) -> Result<Vec<CeremonyClosing>, JournalError> {
         let mut out: Vec<CeremonyClosing> = Vec::new();
-        if size == 0 {
-            return Ok(out);
-        }
-        self.for_each_entry(0, size - 1, |e| {
+        // Only these three kinds matter: read them through the index, not every entry.
+        let select = super::Select::kinds(&["ceremony_closed", "checkpoint", "note"]);
+        self.for_each_selected(&select, from, |e| {
             let body = e.body_json()?;
             let ev = body.get("event").cloned().unwrap_or(Value::Null);
             let text = |k: &str| ev.get(k).and_then(Value::as_str).map(str::to_string);
@@ -397,6 +402,40 @@ impl Journal {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// The last ceremony closed before entry `seq`, as [`Journal::closings`] shows it.
+    pub fn closing_before(&self, seq: u64) -> Result<Option<CeremonyClosing>, JournalError> {
+        let Some(closed) = self.last_of_kind_before("ceremony_closed", seq)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .closings_from(closed)?
+            .into_iter()
+            .rfind(|c| c.closed_seq < seq))
+    }
+
+    /// Where a ceremony that may be unfinished can start at the earliest: the smallest
+    /// `ceremony_started` seq of a ceremony not closed, or closed at or after the size of the
+    /// journal's last `checkpoint` entry (so its closing checkpoint may be missing). The
+    /// journal's size when there is none. Ceremonies starting earlier are closed and have
+    /// their closing checkpoint, so listing unfinished ceremonies can read from here.
+    pub fn unfinished_from(&self) -> Result<u64, JournalError> {
+        let size = self.head().size;
+        if self.indexed < size {
+            // Read-only copy of a journal not yet indexed: no shortcut.
+            return Ok(0);
+        }
+        let last_cp = match self.last_of_kind_before("checkpoint", size)? {
+            Some(seq) => self
+                .entry(seq)?
+                .body_json()?
+                .pointer("/event/size")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            None => 0,
+        };
+        Ok(super::index::first_start_not_closed_before(&self.store, last_cp)?.unwrap_or(size))
     }
 }
 

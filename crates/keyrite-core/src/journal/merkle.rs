@@ -56,16 +56,37 @@ impl TreeBuilder {
 
     /// Appends one entry hash as a leaf.
     pub fn push(&mut self, entry: &Hash) {
+        self.push_with(entry, |_, _| {});
+    }
+
+    /// Appends one entry hash as a leaf and calls `completed(leaves, hash)` for each perfect
+    /// subtree it completes (the leaf itself, then every merge), smallest first. They all end
+    /// at the new leaf.
+    pub fn push_with(&mut self, entry: &Hash, mut completed: impl FnMut(u64, &Hash)) {
         let mut node = (1u64, leaf_hash(entry));
+        completed(node.0, &node.1);
         while let Some(top) = self.stack.last() {
             if top.0 != node.0 {
                 break;
             }
             let left = self.stack.pop().map(|t| t.1).unwrap_or_default();
             node = (node.0 * 2, node_hash(&left, &node.1));
+            completed(node.0, &node.1);
         }
         self.stack.push(node);
         self.size += 1;
+    }
+
+    /// A tree of `size` leaves from its perfect subtrees, largest first (`(leaves, hash)`,
+    /// the binary decomposition of `size`). `None` when they do not add up to `size`.
+    pub fn from_subtrees(subtrees: Vec<(u64, Hash)>, size: u64) -> Option<Self> {
+        let ok = subtrees.iter().map(|s| s.0).sum::<u64>() == size
+            && subtrees.iter().all(|s| s.0.is_power_of_two())
+            && subtrees.windows(2).all(|w| w[0].0 > w[1].0);
+        ok.then_some(Self {
+            stack: subtrees,
+            size,
+        })
     }
 
     /// Number of leaves.
@@ -112,6 +133,26 @@ mod tests {
             b.push(&leaves[n - 1]);
             assert_eq!(b.root(), mth(&leaves[..n]), "size {n}");
         }
+    }
+
+    #[test]
+    fn a_tree_rebuilt_from_its_subtrees_continues_identically() {
+        let leaves: Vec<Hash> = (0..300u16).map(|i| [(i % 251) as u8; 32]).collect();
+        let mut whole = TreeBuilder::new();
+        for l in &leaves[..277] {
+            whole.push(l);
+        }
+        let mut rebuilt = TreeBuilder::from_subtrees(whole.stack.clone(), 277).unwrap();
+        for l in &leaves[277..] {
+            whole.push(l);
+            rebuilt.push(l);
+        }
+        assert_eq!(rebuilt.root(), whole.root());
+        assert_eq!(rebuilt.root(), mth(&leaves));
+        // Sizes that do not add up, or are not a decomposition, are refused.
+        assert!(TreeBuilder::from_subtrees(vec![(256, [0; 32])], 257).is_none());
+        assert!(TreeBuilder::from_subtrees(vec![(3, [0; 32])], 3).is_none());
+        assert!(TreeBuilder::from_subtrees(vec![(1, [0; 32]), (2, [0; 32])], 3).is_none());
     }
 
     #[test]

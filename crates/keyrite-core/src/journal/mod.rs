@@ -10,7 +10,10 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod event;
 pub mod export;
+pub mod index;
 pub mod merkle;
+pub mod proof;
+mod scan;
 pub mod time;
 pub mod verify;
 
@@ -18,10 +21,13 @@ pub use checkpoint::{
     CeremonyClosing, Checkpoint, CheckpointError, StoredCheckpoint, CLOSING_UNAVAILABLE_NOTE,
 };
 pub use event::Event;
+pub use index::Select;
 pub use merkle::Hash;
+pub use proof::RangeProof;
 pub use time::UtcTime;
 pub use verify::{
-    CheckpointTrust, Coverage, SeqRange, StoredCheckpoints, TamperKind, VerifyError, VerifyReport,
+    CheckpointTrust, Coverage, SeqRange, StoredCheckpoints, TamperKind, VerifyError, VerifyOptions,
+    VerifyReport,
 };
 
 use crate::signer::{Signer, SignerError};
@@ -29,6 +35,33 @@ use crate::store::{Store, StoreError, StoreOptions};
 use merkle::TreeBuilder;
 use serde_json::{json, Value};
 use std::path::Path;
+
+/// Event types committed without an fsync of their own (`synchronous=NORMAL` for that commit):
+/// the bookkeeping of a step and the results of an action, up to the next entry that is
+/// synced. In WAL mode the next `synchronous=FULL` commit syncs the log up to and including
+/// every earlier commit, and a power loss can only lose a suffix of commits, never a middle
+/// one; a killed process loses nothing (the commit is in the operating system's cache).
+///
+/// What may be lost to a power cut is therefore the tail after the last synced entry, and
+/// every kind here is one whose loss the engine already handles as a crash: a check-in or
+/// sign-off is asked again, a step restarts, and results after an `action_intent` (always
+/// synced, before the HSM or file operation) leave an intent without outcome that resuming
+/// reconciles against the token (docs/engine.md "Crashes"). Everything else — intents,
+/// shares handed out, checkpoints, outcomes, records, closings, every operation outside a
+/// ceremony — is synced before [`Journal::append`] returns.
+pub const GROUPED_KINDS: &[&str] = &[
+    "participant_checked_in",
+    "preflight_result",
+    "step_started",
+    "sign_off",
+    "step_completed",
+    "key_generated",
+    "key_imported",
+    "key_registered",
+    "backup_made",
+    "share_set_created",
+    "action_done",
+];
 
 /// Largest canonical body accepted (bytes). Events are small; evidence goes into files whose
 /// SHA-256 the event names.
@@ -146,6 +179,10 @@ pub struct Journal {
     tree: TreeBuilder,
     last: Option<(Hash, UtcTime)>,
     origin: String,
+    /// How many leading entries `journal_index` covers (the rest is read from the entries).
+    pub(super) indexed: u64,
+    /// The connection is at `synchronous=NORMAL` (a [`GROUPED_KINDS`] entry was last).
+    grouped: bool,
 }
 
 const META_ORIGIN: &str = "origin";
@@ -176,7 +213,7 @@ impl Journal {
                 o
             }
         };
-        Self::load(store, origin)
+        Self::load(store, origin, true)
     }
 
     /// Opens the journal in a data directory.
@@ -195,33 +232,41 @@ impl Journal {
                 |r| r.get(0),
             )
             .unwrap_or_else(|_| "unknown".into());
-        Self::load(store, origin)
+        Self::load(store, origin, false)
     }
 
-    fn load(store: Store, origin: String) -> Result<Self, JournalError> {
-        let mut tree = TreeBuilder::new();
-        let mut last = None;
-        {
-            let mut stmt = store
-                .conn()
-                .prepare("SELECT seq, entry_hash FROM journal_entry ORDER BY seq")
-                .map_err(|e| store.err(e))?;
-            let mut rows = stmt.query([]).map_err(|e| store.err(e))?;
-            while let Some(row) = rows.next().map_err(|e| store.err(e))? {
-                let seq: i64 = row.get(0).map_err(|e| store.err(e))?;
-                let h: Vec<u8> = row.get(1).map_err(|e| store.err(e))?;
+    fn load(store: Store, origin: String, writable: bool) -> Result<Self, JournalError> {
+        let tail: Option<(i64, Vec<u8>)> = match store.conn().query_row(
+            "SELECT seq, entry_hash FROM journal_entry ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ) {
+            Ok(t) => Some(t),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            Err(e) => return Err(store.err(e).into()),
+        };
+        let size = tail.as_ref().map_or(0, |t| t.0 as u64 + 1);
+        let mut indexed = index::indexed(&store)?;
+        if writable {
+            index::ensure_tables(&store)?;
+            if indexed < size {
+                indexed = index::catch_up(&store, indexed)?;
+            }
+        }
+        // The head from stored subtree nodes (O(log n) rows); from every entry hash when a
+        // node is missing (a journal written before the nodes existed, or damaged).
+        let tree = match index::tree_from_nodes(&store, size)? {
+            Some(t) => t,
+            None => index::rebuild_tree(&store, writable)?,
+        };
+        let last = match tail {
+            None => None,
+            Some((seq, h)) => {
                 let h: Hash = h.try_into().map_err(|_| JournalError::BadEntry {
                     seq: seq as u64,
                     what: "stored hash is not 32 bytes".into(),
                 })?;
-                tree.push(&h);
-                last = Some((seq as u64, h));
-            }
-        }
-        let last = match last {
-            None => None,
-            Some((seq, h)) => {
-                let e = read_entry(&store, seq)?;
+                let e = read_entry(&store, seq as u64)?;
                 Some((h, e.time))
             }
         };
@@ -230,6 +275,8 @@ impl Journal {
             tree,
             last,
             origin,
+            indexed,
+            grouped: false,
         })
     }
 
@@ -251,7 +298,8 @@ impl Journal {
         }
     }
 
-    /// Appends an event and commits it durably before returning.
+    /// Appends an event and commits it before returning: durably (fsync), unless its type is
+    /// one of [`GROUPED_KINDS`], which become durable with the next entry that is synced.
     pub fn append(&mut self, event: Event) -> Result<Entry, JournalError> {
         self.append_with_details(event, Value::Null)
     }
@@ -277,17 +325,19 @@ impl Journal {
         let prepared = prepare_event(&event, details)?;
         let path = self.store.path().to_path_buf();
         let busy = self.store_busy();
+        let grouped = GROUPED_KINDS.contains(&event.kind().as_str());
+        self.set_synchronous(grouped)?;
         let conn = self.store.conn_mut();
         let err = |e| StoreError::from_sqlite(&path, busy, e);
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| JournalError::from(err(e)))?;
         let out = op(&tx)?;
-        let entry = insert(&tx, self.tree.size(), self.last, &prepared)
-            .map_err(|e| JournalError::from(err(e)))?;
+        let mut tree = self.tree.clone();
+        let entry =
+            insert(&tx, &mut tree, self.last, &prepared).map_err(|e| JournalError::from(err(e)))?;
         tx.commit().map_err(|e| JournalError::from(err(e)))?;
-        self.tree.push(&entry.entry_hash);
-        self.last = Some((entry.entry_hash, entry.time));
+        self.note_appended(tree, &entry);
         Ok((entry, out))
     }
 
@@ -302,6 +352,7 @@ impl Journal {
             .collect::<Result<_, _>>()?;
         let path = self.store.path().to_path_buf();
         let busy = self.store_busy();
+        self.set_synchronous(false)?;
         let conn = self.store.conn_mut();
         let err = |e| JournalError::from(StoreError::from_sqlite(&path, busy, e));
         let tx = conn
@@ -309,15 +360,64 @@ impl Journal {
             .map_err(err)?;
         let mut tree = self.tree.clone();
         let mut last = self.last;
+        let mut entry = None;
         for p in &prepared {
-            let entry = insert(&tx, tree.size(), last, p).map_err(err)?;
-            tree.push(&entry.entry_hash);
-            last = Some((entry.entry_hash, entry.time));
+            let e = insert(&tx, &mut tree, last, p).map_err(err)?;
+            last = Some((e.entry_hash, e.time));
+            entry = Some(e);
         }
         tx.commit().map_err(err)?;
-        self.tree = tree;
-        self.last = last;
+        if let Some(e) = entry {
+            self.note_appended(tree, &e);
+        }
         Ok(prepared.len() as u64)
+    }
+
+    /// After a commit: the new head, tail and index coverage.
+    fn note_appended(&mut self, tree: TreeBuilder, last: &Entry) {
+        if self.indexed == self.tree.size() {
+            self.indexed = tree.size();
+        }
+        self.tree = tree;
+        self.last = Some((last.entry_hash, last.time));
+    }
+
+    /// Calls `f` for each entry with `seq >= from` that `select` names, in order. Uses the
+    /// index ([`index`]), so the cost follows the number of entries selected.
+    pub fn for_each_selected(
+        &self,
+        select: &Select<'_>,
+        from: u64,
+        f: impl FnMut(&Entry) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        index::for_each_selected(&self.store, self.indexed, self.tree.size(), select, from, f)
+    }
+
+    /// The last entry of event type `kind` before entry `before`, if any.
+    pub fn last_of_kind_before(
+        &self,
+        kind: &str,
+        before: u64,
+    ) -> Result<Option<u64>, JournalError> {
+        index::last_of_kind_before(&self.store, self.indexed, self.tree.size(), kind, before)
+    }
+
+    /// The sequence number of ceremony `ceremony_id`'s `ceremony_started` entry, if any.
+    pub fn ceremony_start(&self, ceremony_id: &str) -> Result<Option<u64>, JournalError> {
+        index::ceremony_start(&self.store, self.indexed, self.tree.size(), ceremony_id)
+    }
+
+    /// `synchronous=NORMAL` for a grouped commit, `FULL` otherwise (only when it changes).
+    fn set_synchronous(&mut self, grouped: bool) -> Result<(), JournalError> {
+        if self.grouped != grouped {
+            let mode = if grouped { "NORMAL" } else { "FULL" };
+            self.store
+                .conn()
+                .pragma_update(None, "synchronous", mode)
+                .map_err(|e| self.store.err(e))?;
+            self.grouped = grouped;
+        }
+        Ok(())
     }
 
     fn store_busy(&self) -> std::time::Duration {
@@ -383,7 +483,23 @@ impl Journal {
         checkpoint: Option<&Checkpoint>,
         trusted_spki_sha256: &[[u8; 32]],
     ) -> Result<VerifyReport, VerifyError> {
-        verify::verify(&self.store, &self.origin, checkpoint, trusted_spki_sha256)
+        self.verify_with(checkpoint, trusted_spki_sha256, VerifyOptions::default())
+    }
+
+    /// [`Journal::verify`] with options (e.g. without SQLite's whole-file page check).
+    pub fn verify_with(
+        &self,
+        checkpoint: Option<&Checkpoint>,
+        trusted_spki_sha256: &[[u8; 32]],
+        options: VerifyOptions,
+    ) -> Result<VerifyReport, VerifyError> {
+        verify::verify(
+            &self.store,
+            &self.origin,
+            checkpoint,
+            trusted_spki_sha256,
+            options,
+        )
     }
 }
 
@@ -412,7 +528,7 @@ fn prepare_event(event: &Event, details: Value) -> Result<Value, JournalError> {
 
 fn insert(
     tx: &rusqlite::Transaction<'_>,
-    expected_seq: u64,
+    tree: &mut TreeBuilder,
     last: Option<(Hash, UtcTime)>,
     prepared: &Value,
 ) -> Result<Entry, rusqlite::Error> {
@@ -432,7 +548,7 @@ fn insert(
         None => (0u64, [0u8; 32]),
         Some((s, h)) => (s as u64 + 1, h.try_into().unwrap_or([0u8; 32])),
     };
-    debug_assert_eq!(seq, expected_seq);
+    debug_assert_eq!(seq, tree.size());
     // Timestamps never go backwards, so verification can insist on order.
     let now = time::now();
     let t = match last {
@@ -452,10 +568,16 @@ fn insert(
         ));
     }
     let h = merkle::entry_hash(seq, &prev, &bytes);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO journal_entry(seq, body, prev_hash, entry_hash) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![seq as i64, bytes, prev.to_vec(), h.to_vec()],
-    )?;
+    )?
+    .execute(rusqlite::params![
+        seq as i64,
+        bytes,
+        prev.to_vec(),
+        h.to_vec()
+    ])?;
+    index::record(tx, seq, &h, &index::fields(prepared), tree)?;
     Ok(Entry {
         seq,
         time: t,

@@ -248,24 +248,42 @@ pub(crate) struct BodyHead {
     pub(crate) time: String,
 }
 
-struct Row {
-    seq: u64,
-    body: Vec<u8>,
-    prev: Vec<u8>,
-    hash: Vec<u8>,
+pub(super) struct Row {
+    pub(super) seq: u64,
+    pub(super) body: Vec<u8>,
+    pub(super) prev: Vec<u8>,
+    pub(super) hash: Vec<u8>,
 }
 
-fn tamper(seq: u64, kind: TamperKind, what: String) -> VerifyError {
+pub(super) fn tamper(seq: u64, kind: TamperKind, what: String) -> VerifyError {
     VerifyError::Tamper { seq, kind, what }
 }
 
+/// What verification does besides the chain, the tree and the checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Also run SQLite's page-level check of the whole file (`PRAGMA quick_check`): it reads
+    /// every page of every table once more (the inventory, the custodian register, free pages),
+    /// which the hash chain does not need — a damaged page of the journal's own rows is found
+    /// by the scan either way.
+    pub sqlite_check: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        Self { sqlite_check: true }
+    }
+}
+
 /// Verifies the journal in `store`; with a checkpoint, also its signature (the signer must be
-/// in `trusted`) and that the journal's first `size` entries have the checkpoint's root.
+/// in `trusted`) and that the journal's first `size` entries have the checkpoint's root. Reads
+/// the entries once, in order, and builds the tree once.
 pub fn verify(
     store: &Store,
     origin: &str,
     checkpoint: Option<&Checkpoint>,
     trusted: &[[u8; 32]],
+    options: VerifyOptions,
 ) -> Result<VerifyReport, VerifyError> {
     let (stored_rows, table_missing) = stored_rows(store)?;
     // Without keys from the caller, the journal's own key: its latest stored checkpoint's
@@ -300,7 +318,9 @@ pub fn verify(
     if paper_checked_early {
         check_paper(&trust)?;
     }
-    store.quick_check()?;
+    if options.sqlite_check {
+        store.quick_check()?;
+    }
     // Roots at the sizes something claims, collected during the scan.
     let wanted: std::collections::BTreeSet<u64> = stored_rows.iter().map(|(s, _)| *s).collect();
     let mut roots: std::collections::BTreeMap<u64, Hash> = std::collections::BTreeMap::new();
@@ -319,23 +339,36 @@ pub fn verify(
         at_checkpoint = Some(tree.root());
     }
     while let Some(r) = rows.next().map_err(|e| store.err(e))? {
-        let row = Row {
-            seq: r.get::<_, i64>(0).map_err(|e| store.err(e))? as u64,
-            body: r.get(1).map_err(|e| store.err(e))?,
-            prev: r.get(2).map_err(|e| store.err(e))?,
-            hash: r.get(3).map_err(|e| store.err(e))?,
+        // Borrowed from SQLite's row buffer: no copy unless something is wrong.
+        let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
+        let seq = r.get::<_, i64>(0).map_err(|e| store.err(e))? as u64;
+        let (body, prev_col, hash_col) = match (blob(1), blob(2), blob(3)) {
+            (Ok(b), Ok(p), Ok(h)) => (b, p, h),
+            _ => {
+                let row = Row {
+                    seq,
+                    body: r.get(1).map_err(|e| store.err(e))?,
+                    prev: r.get(2).map_err(|e| store.err(e))?,
+                    hash: r.get(3).map_err(|e| store.err(e))?,
+                };
+                return Err(diagnose(store, tree.size(), &prev, &row)?);
+            }
         };
         let pos = tree.size();
-        let hash_ok = <Hash>::try_from(row.hash.as_slice()).ok().filter(|h| {
-            *h == entry_hash(row.seq, &prev, &row.body) && row.prev == prev && row.seq == pos
-        });
+        let hash_ok = <Hash>::try_from(hash_col)
+            .ok()
+            .filter(|h| seq == pos && prev_col == prev && *h == entry_hash(seq, &prev, body));
         let Some(h) = hash_ok else {
+            let row = Row {
+                seq,
+                body: body.to_vec(),
+                prev: prev_col.to_vec(),
+                hash: hash_col.to_vec(),
+            };
             return Err(diagnose(store, pos, &prev, &row)?);
         };
-        let time = serde_json::from_slice::<BodyHead>(&row.body)
-            .ok()
-            .filter(|b| b.seq == pos)
-            .and_then(|b| UtcTime::parse(&b.time));
+        let fields = super::scan::checked(body).filter(|b| b.seq == pos);
+        let time = fields.as_ref().and_then(|b| UtcTime::parse(&b.time));
         let Some(time) = time else {
             return Err(tamper(
                 pos,
@@ -361,7 +394,7 @@ pub fn verify(
         if cp_size == Some(tree.size()) {
             at_checkpoint = Some(tree.root());
         }
-        if let Some(ev) = checkpoint_event(&row.body) {
+        if let Some(ev) = fields.and_then(|f| f.checkpoint()) {
             journaled.push(ev);
         }
         if wanted.contains(&tree.size()) {
@@ -524,21 +557,6 @@ fn stored_rows(store: &Store) -> Result<(Vec<(u64, String)>, bool), VerifyError>
     Ok((out, false))
 }
 
-/// The size and signer fingerprint a `checkpoint` entry names, if the body is one.
-fn checkpoint_event(body: &[u8]) -> Option<(u64, Option<String>)> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let ev = v.get("event")?;
-    if ev.get("type")?.as_str()? != "checkpoint" {
-        return None;
-    }
-    Some((
-        ev.get("size")?.as_u64()?,
-        ev.get("signer_fingerprint")
-            .and_then(|f| f.as_str())
-            .map(str::to_string),
-    ))
-}
-
 /// The seq a body says it was written as, if its own hash is consistent with that seq.
 fn written_as(row: &Row) -> Option<u64> {
     let b: BodyHead = serde_json::from_slice(&row.body).ok()?;
@@ -567,7 +585,12 @@ fn row_at(store: &Store, seq: u64) -> Result<Option<Row>, StoreError> {
 }
 
 /// Names what happened at the first bad position `pos` (entries before it verified).
-fn diagnose(store: &Store, pos: u64, prev: &Hash, row: &Row) -> Result<VerifyError, StoreError> {
+pub(super) fn diagnose(
+    store: &Store,
+    pos: u64,
+    prev: &Hash,
+    row: &Row,
+) -> Result<VerifyError, StoreError> {
     use TamperKind::*;
     let written = written_as(row);
     if row.seq > pos && written == Some(row.seq) {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::model::*;
 use super::RecordError;
-use crate::journal::{Checkpoint, Event, Journal};
+use crate::journal::{Checkpoint, Event, Journal, Select};
 
 /// The `format` value of this version.
 pub const TRANSCRIPT_FORMAT: &str = "keyrite-record-transcript/v1";
@@ -164,8 +164,10 @@ fn scan(journal: &Journal, ceremony_id: &str) -> Result<Scan, RecordError> {
     let mut start = None;
     let mut close = None;
     let mut checkpoints = Vec::new();
-    if size > 0 {
-        journal.for_each_entry(0, size - 1, |e| {
+    // Nothing before the ceremony's start counts, and only three kinds: use the index.
+    if let Some(from) = journal.ceremony_start(ceremony_id)? {
+        let kinds = ["ceremony_started", "ceremony_closed", "checkpoint"];
+        journal.for_each_selected(&Select::kinds(&kinds), from, |e| {
             let body = e.body_json()?;
             let ev = body.get("event").cloned().unwrap_or(Value::Null);
             let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
@@ -297,11 +299,7 @@ fn checkpoint_ref(cp: &Checkpoint, text: String) -> CheckpointRef {
 /// The last ceremony closed before entry `start`, with its closing checkpoint if one was
 /// signed before `start` (`docs/formats/checkpoint.md`, "Closing a ceremony").
 fn previous_closing(journal: &Journal, start: u64) -> Result<Option<PreviousClosing>, RecordError> {
-    let Some(c) = journal
-        .closings()?
-        .into_iter()
-        .rfind(|c| c.closed_seq < start)
-    else {
+    let Some(c) = journal.closing_before(start)? else {
         return Ok(None);
     };
     let mut p = PreviousClosing {
