@@ -12,7 +12,7 @@ const SOFTWARE_TOKENS: &[(&str, &str)] = &[
 ];
 
 /// A token as the operator and the auditor see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct TokenSummary {
     /// PKCS#11 slot id (not stable across restarts for SoftHSM2; select by label or serial).
     pub slot_id: u64,
@@ -39,7 +39,7 @@ pub struct TokenSummary {
 }
 
 /// The token flags that matter to a ceremony.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct TokenFlags {
     /// `CKF_USER_PIN_INITIALIZED`.
     pub user_pin_initialized: bool,

@@ -24,6 +24,7 @@ mod produce;
 mod render;
 mod sign;
 mod transcript;
+mod verdict;
 mod verify;
 
 pub use assemble::compliance_for;
@@ -40,4 +41,5 @@ pub use produce::{
 pub use render::{render_record, REHEARSAL_STAMP};
 pub use sign::{sign_pdf, SignError, CONTENTS_RESERVED_BYTES};
 pub use transcript::{RecordTranscript, TRANSCRIPT_FORMAT};
+pub use verdict::{verify_record, AttachmentView, RecordCheck, RecordVerdict};
 pub use verify::{verify_pdf, Rejection, Trust, Verdict, VerifiedRecord};
