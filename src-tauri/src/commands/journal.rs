@@ -121,9 +121,9 @@ pub fn inventory_view(state: tauri::State<'_, AppState>) -> Result<InventoryView
     })
 }
 
-/// Checks a path typed into the window: absolute, and not already a file. The core refuses
-/// an existing file too (atomically, when creating it); checking here first lets the window
-/// say so before the journal is opened.
+/// Checks a path typed into the window: absolute (the window has no working directory a person
+/// could know). That an export never overwrites, the file or its manifest, is the core's rule
+/// (`export_to`), the same for `keyrite journal export`.
 fn new_output_path(out: &str) -> Result<PathBuf, String> {
     let out = out.trim();
     if out.is_empty() {
@@ -136,11 +136,6 @@ fn new_output_path(out: &str) -> Result<PathBuf, String> {
         return Err(format!(
             "\"{out}\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
         ));
-    }
-    for f in [p.clone(), manifest_path(&p)] {
-        if f.exists() {
-            return Err(keyrite_core::journal::export::ExportError::Exists { path: f }.to_string());
-        }
     }
     Ok(p)
 }
@@ -190,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_path_must_be_absolute_and_new() {
+    fn output_path_must_be_absolute() {
         assert_eq!(
             new_output_path("export.jsonl").unwrap_err(),
             "\"export.jsonl\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
@@ -200,15 +195,6 @@ mod tests {
             "type the full path of the export file, e.g. /media/usb/keyrite-journal.jsonl"
         );
         let tmp = tempfile::tempdir().unwrap();
-        let existing = tmp.path().join("old.jsonl");
-        std::fs::write(&existing, b"x").unwrap();
-        assert_eq!(
-            new_output_path(existing.to_str().unwrap()).unwrap_err(),
-            format!(
-                "{} already exists; Keyrite never overwrites an export: choose another file name",
-                existing.display()
-            )
-        );
         let fresh = tmp.path().join("new.jsonl");
         assert_eq!(new_output_path(fresh.to_str().unwrap()).unwrap(), fresh);
     }

@@ -461,6 +461,27 @@ soon_days: number,
 as_of: string, };
 
 /**
+ * The journal's tree head (`keyrite journal head`).
+ */
+export type JournalHead = { 
+/**
+ * The journal's origin.
+ */
+origin: string, 
+/**
+ * Entries.
+ */
+size: number, 
+/**
+ * Merkle root, hex.
+ */
+root_hex: string, 
+/**
+ * The root in words.
+ */
+root_words: string, };
+
+/**
  * The journal's head and the outcome of a full verification (hash chain and Merkle head).
  */
 export type JournalVerdict = { 
@@ -503,7 +524,32 @@ first_bad_seq: number | null,
 /**
  * When this verification ran.
  */
-checked_at: string, };
+checked_at: string, 
+/**
+ * The checkpoint given (typed or scanned) that the journal was proven to extend:
+ * its size and root (hex).
+ */
+checkpoint: [number, string] | null, 
+/**
+ * Whose key the checkpoints were checked against, in one sentence.
+ */
+trust: string | null, 
+/**
+ * True when the caller pinned the record-signing key (`--trust`).
+ */
+pinned: boolean, 
+/**
+ * Which entries are covered by what, one line each.
+ */
+coverage: Array<string>, 
+/**
+ * Sizes of stored checkpoints signed by a key not trusted here (not counted).
+ */
+other_signer: Array<number>, 
+/**
+ * Something wrong with the stored checkpoints that does not fail the chain.
+ */
+warning: string | null, };
 
 /**
  * A key an operation may act on.
@@ -801,6 +847,35 @@ words: string,
  * Steps: (number, id, title, role, action).
  */
 steps: Array<[number, string, string, string, string]>, };
+
+/**
+ * One share checked alone (`keyrite shares verify`).
+ */
+export type ShareCheck = { 
+/**
+ * The share's index, 1..=N.
+ */
+index: number, 
+/**
+ * N.
+ */
+count: number, 
+/**
+ * K: how many rebuild the secret.
+ */
+threshold: number, 
+/**
+ * The share set's id.
+ */
+set_id: string, 
+/**
+ * The set id as words.
+ */
+set_words: string, 
+/**
+ * The share's fingerprint as words.
+ */
+fingerprint_words: string, };
 
 /**
  * The share on screen for its custodian: human form and QR modules. The one secret of the

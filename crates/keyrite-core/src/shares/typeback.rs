@@ -60,7 +60,7 @@ mod tests {
     #[test]
     fn the_tail_is_read_as_the_share_format_reads_typing() {
         assert_eq!(check("ABCD EFGH 1O1J", "efgh-1o1j"), Ok(()));
-        assert_eq!(check("ABCD EFGH 1001", "EFGH lOIl"), Ok(()));
+        assert_eq!(check("ABCD EFGH 1001", "EFGH lOoI"), Ok(()));
         assert_eq!(check("ABCD EFGH 1001", "EFGH.10.01"), Ok(()));
     }
 

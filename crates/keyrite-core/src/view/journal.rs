@@ -4,7 +4,8 @@
 
 use crate::inventory::KeyRecord;
 use crate::journal::export::Manifest;
-use crate::journal::{Entry, Event, Journal};
+use crate::journal::verify::CheckpointTrust;
+use crate::journal::{Checkpoint, Entry, Event, Journal};
 use serde::Serialize;
 use serde_json::Value;
 use ts_rs::TS;
@@ -32,41 +33,110 @@ pub struct JournalVerdict {
     pub first_bad_seq: Option<u64>,
     /// When this verification ran.
     pub checked_at: String,
+    /// The checkpoint given (typed or scanned) that the journal was proven to extend:
+    /// its size and root (hex).
+    pub checkpoint: Option<(u64, String)>,
+    /// Whose key the checkpoints were checked against, in one sentence.
+    pub trust: Option<String>,
+    /// True when the caller pinned the record-signing key (`--trust`).
+    pub pinned: bool,
+    /// Which entries are covered by what, one line each.
+    pub coverage: Vec<String>,
+    /// Sizes of stored checkpoints signed by a key not trusted here (not counted).
+    pub other_signer: Vec<u64>,
+    /// Something wrong with the stored checkpoints that does not fail the chain.
+    pub warning: Option<String>,
+}
+
+/// The journal's tree head (`keyrite journal head`).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct JournalHead {
+    /// The journal's origin.
+    pub origin: String,
+    /// Entries.
+    pub size: u64,
+    /// Merkle root, hex.
+    pub root_hex: String,
+    /// The root in words.
+    pub root_words: String,
+}
+
+impl JournalHead {
+    /// The head of `j`.
+    pub fn of(j: &Journal) -> Self {
+        let h = j.head();
+        JournalHead {
+            origin: j.origin().to_string(),
+            size: h.size,
+            root_hex: h.root_hex(),
+            root_words: h.root_words(),
+        }
+    }
 }
 
 impl JournalVerdict {
-    /// Verifies `journal` (none: the data directory has no journal yet) stored at `db`.
+    /// Verifies `journal` (none: the data directory has no journal yet) stored at `db`, as
+    /// both faces do: without a checkpoint or pinned key, the desktop's question.
     pub fn of(db: &std::path::Path, journal: Option<&Journal>) -> Self {
-        let checked_at = crate::journal::time::now().to_rfc3339();
-        let db = db.display().to_string();
+        Self::verify(db, journal, None, &[])
+    }
+
+    /// Verifies `journal`: hash chain, Merkle head and, when given, that it extends
+    /// `checkpoint`; checkpoints are checked against `trusted` keys (SPKI SHA-256), or the
+    /// journal's own key when none is given (`keyrite journal verify`).
+    pub fn verify(
+        db: &std::path::Path,
+        journal: Option<&Journal>,
+        checkpoint: Option<&Checkpoint>,
+        trusted: &[[u8; 32]],
+    ) -> Self {
+        let mut v = JournalVerdict {
+            db: db.display().to_string(),
+            exists: false,
+            origin: None,
+            size: 0,
+            root_hex: String::new(),
+            root_words: String::new(),
+            ok: true,
+            error: None,
+            first_bad_seq: None,
+            checked_at: crate::journal::time::now().to_rfc3339(),
+            checkpoint: None,
+            trust: None,
+            pinned: false,
+            coverage: Vec::new(),
+            other_signer: Vec::new(),
+            warning: None,
+        };
         let Some(j) = journal else {
-            return JournalVerdict {
-                db,
-                exists: false,
-                origin: None,
-                size: 0,
-                root_hex: String::new(),
-                root_words: String::new(),
-                ok: true,
-                error: None,
-                first_bad_seq: None,
-                checked_at,
-            };
+            return v;
         };
         let head = j.head();
-        let result = j.verify(None, &[]);
-        JournalVerdict {
-            db,
-            exists: true,
-            origin: Some(j.origin().to_string()),
-            size: head.size,
-            root_hex: head.root_hex(),
-            root_words: head.root_words(),
-            ok: result.is_ok(),
-            first_bad_seq: result.as_ref().err().and_then(|e| e.first_bad_seq()),
-            error: result.err().map(|e| e.to_string()),
-            checked_at,
+        v.exists = true;
+        v.origin = Some(j.origin().to_string());
+        v.size = head.size;
+        v.root_hex = head.root_hex();
+        v.root_words = head.root_words();
+        match j.verify(checkpoint, trusted) {
+            Ok(r) => {
+                // The verified head, which the stored one matched.
+                v.size = r.head.size;
+                v.root_hex = r.head.root_hex();
+                v.root_words = r.head.root_words();
+                v.checkpoint = r.checkpoint.map(|(size, root)| (size, hex::encode(root)));
+                v.pinned = matches!(r.trust, CheckpointTrust::Pinned(_));
+                v.trust = Some(r.trust.describe());
+                v.coverage = r.coverage.lines();
+                v.other_signer = r.stored.other_signer.clone();
+                v.warning = r.stored.warning();
+            }
+            Err(e) => {
+                v.ok = false;
+                v.first_bad_seq = e.first_bad_seq();
+                v.error = Some(e.to_string());
+            }
         }
+        v
     }
 }
 

@@ -8,6 +8,7 @@
 mod answer;
 mod ceremony;
 mod journal;
+mod shares;
 mod typescript;
 
 pub use answer::{AnswerIn, Typed};
@@ -17,6 +18,7 @@ pub use ceremony::{
 };
 pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
-    JournalVerdict,
+    JournalHead, JournalVerdict,
 };
+pub use shares::ShareCheck;
 pub use typescript::{typescript, GENERATED_TS};
