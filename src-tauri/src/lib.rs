@@ -16,7 +16,6 @@ const _: () = assert!(
 
 mod commands;
 mod state;
-pub mod views;
 
 pub use state::{AppState, LaunchOptions};
 

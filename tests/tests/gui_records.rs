@@ -1,10 +1,44 @@
-//! Records → Verify in the real window: an auditor types a PDF path and sees the verdict the
-//! core's verifier gives, for an intact record, a tampered copy and a wrongly pinned signer.
-//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_records -- --ignored`.
+//! Records → Verify in the real window: an auditor types a PDF path and sees the full verdict
+//! of the core (`record::verify_record`: signature, transcript, checkpoint, approvals,
+//! journal), word for word what `keyrite record verify` prints, for a record whose signature
+//! is intact but whose transcript is not a ceremony's, a tampered copy and a wrongly pinned
+//! signer. Run with `xvfb-run cargo test -p keyrite-tests --test gui_records -- --ignored`.
 
-use keyrite_core::record::{verify_pdf, Verdict};
+use keyrite_core::record::{verify_pdf, verify_record, Verdict};
 use keyrite_tests::gui::{signed_record, Session};
-use keyrite_tests::TempData;
+use keyrite_tests::{keyrite, TempData};
+use std::path::Path;
+
+/// The CLI's answer for the same file: its verdict line (stdout's first line), its check
+/// lines and its exit code; and its `--json` verdict.
+fn cli_verdict(data: &Path, pdf: &Path, trust: Option<&Path>) -> (String, i32, serde_json::Value) {
+    let mut args = vec!["record", "verify", pdf.to_str().unwrap()];
+    if let Some(t) = trust {
+        args.extend(["--trust", t.to_str().unwrap()]);
+    }
+    let text = keyrite(data, &args);
+    args.push("--json");
+    let json = keyrite(data, &args);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    (
+        String::from_utf8_lossy(&text.stdout).into_owned(),
+        text.status.code().unwrap_or(-1),
+        v,
+    )
+}
+
+/// What the window shows in its checks table, as (check, outcome, detail).
+async fn window_checks(s: &Session) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for row in s.all("#record-checks tbody tr").await {
+        let check = row.attr("data-check").await.unwrap().unwrap_or_default();
+        let outcome = row.attr("data-outcome").await.unwrap().unwrap_or_default();
+        let cells = row.find_all(fantoccini::Locator::Css("td")).await.unwrap();
+        let detail = cells[2].text().await.unwrap();
+        out.push((check, outcome, detail));
+    }
+    out
+}
 
 async fn verify_in_gui(s: &Session, pdf: &str, pin: &str) -> String {
     // Forget the previous verdict's state so the wait below sees this one.
@@ -48,13 +82,36 @@ async fn records_verify_shows_valid_details_and_rejects_a_tampered_copy() {
     s.shortcut('4').await;
     s.wait("#record-form").await;
 
-    // Intact record, pinned signer.
-    let state = verify_in_gui(&s, good.to_str().unwrap(), cert_path.to_str().unwrap()).await;
-    assert_eq!(state, "valid");
-    assert_eq!(
-        s.text("#record-verdict-text").await,
-        "VALID: the signature is intact, covers the whole file, and is by the pinned certificate."
+    // Intact signature by the pinned signer, but the embedded transcript is not a ceremony
+    // transcript: the window says INVALID for the transcript, as the CLI does.
+    let core = verify_record(&pdf, Some(&cert), None);
+    assert!(!core.valid);
+    assert!(
+        core.verdict.starts_with("INVALID: ") && core.checks[1].check == "transcript",
+        "{core:?}"
     );
+    let state = verify_in_gui(&s, good.to_str().unwrap(), cert_path.to_str().unwrap()).await;
+    assert_eq!(state, "rejected");
+    let shown = s.text("#record-verdict-text").await;
+    assert_eq!(shown, core.verdict);
+    let (cli, code, json) = cli_verdict(&data.path(), &good, Some(&cert_path));
+    assert_eq!(cli.lines().next(), Some(shown.as_str()), "{cli}");
+    assert_eq!(code, 1, "{cli}");
+    assert_eq!(json["verdict"], shown.as_str());
+    let rows = window_checks(&s).await;
+    let cli_rows: Vec<(String, String, String)> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let f = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (f("check"), f("outcome"), f("detail"))
+        })
+        .collect();
+    assert_eq!(rows, cli_rows);
+    assert_eq!(rows[0].1, "pass");
+    assert_eq!(rows[1].1, "fail");
+    // The signature's facts are shown all the same.
     assert_eq!(
         s.text("#record-result dd[data-field='signer']").await,
         expected.signer_subject
@@ -99,8 +156,11 @@ async fn records_verify_shows_valid_details_and_rejects_a_tampered_copy() {
     assert_eq!(state, "rejected");
     assert_eq!(
         s.text("#record-verdict-text").await,
-        format!("REJECTED: {why}")
+        format!("INVALID: {why}")
     );
+    let (cli, code, _) = cli_verdict(&data.path(), &tampered, None);
+    assert_eq!(cli.lines().next(), Some(format!("INVALID: {why}").as_str()));
+    assert_eq!(code, 1, "{cli}");
     assert!(s
         .all("#record-result dd[data-field='signer']")
         .await
@@ -122,8 +182,10 @@ async fn records_verify_shows_valid_details_and_rejects_a_tampered_copy() {
     );
     assert_eq!(
         s.text("#record-verdict-text").await,
-        format!("REJECTED: {why}")
+        format!("INVALID: {why}")
     );
+    let (cli, _, _) = cli_verdict(&data.path(), &good, Some(&other));
+    assert_eq!(cli.lines().next(), Some(format!("INVALID: {why}").as_str()));
 
     // A path that does not exist.
     let missing = data.scratch("nope.pdf");

@@ -105,7 +105,7 @@ fn install(d: &TempData, id: &str) -> (ceremony::Ceremony, std::path::PathBuf, s
         )
     };
     ok(
-        &g("record-signing", "record-signing"),
+        &g("record-signing", keyrite_core::record::RECORD_SIGNING_LABEL),
         "generate record-signing",
     );
     let out = ok(&g("ec-p384-sign", "root-2026"), "generate root");

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 /// What hardening could be applied to this process.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct HardeningReport {
     /// `RLIMIT_CORE` is now zero.
     pub core_dumps_disabled: bool,

@@ -33,5 +33,6 @@ pub mod secret;
 pub mod shares;
 pub mod signer;
 pub mod store;
+pub mod view;
 pub mod words;
 pub mod x509;

@@ -2,44 +2,15 @@
 
 use super::environment;
 use crate::state::AppState;
-use keyrite_core::hardening::HardeningReport;
-use keyrite_core::hsm::{Pkcs11Module, TokenSummary};
-use serde::Serialize;
-
-/// What the home screen shows about the app itself.
-#[derive(Debug, Serialize)]
-pub struct AppStatus {
-    /// Keyrite's version.
-    pub version: &'static str,
-    /// "rehearsal" or "production"; absent when the environment failed to open.
-    pub mode: Option<String>,
-    /// The site's name from the profile.
-    pub site: Option<String>,
-    /// The data directory.
-    pub data_dir: Option<String>,
-    /// The site profile file, if one was given.
-    pub profile: Option<String>,
-    /// Why the environment could not be opened.
-    pub startup_error: Option<String>,
-    /// Process hardening.
-    pub hardening: HardeningReport,
-}
-
-/// The HSM panel.
-#[derive(Debug, Serialize)]
-pub struct HsmView {
-    /// The PKCS#11 module.
-    pub module: String,
-    /// Tokens in the module's slots.
-    pub tokens: Vec<TokenSummary>,
-}
+use keyrite_core::hsm::Pkcs11Module;
+use keyrite_core::view::{AppStatus, HsmView};
 
 /// Mode, site, data directory and startup problems.
 #[tauri::command]
 pub fn app_status(state: tauri::State<'_, AppState>) -> AppStatus {
     let (mode, site, data_dir, profile, startup_error) = match &state.environment {
         Ok(env) => (
-            Some(env.mode().to_string()),
+            Some(env.mode()),
             Some(env.profile().site.name.clone()),
             Some(env.data().path().display().to_string()),
             env.profile_path().map(|p| p.display().to_string()),
@@ -48,7 +19,7 @@ pub fn app_status(state: tauri::State<'_, AppState>) -> AppStatus {
         Err(e) => (None, None, None, None, Some(e.clone())),
     };
     AppStatus {
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
         mode,
         site,
         data_dir,

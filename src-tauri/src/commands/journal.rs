@@ -3,14 +3,15 @@
 
 use super::environment;
 use crate::state::AppState;
-use crate::views::{self, CeremonySummary, EntryView};
 use keyrite_core::inventory::{self, KeyRecord};
 use keyrite_core::journal::export::{
     export_to, manifest_path, ExportFormat, ExportOptions, ExportTarget, PenChoice,
 };
 use keyrite_core::journal::{time, Journal};
 use keyrite_core::store::StoreOptions;
-use serde::Serialize;
+use keyrite_core::view::{
+    self, CeremonySummary, EntryPage, ExportDone, InventoryView, JournalVerdict,
+};
 use std::path::PathBuf;
 
 /// Most entries one page of the journal view returns.
@@ -26,73 +27,11 @@ fn open(state: &AppState) -> Result<(PathBuf, Option<Journal>), String> {
     Ok((db, Some(j)))
 }
 
-/// The journal's head and the outcome of a full verification.
-#[derive(Debug, Serialize)]
-pub struct JournalVerdict {
-    /// The journal database file.
-    pub db: String,
-    /// False when the data directory has no journal yet.
-    pub exists: bool,
-    /// The journal's origin (`keyrite/<install id>`).
-    pub origin: Option<String>,
-    /// Entries in the journal (as stored; see `ok`).
-    pub size: u64,
-    /// Merkle root over the stored entry hashes, hex.
-    pub root_hex: String,
-    /// The same root in words (one word per byte).
-    pub root_words: String,
-    /// True when every entry hash and link was recomputed and matched.
-    pub ok: bool,
-    /// Why verification failed.
-    pub error: Option<String>,
-    /// The first bad sequence number, where one can be named.
-    pub first_bad_seq: Option<u64>,
-    /// When this verification ran.
-    pub checked_at: String,
-}
-
 /// Verifies the whole journal (hash chain and Merkle head), as `keyrite journal verify` does.
 #[tauri::command(async)]
 pub fn journal_verify(state: tauri::State<'_, AppState>) -> Result<JournalVerdict, String> {
     let (db, j) = open(&state)?;
-    let checked_at = time::now().to_rfc3339();
-    let Some(j) = j else {
-        return Ok(JournalVerdict {
-            db: db.display().to_string(),
-            exists: false,
-            origin: None,
-            size: 0,
-            root_hex: String::new(),
-            root_words: String::new(),
-            ok: true,
-            error: None,
-            first_bad_seq: None,
-            checked_at,
-        });
-    };
-    let head = j.head();
-    let result = j.verify(None, &[]);
-    Ok(JournalVerdict {
-        db: db.display().to_string(),
-        exists: true,
-        origin: Some(j.origin().to_string()),
-        size: head.size,
-        root_hex: head.root_hex(),
-        root_words: head.root_words(),
-        ok: result.is_ok(),
-        first_bad_seq: result.as_ref().err().and_then(|e| e.first_bad_seq()),
-        error: result.err().map(|e| e.to_string()),
-        checked_at,
-    })
-}
-
-/// One page of journal entries, newest first.
-#[derive(Debug, Serialize)]
-pub struct EntryPage {
-    /// Entries in the journal.
-    pub size: u64,
-    /// The entries, newest first.
-    pub entries: Vec<EntryView>,
+    Ok(JournalVerdict::of(&db, j.as_ref()))
 }
 
 /// Entries with `seq < before` (default: all), newest first, at most `limit` (≤ [`MAX_PAGE`]).
@@ -116,7 +55,7 @@ pub fn journal_entries(
     if end > 0 {
         let from = end.saturating_sub(limit);
         j.for_each_entry(from, end - 1, |e| {
-            entries.push(views::entry_view(e));
+            entries.push(view::entry_view(e));
             Ok(())
         })
         .map_err(|e| e.to_string())?;
@@ -146,26 +85,9 @@ pub fn ceremonies_recent(
         })
         .map_err(|e| e.to_string())?;
     }
-    let mut list = views::ceremonies(&events);
+    let mut list = view::ceremonies(&events);
     list.truncate(limit.unwrap_or(10));
     Ok(list)
-}
-
-/// The inventory with rotation due dates.
-#[derive(Debug, Serialize)]
-pub struct InventoryView {
-    /// False when the data directory has no journal (and so no inventory) yet.
-    pub exists: bool,
-    /// Every key, by key id.
-    pub keys: Vec<KeyRecord>,
-    /// Keys in use whose rotation is due now.
-    pub due_now: Vec<String>,
-    /// Keys in use whose rotation falls due within [`SOON_DAYS`] days (including `due_now`).
-    pub due_soon: Vec<String>,
-    /// The window of `due_soon`, in days.
-    pub soon_days: i64,
-    /// When the due dates were evaluated.
-    pub as_of: String,
 }
 
 /// How far ahead "due soon" looks.
@@ -199,22 +121,9 @@ pub fn inventory_view(state: tauri::State<'_, AppState>) -> Result<InventoryView
     })
 }
 
-/// What an export wrote.
-#[derive(Debug, Serialize)]
-pub struct ExportDone {
-    /// The export file.
-    pub out: String,
-    /// The manifest file beside it.
-    pub manifest_path: String,
-    /// The manifest (range, hashes, head).
-    pub manifest: keyrite_core::journal::export::Manifest,
-    /// Something the user should know (e.g. the default syslog enterprise number was used).
-    pub notice: Option<String>,
-}
-
-/// Checks a path typed into the window: absolute, and not already a file. The core refuses
-/// an existing file too (atomically, when creating it); checking here first lets the window
-/// say so before the journal is opened.
+/// Checks a path typed into the window: absolute (the window has no working directory a person
+/// could know). That an export never overwrites, the file or its manifest, is the core's rule
+/// (`export_to`), the same for `keyrite journal export`.
 fn new_output_path(out: &str) -> Result<PathBuf, String> {
     let out = out.trim();
     if out.is_empty() {
@@ -227,11 +136,6 @@ fn new_output_path(out: &str) -> Result<PathBuf, String> {
         return Err(format!(
             "\"{out}\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
         ));
-    }
-    for f in [p.clone(), manifest_path(&p)] {
-        if f.exists() {
-            return Err(keyrite_core::journal::export::ExportError::Exists { path: f }.to_string());
-        }
     }
     Ok(p)
 }
@@ -270,7 +174,7 @@ pub fn journal_export(
         export_to(&j, &opts, ExportTarget::File(&path), None).map_err(|e| e.to_string())?;
     Ok(ExportDone {
         out: path.display().to_string(),
-        manifest_path: manifest_path(&path).display().to_string(),
+        manifest_path: Some(manifest_path(&path).display().to_string()),
         manifest: written.manifest,
         notice: pen.notice(format),
     })
@@ -281,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_path_must_be_absolute_and_new() {
+    fn output_path_must_be_absolute() {
         assert_eq!(
             new_output_path("export.jsonl").unwrap_err(),
             "\"export.jsonl\" is not a full path: start it with / (e.g. /media/usb/keyrite-journal.jsonl)"
@@ -291,15 +195,6 @@ mod tests {
             "type the full path of the export file, e.g. /media/usb/keyrite-journal.jsonl"
         );
         let tmp = tempfile::tempdir().unwrap();
-        let existing = tmp.path().join("old.jsonl");
-        std::fs::write(&existing, b"x").unwrap();
-        assert_eq!(
-            new_output_path(existing.to_str().unwrap()).unwrap_err(),
-            format!(
-                "{} already exists; Keyrite never overwrites an export: choose another file name",
-                existing.display()
-            )
-        );
         let fresh = tmp.path().join("new.jsonl");
         assert_eq!(new_output_path(fresh.to_str().unwrap()).unwrap(), fresh);
     }

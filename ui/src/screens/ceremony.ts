@@ -187,7 +187,16 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       return shareDistribution(p, redraw, showError);
     case "verify-share": {
       form.append(el("h3", {}, `${p.custodian_name} proves share ${p.index}`));
-      if (p.sealed_file) {
+      if (p.yubikey_serial !== null) {
+        // Sealed to the custodian's YubiKey: their card and PIN open it, nothing is typed.
+        const [box, pin] = secretField("share-yubikey-pin", "YubiKey PIN", "The custodian types it; it is never shown or stored.");
+        form.append(
+          el("p", { id: "share-yubikey-insert" }, `Insert the YubiKey of ${p.custodian_name} (serial ${p.yubikey_serial}), then enter its PIN.`),
+          box,
+          submit("Verify with the YubiKey"),
+        );
+        onSubmit(() => ({ kind: "share-yubikey", pin: pin.value }));
+      } else if (p.sealed_file) {
         const [box, pass] = secretField("share-passphrase", "Passphrase of the sealed share", p.sealed_file);
         form.append(box, submit("Verify"));
         onSubmit(() => ({ kind: "share-sealed", file: p.sealed_file as string, passphrase: pass.value }));
@@ -200,13 +209,16 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     }
     case "sign-off": {
       const who = participantSelect("signoff-who", p.candidates);
+      const [pinBox, pin] = secretField("signoff-yubikey-pin", "YubiKey PIN (optional)", "Only to sign with an enrolled YubiKey; leave empty for a signature on paper.");
       form.append(
         el("h3", {}, `Sign-off of step ${p.step}`),
         el("p", {}, `${p.remaining} more sign-off(s) by a ${p.role} needed.`),
         labelled("signoff-who", `Signing ${p.role}`, who),
+        pinBox,
         submit("Sign off"),
       );
-      onSubmit(() => ({ kind: "sign-off", participant: who.value }));
+      // An enrolled custodian may sign with their YubiKey: a PIN typed here asks for it.
+      onSubmit(() => (pin.value ? { kind: "sign-off-yubikey", participant: who.value, pin: pin.value } : { kind: "sign-off", participant: who.value }));
       break;
     }
     case "exception-decision": {

@@ -2,24 +2,29 @@
 import { recordVerify, type RecordVerdict } from "../api";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 
-function verdictView(v: RecordVerdict): HTMLElement {
+function verdictView(v: RecordVerdict, path: string): HTMLElement {
+  // The core's verdict line, word for word what `keyrite record verify` prints first.
   const box = el("div", { class: "verdict", "data-verdict": v.valid ? "valid" : "rejected" });
-  if (v.valid) {
-    box.append(
-      message(
-        "ok",
-        v.trust === "pinned"
-          ? "VALID: the signature is intact, covers the whole file, and is by the pinned certificate."
-          : "VALID SIGNATURE, SIGNER NOT PINNED: the file is intact, but who signed it is only what the embedded certificate claims. Compare the key fingerprint words with the site's record-signing key.",
-        "record-verdict-text",
+  box.append(message(v.valid ? "ok" : "error", v.verdict, "record-verdict-text"));
+  const mark = { pass: "ok", fail: "FAIL", skipped: "skip" } as const;
+  box.append(
+    el("h3", {}, "Checks"),
+    el(
+      "table",
+      { id: "record-checks" },
+      el("thead", {}, el("tr", {}, ...["Check", "Result", "Details"].map((h) => el("th", { scope: "col" }, h)))),
+      el(
+        "tbody",
+        {},
+        ...v.checks.map((c) =>
+          el("tr", { "data-check": c.check, "data-outcome": c.outcome }, el("td", {}, c.check), el("td", {}, mark[c.outcome]), el("td", {}, c.detail)),
+        ),
       ),
-    );
-  } else {
-    box.append(message("error", `REJECTED: ${v.rejection ?? ""}`, "record-verdict-text"));
-  }
+    ),
+  );
   box.append(
     facts([
-      ["File", v.path, "path"],
+      ["File", path, "path"],
       ["Size", `${v.size} bytes`, "size"],
       ["File SHA-256", v.file_sha256, "file-sha256"],
       ["Signer", v.signer_subject, "signer"],
@@ -70,7 +75,7 @@ export function renderRecords(root: HTMLElement): void {
       sec.dataset.state = "loading";
       try {
         const v = await recordVerify(path.value, pin.value.trim() ? pin.value : null);
-        out.replaceChildren(verdictView(v));
+        out.replaceChildren(verdictView(v, path.value.trim()));
         sec.dataset.state = v.valid ? "valid" : "rejected";
       } catch (e) {
         out.replaceChildren(message("error", errText(e), "record-error"));

@@ -6,6 +6,7 @@ use crate::cmd::Globals;
 use crate::output::print_json;
 use clap::Subcommand;
 use keyrite_core::script::{Script, SignOffCount};
+use keyrite_core::view::ScriptView;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,6 +17,9 @@ pub enum CeremonyCommand {
     Validate {
         /// The script (TOML).
         script: PathBuf,
+        /// Print the valid script as JSON (what the desktop shows before a ceremony).
+        #[arg(long)]
+        json: bool,
     },
     /// Show a script: title, purpose, roles, K of N, steps, and its SHA-256 as hex and words.
     Show {
@@ -56,8 +60,12 @@ pub fn run(globals: &Globals, command: CeremonyCommand) -> anyhow::Result<ExitCo
             run::run(globals, &script, answers.as_deref())
         }
         CeremonyCommand::Status { json } => run::status(globals, json),
-        CeremonyCommand::Validate { script } => {
+        CeremonyCommand::Validate { script, json } => {
             let s = Script::load(&script)?;
+            if json {
+                print_json(&ScriptView::from(&s))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "{}: valid ceremony script \"{}\" ({} v{}, {} steps)",
                 s.file,

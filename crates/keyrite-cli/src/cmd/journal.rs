@@ -1,6 +1,7 @@
 //! `keyrite journal …`: head, verify, export.
 
 use super::Globals;
+use crate::output::print_json;
 use anyhow::Context;
 use clap::Subcommand;
 use keyrite_core::journal::export::{
@@ -10,6 +11,7 @@ use keyrite_core::journal::{Checkpoint, Journal};
 use keyrite_core::paths::DataDir;
 use keyrite_core::profile::SiteProfile;
 use keyrite_core::store::StoreOptions;
+use keyrite_core::view::{ExportDone, JournalHead, JournalVerdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +19,11 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
     /// Show the tree head (size, root as hex and words).
-    Head,
+    Head {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify the hash chain and Merkle head; with --checkpoint, prove the journal extends it.
     Verify {
         /// A checkpoint file (text form, e.g. typed or scanned from a record).
@@ -35,6 +41,9 @@ pub enum JournalCommand {
         /// page once more; the hash chain does not need it.
         #[arg(long)]
         sqlite_check: bool,
+        /// Print the verdict as JSON (the desktop shows the same verdict).
+        #[arg(long)]
+        json: bool,
     },
     /// Sign a checkpoint of the journal's head with the token's record-signing key and store it.
     Checkpoint {
@@ -72,27 +81,37 @@ pub enum JournalCommand {
         /// Journal database (default: the data directory's).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// Print what was written (file, manifest) as JSON; not with --out -.
+        #[arg(long)]
+        json: bool,
     },
 }
 
-fn open(globals: &Globals, db: Option<PathBuf>) -> anyhow::Result<Journal> {
-    let db = match db {
+fn db_path(globals: &Globals, db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match db {
         Some(d) => d,
         None => DataDir::open(globals.data_dir.as_deref())?.journal_db(),
-    };
+    })
+}
+
+fn open(globals: &Globals, db: Option<PathBuf>) -> anyhow::Result<Journal> {
+    let db = db_path(globals, db)?;
     Ok(Journal::open_read_only(&db, &StoreOptions::default())?)
 }
 
 /// Runs a `journal` command.
 pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCode> {
     match command {
-        JournalCommand::Head => {
-            let j = open(globals, None)?;
-            let h = j.head();
-            println!("Journal: {}", j.origin());
-            println!("Size:    {}", h.size);
-            println!("Root:    {}", h.root_hex());
-            println!("Words:   {}", h.root_words());
+        JournalCommand::Head { json } => {
+            let h = JournalHead::of(&open(globals, None)?);
+            if json {
+                print_json(&h)?;
+            } else {
+                println!("Journal: {}", h.origin);
+                println!("Size:    {}", h.size);
+                println!("Root:    {}", h.root_hex);
+                println!("Words:   {}", h.root_words);
+            }
             Ok(ExitCode::SUCCESS)
         }
         JournalCommand::Verify {
@@ -100,8 +119,10 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             trust,
             db,
             sqlite_check,
+            json,
         } => {
-            let j = open(globals, db)?;
+            let path = db_path(globals, db)?;
+            let j = Journal::open_read_only(&path, &StoreOptions::default())?;
             let cp = match &checkpoint {
                 Some(f) => {
                     let text = std::fs::read_to_string(f)
@@ -122,48 +143,19 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                     format!("--trust {t}: expected 64 hex digits (SPKI SHA-256)")
                 })?);
             }
-            // Without --trust the core takes the journal's own key and says so (report.trust).
+            // Without --trust the core takes the journal's own key and says so (trust).
             let options = keyrite_core::journal::VerifyOptions { sqlite_check };
-            match j.verify_with(cp.as_ref(), &trusted, options) {
-                Ok(r) => {
-                    println!("Journal {} verifies: {} entries", j.origin(), r.head.size);
-                    println!("Root:  {}", r.head.root_hex());
-                    println!("Words: {}", r.head.root_words());
-                    if let Some((size, root)) = r.checkpoint {
-                        println!(
-                            "Consistent with the checkpoint of {size} entries (root {})",
-                            hex::encode(root)
-                        );
-                    }
-                    println!("Trust: {}", r.trust.describe());
-                    println!("Coverage:");
-                    for l in r.coverage.lines() {
-                        println!("  {l}");
-                    }
-                    if !r.stored.other_signer.is_empty() {
-                        println!(
-                            "Stored checkpoints of {} entries are signed by a key that is not trusted here and were not counted",
-                            r.stored
-                                .other_signer
-                                .iter()
-                                .map(u64::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        );
-                    }
-                    if let Some(w) = r.stored.warning() {
-                        println!("WARNING: {w}");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!("keyrite: journal verification FAILED: {e}");
-                    if let Some(seq) = e.first_bad_seq() {
-                        eprintln!("first bad sequence number: {seq}");
-                    }
-                    Ok(ExitCode::from(2))
-                }
+            let v = JournalVerdict::verify_with(&path, Some(&j), cp.as_ref(), &trusted, options);
+            if json {
+                print_json(&v)?;
+            } else {
+                print_verdict(&v);
             }
+            Ok(if v.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         JournalCommand::Checkpoint { db, token } => {
             let db = match db {
@@ -186,7 +178,14 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             to,
             hostname,
             db,
+            json,
         } => {
+            let to_stdout = out.as_os_str() == "-";
+            if json && to_stdout {
+                anyhow::bail!(
+                    "--json cannot be used with --out -: standard output carries the export"
+                );
+            }
             // Only the profile's [siem] settings are needed: no HSM is opened for an export.
             let profile_pen = match &globals.profile {
                 Some(p) => SiteProfile::load(p)?.siem.syslog_enterprise_number,
@@ -201,10 +200,10 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                 hostname,
                 pen: pen.pen,
             };
-            if let Some(n) = pen.notice(format) {
+            let notice = pen.notice(format);
+            if let Some(n) = &notice {
                 eprintln!("keyrite: note: {n}");
             }
-            let to_stdout = out.as_os_str() == "-";
             let written = if to_stdout {
                 let stdout = std::io::stdout();
                 let mut lock = stdout.lock();
@@ -217,7 +216,17 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             } else {
                 export_to(&j, &opts, ExportTarget::File(&out), manifest.as_deref())?
             };
-            let m = &written.manifest;
+            let done = ExportDone {
+                out: out.display().to_string(),
+                manifest_path: written.manifest_path.map(|p| p.display().to_string()),
+                manifest: written.manifest,
+                notice,
+            };
+            if json {
+                print_json(&done)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let m = &done.manifest;
             let what = format!(
                 "Exported entries {}..={} ({} events) to {}",
                 m.first_seq,
@@ -229,8 +238,8 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                     out.display().to_string()
                 }
             );
-            let manifest_text = match &written.manifest_path {
-                Some(p) => format!("manifest {}", p.display()),
+            let manifest_text = match &done.manifest_path {
+                Some(p) => format!("manifest {p}"),
                 None => format!(
                     "no manifest written (pass --manifest FILE to keep one); file_sha256 {}",
                     m.file_sha256
@@ -244,6 +253,50 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `journal verify` as text: the lines auditors and the tests read.
+fn print_verdict(v: &JournalVerdict) {
+    if !v.ok {
+        eprintln!(
+            "keyrite: journal verification FAILED: {}",
+            v.error.as_deref().unwrap_or_default()
+        );
+        if let Some(seq) = v.first_bad_seq {
+            eprintln!("first bad sequence number: {seq}");
+        }
+        return;
+    }
+    println!(
+        "Journal {} verifies: {} entries",
+        v.origin.as_deref().unwrap_or_default(),
+        v.size
+    );
+    println!("Root:  {}", v.root_hex);
+    println!("Words: {}", v.root_words);
+    if let Some((size, root)) = &v.checkpoint {
+        println!("Consistent with the checkpoint of {size} entries (root {root})");
+    }
+    if let Some(t) = &v.trust {
+        println!("Trust: {t}");
+    }
+    println!("Coverage:");
+    for l in &v.coverage {
+        println!("  {l}");
+    }
+    if !v.other_signer.is_empty() {
+        println!(
+            "Stored checkpoints of {} entries are signed by a key that is not trusted here and were not counted",
+            v.other_signer
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(w) = &v.warning {
+        println!("WARNING: {w}");
     }
 }
 

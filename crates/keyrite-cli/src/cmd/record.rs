@@ -2,6 +2,7 @@
 
 use super::hsm::context::{open, Opened, TokenArgs};
 use super::Globals;
+use crate::output::print_json;
 use anyhow::Context;
 use clap::Subcommand;
 use keyrite_core::hsm::quirks::Quirks;
@@ -10,13 +11,12 @@ use keyrite_core::hsm::{TokenSession, UserKind};
 use keyrite_core::journal::Journal;
 use keyrite_core::paths::DataDir;
 use keyrite_core::pdf::PageSize;
-use keyrite_core::record::{check_record, ensure_record_certificate, produce_record, Outcome};
+use keyrite_core::record::{
+    ensure_record_certificate, produce_record, verify_record, Outcome, RECORD_SIGNING_LABEL,
+};
 use keyrite_core::store::StoreOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Label of the record-signing key (and its certificate) on the token.
-pub const RECORD_KEY_LABEL: &str = "record-signing";
 
 /// Record commands.
 #[derive(Debug, Subcommand)]
@@ -32,6 +32,9 @@ pub enum RecordCommand {
         /// A copy of the journal database to compare with.
         #[arg(long, value_name = "DB")]
         journal: Option<PathBuf>,
+        /// Print the verdict as JSON (the same verdict the desktop's Records screen shows).
+        #[arg(long)]
+        json: bool,
     },
     /// Produce the signed record of a ceremony from the journal, signed by the token's
     /// record-signing key.
@@ -84,8 +87,8 @@ pub fn record_signer(
     )?;
     let (s, _) = o.login(pins, UserKind::User)?;
     let second = TokenSession::open(&o.module, &o.selector)?;
-    let signer = HsmSigner::open(s, RECORD_KEY_LABEL, &quirks).with_context(|| {
-        format!("the record-signing key: generate it with `keyrite hsm generate --policy record-signing --label {RECORD_KEY_LABEL}`")
+    let signer = HsmSigner::open(s, RECORD_SIGNING_LABEL, &quirks).with_context(|| {
+        format!("the record-signing key: generate it with `keyrite hsm generate --policy record-signing --label {RECORD_SIGNING_LABEL}`")
     })?;
     Ok((o, signer, second))
 }
@@ -97,7 +100,8 @@ pub fn run(globals: &Globals, command: RecordCommand) -> anyhow::Result<ExitCode
             record,
             trust,
             journal,
-        } => verify(globals, &record, trust.as_deref(), journal.as_deref()),
+            json,
+        } => verify(globals, &record, trust.as_deref(), journal.as_deref(), json),
         RecordCommand::Produce {
             ceremony,
             out,
@@ -112,7 +116,7 @@ pub fn run(globals: &Globals, command: RecordCommand) -> anyhow::Result<ExitCode
             let cert = ensure_record_certificate(
                 &session,
                 &signer,
-                RECORD_KEY_LABEL,
+                RECORD_SIGNING_LABEL,
                 &site,
                 std::time::SystemTime::now(),
             )?;
@@ -141,6 +145,7 @@ fn verify(
     record: &Path,
     trust: Option<&Path>,
     journal: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let pdf = match std::fs::read(record) {
         Ok(b) => b,
@@ -157,19 +162,23 @@ fn verify(
         Some(j) => Some(open_journal(globals, Some(j))?),
         None => None,
     };
-    let report = check_record(&pdf, trust.as_deref(), journal.as_ref());
-    println!("{}", report.verdict());
-    for l in &report.lines {
-        let mark = match l.outcome {
-            Outcome::Pass => "ok  ",
-            Outcome::Fail => "FAIL",
-            Outcome::Skipped => "skip",
-        };
-        println!("  {mark} {:<10} {}", l.check, l.detail);
+    let v = verify_record(&pdf, trust.as_deref(), journal.as_ref());
+    if json {
+        print_json(&v)?;
+    } else {
+        println!("{}", v.verdict);
+        for l in &v.checks {
+            let mark = match l.outcome {
+                Outcome::Pass => "ok  ",
+                Outcome::Fail => "FAIL",
+                Outcome::Skipped => "skip",
+            };
+            println!("  {mark} {:<10} {}", l.check, l.detail);
+        }
     }
-    Ok(if report.unreadable {
+    Ok(if v.unreadable {
         ExitCode::from(2)
-    } else if report.is_valid() {
+    } else if v.valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -1,8 +1,10 @@
 //! `keyrite shares …`: check shares without ever printing a secret.
 
+use crate::output::print_json;
 use anyhow::Context;
 use clap::Subcommand;
 use keyrite_core::shares::{self, Share};
+use keyrite_core::view::ShareCheck;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +17,9 @@ pub enum SharesCommand {
         /// File holding the share, or `-` (default) for standard input.
         #[arg(default_value = "-")]
         file: String,
+        /// Print what identifies the share as JSON (never the share itself).
+        #[arg(long)]
+        json: bool,
     },
     /// Check that shares rebuild their secret.
     Combine {
@@ -30,7 +35,7 @@ pub enum SharesCommand {
 /// Runs a `shares` command.
 pub fn run(command: SharesCommand) -> anyhow::Result<ExitCode> {
     match command {
-        SharesCommand::Verify { file } => verify(&file),
+        SharesCommand::Verify { file, json } => verify(&file, json),
         SharesCommand::Combine { check_only, files } => combine(check_only, &files),
     }
 }
@@ -47,18 +52,18 @@ fn read(file: &str) -> anyhow::Result<keyrite_core::secret::SecretText> {
     Ok(keyrite_core::secret::SecretText::new(s))
 }
 
-fn verify(file: &str) -> anyhow::Result<ExitCode> {
+fn verify(file: &str, json: bool) -> anyhow::Result<ExitCode> {
     let text = read(file)?;
-    let share = Share::parse(text.expose(), None)?;
+    let share = ShareCheck::from(&Share::parse(text.expose(), None)?);
+    if json {
+        print_json(&share)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "OK: share {} of {} (any {} rebuild), set {} ({})",
-        share.index(),
-        share.count(),
-        share.threshold(),
-        share.set_id(),
-        share.set_id().words()
+        share.index, share.count, share.threshold, share.set_id, share.set_words
     );
-    println!("Fingerprint: {}", share.fingerprint().words());
+    println!("Fingerprint: {}", share.fingerprint_words);
     Ok(ExitCode::SUCCESS)
 }
 

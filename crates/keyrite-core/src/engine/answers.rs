@@ -115,16 +115,12 @@ impl AnswerFile {
         }
         let mut exceptions = BTreeMap::new();
         for (step, d) in raw.exceptions {
-            let decision = match d.decision.as_str() {
-                "retry" => Decision::Retry,
-                "skip" => Decision::Skip,
-                "abort" => Decision::Abort,
-                other => {
-                    return Err(bad(format!(
-                        "exceptions.{step}.decision: \"{other}\" is not retry, skip or abort"
-                    )))
-                }
-            };
+            let decision = Decision::from_name(&d.decision).ok_or_else(|| {
+                bad(format!(
+                    "exceptions.{step}.decision: \"{}\" is not retry, skip or abort",
+                    d.decision
+                ))
+            })?;
             exceptions.insert(step, (decision, d.by, d.reason));
         }
         let yubikeys = raw

@@ -26,7 +26,7 @@ use serde_json::json;
 
 /// The checkpoint signed after a ceremony's last entry (`ceremony_closed`): the witness
 /// writes its words on the printed record; the next ceremony's record carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct ClosingCheckpoint {
     /// Entries covered (`0 .. size-1`; `ceremony_closed` is entry `size - 1`).
     pub size: u64,

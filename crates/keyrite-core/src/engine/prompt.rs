@@ -10,6 +10,7 @@ use crate::script::Role;
 use crate::secret::SecretText;
 use serde::Serialize;
 use std::path::PathBuf;
+use ts_rs::TS;
 
 /// What the engine needs next. The face shows it and answers with the matching [`Answer`].
 #[derive(Debug)]
@@ -280,10 +281,18 @@ impl Decision {
             Decision::Abort => "abort",
         }
     }
+
+    /// The decision named `name` (`retry`, `skip`, `abort`), as answers files and both faces
+    /// spell it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Decision::Retry, Decision::Skip, Decision::Abort]
+            .into_iter()
+            .find(|d| d.name() == name)
+    }
 }
 
 /// A key an operation may act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct KeyChoice {
     /// Inventory key id.
     pub key_id: String,
@@ -298,7 +307,7 @@ pub struct KeyChoice {
 }
 
 /// An enrolled custodian who may approve.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Approver {
     /// Enrolled custodian id.
     pub custodian_id: String,
@@ -311,7 +320,7 @@ pub struct Approver {
 }
 
 /// The approval request as custodians see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct ApprovalPrompt {
     /// Step id.
     pub step: String,
@@ -338,7 +347,7 @@ pub struct ApprovalPrompt {
 }
 
 /// A checked-in participant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Participant {
     /// Id within the ceremony (`administrator-1`, `custodian-3`, …).
     pub id: String,
@@ -351,7 +360,7 @@ pub struct Participant {
 }
 
 /// How a ceremony ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Summary {
     /// Ceremony id.
     pub ceremony_id: String,

@@ -3,9 +3,10 @@
 use super::prompt::Participant;
 use crate::profile::Mode;
 use serde::Serialize;
+use ts_rs::TS;
 
 /// Where a step stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepState {
     /// Not started.
@@ -21,7 +22,7 @@ pub enum StepState {
 }
 
 /// One step's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct StepStatus {
     /// Step id.
     pub id: String,
@@ -36,7 +37,7 @@ pub struct StepStatus {
 }
 
 /// One exception's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct ExceptionStatus {
     /// Exception id.
     pub id: String,
@@ -51,7 +52,7 @@ pub struct ExceptionStatus {
 }
 
 /// Everything a screen shows about a ceremony.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct CeremonyStatus {
     /// Ceremony id.
     pub ceremony_id: String,

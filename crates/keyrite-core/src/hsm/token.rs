@@ -5,7 +5,7 @@ use cryptoki_sys::CK_FLAGS;
 use serde::Serialize;
 
 /// A token as the operator and the auditor see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct TokenSummary {
     /// PKCS#11 slot id (not stable across restarts for SoftHSM2; select by label or serial).
     pub slot_id: u64,
@@ -71,7 +71,7 @@ pub(crate) fn flags_from_bits(bits: CK_FLAGS, si: &SlotInfo) -> TokenFlags {
 }
 
 /// The token flags that matter to a ceremony.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct TokenFlags {
     /// `CKF_USER_PIN_INITIALIZED`.
     pub user_pin_initialized: bool,

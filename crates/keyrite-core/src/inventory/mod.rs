@@ -132,7 +132,7 @@ pub struct NewKey {
 }
 
 /// A key as the inventory holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[allow(missing_docs)] // mirrors NewKey plus state and dates
 pub struct KeyRecord {
     pub key_id: String,

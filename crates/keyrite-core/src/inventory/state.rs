@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A key's lifecycle state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyState {
     /// Generated, not yet usable (§7.1).

@@ -11,7 +11,8 @@ use crate::quorum::ApprovalRequest;
 use crate::signer::{verify, SignatureAlgorithm};
 
 /// The outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Passed.
     Pass,

@@ -24,7 +24,9 @@ mod notes;
 mod produce;
 mod render;
 mod sign;
+mod signing_key;
 mod transcript;
+mod verdict;
 mod verify;
 
 pub use assemble::compliance_for;
@@ -40,5 +42,7 @@ pub use produce::{
 };
 pub use render::{render_record, REHEARSAL_STAMP};
 pub use sign::{sign_pdf, SignError, CONTENTS_RESERVED_BYTES};
+pub use signing_key::RECORD_SIGNING_LABEL;
 pub use transcript::{RecordTranscript, TRANSCRIPT_FORMAT};
+pub use verdict::{verify_record, AttachmentView, RecordCheck, RecordVerdict};
 pub use verify::{verify_pdf, Rejection, Trust, Verdict, VerifiedRecord};

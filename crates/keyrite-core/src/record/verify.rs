@@ -89,7 +89,8 @@ pub enum Rejection {
 }
 
 /// How the signer was trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
 pub enum Trust {
     /// The embedded certificate equals the pinned one.
     Pinned,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// A role in the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// The ceremony administrator (security officer): runs the script.

@@ -17,6 +17,8 @@ mod rs1024;
 /// Sealing shares to custodians.
 pub mod seal;
 mod split;
+/// Typing back a copied share.
+pub mod typeback;
 
 pub use envelope::{
     text_len, SetId, Share, ShareFingerprint, FORMAT_VERSION, MAX_SHARES, QR_PREFIX, SECRET_LEN,

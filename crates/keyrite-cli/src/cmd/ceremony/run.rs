@@ -12,6 +12,7 @@ use keyrite_core::engine::{
 use keyrite_core::journal::Journal;
 use keyrite_core::profile::Mode;
 use keyrite_core::script::Script;
+use keyrite_core::shares::typeback::check_typed_back;
 use keyrite_core::store::StoreOptions;
 use std::path::Path;
 use std::process::ExitCode;
@@ -259,9 +260,21 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
             let user = crate::pin::read_new_pin(PinSource::Terminal, "user PIN")?;
             Answer::NewPins { so, user }
         }
-        Prompt::ShowShare { human_form, .. } => {
+        Prompt::ShowShare {
+            human_form, index, ..
+        } => {
             line("Only the custodian looks at the screen. Press Enter to show the share: ")?;
             println!("\n    {}\n", human_form.expose());
+            // The same check as the desktop's: the copy is proven before the share leaves
+            // the screen; a mismatch asks again with the share shown again.
+            let typed = read_pin(
+                PinSource::Terminal,
+                "the last two groups of your copy (type-back check)",
+            )?;
+            if let Err(e) = check_typed_back(human_form, &typed, *index) {
+                print!("\x1b[2J\x1b[H");
+                return Err(e.into());
+            }
             let seal = line("Also seal it to a passphrase file? (yes/no): ")? == "yes";
             let pass = if seal {
                 Some(crate::pin::read_new_pin(

@@ -75,7 +75,7 @@ impl PenChoice {
 }
 
 /// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// OCSF-shaped JSON, one object per line.
@@ -116,7 +116,7 @@ pub struct ExportOptions {
 }
 
 /// Describes an export file so the receiver can check it and detect gaps.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Manifest {
     /// Format of the file.
     pub format: ExportFormat,

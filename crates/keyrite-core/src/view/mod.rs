@@ -1,0 +1,24 @@
+//! The view model both faces show: serialisable types without secrets (the one exception,
+//! [`ShareOnScreen`], is fetched only when its custodian asks to see the share).
+//!
+//! The desktop's web view reads these types as JSON; its TypeScript declarations are
+//! generated from them ([`typescript`], written to `ui/src/generated/keyrite.ts`) so that the
+//! window can never drift from the core again. The CLI prints the same types with `--json`.
+
+mod answer;
+mod ceremony;
+mod journal;
+mod shares;
+mod typescript;
+
+pub use answer::{AnswerIn, Typed};
+pub use ceremony::{
+    check_script_path, progress_text, AppStatus, CeremonyView, CheckView, HsmView, PromptView,
+    ScriptView, ShareOnScreen,
+};
+pub use journal::{
+    ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
+    JournalHead, JournalVerdict,
+};
+pub use shares::ShareCheck;
+pub use typescript::{typescript, GENERATED_TS};
