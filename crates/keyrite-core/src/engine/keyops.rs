@@ -79,7 +79,7 @@ pub(super) fn certify_record_signing(
     let der = crate::x509::record_signing_certificate(
         &signer,
         &run.env.profile().site.name,
-        std::time::SystemTime::now(),
+        crate::clock::now(),
     )?;
     drop(signer);
     let s = hsm.login(UserKind::User)?;

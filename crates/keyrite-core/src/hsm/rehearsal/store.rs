@@ -241,7 +241,7 @@ fn guard_token(softhsm_dir: &Path, token_dir: &Path) -> Result<Option<StoreRepai
                     ),
                 ));
             };
-            let stamp = std::time::SystemTime::now()
+            let stamp = crate::clock::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or_default();
