@@ -68,7 +68,7 @@ fn decide_outcome(run: &mut CeremonyRun, signer: &HsmSigner) -> Result<(), Failu
     run.journal.append_with_details(
         Event::CeremonyOutcome {
             ceremony_id: run.id.clone(),
-            outcome: outcome.clone(),
+            outcome: outcome.as_str().into(),
         },
         json!({
             "steps_completed": completed,
@@ -107,7 +107,7 @@ pub(super) fn sign_record(run: &mut CeremonyRun, hsm: &HsmContext) -> Result<(),
             certificate_der: &certificate,
             data: run.env.data(),
         })
-        .map_err(StepFailure::refused)?;
+        .map_err(|e| StepFailure::refused(e.to_string()))?;
     drop(signer);
     run.journal.append_with_details(
         Event::RecordProduced {

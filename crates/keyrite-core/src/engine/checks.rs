@@ -58,7 +58,7 @@ pub(super) fn confirm_preflight(
         run.journal.append_with_details(
             Event::PreflightResult {
                 ceremony_id: run.id.clone(),
-                check: format!("{:?}", c.check),
+                check: c.check.into(),
                 passed: c.passed,
                 detail: c.reason.clone(),
             },

@@ -58,7 +58,7 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
                 ceremony_id,
                 script_name,
                 script_sha256,
-                mode,
+                mode: mode.to_string(),
                 started_seq: seq,
                 steps_completed: Vec::new(),
                 current_step: None,
@@ -84,7 +84,7 @@ pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
                 outcome,
             } => {
                 if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
-                    h.outcome = Some(outcome);
+                    h.outcome = Some(outcome.to_string());
                     h.current_step = None;
                 }
             }

@@ -100,7 +100,7 @@ impl Engine {
                 ceremony_id: id.clone(),
                 script_name: script.id.as_str().to_string(),
                 script_sha256: script.digest.hex(),
-                mode: env.mode().to_string(),
+                mode: env.mode().into(),
             },
             details,
         )?;

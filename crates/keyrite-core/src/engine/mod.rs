@@ -57,7 +57,9 @@ pub use prompt::{
     Answer, ApprovalPrompt, Approver, Decision, KeyChoice, Participant, Progress, Prompt,
     ShareProof, Summary,
 };
-pub use record::{JournalRecordProducer, ProducedRecord, RecordInput, RecordProducer};
+pub use record::{
+    JournalRecordProducer, ProduceError, ProducedRecord, RecordInput, RecordProducer,
+};
 pub use signoffs::step_outcome_text;
 pub use status::{CeremonyStatus, ExceptionStatus, StepState, StepStatus};
 

@@ -72,10 +72,11 @@ impl Replayed {
                     role,
                     credential_fingerprint,
                 } if mine(&ceremony_id) => {
-                    let role = Role::from_name(&role).ok_or_else(|| EngineError::Replay {
-                        ceremony_id: id.into(),
-                        problem: format!("unknown role {role}"),
-                    })?;
+                    let role =
+                        Role::from_name(role.as_str()).ok_or_else(|| EngineError::Replay {
+                            ceremony_id: id.into(),
+                            problem: format!("unknown role {role}"),
+                        })?;
                     r.participants.push(Participant {
                         id: participant_id,
                         name,
@@ -104,7 +105,7 @@ impl Replayed {
                     role,
                     ..
                 } if mine(&ceremony_id) => {
-                    if let Some(role) = Role::from_name(&role) {
+                    if let Some(role) = Role::from_name(role.as_str()) {
                         r.signed
                             .entry(step)
                             .or_default()
@@ -143,7 +144,7 @@ impl Replayed {
                         if decision == "skip" {
                             r.done.insert(x.step.clone(), StepState::Skipped);
                         }
-                        x.decision = Some(decision);
+                        x.decision = Some(decision.to_string());
                         x.decided_by = decided_by;
                     }
                 }
@@ -209,7 +210,7 @@ impl Replayed {
                 Event::CeremonyOutcome {
                     ceremony_id,
                     outcome,
-                } if mine(&ceremony_id) => r.decided = Some(outcome),
+                } if mine(&ceremony_id) => r.decided = Some(outcome.to_string()),
                 Event::RecordProduced {
                     ceremony_id,
                     record_sha256,
@@ -218,7 +219,7 @@ impl Replayed {
                 Event::CeremonyClosed {
                     ceremony_id,
                     outcome,
-                } if mine(&ceremony_id) => r.outcome = Some(outcome),
+                } if mine(&ceremony_id) => r.outcome = Some(outcome.to_string()),
                 _ => {}
             }
         }
