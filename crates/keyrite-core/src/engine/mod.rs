@@ -31,6 +31,8 @@ mod handout;
 mod history;
 mod hsm_actions;
 mod keyops;
+#[cfg(test)]
+mod layout;
 mod machine;
 mod options;
 mod prompt;
