@@ -328,7 +328,7 @@ pub fn seed_journal(data: &Path) -> u64 {
             ceremony_id: c("root-2026-05"),
             script_name: c("root-key"),
             script_sha256: "ab".repeat(32),
-            mode: c("rehearsal"),
+            mode: c("rehearsal").into(),
         },
         Event::StepStarted {
             ceremony_id: c("root-2026-05"),
@@ -355,13 +355,13 @@ pub fn seed_journal(data: &Path) -> u64 {
         },
         Event::CeremonyClosed {
             ceremony_id: c("root-2026-05"),
-            outcome: c("completed"),
+            outcome: c("completed").into(),
         },
         Event::CeremonyStarted {
             ceremony_id: c("rotate-2026-06"),
             script_name: c("rotate-signing-key"),
             script_sha256: "ef".repeat(32),
-            mode: c("rehearsal"),
+            mode: c("rehearsal").into(),
         },
     ];
     for e in events {

@@ -13,6 +13,7 @@
 /// Keyrite's own tests). The shipped binaries refuse to build in release when it is set.
 pub const TESTKIT: bool = cfg!(feature = "testkit");
 
+pub mod clock;
 pub mod custodian;
 pub mod engine;
 pub mod environment;

@@ -14,8 +14,8 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::Attribute;
 use keyrite_core::engine::answers::AnswerFile;
 use keyrite_core::engine::{
-    Ceremony, CeremonyOptions, JournalRecordProducer, ProducedRecord, Prompt, RecordInput,
-    RecordProducer,
+    Ceremony, CeremonyOptions, JournalRecordProducer, ProduceError, ProducedRecord, Prompt,
+    RecordInput, RecordProducer,
 };
 use keyrite_core::environment::Environment;
 use keyrite_core::hsm::backup::backup_key;
@@ -334,7 +334,7 @@ struct PullsTheToken {
 }
 
 impl RecordProducer for PullsTheToken {
-    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, String> {
+    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, ProduceError> {
         std::fs::rename(&self.token_dir, &self.away).map_err(|e| e.to_string())?;
         JournalRecordProducer {
             page_size: keyrite_core::pdf::PageSize::A4,

@@ -1063,7 +1063,12 @@ software: boolean,
 /**
  * The token's flags.
  */
-flags: TokenFlags, };
+flags: TokenFlags, 
+/**
+ * Fields of `CK_TOKEN_INFO` the module filled in malformed, each with what it held
+ * (`hsm::rawinfo`); the token is listed all the same.
+ */
+unreadable?: Array<string>, };
 
 /**
  * How the signer was trusted.

@@ -18,70 +18,66 @@
 //! inside [`Prompt`] and [`Answer`]; they never reach the journal, [`CeremonyStatus`] or
 //! `Debug` output.
 
-mod actions;
+mod anchor;
 pub mod answers;
 mod cards;
+mod checks;
 mod closing;
+mod context;
 mod custodians;
+mod dispatch;
 mod error;
+mod handout;
+mod history;
+mod hsm_actions;
+mod keyops;
+#[cfg(test)]
+mod layout;
+mod machine;
+mod options;
 mod prompt;
-mod quorum_steps;
+mod quorum;
+mod quorum_ops;
+mod reconcile;
 mod record;
 mod recovery;
 mod register;
 mod replay;
-mod state;
+mod run;
+mod shareset;
+mod signoffs;
 mod status;
+mod step;
 
 pub use cards::{CardAccess, PcscCards};
 pub use closing::ClosingCheckpoint;
-pub use custodians::{acknowledgement_text, step_outcome_text};
+pub use custodians::acknowledgement_text;
 pub use error::EngineError;
+pub use history::{history, CeremonyHistory};
+pub use options::CeremonyOptions;
 pub use prompt::{
     Answer, ApprovalPrompt, Approver, Decision, KeyChoice, Participant, Progress, Prompt,
     ShareProof, Summary,
 };
-pub use record::{JournalRecordProducer, ProducedRecord, RecordInput, RecordProducer};
-pub use replay::{history, CeremonyHistory};
+pub use record::{
+    JournalRecordProducer, ProduceError, ProducedRecord, RecordInput, RecordProducer,
+};
+pub use signoffs::step_outcome_text;
 pub use status::{CeremonyStatus, ExceptionStatus, StepState, StepStatus};
 
 use crate::environment::Environment;
 use crate::journal::Journal;
-use crate::preflight::AirGapCheck;
 use crate::script::Script;
-
-/// How a ceremony runs.
-#[derive(Default)]
-pub struct CeremonyOptions {
-    /// Answers come from a file, not from people at the screen (refused in production).
-    pub unattended: bool,
-    /// Renders and signs the record for `sign-record`; `None`: that step fails precisely.
-    pub record_producer: Option<Box<dyn RecordProducer>>,
-    /// The air-gap check to run (tests point it at a fake root).
-    pub airgap: AirGapCheck,
-    /// How custodians' YubiKeys are opened; `None`: PC/SC ([`PcscCards`], waiting up to
-    /// two minutes for the card asked for).
-    pub cards: Option<Box<dyn CardAccess>>,
-}
-
-impl std::fmt::Debug for CeremonyOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CeremonyOptions")
-            .field("unattended", &self.unattended)
-            .field("record_producer", &self.record_producer.is_some())
-            .finish()
-    }
-}
 
 /// One running ceremony.
 pub struct Ceremony {
-    st: state::Engine,
+    st: machine::Engine,
 }
 
 impl std::fmt::Debug for Ceremony {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ceremony")
-            .field("id", &self.st.id)
+            .field("id", &self.st.run.id)
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +94,7 @@ impl Ceremony {
         options: CeremonyOptions,
     ) -> Result<Ceremony, EngineError> {
         Ok(Ceremony {
-            st: state::Engine::start(env, journal, script, options)?,
+            st: machine::Engine::start(env, journal, script, options)?,
         })
     }
 
@@ -114,14 +110,14 @@ impl Ceremony {
         options: CeremonyOptions,
     ) -> Result<Ceremony, EngineError> {
         Ok(Ceremony {
-            st: state::Engine::resume(env, journal, script, ceremony_id, options)?,
+            st: machine::Engine::resume(env, journal, script, ceremony_id, options)?,
         })
     }
 
     /// Unfinished ceremonies in the journal, oldest first: started and not closed, or closed
     /// without their closing checkpoint (killed in between; resuming signs it).
     pub fn unfinished(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
-        Ok(replay::history_from(journal, journal.unfinished_from()?)?
+        Ok(history::history_from(journal, journal.unfinished_from()?)?
             .into_iter()
             .filter(|h| h.outcome.is_none() || h.needs_closing_checkpoint)
             .collect())
@@ -129,7 +125,7 @@ impl Ceremony {
 
     /// The ceremony id.
     pub fn id(&self) -> &str {
-        &self.st.id
+        &self.st.run.id
     }
 
     /// What the engine needs next.
@@ -150,12 +146,12 @@ impl Ceremony {
 
     /// The journal (read-only use: head, checkpoints).
     pub fn journal(&self) -> &Journal {
-        &self.st.journal
+        &self.st.run.journal
     }
 
     /// Ends the session, giving back the journal (the ceremony stays unfinished if it is not
     /// closed, and can be resumed).
     pub fn into_journal(self) -> Journal {
-        self.st.journal
+        self.st.run.journal
     }
 }

@@ -34,12 +34,44 @@ pub struct ProducedRecord {
     pub pages: u32,
 }
 
+/// Why a record could not be produced. Its text is shown and journaled (in the step's
+/// exception); it must hold no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// Rendering or signing the record failed.
+    #[error(transparent)]
+    Render(#[from] crate::record::RecordError),
+    /// The record file could not be written.
+    #[error(transparent)]
+    Output(#[from] crate::paths::OutputError),
+    /// A record left by an interrupted attempt could not be moved aside.
+    #[error("cannot move the unjournaled record {path} aside: {source}")]
+    MoveAside {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The journal could not be read.
+    #[error("cannot read the journal: {0}")]
+    Journal(crate::journal::JournalError),
+    /// Another producer's reason.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for ProduceError {
+    fn from(reason: String) -> Self {
+        ProduceError::Other(reason)
+    }
+}
+
 /// Renders and signs the ceremony record for the `sign-record` action. Configured in
 /// [`super::CeremonyOptions::record_producer`]; without one the step fails with
 /// [`super::EngineError::NoRecordProducer`].
 pub trait RecordProducer: Send {
     /// Produces the record. The error text is shown and journaled; it must hold no secret.
-    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, String>;
+    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, ProduceError>;
 }
 
 /// The record producer both faces use: renders the record from the journal with
@@ -54,7 +86,7 @@ pub struct JournalRecordProducer {
 }
 
 impl RecordProducer for JournalRecordProducer {
-    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, String> {
+    fn produce(&self, input: RecordInput<'_>) -> Result<ProducedRecord, ProduceError> {
         use sha2::Digest;
         let id = &input.status.ceremony_id;
         let pdf = crate::record::produce_record(
@@ -63,27 +95,20 @@ impl RecordProducer for JournalRecordProducer {
             input.signer,
             input.certificate_der,
             self.page_size,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let dir = input.data.path().join("records");
         // The records directory must be a real directory inside the data directory: a link
         // there would carry the record (and the move aside below) out of it.
-        crate::paths::ensure_dir_within(input.data.path(), &dir, "the record")
-            .map_err(|e| e.to_string())?;
+        crate::paths::ensure_dir_within(input.data.path(), &dir, "the record")?;
         let path = dir.join(format!("{id}.pdf"));
         if path.exists() && !record_journaled(input.journal, id)? {
             // Written by an attempt killed before `record_produced` was journaled: kept beside
             // it for the auditor, not overwritten, and not taken for this ceremony's record.
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
+            let stamp = crate::clock::unix_seconds();
             let aside = dir.join(format!("{id}.pdf.interrupted-{stamp}"));
-            std::fs::rename(&path, &aside).map_err(|e| {
-                format!(
-                    "cannot move the unjournaled record {} aside: {e}",
-                    path.display()
-                )
+            std::fs::rename(&path, &aside).map_err(|source| ProduceError::MoveAside {
+                path: path.display().to_string(),
+                source,
             })?;
         }
         let path = crate::paths::write_new_within(
@@ -92,8 +117,7 @@ impl RecordProducer for JournalRecordProducer {
             &format!("{id}.pdf"),
             "the record",
             &pdf,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let pages = lopdf::Document::load_mem(&pdf)
             .map(|d| d.get_pages().len() as u32)
             .unwrap_or(0);
@@ -106,7 +130,7 @@ impl RecordProducer for JournalRecordProducer {
 }
 
 /// Whether the journal holds `record_produced` for ceremony `id`.
-fn record_journaled(journal: &Journal, id: &str) -> Result<bool, String> {
+fn record_journaled(journal: &Journal, id: &str) -> Result<bool, ProduceError> {
     let mut found = false;
     {
         journal
@@ -116,7 +140,7 @@ fn record_journaled(journal: &Journal, id: &str) -> Result<bool, String> {
                 }
                 Ok(())
             })
-            .map_err(|e| format!("cannot read the journal: {e}"))?;
+            .map_err(ProduceError::Journal)?;
     }
     Ok(found)
 }

@@ -2,14 +2,14 @@
 //! (active at once: a ceremony generates keys to use them), every backup, and the share set
 //! protecting the root KEK. Quorum operations find their keys there.
 
-use super::state::Engine;
-use super::EngineError;
+use super::error::EngineError;
+use super::run::CeremonyRun;
 use crate::hsm::keygen::KeyEvidence;
 use crate::hsm::policy::KeyPolicy;
 use crate::inventory::{self, KeyState, KeyType, NewKey};
 use crate::operations::kek_fingerprint;
 
-impl Engine {
+impl CeremonyRun {
     /// A key id no inventory entry has ([`inventory::free_key_id`]).
     pub(super) fn free_key_id(&self, label: &str) -> Result<String, EngineError> {
         Ok(inventory::free_key_id(self.journal.store(), label)?)
@@ -84,14 +84,5 @@ impl Engine {
             inventory::add_backup(&mut self.journal, backup_id, &k, &w, location)?;
         }
         Ok(())
-    }
-
-    /// The administrator's participant id (the actor of inventory changes).
-    pub(super) fn actor_id(&self) -> String {
-        self.participants
-            .iter()
-            .find(|p| p.role == crate::script::Role::Administrator)
-            .map(|p| p.id.clone())
-            .unwrap_or_else(|| "administrator".into())
     }
 }

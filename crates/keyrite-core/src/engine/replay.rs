@@ -1,129 +1,13 @@
-//! Reading ceremonies back from the journal: history, and the state to resume from.
+//! Reading a ceremony back from the journal: the state to resume from.
 
+use super::error::EngineError;
+use super::history::all_events;
 use super::prompt::Participant;
-use super::state::SetRecord;
+use super::shareset::SetRecord;
 use super::status::{ExceptionStatus, StepState};
-use super::EngineError;
-use crate::journal::{Event, Journal, Select};
+use crate::journal::{Event, Journal};
 use crate::script::Role;
-use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// One ceremony as the journal records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
-pub struct CeremonyHistory {
-    /// Ceremony id.
-    pub ceremony_id: String,
-    /// Script name as recorded.
-    pub script_name: String,
-    /// Script SHA-256, hex.
-    pub script_sha256: String,
-    /// Mode.
-    pub mode: String,
-    /// Journal sequence number of `ceremony_started`.
-    pub started_seq: u64,
-    /// Steps completed (ids, in order).
-    pub steps_completed: Vec<String>,
-    /// The step last started and not completed, if any.
-    pub current_step: Option<String>,
-    /// `completed`/`aborted` once closed; `None` while unfinished.
-    pub outcome: Option<String>,
-    /// Size of the closing checkpoint signed after `ceremony_closed`, once signed.
-    pub closing_checkpoint: Option<u64>,
-    /// Closed, but killed before its closing checkpoint was signed (or journaled as
-    /// unavailable): resuming it signs the checkpoint.
-    pub needs_closing_checkpoint: bool,
-}
-
-/// The events from `from` on: all of them, or (through the journal's index) the selected ones.
-fn all_events(
-    journal: &Journal,
-    select: Option<&Select<'_>>,
-    from: u64,
-) -> Result<Vec<(u64, Event)>, EngineError> {
-    let size = journal.head().size;
-    let mut out = Vec::new();
-    let push = |e: &crate::journal::Entry| {
-        out.push((e.seq, e.event()?));
-        Ok(())
-    };
-    match select {
-        Some(s) => journal.for_each_selected(s, from, push)?,
-        None if from < size => journal.for_each_entry(from, size - 1, push)?,
-        None => {}
-    }
-    Ok(out)
-}
-
-/// Every ceremony in the journal, oldest first.
-pub fn history(journal: &Journal) -> Result<Vec<CeremonyHistory>, EngineError> {
-    history_from(journal, 0)
-}
-
-/// The ceremonies started at entry `from` or later, oldest first.
-pub(super) fn history_from(
-    journal: &Journal,
-    from: u64,
-) -> Result<Vec<CeremonyHistory>, EngineError> {
-    let mut list: Vec<CeremonyHistory> = Vec::new();
-    let kinds = [
-        "ceremony_started",
-        "step_started",
-        "step_completed",
-        "ceremony_closed",
-    ];
-    for (seq, ev) in all_events(journal, Some(&Select::kinds(&kinds)), from)? {
-        match ev {
-            Event::CeremonyStarted {
-                ceremony_id,
-                script_name,
-                script_sha256,
-                mode,
-            } => list.push(CeremonyHistory {
-                ceremony_id,
-                script_name,
-                script_sha256,
-                mode,
-                started_seq: seq,
-                steps_completed: Vec::new(),
-                current_step: None,
-                outcome: None,
-                closing_checkpoint: None,
-                needs_closing_checkpoint: false,
-            }),
-            Event::StepStarted {
-                ceremony_id, step, ..
-            } => {
-                if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
-                    h.current_step = Some(step);
-                }
-            }
-            Event::StepCompleted { ceremony_id, step } => {
-                if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
-                    h.steps_completed.push(step);
-                    h.current_step = None;
-                }
-            }
-            Event::CeremonyClosed {
-                ceremony_id,
-                outcome,
-            } => {
-                if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == ceremony_id) {
-                    h.outcome = Some(outcome);
-                    h.current_step = None;
-                }
-            }
-            _ => {}
-        }
-    }
-    for c in journal.closings_from(from)? {
-        if let Some(h) = list.iter_mut().find(|h| h.ceremony_id == c.ceremony_id) {
-            h.closing_checkpoint = c.checkpoint_size;
-            h.needs_closing_checkpoint = c.checkpoint_size.is_none() && c.unavailable.is_none();
-        }
-    }
-    Ok(list)
-}
 
 /// Something to put right on the token before resuming.
 #[derive(Debug, Clone, Default)]
@@ -190,10 +74,11 @@ impl Replayed {
                     role,
                     credential_fingerprint,
                 } if mine(&ceremony_id) => {
-                    let role = Role::from_name(&role).ok_or_else(|| EngineError::Replay {
-                        ceremony_id: id.into(),
-                        problem: format!("unknown role {role}"),
-                    })?;
+                    let role =
+                        Role::from_name(role.as_str()).ok_or_else(|| EngineError::Replay {
+                            ceremony_id: id.into(),
+                            problem: format!("unknown role {role}"),
+                        })?;
                     r.participants.push(Participant {
                         id: participant_id,
                         name,
@@ -222,7 +107,7 @@ impl Replayed {
                     role,
                     ..
                 } if mine(&ceremony_id) => {
-                    if let Some(role) = Role::from_name(&role) {
+                    if let Some(role) = Role::from_name(role.as_str()) {
                         r.signed
                             .entry(step)
                             .or_default()
@@ -261,7 +146,7 @@ impl Replayed {
                         if decision == "skip" {
                             r.done.insert(x.step.clone(), StepState::Skipped);
                         }
-                        x.decision = Some(decision);
+                        x.decision = Some(decision.to_string());
                         x.decided_by = decided_by;
                     }
                 }
@@ -327,7 +212,7 @@ impl Replayed {
                 Event::CeremonyOutcome {
                     ceremony_id,
                     outcome,
-                } if mine(&ceremony_id) => r.decided = Some(outcome),
+                } if mine(&ceremony_id) => r.decided = Some(outcome.to_string()),
                 Event::RecordProduced {
                     ceremony_id,
                     record_sha256,
@@ -336,7 +221,7 @@ impl Replayed {
                 Event::CeremonyClosed {
                     ceremony_id,
                     outcome,
-                } if mine(&ceremony_id) => r.outcome = Some(outcome),
+                } if mine(&ceremony_id) => r.outcome = Some(outcome.to_string()),
                 _ => {}
             }
         }

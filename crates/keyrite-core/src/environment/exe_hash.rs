@@ -159,7 +159,7 @@ pub fn executable_sha256() -> String {
             return "unknown (the executable could not be found)".into();
         };
         let r = match CACHE_DIR.get() {
-            Some(dir) => cached_sha256(&exe, &dir.join(CACHE_FILE), SystemTime::now(), SETTLE)
+            Some(dir) => cached_sha256(&exe, &dir.join(CACHE_FILE), crate::clock::now(), SETTLE)
                 .map(|(h, _)| h),
             None => hash_file(&exe),
         };

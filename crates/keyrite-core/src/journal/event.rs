@@ -20,26 +20,26 @@ pub enum Event {
         ceremony_id: String,
         script_name: String,
         script_sha256: String,
-        mode: String,
+        mode: CeremonyMode,
     },
     /// A ceremony's outcome was decided, before its record is rendered (the record shows it;
     /// `ceremony_closed` repeats it after the record's sign-offs). See
     /// `docs/formats/checkpoint.md`, "Closing a ceremony".
     CeremonyOutcome {
         ceremony_id: String,
-        outcome: String,
+        outcome: CeremonyOutcome,
     },
     /// A ceremony closed.
     CeremonyClosed {
         ceremony_id: String,
-        outcome: String,
+        outcome: CeremonyOutcome,
     },
     /// A participant was identified and checked in.
     ParticipantCheckedIn {
         ceremony_id: String,
         participant_id: String,
         name: String,
-        role: String,
+        role: ParticipantRole,
         credential_fingerprint: Option<String>,
     },
     /// A step started.
@@ -61,7 +61,7 @@ pub enum Event {
         ceremony_id: String,
         step: String,
         participant_id: String,
-        role: String,
+        role: ParticipantRole,
         signature_sha256: Option<String>,
     },
     /// An exception was raised.
@@ -75,14 +75,14 @@ pub enum Event {
     ExceptionDecided {
         ceremony_id: String,
         exception_id: String,
-        decision: String,
+        decision: ExceptionDecision,
         decided_by: Vec<String>,
         reason: String,
     },
     /// A preflight check ran.
     PreflightResult {
         ceremony_id: String,
-        check: String,
+        check: PreflightCheck,
         passed: bool,
         detail: String,
     },
@@ -317,3 +317,167 @@ pub fn find_secret_field(v: &Value, path: &str) -> Option<String> {
         _ => None,
     }
 }
+
+/// A journal field with a known set of values, written as the same string the journal has
+/// always held (the hashed format must not change). A value this version does not know
+/// (written by an older or newer version, or by a test) decodes as `Other` and encodes back
+/// byte for byte, so every old journal still decodes and verifies.
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $v,)*
+            /// A value this version does not know, kept exactly as written.
+            Other(String),
+        }
+
+        impl $name {
+            /// The string on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$v => $s,)*
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($s => $name::$v,)*
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name::from(s.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_string()
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok($name::from(String::deserialize(d)?))
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// `ceremony_started.mode`: the profile's mode.
+    CeremonyMode {
+        /// `rehearsal`.
+        Rehearsal = "rehearsal",
+        /// `production`.
+        Production = "production",
+    }
+);
+
+wire_enum!(
+    /// `ceremony_outcome.outcome` and `ceremony_closed.outcome`.
+    CeremonyOutcome {
+        /// `completed`: every step completed or skipped by exception.
+        Completed = "completed",
+        /// `aborted`: the room aborted it at an exception.
+        Aborted = "aborted",
+    }
+);
+
+wire_enum!(
+    /// `participant_checked_in.role` and `sign_off.role`: a script role.
+    ParticipantRole {
+        /// `administrator`.
+        Administrator = "administrator",
+        /// `witness`.
+        Witness = "witness",
+        /// `auditor`.
+        Auditor = "auditor",
+        /// `custodian`.
+        Custodian = "custodian",
+    }
+);
+
+wire_enum!(
+    /// `exception_decided.decision`.
+    ExceptionDecision {
+        /// `retry`: run the step's action again.
+        Retry = "retry",
+        /// `skip`: go on without the step (a witness decided).
+        Skip = "skip",
+        /// `abort`: close the ceremony as aborted.
+        Abort = "abort",
+    }
+);
+
+wire_enum!(
+    /// `preflight_result.check`: the air-gap checks (named as the engine has always written
+    /// them, in CamelCase) and the witnessed clock check (`clock`).
+    PreflightCheck {
+        /// No network interface up other than loopback.
+        NetworkInterfaces = "NetworkInterfaces",
+        /// No wireless device.
+        Wireless = "Wireless",
+        /// No Bluetooth device.
+        Bluetooth = "Bluetooth",
+        /// No default route.
+        DefaultRoute = "DefaultRoute",
+        /// No removable medium mounted.
+        RemovableMedia = "RemovableMedia",
+        /// The system clock against a witnessed reference.
+        Clock = "clock",
+    }
+);
+
+impl From<crate::profile::Mode> for CeremonyMode {
+    fn from(m: crate::profile::Mode) -> Self {
+        CeremonyMode::from(m.to_string())
+    }
+}
+
+impl From<crate::script::Role> for ParticipantRole {
+    fn from(r: crate::script::Role) -> Self {
+        ParticipantRole::from(r.name())
+    }
+}
+
+impl From<crate::preflight::CheckKind> for PreflightCheck {
+    fn from(c: crate::preflight::CheckKind) -> Self {
+        // The journal has always held the variant's Rust name here.
+        PreflightCheck::from(format!("{c:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

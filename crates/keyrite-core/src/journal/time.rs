@@ -7,7 +7,7 @@ pub struct UtcTime(pub i64);
 
 /// The current time.
 pub fn now() -> UtcTime {
-    let ms = std::time::SystemTime::now()
+    let ms = crate::clock::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);

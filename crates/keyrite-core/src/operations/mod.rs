@@ -58,8 +58,5 @@ pub struct HsmAccess<'a> {
 
 /// Seconds since the Unix epoch: the time approvals are checked against.
 pub(crate) fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::unix_seconds()
 }

@@ -82,15 +82,11 @@ pub struct NewKek<'a> {
     pub backup_dir: &'a Path,
 }
 
-fn live_backups(journal: &Journal, kek_id: &str) -> Result<Vec<(String, String)>, String> {
+fn live_backups(journal: &Journal, kek_id: &str) -> Result<Vec<(String, String)>, rusqlite::Error> {
     let conn = journal.store().conn();
-    let mut stmt = conn
-        .prepare("SELECT backup_id, key_id FROM inventory_backup WHERE live = 1 AND wrapped_by = ?1 ORDER BY backup_id")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map([kek_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(|e| e.to_string())?;
-    rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    let mut stmt = conn.prepare("SELECT backup_id, key_id FROM inventory_backup WHERE live = 1 AND wrapped_by = ?1 ORDER BY backup_id")?;
+    let rows = stmt.query_map([kek_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }
 
 fn find_secret(s: &TokenSession, op: &str, label: &str) -> Result<ObjectHandle, HsmError> {
@@ -210,7 +206,7 @@ pub fn replace_root_kek(
     let recorded = live_backups(journal, kek_id).map_err(|reason| OperationError::RecordAfter {
         operation: OP,
         key_id: kek_id.into(),
-        reason,
+        reason: reason.to_string(),
     })?;
     for (bid, key) in &recorded {
         if !backups.iter().any(|b| &b.backup_id == bid) {

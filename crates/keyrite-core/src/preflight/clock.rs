@@ -16,7 +16,7 @@ pub struct ClockReading {
 impl ClockReading {
     /// Reads the system clock now.
     pub fn now() -> Self {
-        Self::at(SystemTime::now())
+        Self::at(crate::clock::now())
     }
 
     /// The reading for a given instant.

@@ -73,7 +73,7 @@ pub(super) fn assemble(
             script_version: first.detail("script_version"),
             script_sha256: script_sha256.clone(),
             script_sha256_words: words,
-            mode: mode.clone(),
+            mode: mode.to_string(),
             site: first.detail("site"),
             app_version: first.detail("app_version"),
             binary_sha256: first.detail("binary_sha256"),
@@ -123,7 +123,7 @@ pub(super) fn assemble(
         };
         match ev.clone() {
             Event::CeremonyOutcome { outcome, .. } => {
-                t.header.outcome = Some(outcome);
+                t.header.outcome = Some(outcome.into());
                 t.header.outcome_at = Some(at);
                 t.header.outcome_seq = Some(seq);
                 // The step deciding it (`sign-record`) finishes after the record is signed.
@@ -133,7 +133,7 @@ pub(super) fn assemble(
             }
             Event::CeremonyClosed { outcome, .. } => {
                 t.header.closed_at = Some(at);
-                t.header.outcome = Some(outcome);
+                t.header.outcome = Some(outcome.into());
             }
             Event::ParticipantCheckedIn {
                 participant_id,
@@ -144,7 +144,7 @@ pub(super) fn assemble(
             } => t.participants.push(Participant {
                 participant_id,
                 name,
-                role,
+                role: role.into(),
                 credential_fingerprint,
                 signature_spki: it.detail("signature_spki"),
                 at,
@@ -156,7 +156,7 @@ pub(super) fn assemble(
                 detail,
                 ..
             } => t.preflight.push(PreflightRow {
-                check,
+                check: check.into(),
                 passed,
                 detail,
                 at,
@@ -219,7 +219,7 @@ pub(super) fn assemble(
             } => {
                 let so = SignOffRow {
                     participant_id,
-                    role,
+                    role: role.into(),
                     signature_sha256,
                     at,
                     seq,
@@ -257,7 +257,7 @@ pub(super) fn assemble(
                 .find(|x| x.exception_id == exception_id)
             {
                 Some(x) => {
-                    x.decision = Some(decision);
+                    x.decision = Some(decision.into());
                     x.decided_by = decided_by;
                     x.reason = Some(reason);
                     x.decided_at = Some(at);

@@ -309,11 +309,11 @@ pub fn ceremonies(events: &[(u64, String, Event)]) -> Vec<CeremonySummary> {
                 script_name, mode, ..
             } => {
                 c.script_name = script_name.clone();
-                c.mode = mode.clone();
+                c.mode = mode.to_string();
                 c.started = Some((time.clone(), *seq));
             }
             Event::CeremonyClosed { outcome, .. } => {
-                c.closed = Some((outcome.clone(), time.clone()))
+                c.closed = Some((outcome.to_string(), time.clone()))
             }
             Event::StepCompleted { .. } => c.steps_completed += 1,
             Event::ExceptionOpened { .. } => c.exceptions += 1,

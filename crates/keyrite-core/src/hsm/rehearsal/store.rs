@@ -346,7 +346,7 @@ fn guard_objects(softhsm_dir: &Path, token_dir: &Path) -> Result<Vec<HalfMadeObj
 
 /// Nanoseconds since the epoch: a name suffix that does not repeat.
 fn stamp() -> u128 {
-    std::time::SystemTime::now()
+    crate::clock::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default()

@@ -1,0 +1,132 @@
+//! The token a ceremony works on: module, selector, PINs, key policies, quirks and the
+//! key-protection rule, loaded once when the ceremony starts or resumes.
+
+use super::error::EngineError;
+use super::options::CeremonyOptions;
+use super::step::{PinAsk, StepFailure};
+use crate::environment::Environment;
+use crate::hsm::policy::PolicySet;
+use crate::hsm::protection::ProtectionRule;
+use crate::hsm::quirks::Quirks;
+use crate::hsm::signer::HsmSigner;
+use crate::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
+use crate::operations::HsmAccess;
+use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
+use crate::secret::SecretText;
+
+/// Label of the record-signing key the checkpoint and sign-record actions use.
+pub const RECORD_SIGNING_LABEL: &str = "keyrite-record-signing";
+
+const ANSWERS_REFUSED: &str = "an answers file is refused in production: every answer is given \
+                               by the people in the room";
+
+/// What every HSM step shares.
+pub(super) struct HsmContext {
+    pub(super) module: Pkcs11Module,
+    pub(super) selector: TokenSelector,
+    pub(super) so_pin: Option<SecretText>,
+    pub(super) user_pin: Option<SecretText>,
+    pub(super) policies: PolicySet,
+    pub(super) quirks: Quirks,
+    pub(super) protection: ProtectionRule,
+}
+
+impl HsmContext {
+    /// Refusals that need no HSM access, then the module and token with the identity check
+    /// (read-only), then the air-gap check in production.
+    pub(super) fn open(env: &Environment, options: &CeremonyOptions) -> Result<Self, EngineError> {
+        let production = env.mode() == Mode::Production;
+        if production && options.unattended {
+            return Err(EngineError::ProductionRefused(ANSWERS_REFUSED.into()));
+        }
+        let selector = env
+            .token_selector()
+            .unwrap_or_else(|| TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into()));
+        let module = env.load_module()?;
+        let (_, token) = module
+            .find_token(&selector)
+            .map_err(|e| crate::hsm::fresh_token_hint(&module, e))?;
+        crate::hsm::identity::check_identity(
+            env.mode(),
+            env.profile().hsm.expect.as_ref(),
+            &token,
+        )?;
+        if production {
+            let report = options.airgap.run();
+            if !report.is_clean() {
+                return Err(EngineError::ProductionRefused(format!(
+                    "the air-gap check failed: {}; remove the cause and start again",
+                    report.findings().join("; ")
+                )));
+            }
+        }
+        Ok(HsmContext {
+            module,
+            selector,
+            so_pin: None,
+            user_pin: None,
+            // The site's key-policy and vendor-quirks files merged over the built-in ones.
+            policies: crate::hsm::sitedata::policies_for(env.profile())?,
+            quirks: crate::hsm::sitedata::quirks_for(env.profile())?,
+            protection: ProtectionRule::of(env.profile()),
+        })
+    }
+
+    pub(super) fn pin(&self, who: UserKind) -> Option<&SecretText> {
+        match who {
+            UserKind::So => self.so_pin.as_ref(),
+            UserKind::User => self.user_pin.as_ref(),
+        }
+    }
+
+    pub(super) fn set_pin(&mut self, who: UserKind, pin: SecretText) {
+        match who {
+            UserKind::So => self.so_pin = Some(pin),
+            UserKind::User => self.user_pin = Some(pin),
+        }
+    }
+
+    /// `Some` (what to ask) when the `who` PIN is not known yet.
+    pub(super) fn need(&self, who: UserKind, purpose: &str) -> Option<PinAsk> {
+        self.pin(who).is_none().then(|| PinAsk::new(who, purpose))
+    }
+
+    /// A logged-in session on the ceremony's token.
+    pub(super) fn login(&self, who: UserKind) -> Result<TokenSession, StepFailure> {
+        let pin = self
+            .pin(who)
+            .ok_or_else(|| StepFailure::refused(format!("the {who} PIN is not known")))?;
+        Ok(TokenSession::login(&self.module, &self.selector, who, pin).map(|(s, _)| s)?)
+    }
+
+    /// The record-signing key, opened with the user PIN.
+    pub(super) fn record_signer(&self) -> Result<HsmSigner, StepFailure> {
+        let s = self.login(UserKind::User)?;
+        Ok(HsmSigner::open(s, RECORD_SIGNING_LABEL, &self.quirks)?)
+    }
+
+    /// How an operation reaches the token (the user PIN must be known).
+    pub(super) fn access(&self) -> Result<HsmAccess<'_>, StepFailure> {
+        let user_pin = self
+            .user_pin
+            .as_ref()
+            .ok_or_else(|| StepFailure::refused("the user PIN is not known"))?;
+        Ok(HsmAccess {
+            module: &self.module,
+            token: self.selector.clone(),
+            user_pin,
+            so_pin: self.so_pin.as_ref(),
+            policies: &self.policies,
+            quirks: &self.quirks,
+            protection: self.protection,
+        })
+    }
+
+    /// The serial of the ceremony's token, if it can be read.
+    pub(super) fn token_serial(&self) -> Option<String> {
+        self.module
+            .find_token(&self.selector)
+            .ok()
+            .map(|(_, t)| t.serial)
+    }
+}

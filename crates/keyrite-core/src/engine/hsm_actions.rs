@@ -1,0 +1,252 @@
+//! The HSM actions runner: `hsm-init`, `generate-key`, `generate-and-split-root-kek`,
+//! `backup`, `checkpoint` and `sign-record`. Every HSM change is bracketed by
+//! `action_intent` and `action_done`; outputs are journaled before the engine moves on.
+//! Its only state of its own is waiting for the new PINs of `hsm-init`.
+
+use super::anchor;
+use super::context::HsmContext;
+use super::error::EngineError;
+use super::keyops::{backup, certify_record_signing};
+use super::run::CeremonyRun;
+use super::shareset::SetRecord;
+use super::step::{need_pin, Failure, Next, StepFailure};
+use crate::hsm::init::{init_token_checked, InitTarget};
+use crate::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
+use crate::hsm::{TokenSession, UserKind};
+use crate::journal::Event;
+use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
+use crate::script::Action;
+use crate::secret::SecretText;
+use crate::shares::split;
+use serde_json::json;
+
+/// What the runner waits for.
+pub(super) enum HsmWait {
+    /// The new SO and user PINs of `hsm-init`.
+    NewPins,
+}
+
+/// Runs the action as far as it can; `Next::Done` when it finished.
+pub(super) fn start(
+    run: &mut CeremonyRun,
+    hsm: &mut HsmContext,
+    action: &Action,
+) -> Result<Next<HsmWait>, Failure> {
+    match action {
+        Action::HsmInit { token_label } => {
+            if hsm.so_pin.is_none() || hsm.user_pin.is_none() {
+                return Ok(Next::Wait(HsmWait::NewPins));
+            }
+            hsm_init(run, hsm, token_label)?;
+        }
+        Action::GenerateKey { policy, label } => {
+            need_pin!(hsm.need(UserKind::User, &format!("generate key \"{label}\"")));
+            generate_key(run, hsm, policy, label)?;
+        }
+        Action::GenerateAndSplitRootKek { label } => {
+            need_pin!(hsm.need(UserKind::So, &format!("import the root KEK \"{label}\"")));
+            need_pin!(hsm.need(UserKind::User, &format!("seal the root KEK \"{label}\"")));
+            root_kek(run, hsm, label)?;
+        }
+        Action::Backup { key, wrap_key } => {
+            need_pin!(hsm.need(UserKind::User, &format!("back up key \"{key}\"")));
+            backup(run, hsm, key, wrap_key)?;
+        }
+        Action::Checkpoint => {
+            need_pin!(hsm.need(UserKind::User, "sign a journal checkpoint"));
+            anchor::checkpoint(run, hsm)?;
+        }
+        Action::SignRecord => {
+            if run.options.record_producer.is_none() {
+                let e = EngineError::NoRecordProducer {
+                    step: run.step_id(),
+                };
+                return Err(StepFailure::engine(Box::new(e)).into());
+            }
+            need_pin!(hsm.need(UserKind::User, "sign the ceremony record"));
+            anchor::sign_record(run, hsm)?;
+        }
+        _ => {
+            return Err(StepFailure::refused(format!(
+                "action {} is not an HSM action",
+                action.kind()
+            ))
+            .into())
+        }
+    }
+    Ok(Next::Done)
+}
+
+/// The new PINs of `hsm-init` (checked before anything reaches the token): run it again.
+pub(super) fn new_pins(
+    hsm: &mut HsmContext,
+    so: SecretText,
+    user: SecretText,
+) -> Result<Next<HsmWait>, EngineError> {
+    if let Err(e) = crate::hsm::init::check_pins(&so, &user) {
+        return Err(EngineError::BadAnswer(e.to_string()));
+    }
+    hsm.so_pin = Some(so);
+    hsm.user_pin = Some(user);
+    Ok(Next::Again)
+}
+
+fn hsm_init(run: &mut CeremonyRun, hsm: &HsmContext, script_label: &str) -> Result<(), Failure> {
+    let embedded =
+        run.env.rehearsal().is_some() && hsm.selector.to_string().contains(REHEARSAL_TOKEN_LABEL);
+    let (slot, token) = hsm.module.find_token(&hsm.selector)?;
+    let (target, label, force) = if embedded {
+        (
+            InitTarget::Slot(slot.id()),
+            REHEARSAL_TOKEN_LABEL.to_string(),
+            true,
+        )
+    } else if run.env.mode() == Mode::Rehearsal {
+        (InitTarget::Slot(slot.id()), script_label.to_string(), true)
+    } else {
+        // Production initialises the token whose pinned identity was checked at start,
+        // never "the first free one" (issue 14); it is re-checked after C_InitToken below.
+        let Some(e) = run.env.profile().hsm.expect.as_ref() else {
+            return Err(StepFailure::refused("production needs hsm.expect in the profile").into());
+        };
+        let t = crate::hsm::init::select_pinned(&hsm.module, e)?;
+        (
+            InitTarget::Slot(t.slot_id),
+            script_label.to_string(),
+            t.initialized,
+        )
+    };
+    run.intent(Some(&label))?;
+    let (Some(so), Some(user)) = (hsm.so_pin.as_ref(), hsm.user_pin.as_ref()) else {
+        return Err(StepFailure::refused("the new PINs are not known").into());
+    };
+    // Re-initialising an initialised token needs its current SO PIN; the embedded
+    // rehearsal token's is stored in the data directory. The new SO PIN is then set.
+    let current_so = match (embedded, run.env.rehearsal()) {
+        (true, Some(r)) => Some(r.pins()?.0),
+        _ => None,
+    };
+    let init_so = current_so.as_ref().unwrap_or(so);
+    let pins = crate::hsm::init::InitPins {
+        current_so: None,
+        new_so: init_so,
+        new_user: user,
+    };
+    let expected = run.env.profile().hsm.expect.as_ref();
+    let t = init_token_checked(
+        &hsm.module,
+        &target,
+        &label,
+        &pins,
+        force,
+        run.env.mode(),
+        expected,
+        &hsm.quirks,
+    )?;
+    if let Some(old) = &current_so {
+        let s = TokenSession::login(&hsm.module, &hsm.selector, UserKind::So, old)?.0;
+        s.raw()
+            .set_pin(
+                &cryptoki::types::AuthPin::new(old.expose().into()),
+                &cryptoki::types::AuthPin::new(so.expose().into()),
+            )
+            .map_err(|e| s.err("setting the new SO PIN (C_SetPIN)", e))?;
+        if let Some(r) = run.env.rehearsal() {
+            r.store_pins(so, user)?;
+        }
+    }
+    run.journal.append_with_details(
+        Event::HsmTokenInitialised {
+            token_serial: t.serial.clone(),
+            token_label: t.label.clone(),
+            manufacturer: t.manufacturer.clone(),
+            model: t.model.clone(),
+        },
+        json!({"script_label": script_label, "previous_serial": token.serial,
+               "embedded_rehearsal_token": embedded}),
+    )?;
+    run.done_event()?;
+    Ok(())
+}
+
+fn generate_key(
+    run: &mut CeremonyRun,
+    hsm: &HsmContext,
+    policy: &str,
+    label: &str,
+) -> Result<(), Failure> {
+    let p = hsm.policies.get(policy)?.clone();
+    run.intent(Some(label))?;
+    let s = hsm.login(UserKind::User)?;
+    let ev = crate::hsm::keygen::generate(&s, &p, label, &hsm.quirks)?;
+    let serial = s.token().serial.clone();
+    drop(s);
+    if policy == "record-signing" {
+        certify_record_signing(run, hsm, label, &ev.id)?;
+    }
+    run.journal.append(Event::KeyGenerated {
+        key_id: label.into(),
+        label: label.into(),
+        cka_id: ev.id.clone(),
+        token_serial: serial.clone(),
+        algorithm: ev.key.name().into(),
+        public_fingerprint: ev.spki_sha256.clone(),
+        evidence: serde_json::to_value(&ev).unwrap_or_default(),
+    })?;
+    run.register_key(&ev, &p, &serial, None)?;
+    run.done_event()?;
+    Ok(())
+}
+
+fn root_kek(run: &mut CeremonyRun, hsm: &HsmContext, label: &str) -> Result<(), Failure> {
+    let Some(t) = run.script.roles.custodians else {
+        return Err(StepFailure::refused("the script declares no custodians").into());
+    };
+    let p = hsm.policies.get("root-kek-import")?.clone();
+    run.intent(Some(label))?;
+    let s = hsm.login(UserKind::So)?;
+    let kek = draw_root_kek(&s)?;
+    let set = split(&kek, t.k(), t.n())?;
+    let staged = import_root_kek(&s, &p, label, kek, &hsm.quirks, hsm.protection)?;
+    let serial = s.token().serial.clone();
+    drop(s);
+    let u = hsm.login(UserKind::User)?;
+    let ev = seal_root_kek(&u, &p, staged, &hsm.quirks)?;
+    drop(u);
+    let evidence = ev.clone();
+    run.journal.append_with_details(
+        Event::KeyImported {
+            key_id: label.into(),
+            label: label.into(),
+            cka_id: ev.id.clone(),
+            token_serial: serial.clone(),
+            algorithm: ev.key.name().into(),
+            source: "root KEK drawn from HSM and OS randomness, Shamir-split; host copy zeroized"
+                .into(),
+        },
+        json!({"evidence": ev, "ceremony_id": run.id}),
+    )?;
+    let fps: Vec<String> = set.shares.iter().map(|s| s.fingerprint().hex()).collect();
+    run.journal.append_with_details(
+        Event::ShareSetCreated {
+            set_id: set.set_id.to_string(),
+            protects_key_id: label.into(),
+            threshold: t.k(),
+            share_count: t.n(),
+            share_fingerprints: fps.clone(),
+        },
+        json!({"ceremony_id": run.id, "set_words": set.set_id.words()}),
+    )?;
+    run.register_key(&evidence, &p, &serial, Some(&set.set_id.to_string()))?;
+    run.done_event()?;
+    run.set = Some(SetRecord {
+        set_id: set.set_id.to_string(),
+        threshold: t.k(),
+        count: t.n(),
+        fingerprints: fps,
+        protects: label.into(),
+        ..Default::default()
+    });
+    run.shares = Some(set);
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Reconciling the token with the journal after an interruption (resume): an action with an
+//! intent but no outcome is undone or voided before the ceremony goes on.
+
+use super::context::HsmContext;
+use super::error::EngineError;
+use super::replay::Pending;
+use super::run::CeremonyRun;
+use crate::hsm::UserKind;
+use crate::journal::Event;
+use crate::script::{ActionKind, Script};
+
+/// Reconciles the interrupted actions in `pending` (the user PIN is known). A failed login
+/// keeps what is left and forgets the PIN, so it is asked again.
+pub(super) fn run_reconcile(
+    run: &mut CeremonyRun,
+    hsm: &mut HsmContext,
+    pending: &mut Vec<Pending>,
+) -> Result<(), EngineError> {
+    let todo = std::mem::take(pending);
+    for p in todo {
+        if let Some(label) = &p.destroy_label {
+            let s = match hsm.login(UserKind::User) {
+                Ok(s) => s,
+                Err(e) => {
+                    pending.push(p.clone());
+                    hsm.user_pin = None;
+                    return Err(EngineError::Io(format!(
+                        "reconciling after an interruption: {e}"
+                    )));
+                }
+            };
+            let objs = crate::hsm::keygen::find_key(&s, label)?;
+            if !objs.is_empty() {
+                let proof = crate::hsm::destroy::destroy_key(&s, label)?;
+                run.journal.append(Event::KeyDestroyed {
+                    key_id: label.clone(),
+                    token_serial: s.token().serial.clone(),
+                    cka_id: proof.ids.join(","),
+                    proof: serde_json::to_value(&proof).unwrap_or_default(),
+                })?;
+            }
+        }
+        if let Some(set_id) = &p.void_set {
+            run.journal.append(Event::ShareSetVoided {
+                set_id: set_id.clone(),
+                reason: p.reason.clone(),
+            })?;
+            run.set = None;
+        }
+        if let Some(file) = &p.remove_file {
+            // Best effort: a missing file is what the reconciliation wants anyway.
+            let _ = std::fs::remove_file(file);
+        }
+        for step in &p.reset_steps {
+            run.journal.append(Event::StepReset {
+                ceremony_id: run.id.clone(),
+                step: step.clone(),
+                reason: p.reason.clone(),
+            })?;
+            run.done.remove(step);
+            run.signed.remove(step);
+        }
+    }
+    Ok(())
+}
+
+/// A share set voided by the reconciliation restarts every share step of the script.
+pub(super) fn restart_share_steps(pending: &mut [Pending], script: &Script) {
+    let share_steps: Vec<String> = script
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.action.kind(),
+                ActionKind::GenerateAndSplitRootKek
+                    | ActionKind::DistributeShare
+                    | ActionKind::VerifyShares
+            )
+        })
+        .map(|s| s.id.as_str().to_string())
+        .collect();
+    for p in pending.iter_mut().filter(|p| p.void_set.is_some()) {
+        for s in &share_steps {
+            if !p.reset_steps.contains(s) {
+                p.reset_steps.push(s.clone());
+            }
+        }
+    }
+}
