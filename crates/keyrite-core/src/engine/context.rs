@@ -14,8 +14,7 @@ use crate::operations::HsmAccess;
 use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
 use crate::secret::SecretText;
 
-/// Label of the record-signing key the checkpoint and sign-record actions use.
-pub const RECORD_SIGNING_LABEL: &str = "keyrite-record-signing";
+pub use crate::record::RECORD_SIGNING_LABEL;
 
 const ANSWERS_REFUSED: &str = "an answers file is refused in production: every answer is given \
                                by the people in the room";
