@@ -117,8 +117,9 @@ fn open_checked(
         .token_selector()
         .unwrap_or_else(|| TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into()));
     let module = env.load_module()?;
-    let (_, token) =
-        (module.find_token(&selector)).map_err(|e| crate::hsm::fresh_token_hint(&module, e))?;
+    let (_, token) = module
+        .find_token(&selector)
+        .map_err(|e| crate::hsm::fresh_token_hint(&module, e))?;
     crate::hsm::identity::check_identity(env.mode(), env.profile().hsm.expect.as_ref(), &token)?;
     if production {
         let report = options.airgap.run();
