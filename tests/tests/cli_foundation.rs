@@ -65,7 +65,8 @@ fn profile_with_unknown_key_is_refused_and_creates_nothing() {
         stderr(&out),
         format!(
             "keyrite: error: site profile {} is invalid: line 6, column 1: unknown field `modul`, \
-             expected one of `module`, `token_label`, `token_serial`, `expect`, `accept_weaker_key_protection`\n",
+             expected one of `module`, `token_label`, `token_serial`, `expect`, \
+             `accept_weaker_key_protection`, `vendor_quirks`, `key_policies`\n",
             profile.display()
         )
     );

@@ -84,6 +84,34 @@ fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
         keyrite_with_env(&data, &all, &env)
     };
 
+    // A site quirks file with an error refuses the profile, naming where.
+    let bad = t.scratch("bad-quirks.toml");
+    std::fs::write(&bad, "version = 1\ncolour = \"red\"\n").unwrap();
+    let bad_profile = t.scratch("bad-site.toml");
+    std::fs::write(
+        &bad_profile,
+        format!(
+            "{}vendor_quirks = \"bad-quirks.toml\"\n",
+            std::fs::read_to_string(&profile).unwrap()
+        ),
+    )
+    .unwrap();
+    let o = keyrite_with_env(
+        &data,
+        &["--profile", bad_profile.to_str().unwrap(), "hsm", "info"],
+        &env,
+    );
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "keyrite: error: site profile {} is invalid: vendor quirks file {}:2:1: unknown \
+             field `colour`, expected one of `version`, `default`, `module`\n",
+            bad_profile.display(),
+            bad.display()
+        )
+    );
+
     let o = run(&["hsm", "info"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(

@@ -5,7 +5,6 @@ use super::Globals;
 use crate::output::print_json;
 use anyhow::Context;
 use clap::Subcommand;
-use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::signer::HsmSigner;
 use keyrite_core::hsm::{TokenSession, UserKind};
 use keyrite_core::journal::Journal;
@@ -77,7 +76,7 @@ pub fn record_signer(
     globals: &Globals,
     token: &TokenArgs,
 ) -> anyhow::Result<(Opened, HsmSigner, TokenSession)> {
-    let quirks = Quirks::builtin()?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(globals.environment()?.profile())?;
     let (o, pins) = open(
         globals,
         token.token_label.as_deref(),

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use p256::pkcs8::DecodePublicKey;
 use serde_json::json;
@@ -118,7 +117,17 @@ fn rewrap(
     new_kcv: &str,
 ) -> Result<KeyBackup, HsmError> {
     let op = format!("rewrapping backup {} ({})", b.backup_id, b.source_name);
-    let policy = hsm.policies.get(&b.backup.policy)?;
+    let policy = &hsm
+        .policies
+        .get(&b.backup.policy)?
+        .for_module(hsm.quirks.for_token(s.token()));
+    let mech = crate::hsm::wrap::choose(
+        s.raw_ctx(),
+        s.slot(),
+        s.token(),
+        Some(hsm.quirks.for_token(s.token())),
+        &op,
+    )?;
     let mut t = private_template(policy, &b.backup.label, &b.backup.id);
     t.retain(|a| !matches!(a, Attribute::Token(_) | Attribute::ValueLen(_)));
     t.push(Attribute::Token(false));
@@ -135,14 +144,14 @@ fn rewrap(
     }));
     let temp = s
         .raw()
-        .unwrap_key(&Mechanism::AesKeyWrapPad, old, &b.backup.wrapped, &t)
+        .unwrap_key(&mech.mechanism(), old, &b.backup.wrapped, &t)
         .map_err(|e| {
             s.err(
                 &format!("{op}: unwrapping under the old root KEK (C_UnwrapKey)"),
                 e,
             )
         })?;
-    let wrapped = s.raw().wrap_key(&Mechanism::AesKeyWrapPad, new, temp);
+    let wrapped = s.raw().wrap_key(&mech.mechanism(), new, temp);
     let _ = s.raw().destroy_object(temp);
     let wrapped = wrapped.map_err(|e| {
         s.err(
@@ -154,6 +163,7 @@ fn rewrap(
         wrapping_key_label: new_label.into(),
         wrapping_key_kcv: new_kcv.into(),
         wrapped,
+        mechanism: mech,
         ..b.backup.clone()
     })
 }

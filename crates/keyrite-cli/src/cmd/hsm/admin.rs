@@ -8,8 +8,6 @@ use super::context::{open, selector, TokenArgs};
 use super::keys::{print_evidence, print_login};
 use crate::cmd::Globals;
 use crate::pin::{read_confirmation, read_new_pin, read_pin, PinSource};
-use keyrite_core::hsm::policy::PolicySet;
-use keyrite_core::hsm::quirks::Quirks;
 use keyrite_core::hsm::session::token_name;
 use keyrite_core::hsm::KeyBackup;
 use keyrite_core::hsm::UserKind;
@@ -127,7 +125,7 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
     };
     let so = read_new_pin(so_source, "SO PIN")?;
     let user = read_new_pin(user_source, "user PIN")?;
-    let quirks = Quirks::builtin()?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(env.profile())?;
     let mut j = journal(&env)?;
     let t = admin::init_token(
         &mut j,
@@ -183,11 +181,11 @@ pub fn backup(globals: &Globals, t: &TokenArgs, a: &BackupArgs) -> anyhow::Resul
              backup is kept; name a file"
         );
     }
-    let policies = PolicySet::builtin()?;
+    let policies = keyrite_core::hsm::sitedata::policies_for(globals.environment()?.profile())?;
     if let Some(p) = policy {
         policies.get(p)?;
     }
-    let quirks = Quirks::builtin()?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(globals.environment()?.profile())?;
     let (o, pins) = open(
         globals,
         t.token_label.as_deref(),
@@ -256,9 +254,9 @@ pub fn restore(
     let (source_name, text) = crate::output::read_input(input, "backup file")?;
     // The file is checked completely before the token is opened or a PIN asked for.
     let backup = KeyBackup::decode(&source_name, &text)?;
-    let policies = PolicySet::builtin()?;
+    let policies = keyrite_core::hsm::sitedata::policies_for(globals.environment()?.profile())?;
     policies.get(&backup.policy)?;
-    let quirks = Quirks::builtin()?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(globals.environment()?.profile())?;
     let kek = kek_label.unwrap_or(&backup.wrapping_key_label).to_string();
     let (o, pins) = open(
         globals,

@@ -5,8 +5,7 @@ use crate::cmd::Globals;
 use crate::output::print_json;
 use keyrite_core::hsm::attributes::AttributeRow;
 use keyrite_core::hsm::objects::{list_keys, KeyListing};
-use keyrite_core::hsm::policy::{Origin, PolicySet};
-use keyrite_core::hsm::quirks::Quirks;
+use keyrite_core::hsm::policy::Origin;
 use keyrite_core::hsm::session::LoginEvidence;
 use keyrite_core::hsm::KeyEvidence;
 use keyrite_core::hsm::UserKind;
@@ -21,8 +20,8 @@ pub fn keys(globals: &Globals, t: &TokenArgs, json: bool) -> anyhow::Result<Exit
         t.pin_fd,
         t.rehearsal_pins,
     )?;
-    let policies = PolicySet::builtin()?;
-    let quirks = Quirks::builtin()?;
+    let policies = keyrite_core::hsm::sitedata::policies_for(globals.environment()?.profile())?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(globals.environment()?.profile())?;
     let (s, login) = o.login(pins, UserKind::User)?;
     let keys = list_keys(&s, &policies, &quirks)?;
     drop(s);
@@ -60,9 +59,9 @@ pub fn generate(
         keyrite_core::operations::admin::AdminCommand::Generate,
         globals.environment()?.mode(),
     )?;
-    let policies = PolicySet::builtin()?;
+    let policies = keyrite_core::hsm::sitedata::policies_for(globals.environment()?.profile())?;
     let policy = policies.get(policy)?;
-    let quirks = Quirks::builtin()?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(globals.environment()?.profile())?;
     let (o, pins) = open(
         globals,
         t.token_label.as_deref(),
