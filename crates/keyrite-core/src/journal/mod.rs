@@ -246,9 +246,12 @@ impl Journal {
             Err(e) => return Err(store.err(e).into()),
         };
         let size = tail.as_ref().map_or(0, |t| t.0 as u64 + 1);
-        let mut indexed = index::indexed(&store)?;
+        let mut indexed = index::indexed(&store)?.min(size);
         if writable {
             index::ensure_tables(&store)?;
+            // Rows past the last entry (entries removed behind Keyrite's back, e.g. a copy
+            // rolled back) would describe entries that no longer exist.
+            indexed = index::prune(&store, size)?;
             if indexed < size {
                 indexed = index::catch_up(&store, indexed)?;
             }
