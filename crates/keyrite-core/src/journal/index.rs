@@ -42,6 +42,33 @@ CREATE TABLE IF NOT EXISTS journal_node(
 ) WITHOUT ROWID;
 ";
 
+impl super::Journal {
+    /// Calls `f` for each entry with `seq >= from` that `select` names, in order. Uses the
+    /// index (this module), so the cost follows the number of entries selected.
+    pub fn for_each_selected(
+        &self,
+        select: &Select<'_>,
+        from: u64,
+        f: impl FnMut(&Entry) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        for_each_selected(&self.store, self.indexed, self.tree.size(), select, from, f)
+    }
+
+    /// The last entry of event type `kind` before entry `before`, if any.
+    pub fn last_of_kind_before(
+        &self,
+        kind: &str,
+        before: u64,
+    ) -> Result<Option<u64>, JournalError> {
+        last_of_kind_before(&self.store, self.indexed, self.tree.size(), kind, before)
+    }
+
+    /// The sequence number of ceremony `ceremony_id`'s `ceremony_started` entry, if any.
+    pub fn ceremony_start(&self, ceremony_id: &str) -> Result<Option<u64>, JournalError> {
+        ceremony_start(&self.store, self.indexed, self.tree.size(), ceremony_id)
+    }
+}
+
 /// Which entries to read: those whose event type is one of `kinds`, and those naming
 /// `ceremony_id` (in `event` or `details`).
 #[derive(Debug, Clone, Copy, Default)]

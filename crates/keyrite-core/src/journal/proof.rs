@@ -153,7 +153,7 @@ fn root_over(
             None => Ok(leaf_hash(&stored_hash(store, lo)?)),
         };
     }
-    if !touches && n.is_power_of_two() && lo % n == 0 {
+    if !touches && n.is_power_of_two() && lo.is_multiple_of(n) {
         if n >= 1 << NODE_LEVEL {
             if let Some(h) = stored_node(store, n.trailing_zeros(), lo / n)? {
                 return Ok(h);
