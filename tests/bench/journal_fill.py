@@ -40,6 +40,20 @@ def fields(body):
 def main():
     db, target = sys.argv[1], int(sys.argv[2])
     con = sqlite3.connect(db)
+    # A Keyrite from before these tables ignores them; create them so the filler is the same.
+    con.executescript("""
+        CREATE TABLE IF NOT EXISTS journal_index(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, ceremony_id TEXT);
+        CREATE INDEX IF NOT EXISTS journal_index_kind ON journal_index(kind, seq);
+        CREATE INDEX IF NOT EXISTS journal_index_ceremony ON journal_index(ceremony_id, seq)
+            WHERE ceremony_id IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS journal_node(level INTEGER NOT NULL, idx INTEGER NOT NULL,
+            hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;
+    """)
+    # Index rows for the entries a Keyrite without the index wrote.
+    for seq, body in con.execute("SELECT seq, body FROM journal_entry WHERE seq NOT IN (SELECT seq FROM journal_index)").fetchall():
+        kind, cer = fields(json.loads(body))
+        con.execute("INSERT INTO journal_index(seq, kind, ceremony_id) VALUES (?,?,?)", (seq, kind, cer))
+    con.commit()
     rows = con.execute("SELECT seq, body, entry_hash FROM journal_entry ORDER BY seq").fetchall()
     bodies = [json.loads(r[1]) for r in rows]
     start = next(i for i, b in enumerate(bodies) if b["event"]["type"] == "ceremony_started")

@@ -313,3 +313,34 @@ fn a_range_is_proven_under_a_checkpoint_and_a_forged_sibling_or_body_fails_it() 
         "journal entry 305: it was modified: its contents do not match its stored hash"
     );
 }
+
+#[test]
+fn entries_removed_behind_keyrites_back_take_their_index_rows_and_nodes_along() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("journal.sqlite");
+    drop(journal(&db));
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER journal_no_delete; DELETE FROM journal_entry WHERE seq >= 300;",
+        )
+        .unwrap();
+    let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(j.head(), j.verify(None, &[]).unwrap().head);
+    assert_eq!(j.head().size, 300);
+    let count = |j: &Journal, t: &str| -> i64 {
+        j.store()
+            .conn()
+            .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        (count(&j, "journal_index"), count(&j, "journal_node")),
+        (300, 1)
+    );
+    same_answers(&j);
+    // Appending again rewrites what the removed entries had.
+    j.append(step("c-a", 1)).unwrap();
+    assert_eq!(j.head(), j.verify(None, &[]).unwrap().head);
+    assert_eq!(by_index(&j, &["step_completed"], None, 299), vec![299, 300]);
+}

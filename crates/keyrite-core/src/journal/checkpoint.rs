@@ -331,10 +331,22 @@ impl Journal {
 
     /// The stored checkpoint over exactly `size` entries, if the table holds one.
     pub fn stored_checkpoint(&self, size: u64) -> Result<Option<StoredCheckpoint>, JournalError> {
-        Ok(self
-            .stored_checkpoints()?
-            .into_iter()
-            .find(|c| c.size == size))
+        // One row by its key: a journal holds a checkpoint per ceremony, and parsing them all
+        // would make every record grow slower with history.
+        let r = self.store.conn().query_row(
+            "SELECT text FROM journal_checkpoint WHERE size = ?1",
+            [i64::try_from(size).unwrap_or(i64::MAX)],
+            |r| r.get::<_, String>(0),
+        );
+        match r {
+            Ok(text) => Ok(Some(StoredCheckpoint {
+                size,
+                parsed: Checkpoint::parse(&text),
+                text,
+            })),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(self.store.err(e).into()),
+        }
     }
 
     /// Every closed ceremony with its closing checkpoint (if signed), in journal order.
@@ -435,7 +447,10 @@ impl Journal {
                 .unwrap_or(0),
             None => 0,
         };
-        Ok(super::index::first_start_not_closed_before(&self.store, last_cp)?.unwrap_or(size))
+        Ok(
+            super::index::first_start_not_closed_before(&self.store, size, last_cp)?
+                .unwrap_or(size),
+        )
     }
 }
 

@@ -42,6 +42,33 @@ CREATE TABLE IF NOT EXISTS journal_node(
 ) WITHOUT ROWID;
 ";
 
+impl super::Journal {
+    /// Calls `f` for each entry with `seq >= from` that `select` names, in order. Uses the
+    /// index (this module), so the cost follows the number of entries selected.
+    pub fn for_each_selected(
+        &self,
+        select: &Select<'_>,
+        from: u64,
+        f: impl FnMut(&Entry) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        for_each_selected(&self.store, self.indexed, self.tree.size(), select, from, f)
+    }
+
+    /// The last entry of event type `kind` before entry `before`, if any.
+    pub fn last_of_kind_before(
+        &self,
+        kind: &str,
+        before: u64,
+    ) -> Result<Option<u64>, JournalError> {
+        last_of_kind_before(&self.store, self.indexed, self.tree.size(), kind, before)
+    }
+
+    /// The sequence number of ceremony `ceremony_id`'s `ceremony_started` entry, if any.
+    pub fn ceremony_start(&self, ceremony_id: &str) -> Result<Option<u64>, JournalError> {
+        ceremony_start(&self.store, self.indexed, self.tree.size(), ceremony_id)
+    }
+}
+
 /// Which entries to read: those whose event type is one of `kinds`, and those naming
 /// `ceremony_id` (in `event` or `details`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -243,6 +270,31 @@ pub(super) fn rebuild_tree(store: &Store, write: bool) -> Result<TreeBuilder, Jo
     Ok(tree)
 }
 
+/// Deletes index rows and nodes that reach past the journal's `size` entries, if there are
+/// any (nothing is written otherwise). Returns the index coverage after that.
+pub(super) fn prune(store: &Store, size: u64) -> Result<u64, JournalError> {
+    let conn = store.conn();
+    let indexed = indexed(store)?;
+    let stale_nodes: bool = conn
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM journal_node WHERE (idx + 1) * (1 << level) > ?1)",
+            [size as i64],
+            |r| r.get(0),
+        )
+        .map_err(|e| store.err(e))?;
+    if indexed > size || stale_nodes {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; DELETE FROM journal_index WHERE seq >= {size}; \
+             DELETE FROM journal_node WHERE (idx + 1) * (1 << level) > {size}; COMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            store.err(e)
+        })?;
+    }
+    Ok(indexed.min(size))
+}
+
 /// How many leading entries the index covers (`max(seq) + 1`; 0 without the table).
 pub(super) fn indexed(store: &Store) -> Result<u64, JournalError> {
     let r = store.conn().query_row(
@@ -415,19 +467,20 @@ pub(super) fn last_of_kind_before(
     Ok(found.map(|s| s as u64))
 }
 
-/// The smallest `ceremony_started` seq among ceremonies with no `ceremony_closed` before
-/// `closed_before`; `None` when there is none.
+/// The smallest `ceremony_started` seq below `size` among ceremonies with no
+/// `ceremony_closed` before `closed_before`; `None` when there is none.
 pub(super) fn first_start_not_closed_before(
     store: &Store,
+    size: u64,
     closed_before: u64,
 ) -> Result<Option<u64>, JournalError> {
     let found: Option<i64> = store
         .conn()
         .query_row(
-            "SELECT min(s.seq) FROM journal_index s WHERE s.kind = 'ceremony_started' AND NOT EXISTS (
-                SELECT 1 FROM journal_index c WHERE c.ceremony_id = s.ceremony_id
+            "SELECT min(s.seq) FROM journal_index s WHERE s.kind = 'ceremony_started' AND s.seq < ?2
+                AND NOT EXISTS (SELECT 1 FROM journal_index c WHERE c.ceremony_id = s.ceremony_id
                     AND c.kind = 'ceremony_closed' AND c.seq < ?1)",
-            [closed_before as i64],
+            [closed_before as i64, size as i64],
             |r| r.get(0),
         )
         .map_err(|e| store.err(e))?;

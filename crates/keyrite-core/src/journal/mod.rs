@@ -8,6 +8,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+mod commit;
 pub mod event;
 pub mod export;
 pub mod index;
@@ -20,6 +21,7 @@ pub mod verify;
 pub use checkpoint::{
     CeremonyClosing, Checkpoint, CheckpointError, StoredCheckpoint, CLOSING_UNAVAILABLE_NOTE,
 };
+pub use commit::GROUPED_KINDS;
 pub use event::Event;
 pub use index::Select;
 pub use merkle::Hash;
@@ -35,33 +37,6 @@ use crate::store::{Store, StoreError, StoreOptions};
 use merkle::TreeBuilder;
 use serde_json::{json, Value};
 use std::path::Path;
-
-/// Event types committed without an fsync of their own (`synchronous=NORMAL` for that commit):
-/// the bookkeeping of a step and the results of an action, up to the next entry that is
-/// synced. In WAL mode the next `synchronous=FULL` commit syncs the log up to and including
-/// every earlier commit, and a power loss can only lose a suffix of commits, never a middle
-/// one; a killed process loses nothing (the commit is in the operating system's cache).
-///
-/// What may be lost to a power cut is therefore the tail after the last synced entry, and
-/// every kind here is one whose loss the engine already handles as a crash: a check-in or
-/// sign-off is asked again, a step restarts, and results after an `action_intent` (always
-/// synced, before the HSM or file operation) leave an intent without outcome that resuming
-/// reconciles against the token (docs/engine.md "Crashes"). Everything else — intents,
-/// shares handed out, checkpoints, outcomes, records, closings, every operation outside a
-/// ceremony — is synced before [`Journal::append`] returns.
-pub const GROUPED_KINDS: &[&str] = &[
-    "participant_checked_in",
-    "preflight_result",
-    "step_started",
-    "sign_off",
-    "step_completed",
-    "key_generated",
-    "key_imported",
-    "key_registered",
-    "backup_made",
-    "share_set_created",
-    "action_done",
-];
 
 /// Largest canonical body accepted (bytes). Events are small; evidence goes into files whose
 /// SHA-256 the event names.
@@ -246,9 +221,12 @@ impl Journal {
             Err(e) => return Err(store.err(e).into()),
         };
         let size = tail.as_ref().map_or(0, |t| t.0 as u64 + 1);
-        let mut indexed = index::indexed(&store)?;
+        let mut indexed = index::indexed(&store)?.min(size);
         if writable {
             index::ensure_tables(&store)?;
+            // Rows past the last entry (entries removed behind Keyrite's back, e.g. a copy
+            // rolled back) would describe entries that no longer exist.
+            indexed = index::prune(&store, size)?;
             if indexed < size {
                 indexed = index::catch_up(&store, indexed)?;
             }
@@ -380,44 +358,6 @@ impl Journal {
         }
         self.tree = tree;
         self.last = Some((last.entry_hash, last.time));
-    }
-
-    /// Calls `f` for each entry with `seq >= from` that `select` names, in order. Uses the
-    /// index ([`index`]), so the cost follows the number of entries selected.
-    pub fn for_each_selected(
-        &self,
-        select: &Select<'_>,
-        from: u64,
-        f: impl FnMut(&Entry) -> Result<(), JournalError>,
-    ) -> Result<(), JournalError> {
-        index::for_each_selected(&self.store, self.indexed, self.tree.size(), select, from, f)
-    }
-
-    /// The last entry of event type `kind` before entry `before`, if any.
-    pub fn last_of_kind_before(
-        &self,
-        kind: &str,
-        before: u64,
-    ) -> Result<Option<u64>, JournalError> {
-        index::last_of_kind_before(&self.store, self.indexed, self.tree.size(), kind, before)
-    }
-
-    /// The sequence number of ceremony `ceremony_id`'s `ceremony_started` entry, if any.
-    pub fn ceremony_start(&self, ceremony_id: &str) -> Result<Option<u64>, JournalError> {
-        index::ceremony_start(&self.store, self.indexed, self.tree.size(), ceremony_id)
-    }
-
-    /// `synchronous=NORMAL` for a grouped commit, `FULL` otherwise (only when it changes).
-    fn set_synchronous(&mut self, grouped: bool) -> Result<(), JournalError> {
-        if self.grouped != grouped {
-            let mode = if grouped { "NORMAL" } else { "FULL" };
-            self.store
-                .conn()
-                .pragma_update(None, "synchronous", mode)
-                .map_err(|e| self.store.err(e))?;
-            self.grouped = grouped;
-        }
-        Ok(())
     }
 
     fn store_busy(&self) -> std::time::Duration {
