@@ -175,6 +175,10 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
                 s.submit_prompt().await;
             }
             "done" => break s.text("#ceremony-summary").await,
+            "exception-decision" => panic!(
+                "{heading}: {} (opened so far: {opened:?})",
+                s.text("dd[data-field='happened']").await
+            ),
             other => panic!("unexpected prompt {other}: {heading}"),
         }
     };
