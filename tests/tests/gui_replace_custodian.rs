@@ -1,19 +1,17 @@
-//! `replace-custodian` finishes in the window: its `verify-new-shares` step, where each
-//! custodian opens their new share sealed to their YubiKey, is answered on the desktop with the
-//! card and its PIN (the `share-yubikey` answer the hand-written UI types had lost).
+//! `replace-custodian` runs entirely in the window, up to its record: C Six enrols a new
+//! YubiKey, C One, C Two and C Six approve the new share set on their cards, and in
+//! `verify-new-shares` each of the five custodians opens their new share, sealed to their
+//! YubiKey, with the card and its PIN (the `share-yubikey` answer the hand-written UI types had
+//! lost, so the step could not finish on the desktop).
 //!
-//! The CLI prepares the site (token, root KEK 3 of 5, enrolment of five virtual YubiKeys) and
-//! runs `replace-custodian` unattended until the third custodian's share: its answers file
-//! has no YubiKey for C Three, so the CLI stops there and the ceremony stays unfinished. The
-//! window resumes it: C Three, C Four and C Six insert their cards and type their PINs, the
-//! step is signed off and the ceremony closes with its record.
+//! The CLI prepares the site first: token, root KEK 3 of 5, enrolment of five virtual YubiKeys.
 //! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui_replace_custodian -- --ignored`.
 
 use keyrite_core::journal::{Event, Journal};
-use keyrite_tests::ceremony::{answers, script, USER_PIN};
+use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
 use keyrite_tests::gui::Session;
 use keyrite_tests::piv::Harness;
-use keyrite_tests::quorum::{quorum_answers, run_with_cards, CUSTODIANS, YK_PIN};
+use keyrite_tests::quorum::{quorum_answers, run_with_cards, CUSTODIANS, YK_PIN, YK_PUK};
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
@@ -50,31 +48,75 @@ fn serial_of(name: &str) -> u32 {
         .unwrap_or_else(|| panic!("{name} is not a custodian of the rehearsal"))
 }
 
-/// The answers of `ceremony_quorum`'s replacement (C Six replaces C Five; C One, C Two and
-/// C Six approve the new set), less C Three's YubiKey: the CLI cannot answer C Three's share.
-fn replacement_answers(dir: &Path) -> std::path::PathBuf {
-    let ans = quorum_answers(
-        dir,
-        "replace",
-        &[],
-        &[("reshare", &["C One", "C Two", "C Six"])],
-        &[],
-    );
-    let text = std::fs::read_to_string(&ans).unwrap();
-    let c_three =
-        format!("[yubikeys.\"C Three\"]\nserial = 7003\npin = \"{YK_PIN}\"\npuk = \"87654321\"\n");
-    assert!(text.contains(&c_three), "{text}");
-    let text = text
-        .replace(&c_three, "")
-        .replacen("\"C Five\"]", "\"C Six\"]", 1);
-    std::fs::write(
-        &ans,
-        format!(
-            "{text}[yubikeys.\"C Six\"]\nserial = 7006\npin = \"{YK_PIN}\"\npuk = \"87654321\"\n"
-        ),
-    )
+/// The custodians of the new set, in check-in order: C Six replaces C Five.
+const NEW_SET: [&str; 5] = ["C One", "C Two", "C Three", "C Four", "C Six"];
+/// Who approves the new set.
+const APPROVERS: [&str; 3] = ["C One", "C Two", "C Six"];
+
+/// One card in the reader at a time, as in the room.
+struct Reader<'a> {
+    h: &'a mut Harness,
+    current: Option<u32>,
+}
+
+impl Reader<'_> {
+    fn insert(&mut self, name: &str) {
+        let serial = serial_of(name);
+        if self.current == Some(serial) {
+            return;
+        }
+        tokio::task::block_in_place(|| {
+            if let Some(old) = self.current.take() {
+                self.h.remove(old);
+            }
+            self.h.insert(name, serial, 0);
+        });
+        self.current = Some(serial);
+    }
+
+    fn pull_out(&mut self) {
+        if let Some(old) = self.current.take() {
+            tokio::task::block_in_place(|| self.h.remove(old));
+        }
+    }
+}
+
+async fn enrol(s: &Session, reader: &mut Reader<'_>) {
+    let name = s.attr("#prompt-form", "data-custodian-name").await;
+    assert_eq!(name, "C Six");
+    reader.insert(&name);
+    for (css, v) in [
+        ("#enrol-serial", serial_of(&name).to_string()),
+        ("#enrol-current-pin", "123456".to_string()),
+        ("#enrol-new-pin", YK_PIN.to_string()),
+        ("#enrol-new-pin-again", YK_PIN.to_string()),
+        ("#enrol-current-puk", "12345678".to_string()),
+        ("#enrol-new-puk", YK_PUK.to_string()),
+        ("#enrol-new-puk-again", YK_PUK.to_string()),
+    ] {
+        s.type_into(css, &v).await;
+    }
+    s.submit_prompt().await;
+}
+
+async fn approve(s: &Session, reader: &mut Reader<'_>) {
+    let k: usize = s
+        .attr("#prompt-form", "data-approved")
+        .await
+        .parse()
+        .unwrap();
+    let name = APPROVERS[k];
+    reader.insert(name);
+    s.wait(&format!(
+        "#approval-candidates input[data-custodian='yk-{}']",
+        serial_of(name)
+    ))
+    .await
+    .click()
+    .await
     .unwrap();
-    ans
+    s.type_into("#approval-pin", YK_PIN).await;
+    s.submit_prompt().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,43 +145,21 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
         );
         assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     }
-    let enrol = quorum_answers(dir, "enrol", &[], &[], &[]);
+    let enrolment = quorum_answers(dir, "enrol", &[], &[], &[]);
     let r = tokio::task::block_in_place(|| {
-        run_with_cards(&t, &mut h, &script("custodian-enrolment"), &enrol)
+        run_with_cards(&t, &mut h, &script("custodian-enrolment"), &enrolment)
     });
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
 
-    // Unattended until C Three's share: the CLI stops, naming what it lacks.
+    // The replacement, entirely in the window.
     let mark = events(&data).len();
-    let ans = replacement_answers(dir);
-    let r = tokio::task::block_in_place(|| {
-        run_with_cards(&t, &mut h, &script("replace-custodian"), &ans)
-    });
-    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr
-            .contains("no [yubikeys.\"C Three\"] section for custodian C Three"),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(verified(&events(&data)[mark..]), ["yk-7001", "yk-7002"]);
-
-    // The window resumes the ceremony at C Three's share.
     let s = Session::open(&data).await;
-    let path = script("replace-custodian").canonicalize().unwrap();
-    s.shortcut('6').await;
-    s.wait("#script-form").await;
-    s.type_into("#script-path", path.to_str().unwrap()).await;
-    s.wait("#script-load").await.click().await.unwrap();
-    s.wait("#ceremony-choose[data-state='loaded']").await;
-    s.wait("#ceremony-unfinished button[data-resume]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    s.wait("#ceremony-view").await;
-
-    let mut current: Option<u32> = None;
+    s.start_ceremony(&script("replace-custodian")).await;
+    let mut reader = Reader {
+        h: &mut h,
+        current: None,
+    };
+    let mut checked_in: std::collections::BTreeMap<String, usize> = Default::default();
     let mut opened = Vec::new();
     let summary = loop {
         let kind = s.attr("#ceremony-view", "data-kind").await;
@@ -155,13 +175,7 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
                     s.text("#share-yubikey-insert").await,
                     format!("Insert the YubiKey of {name} (serial {serial}), then enter its PIN.")
                 );
-                tokio::task::block_in_place(|| {
-                    if let Some(old) = current.take() {
-                        h.remove(old);
-                    }
-                    h.insert(&name, serial, 0);
-                });
-                current = Some(serial);
+                reader.insert(&name);
                 if opened.is_empty() {
                     s.screenshot("replace-custodian-verify-yubikey").await;
                 }
@@ -169,12 +183,40 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
                 s.submit_prompt().await;
                 opened.push(name);
             }
-            "instructions" | "confirm-preflight" | "sign-off" => s.submit_prompt().await,
-            "pin" => {
-                s.type_into("#pin-input", USER_PIN).await;
+            "check-in" => {
+                let role = heading.trim_start_matches("Check in: ").to_string();
+                let n = checked_in.entry(role.clone()).or_default();
+                let name = match role.as_str() {
+                    "administrator" => "Ada Admin".to_string(),
+                    "witness" => "Wes Witness".to_string(),
+                    "auditor" => "Aud Auditor".to_string(),
+                    _ => NEW_SET[*n % 5].to_string(),
+                };
+                *n += 1;
+                s.type_into("#checkin-name", &name).await;
                 s.submit_prompt().await;
             }
-            "done" => break s.text("#ceremony-summary").await,
+            "clock-confirmation" => {
+                s.type_into("#clock-reference", "test clock").await;
+                s.submit_prompt().await;
+            }
+            "enrol-yubikey" => enrol(&s, &mut reader).await,
+            "approval" => approve(&s, &mut reader).await,
+            "instructions" | "confirm-preflight" | "sign-off" => s.submit_prompt().await,
+            "pin" => {
+                let pin = if heading.starts_with("SO") {
+                    SO_PIN
+                } else {
+                    USER_PIN
+                };
+                s.type_into("#pin-input", pin).await;
+                s.submit_prompt().await;
+            }
+            "done" => {
+                let summary = s.text("#ceremony-summary").await;
+                s.wait("#ceremony-close").await.click().await.unwrap();
+                break summary;
+            }
             "exception-decision" => panic!(
                 "{heading}: {} (opened so far: {opened:?})",
                 s.text("dd[data-field='happened']").await
@@ -183,13 +225,11 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
         }
     };
     s.close().await;
-    if let Some(old) = current {
-        tokio::task::block_in_place(|| h.remove(old));
-    }
+    reader.pull_out();
     drop(h);
 
-    assert_eq!(opened, ["C Three", "C Four", "C Six"]);
-    assert!(summary.ends_with(" 0 skipped, 0 exceptions."), "{summary}");
+    assert_eq!(opened, NEW_SET);
+    assert_eq!(summary, "8 steps completed, 0 skipped, 0 exceptions.");
     assert_eq!(
         verified(&events(&data)[mark..]),
         ["yk-7001", "yk-7002", "yk-7003", "yk-7004", "yk-7006"]
