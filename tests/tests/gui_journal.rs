@@ -301,5 +301,38 @@ async fn siem_export_writes_the_file_and_manifest_and_refuses_bad_paths() {
         )
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    // `--json` prints what was written: the same core type the window received.
+    let second = data.scratch("second.cef");
+    let cli = keyrite(
+        &data.path(),
+        &[
+            "journal",
+            "export",
+            "--format",
+            "cef",
+            "--out",
+            second.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(cli.status.success(), "{}", stderr(&cli));
+    let done: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(done["out"], second.to_str().unwrap());
+    assert_eq!(
+        done["manifest_path"],
+        format!("{}.manifest.json", second.display()).as_str()
+    );
+    assert_eq!(done["manifest"]["count"], manifest["count"]);
+    let cli = keyrite(
+        &data.path(),
+        &[
+            "journal", "export", "--format", "cef", "--out", "-", "--json",
+        ],
+    );
+    assert_eq!(cli.status.code(), Some(1));
+    assert_eq!(
+        stderr(&cli).trim_end(),
+        "keyrite: error: --json cannot be used with --out -: standard output carries the export"
+    );
     s.close().await;
 }
