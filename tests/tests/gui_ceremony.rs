@@ -112,6 +112,18 @@ async fn choose_script(s: &Session, path: &Path) {
             .await,
         expected
     );
+    // `keyrite ceremony validate --json` prints the same core view of the script.
+    let o = std::process::Command::new(keyrite_tests::bin("keyrite"))
+        .args(["ceremony", "validate", "--json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["words"], expected.as_str());
+    assert_eq!(
+        v["steps"].as_array().map(Vec::len),
+        Some(s.all("#script-steps li").await.len())
+    );
 }
 
 /// Answers prompts until the ceremony is done (or `stop_after_checkins` check-ins were
@@ -410,6 +422,7 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     // Every share copied from the screen is a valid share of the set, as the CLI reads it.
     let dir = data.scratch("shares");
     std::fs::create_dir_all(&dir).unwrap();
+    let mut set_ids = std::collections::BTreeSet::new();
     for (i, sh) in &run.shares {
         let p = dir.join(format!("share-{i}.txt"));
         std::fs::write(&p, sh).unwrap();
@@ -420,5 +433,22 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
             stdout(&sv),
             stderr(&sv)
         );
+        // --json names the share, never echoes it.
+        let js = keyrite(
+            &data.path(),
+            &["shares", "verify", "--json", p.to_str().unwrap()],
+        );
+        assert!(js.status.success(), "{}", stderr(&js));
+        let text = stdout(&js);
+        let first_group = sh.split_whitespace().next().unwrap();
+        assert!(!text.contains(first_group), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["index"], *i);
+        assert_eq!(
+            (v["count"].as_u64(), v["threshold"].as_u64()),
+            (Some(5), Some(3))
+        );
+        set_ids.insert(v["set_id"].as_str().unwrap().to_string());
     }
+    assert_eq!(set_ids.len(), 1, "{set_ids:?}");
 }

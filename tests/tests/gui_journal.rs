@@ -38,6 +38,12 @@ async fn home_shows_the_verified_head_the_cli_prints_inventory_due_and_ceremonie
         size.to_string()
     );
     assert_eq!(cli_field(&cli, "Size:"), size.to_string());
+    // `--json` serialises the same core head.
+    let json = keyrite(&data.path(), &["journal", "head", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON head");
+    assert_eq!(json["root_words"], cli_field(&cli, "Words:").as_str());
+    assert_eq!(json["root_hex"], cli_field(&cli, "Root:").as_str());
+    assert_eq!(json["size"], size);
     assert_eq!(
         s.text("#journal-verdict-text").await,
         format!("Verified: all {size} entries and the Merkle head check out.")
@@ -123,6 +129,13 @@ async fn journal_screen_lists_entries_and_names_the_first_bad_seq_after_tamperin
     let cli_seq = cli_field(&err, "first bad sequence number:");
     assert_eq!(cli_seq, "2");
     let cli_msg = cli_field(&err, "keyrite: journal verification FAILED:");
+    // The window's verdict and `journal verify --json` are one core type.
+    let json = keyrite(&data.path(), &["journal", "verify", "--json"]);
+    assert_eq!(json.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON verdict");
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["first_bad_seq"], 2);
+    assert_eq!(json["error"], cli_msg.as_str());
 
     s.wait("#journal-verify").await.click().await.unwrap();
     s.wait("#journal-head[data-state='tampered']").await;
@@ -267,5 +280,59 @@ async fn siem_export_writes_the_file_and_manifest_and_refuses_bad_paths() {
         )
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    // The CLI refuses the same file with the same words: one rule, in the core.
+    let cli = keyrite(
+        &data.path(),
+        &[
+            "journal",
+            "export",
+            "--format",
+            "cef",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cli.status.code(), Some(1));
+    assert_eq!(
+        stderr(&cli).trim_end(),
+        format!(
+            "keyrite: error: {} already exists; Keyrite never overwrites an export: choose another file name",
+            out.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    // `--json` prints what was written: the same core type the window received.
+    let second = data.scratch("second.cef");
+    let cli = keyrite(
+        &data.path(),
+        &[
+            "journal",
+            "export",
+            "--format",
+            "cef",
+            "--out",
+            second.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(cli.status.success(), "{}", stderr(&cli));
+    let done: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(done["out"], second.to_str().unwrap());
+    assert_eq!(
+        done["manifest_path"],
+        format!("{}.manifest.json", second.display()).as_str()
+    );
+    assert_eq!(done["manifest"]["count"], manifest["count"]);
+    let cli = keyrite(
+        &data.path(),
+        &[
+            "journal", "export", "--format", "cef", "--out", "-", "--json",
+        ],
+    );
+    assert_eq!(cli.status.code(), Some(1));
+    assert_eq!(
+        stderr(&cli).trim_end(),
+        "keyrite: error: --json cannot be used with --out -: standard output carries the export"
+    );
     s.close().await;
 }

@@ -67,7 +67,7 @@ async fn verify_in_gui(s: &Session, pdf: &str, pin: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
-async fn records_verify_shows_valid_details_and_rejects_a_tampered_copy() {
+async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
     let data = TempData::new();
     let (pdf, cert) = signed_record("Example Bank Vault B");
     let good = data.scratch("record.pdf");

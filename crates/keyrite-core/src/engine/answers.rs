@@ -305,3 +305,26 @@ impl AnswerFile {
 fn copy(t: &SecretText) -> SecretText {
     SecretText::new(t.expose().into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_is_named_as_every_face_names_it() {
+        let text = "so_pin = \"1\"\nuser_pin = \"2\"\n[participants]\n\
+                    [clock]\nreference = \"r\"\noffset_seconds = 0\n\
+                    [exceptions.s1]\ndecision = \"later\"\nby = []\nreason = \"\"\n";
+        let e = AnswerFile::parse("a.toml", text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            EngineError::BadAnswer(
+                "answers file a.toml: exceptions.s1.decision: \"later\" is not retry, skip or abort"
+                    .into()
+            )
+            .to_string()
+        );
+        let ok = text.replace("\"later\"", "\"skip\"");
+        assert!(AnswerFile::parse("a.toml", &ok).is_ok());
+    }
+}

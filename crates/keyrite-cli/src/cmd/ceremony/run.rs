@@ -330,11 +330,9 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
             }
         }
         Prompt::ExceptionDecision { .. } => {
-            let decision = match line("Decision (retry/skip/abort): ")?.as_str() {
-                "retry" => Decision::Retry,
-                "skip" => Decision::Skip,
-                "abort" => Decision::Abort,
-                _ => anyhow::bail!("answer retry, skip or abort"),
+            let Some(decision) = Decision::from_name(&line("Decision (retry/skip/abort): ")?)
+            else {
+                anyhow::bail!("answer retry, skip or abort");
             };
             Answer::Decide {
                 decision,
