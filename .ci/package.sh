@@ -31,6 +31,7 @@ cargo fetch --locked >/dev/null
 bash packaging/source-tree.sh "$KEYRITE_COMMIT" "$A"
 cp -a "$A" "$B"
 # The desktop embeds the built UI (ui/dist, not in git); .ci/test.sh built it already.
+[[ -f ui/dist/index.html ]] || { echo "package: build the UI first: npm --prefix ui run build" >&2; exit 1; }
 cp -a ui/dist "$A/ui/dist"
 
 step "release build of keyrite-cli (first directory)"
@@ -59,7 +60,7 @@ DEB=$(bash packaging/build-deb.sh "$A" "$OUT" "$OUT")
 cat "$OUT/SHA256SUMS"
 
 step "lintian (no error allowed)"
-lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs "$DEB"
+lintian --fail-on error "$DEB"
 
 step "install into an empty root and run"
 bash packaging/install-check.sh "$DEB" "$WORK/install"
