@@ -4,7 +4,8 @@
 #      second directory before anything is built;
 #   2. the release build of the recipe (packaging/rebuild.sh) in the first: keyrite-cli, then
 #      keyrite-desktop (each alone, as the recipe says);
-#   3. keyrite-cli alone again in the second directory: both `keyrite` must be bit-identical;
+#   3. keyrite-cli alone again in the second directory (beside the desktop's build): both
+#      `keyrite` must be bit-identical;
 #   4. CycloneDX SBOMs of both binaries (cargo-cyclonedx, pinned in .ci/setup.sh);
 #   5. the .deb (packaging/build-deb.sh) and lintian, which must report no error;
 #   6. the .deb installed into an empty dpkg root and run from there
@@ -36,10 +37,18 @@ cp -a ui/dist "$A/ui/dist"
 
 step "release build of keyrite-cli (first directory)"
 bash packaging/rebuild.sh "$A" keyrite-cli
-step "release build of keyrite-desktop (first directory)"
+# The second CLI build runs beside the desktop's: each ends in a long single-threaded LTO
+# step, so together they keep both cores busy (it writes to its own log).
+step "release builds of keyrite-desktop (first directory) and keyrite-cli (second directory)"
+bash packaging/rebuild.sh "$B" keyrite-cli >"$WORK/second-build.log" 2>&1 &
+second_pid=$!
 bash packaging/rebuild.sh "$A" keyrite-desktop
-step "release build of keyrite-cli again (second directory)"
-bash packaging/rebuild.sh "$B" keyrite-cli
+if ! wait "$second_pid"; then
+  cat "$WORK/second-build.log" >&2
+  echo "package: the second build of keyrite-cli failed" >&2
+  exit 1
+fi
+tail -n 1 "$WORK/second-build.log"
 first=$(sha256sum "$A/target/release/keyrite" | cut -d' ' -f1)
 second=$(sha256sum "$B/target/release/keyrite" | cut -d' ' -f1)
 echo "keyrite SHA-256, first directory:  $first"
