@@ -83,9 +83,10 @@ if ((${#siem_missing[@]})); then
 fi
 # --- end SIEM export validators ---
 
-# --- packaging (.ci/package.sh): lintian checks the .deb, zsh loads the completion script,
+# --- packaging (.ci/package.sh): lintian checks the .deb, zsh loads the completion script, man-db
+# renders the man pages (tests/tests/cli_conventions.rs too),
 # cargo-cyclonedx (pinned) writes the SBOMs ---
-PKG_APT=(lintian zsh)
+PKG_APT=(lintian zsh man-db)
 pkg_missing=()
 for p in "${PKG_APT[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || pkg_missing+=("$p")

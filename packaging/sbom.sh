@@ -17,8 +17,8 @@ for pair in keyrite-cli:keyrite src-tauri:keyrite-desktop; do
   [[ -f "$manifest" ]] || manifest="$SRC/crates/$dir/Cargo.toml"
   # The vendored sources need no network; CARGO_NET_OFFLINE keeps cargo metadata from trying.
   CARGO_NET_OFFLINE=true cargo cyclonedx --manifest-path "$manifest" --format json \
-    --spec-version 1.5 --describe binaries --override-filename "$bin.sbom" -q
-  found=$(find "$(dirname "$manifest")" -maxdepth 1 -name '*.sbom*.json' | head -1)
+    --spec-version 1.5 --describe binaries -q
+  found=$(find "$(dirname "$manifest")" -maxdepth 1 -name "${bin}_bin.cdx.json" | head -1)
   [[ -n "$found" ]] || { echo "sbom: no SBOM written for $bin" >&2; exit 1; }
   mv "$found" "$OUT/$bin.cdx.json"
   python3 - "$OUT/$bin.cdx.json" "$bin" <<'PY'

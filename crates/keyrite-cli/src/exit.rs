@@ -1,9 +1,10 @@
 //! `keyrite`'s exit codes: one meaning each, so that a script can tell a refusal from a failed
 //! verification from a mistyped command without reading the message.
 //!
-//! The table below is the only place they are defined; `--help`, the man page and
-//! docs/cli.md show [`TABLE`]. Every command returns one of these constants (never a bare
-//! number): the command modules use them through `crate::exit`.
+//! The table below is the only place they are defined; `--help` and the man pages show
+//! [`TABLE`], docs/cli.md repeats it. Commands return these constants (`crate::exit::…`),
+//! never a bare number; main.rs translates the older codes that `journal verify`,
+//! `record verify` and `ceremony run|resume` still return until their modules use them.
 
 use std::process::ExitCode;
 
