@@ -84,8 +84,8 @@ fi
 # --- end SIEM export validators ---
 
 # --- packaging (.ci/package.sh): lintian checks the .deb, zsh loads the completion script, man-db
-# renders the man pages (tests/tests/cli_conventions.rs too),
-# cargo-cyclonedx (pinned) writes the SBOMs ---
+# renders the man pages (tests/tests/cli_conventions.rs too). cargo-cyclonedx (pinned), which
+# writes the SBOMs, is a long build: .ci/package.sh installs it itself when it runs ---
 PKG_APT=(lintian zsh man-db)
 pkg_missing=()
 for p in "${PKG_APT[@]}"; do
@@ -94,9 +94,6 @@ done
 if ((${#pkg_missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkg_missing[@]}"
-fi
-if ! need_tool cargo-cyclonedx 0.5.9; then
-  cargo install cargo-cyclonedx --version '=0.5.9' --locked --root "$TOOLS"
 fi
 # --- end packaging ---
 

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {
     /// Check a record: signature over the whole file, signer, transcript, checkpoint,
-    /// approvals and (with --journal) the journal. Exit 0 valid, 1 invalid, 2 unreadable.
+    /// approvals and (with --journal) the journal. Exit 0 valid, 4 invalid, 5 unreadable.
     Verify {
         /// The record PDF.
         record: PathBuf,
