@@ -17,6 +17,7 @@ pub mod proof;
 mod scan;
 pub mod time;
 pub mod verify;
+mod verify_report;
 
 pub use checkpoint::{
     CeremonyClosing, Checkpoint, CheckpointError, StoredCheckpoint, CLOSING_UNAVAILABLE_NOTE,

@@ -18,6 +18,7 @@ mod attachment;
 mod check;
 mod cms;
 mod error;
+mod evidence_text;
 mod input;
 pub mod model;
 mod notes;
