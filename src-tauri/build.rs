@@ -1,3 +1,5 @@
+//! Build script: Tauri's build step with the app's command list (the permissions granted by name).
+
 /// Every command the web view may call; each is also granted by name in capabilities/default.json.
 const COMMANDS: &[&str] = &[
     "app_status",

@@ -1,6 +1,10 @@
 //! Fixtures for the `keyrite hsm` end-to-end tests: PINs handed over on inherited file
 //! descriptors, the rehearsal token's stored PINs, and a root KEK put on the token through the
 //! core (the CLI has no command for it: the root KEK comes from the Shamir ceremony).
+#![expect(
+    unsafe_code,
+    reason = "test fixture: passes PINs to child processes on inherited descriptors"
+)]
 
 use keyrite_core::hsm::policy::PolicySet;
 use keyrite_core::hsm::protection::ProtectionRule;

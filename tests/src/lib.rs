@@ -1,5 +1,9 @@
 //! Shared fixtures for Keyrite's end-to-end tests: where the built binaries are, temporary
 //! data directories, running the CLI, and driving the desktop app through tauri-driver.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test fixtures stop at the first unexpected error, with its location"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -114,6 +118,10 @@ impl GroupChild {
 }
 
 impl Drop for GroupChild {
+    #[expect(
+        unsafe_code,
+        reason = "test fixture: libc calls on processes and descriptors the tests own"
+    )]
     fn drop(&mut self) {
         let pgid = self.child.id() as i32;
         // SAFETY: kill(2) with a negative pid signals the process group we created.

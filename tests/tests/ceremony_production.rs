@@ -1,5 +1,9 @@
 //! Production refusals of `keyrite ceremony run`, each before the HSM is touched: an answers
 //! file, and a software token (SoftHSM2) where the profile expects hardware.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_tests::ceremony::{answers, script};
 use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};

@@ -8,6 +8,10 @@
 //! root-key-recovery ceremony rebuilds the root KEK from three of those sealed shares, each
 //! opened by its custodian's virtual YubiKey, into a re-initialised token and restores the
 //! backups.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::engine::answers::AnswerFile;
 use keyrite_core::engine::{Answer, Ceremony, CeremonyOptions, Prompt};

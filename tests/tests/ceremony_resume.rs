@@ -5,6 +5,10 @@
 //! A kill often lands inside SoftHSM2's rewrite of the token's `token.object` (every `C_Login`
 //! rewrites it in place); the rehearsal HSM puts it back from its known-good copy when the next
 //! process opens it (`hsm::rehearsal`, docs/engine.md "Crashes").
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_tests::ceremony::{answers, script, USER_PIN};
@@ -90,6 +94,7 @@ fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
 
 /// Starts root-key-generation and SIGKILLs it as soon as the journal holds `step_started`
 /// for `step`.
+#[expect(unsafe_code, reason = "kill(2) on the child process the test spawned")]
 fn kill_at(data: &Path, ans: &Path, step: &str) {
     let mut child = Command::new(bin("keyrite"))
         .arg("--data-dir")

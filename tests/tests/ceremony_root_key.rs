@@ -1,6 +1,10 @@
 //! hsm-initialisation then root-key-generation (3 of 5), unattended through the CLI on the
 //! embedded SoftHSM2. Each ends in a record signed by the HSM's record-signing key that
 //! `keyrite record verify` and poppler's `pdfsig` accept.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::hsm::backup::{restore_key, KeyBackup};
 use keyrite_core::hsm::policy::PolicySet;

@@ -2,6 +2,10 @@
 //! codes (one meaning each, asserted per case), `--version` against `sha256sum`, man pages
 //! through `man -l`, completion scripts loaded by bash and zsh, `--json` on `hsm init` and
 //! `hsm backup`, and `-` for standard input.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_tests::gui::{seed_journal, tamper_entry};
 use keyrite_tests::hsm::{import_root_kek, keyrite_fds};

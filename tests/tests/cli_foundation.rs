@@ -1,5 +1,9 @@
 //! The `keyrite` binary on a fresh data directory: first run creates the rehearsal token,
 //! `hsm info` reports it, and each bad input gets its exact message and a non-zero exit.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;

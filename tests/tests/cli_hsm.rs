@@ -1,5 +1,9 @@
 //! `keyrite hsm` key commands end to end: the real binary on a fresh data directory and its
 //! embedded SoftHSM2 token. Every refusal is checked by its exact message and exit code 1.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_tests::hsm::{import_root_kek, keyrite_fds, rehearsal_pins, rehearsal_serial};
 use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};

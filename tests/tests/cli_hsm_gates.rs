@@ -3,6 +3,10 @@
 //! journals them and keeps the inventory; names that could leave their directory are refused;
 //! outputs never follow a link; `hsm init` initialises the token the profile pins, with the
 //! current and the new SO PIN kept apart. Real binary, real SoftHSM2.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::inventory::{self, KeyState};
 use keyrite_core::journal::Journal;

@@ -3,6 +3,10 @@
 //! the hsm-initialisation, root-key-generation and key-generation-and-backup ceremonies
 //! unattended, with records that `keyrite record verify` accepts and whose first page states
 //! the weaker key protection (Kryoptic refuses `CKA_TRUSTED`) and the vendor quirks in force.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;

@@ -5,6 +5,10 @@
 //! sign-offs, an exception (clock beyond tolerance, retried), a resume after the app was closed
 //! mid-ceremony, and the signed records at the end.
 //! Run with `xvfb-run cargo test -p keyrite-tests --test gui_ceremony -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::script::Script;
 use keyrite_tests::ceremony::{script, SO_PIN, USER_PIN};

@@ -1,6 +1,10 @@
 //! The real desktop app in a real window (Xvfb) through tauri-driver and WebKitWebDriver.
 //! Run with `xvfb-run cargo test -p keyrite-tests --test gui_home -- --ignored` (the README's
 //! test command does).
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use fantoccini::Locator;
 use keyrite_tests::gui::Session;

@@ -6,6 +6,10 @@
 //! the new request gets three approvals and the rotation ends in a signed record. The CLI then
 //! sees the rotated root KEK on the token, the approvals and refusals in the journal.
 //! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui_quorum -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::words::short_words;

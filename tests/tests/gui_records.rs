@@ -3,6 +3,10 @@
 //! journal), word for word what `keyrite record verify` prints, for a record whose signature
 //! is intact but whose transcript is not a ceremony's, a tampered copy and a wrongly pinned
 //! signer. Run with `xvfb-run cargo test -p keyrite-tests --test gui_records -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::record::{verify_pdf, verify_record, Verdict};
 use keyrite_tests::gui::{signed_record, Session};

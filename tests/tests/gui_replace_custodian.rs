@@ -6,6 +6,10 @@
 //!
 //! The CLI prepares the site first: token, root KEK 3 of 5, enrolment of five virtual YubiKeys.
 //! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui_replace_custodian -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};

@@ -4,6 +4,10 @@
 //! "Page N of M" on every page), qpdf must find no structural problem, the header must declare
 //! the version the file uses, the signature must stay valid, and the root-key record must stay
 //! under 150 KB.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::Journal;
 use keyrite_core::pdf::PageSize;

@@ -2,6 +2,10 @@
 //! binary signs checkpoints and the record with the SoftHSM2 record-signing key; poppler checks
 //! the signature, fonts and text; zbar decodes the checkpoint QR; `keyrite record verify`
 //! accepts the record and reports tampering.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 #[path = "../../crates/keyrite-core/tests/support/ceremony.rs"]
 mod ceremony;

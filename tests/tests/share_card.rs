@@ -1,6 +1,10 @@
 //! A share card through real tools: poppler renders it, zbar decodes its QR code, and the
 //! decoded payload is the share; the card's text names only its own share. Then the
 //! `keyrite shares` commands on the same shares.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::pdf::PageSize;
 use keyrite_core::secret::SecretBytes;

@@ -2,6 +2,10 @@
 //! root-key-generation run unattended on the embedded SoftHSM2, then every event is exported
 //! in the three formats and checked by third-party tools (tests/siem/validate.py: pydantic-ocsf
 //! with its shipped OCSF 1.3.0 schema, pycef, syslog-rfc5424-parser).
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 #[path = "../siem/validator.rs"]
 mod validator;

@@ -108,6 +108,7 @@ fn legacy_codes(command: &Command) -> fn(ExitCode) -> ExitCode {
     }
 }
 
+#[expect(unsafe_code, reason = "one libc call, explained where it is made")]
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`keyrite … | head`) like other Unix tools, instead of
     // panicking inside println!.

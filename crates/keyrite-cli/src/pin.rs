@@ -2,6 +2,10 @@
 //! file descriptor for unattended runs.
 //!
 //! PINs go straight into [`SecretText`] and are never printed, logged or put in an error.
+#![expect(
+    unsafe_code,
+    reason = "reads a PIN byte by byte from an inherited descriptor, without buffering past its line"
+)]
 
 use keyrite_core::profile::Mode;
 use keyrite_core::secret::{SecretBytes, SecretText};

@@ -2,6 +2,10 @@
 //! root-key-generation (3 of 5, shares sealed with Argon2id passphrases, record signed).
 //!
 //! `cargo bench -p keyrite-core --bench ceremony` (set KEYRITE_BENCH_RUNS, default 3).
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::engine::answers::AnswerFile;
 use keyrite_core::engine::{Ceremony, CeremonyOptions, JournalRecordProducer, Prompt};

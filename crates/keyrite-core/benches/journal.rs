@@ -1,5 +1,9 @@
 //! Verifies a large journal and compares with a plain SHA-256 pass over the same bytes.
 //! `KEYRITE_BENCH_EVENTS` sets the size (default 1,000,000).
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::store::StoreOptions;

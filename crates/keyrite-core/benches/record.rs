@@ -1,5 +1,9 @@
 //! Sign and verify times for a ~30-page record, and render + sign / check times for the record
 //! of a 30-step ceremony built from a real journal. Run: `cargo bench -p keyrite-core --bench record`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 #[path = "../tests/support/ceremony.rs"]
 mod ceremony;

@@ -1,5 +1,9 @@
 //! Benchmark: split + encode + seal for 5 custodians, and the Argon2id cost.
 //! Run: `cargo bench -p keyrite-core --bench shares`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::secret::{SecretBytes, SecretText};
 use keyrite_core::shares::seal::{seal_to_p256, seal_with_passphrase, Argon2Params};

@@ -5,6 +5,10 @@
 //! We therefore set `RLIMIT_CORE` to zero and clear the dumpable flag. Memory locking is done
 //! per secret buffer (see [`crate::secret`]), not with `mlockall(MCL_FUTURE)`, which makes
 //! ordinary allocations fail once `RLIMIT_MEMLOCK` is reached.
+#![expect(
+    unsafe_code,
+    reason = "process hardening is a few libc calls (setrlimit, prctl); each block says why it is sound"
+)]
 
 use serde::Serialize;
 

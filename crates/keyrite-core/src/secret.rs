@@ -5,6 +5,10 @@
 //! its final size (a growing `Vec` would leave copies behind), its pages are `mlock`ed so they
 //! never reach swap and marked `MADV_DONTDUMP`, and it is zeroized before being freed.
 //! `SecretBytes` has no `Clone`, no `Serialize`, and its `Debug` prints only the length.
+#![expect(
+    unsafe_code,
+    reason = "secrets are locked in memory and kept out of core dumps with mlock/madvise"
+)]
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,6 +6,10 @@
 //! `pcscd --foreground` inside it (the unix socket /run/pcscd/pcscd.comm stays reachable),
 //! and starts one `piv-sim` per inserted card inside it. Everything is stopped on drop.
 //! If a pcscd is already running it is reused and the simulators run in the host namespace.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 mod common;
 

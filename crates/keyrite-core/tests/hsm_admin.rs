@@ -1,6 +1,10 @@
 //! HSM administration against real SoftHSM2 tokens: init, login, generation with read-back,
 //! root KEK, backup/restore, destruction, identity, quirks, signer, certificates, and an
 //! independent cross-check with OpenSC's pkcs11-tool.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::hsm::attributes::{expected, failures, read_and_compare, Half};
 use keyrite_core::hsm::backup::{backup_key, restore_key, KeyBackup};

@@ -8,6 +8,10 @@
 //! The module is `$KEYRITE_KRYOPTIC_MODULE`, else `$KEYRITE_TOOLS/lib/libkryoptic_pkcs11.so`
 //! (default tools directory `~/.cache/keyrite-tools`). Its absence fails the tests: run
 //! `.ci/setup.sh`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::hsm::backup::{backup_key, restore_key, KeyBackup};
 use keyrite_core::hsm::init::{init_token, InitTarget};

@@ -1,6 +1,10 @@
 //! The HSM layer against a PKCS#11 module that, unlike SoftHSM2, really locks a PIN: OpenSC's
 //! PKCS#11 module in front of the virtual PIV card (piv-sim, through the real pcscd and vpcd).
 //! Covers issue 4's "wrong PIN carries the PIN state" and "locked PIN" on a real module.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 mod common;
 

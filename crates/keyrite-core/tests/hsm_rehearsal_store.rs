@@ -1,5 +1,9 @@
 //! The rehearsal token survives a process killed while SoftHSM2 rewrites its `token.object`
 //! (every `C_Login` does): Keyrite keeps a known-good copy and puts it back.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::hsm::keygen::generate;
 use keyrite_core::hsm::objects::list_keys;

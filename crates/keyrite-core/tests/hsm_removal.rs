@@ -9,6 +9,10 @@
 //! slot always has a token object.) Keyrite asks the token whether it is still there after
 //! each failure, and reports [`HsmError::TokenGone`] with both return codes; the token is
 //! then put back, the module reloaded, and what is on it checked.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::Attribute;

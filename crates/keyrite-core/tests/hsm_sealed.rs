@@ -11,6 +11,10 @@
 //! Each "control" test shows the same attack succeeding against the old design (a public
 //! trusted KEK without templates) on the same module, so the refusals here are the new design's
 //! doing and the tests can fail.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;

@@ -1,4 +1,8 @@
 //! The first slice of `hsm` against real SoftHSM2 tokens, each created in a temporary directory.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
 use keyrite_core::hsm::{HsmError, Pkcs11Module, TokenSelector};

@@ -1,5 +1,9 @@
 //! Inventory: SP 800-57 transitions, cryptoperiod justification, retention guard, due list,
 //! reconciliation. Every change is a journal event.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::inventory::{self, HsmObject, KeyState, KeyType, NewKey};
 use keyrite_core::journal::{time, Event, Journal};

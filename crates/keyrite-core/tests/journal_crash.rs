@@ -1,5 +1,9 @@
 //! A process killed (SIGKILL) in the middle of appending leaves a journal that verifies and an
 //! inventory that reconciles with what the journal says the HSM did.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::inventory::{self, HsmObject, KeyType, NewKey};
 use keyrite_core::journal::{Event, Journal};

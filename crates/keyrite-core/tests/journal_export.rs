@@ -2,6 +2,10 @@
 //! 1.3.0 schema it ships, pycef, syslog-rfc5424-parser; see tests/siem/validate.py), values
 //! carrying `|`, `\`, `=`, `"`, `]`, line breaks and non-ASCII; the manifest's range and
 //! hashes match, and nothing is ever overwritten.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 #[path = "../../../tests/siem/validator.rs"]
 mod validator;

@@ -1,6 +1,10 @@
 //! The journal's derived tables (entry index, stored Merkle subtrees) and grouped commits:
 //! they give the same answers as reading every entry, a journal written without them is
 //! brought up to date, and forging them cannot make verification pass.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::{Event, Journal, Select};
 use keyrite_core::store::StoreOptions;

@@ -1,5 +1,9 @@
 //! Bad input to the store: newer schema, corrupt file, foreign database, locked database,
 //! second writer, secrets in events. Exact messages; nothing rewritten.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::store::{StoreOptions, WriterLock};

@@ -1,4 +1,8 @@
 //! Each kind of tampering, done with plain SQL on the database file, is detected and named.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::journal::merkle::entry_hash;
 use keyrite_core::journal::{Checkpoint, CheckpointTrust, Event, Journal, TamperKind, VerifyError};

@@ -2,6 +2,10 @@
 //! YubiKeys (the `yubikey` crate → pcscd → vpcd → `piv-sim`), 3-of-5 approvals, and real
 //! SoftHSM2 tokens. Refused operations must leave the token, the inventory and the journal's
 //! record of the key unchanged, and every refusal must be in the journal.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 mod common;
 

@@ -1,4 +1,8 @@
 //! Air-gap and clock checks against fake /sys and /proc trees with exact findings.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::preflight::{
     AirGapCheck, CheckKind, ClockCheckResult, ClockConfirmation, ClockReading,

@@ -4,6 +4,10 @@
 //! copy must be refused, and the verifier must not panic on any of them.
 //!
 //! Deterministic: a fixed seed and a software signer (no token), everything in-process.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 #[path = "support/ceremony.rs"]
 mod ceremony;
@@ -726,7 +730,10 @@ fn a_thousand_random_changes_of_the_file_are_all_refused() {
 }
 
 /// The rejection type is exhaustive over what the mutation finds: a panic would abort above.
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "shared by several test binaries; each uses a part"
+)]
 fn _rejection_is_used(r: Rejection) -> String {
     r.to_string()
 }

@@ -1,5 +1,9 @@
 //! Ceremony records from a real journal, signed by the record-signing key on a SoftHSM2 token:
 //! the transcript's content, canonical form and every failure `check_record` reports.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 #[path = "support/ceremony.rs"]
 mod ceremony;

@@ -1,5 +1,9 @@
 //! Record signature and attachment layers against real PDFs (printpdf) and real validators
 //! (poppler's `pdfsig`, `pdfdetach`, `pdftotext`).
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use std::process::Command;
 use std::time::{Duration, SystemTime};

@@ -1,4 +1,8 @@
 //! Every refusal of a bad ceremony script, with its exact message (file, line, column, key).
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::script::Script;
 

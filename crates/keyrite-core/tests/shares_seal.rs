@@ -1,4 +1,8 @@
 //! Sealing round trips with software P-256 keys and passphrases; wrong key / passphrase refused.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::secret::{SecretBytes, SecretText};
 use keyrite_core::shares::seal::*;

@@ -1,4 +1,8 @@
 //! Split/combine properties and every bad-input path, with exact error messages.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
 
 use keyrite_core::secret::SecretBytes;
 use keyrite_core::shares::{combine, split, verify_one, Share};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default, Clone)]
 pub(super) struct SetRecord {
     pub(super) set_id: String,
-    #[allow(dead_code)] // kept for the record and the quorum integration
+    #[allow(dead_code, reason = "kept for the record and the quorum integration")]
     pub(super) threshold: u8,
     pub(super) count: u8,
     pub(super) fingerprints: Vec<String>,

@@ -6,6 +6,10 @@
 //! module again through its own function list (`C_GetFunctionList`, same library, already
 //! initialised) and decodes each field separately: a field that cannot be read is named in
 //! [`TokenSummary::unreadable`] and the token is still listed.
+#![expect(
+    unsafe_code,
+    reason = "reads C_GetTokenInfo through the raw PKCS#11 function list where cryptoki rejects a malformed answer"
+)]
 
 use super::token::{flags_from_bits, is_software};
 use super::TokenSummary;

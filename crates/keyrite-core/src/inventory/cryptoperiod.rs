@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Key types of Table 1 that a ceremony inventories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[allow(missing_docs)] // names follow Table 1 rows
+#[expect(missing_docs, reason = "names follow Table 1 rows")]
 pub enum KeyType {
     PrivateSignature,
     PublicSignatureVerification,

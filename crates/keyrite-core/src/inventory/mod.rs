@@ -133,7 +133,7 @@ pub struct NewKey {
 
 /// A key as the inventory holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
-#[allow(missing_docs)] // mirrors NewKey plus state and dates
+#[expect(missing_docs, reason = "mirrors NewKey plus state and dates")]
 pub struct KeyRecord {
     pub key_id: String,
     pub label: String,

@@ -13,7 +13,10 @@ use serde_json::Value;
 /// One journal event. Serialised with `"type"` naming the variant in snake_case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[allow(missing_docs)] // field names are the documentation; see docs/formats/journal.md
+#[expect(
+    missing_docs,
+    reason = "field names are the documentation; see docs/formats/journal.md"
+)]
 pub enum Event {
     /// A ceremony started from a reviewed script.
     CeremonyStarted {

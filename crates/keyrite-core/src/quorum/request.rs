@@ -124,7 +124,6 @@ fn check_text(field: &'static str, value: &str) -> Result<(), RequestError> {
 
 impl ApprovalRequest {
     /// Builds a request with a fresh random nonce, checking every field encodes canonically.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         operation: Operation,
         key: KeyRef,

@@ -28,7 +28,10 @@ impl std::fmt::Debug for Typed {
 /// (the CLI reads the same answers from the terminal).
 #[derive(Debug, Deserialize, TS)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-#[allow(missing_docs)] // each variant mirrors the Answer variant it becomes (see `into_answer`)
+#[expect(
+    missing_docs,
+    reason = "each variant mirrors the Answer variant it becomes (see `into_answer`)"
+)]
 pub enum AnswerIn {
     CheckIn {
         name: String,

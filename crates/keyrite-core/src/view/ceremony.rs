@@ -91,7 +91,10 @@ pub struct CheckView {
 /// separately ([`ShareOnScreen`]).
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-#[allow(missing_docs)] // each variant mirrors the Prompt variant of the same name
+#[expect(
+    missing_docs,
+    reason = "each variant mirrors the Prompt variant of the same name"
+)]
 pub enum PromptView {
     CheckIn {
         role: crate::script::Role,

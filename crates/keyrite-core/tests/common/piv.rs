@@ -9,7 +9,10 @@
 //!
 //! Every card attests its keys under the harness's test attestation CA (`piv-sim make-ca`,
 //! trusted with [`Harness::attestation_trust`]) unless inserted with other [`SimOptions`].
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by several test binaries; each uses a part"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -83,15 +86,18 @@ pub fn make_ca(bin: &Path, dir: &Path, cn: &str) {
 /// Name of the harness's test attestation root.
 pub const TEST_ROOT: &str = "piv-sim test PIV attestation root";
 
+/// A running virtual PIV card set (piv-sim processes behind the real pcscd) for one test.
 pub struct Harness {
     pcscd: Option<Child>,
     in_netns: bool,
     sims: Vec<(u32, Child)>,
     bin: PathBuf,
+    /// Scratch directory of the cards' state and identities.
     pub dir: tempfile::TempDir,
 }
 
 impl Harness {
+    /// Starts an empty harness (no card inserted yet).
     pub fn start() -> Self {
         let bin = piv_sim_bin();
         let dir = tempfile::tempdir().unwrap();
@@ -135,6 +141,7 @@ impl Harness {
         }
     }
 
+    /// The file holding the identity named `name`.
     pub fn identity(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -222,6 +229,10 @@ impl Harness {
     }
 
     /// Stops pcscd (only if this fixture started it).
+    #[expect(
+        unsafe_code,
+        reason = "test fixture: stops the virtual card processes it started"
+    )]
     pub fn stop_pcscd(&mut self) -> bool {
         for (_, mut c) in self.sims.drain(..) {
             let _ = c.kill();
@@ -245,12 +256,15 @@ impl Drop for Harness {
     }
 }
 
+/// `s` as secret bytes (a PIN or passphrase of a test).
 pub fn secret(s: &str) -> SecretBytes {
     SecretBytes::from_slice(s.as_bytes())
 }
 
+/// The PIV PIN the harness sets on every enrolled card.
 pub const NEW_PIN: &str = "246810";
 
+/// Inserts a card with `serial` and enrols it as custodian `id`.
 pub fn enrol_card(h: &mut Harness, id: &str, serial: u32) -> EnrolmentRecord {
     h.insert(id, serial, 0);
     let mut yk = YubiKeyPiv::open_serial(serial).unwrap();
@@ -283,6 +297,7 @@ pub fn enrol_card(h: &mut Harness, id: &str, serial: u32) -> EnrolmentRecord {
     e.record
 }
 
+/// Seconds since the epoch, for approval timestamps.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

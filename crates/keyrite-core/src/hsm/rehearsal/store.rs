@@ -441,6 +441,10 @@ fn guard_token(softhsm_dir: &Path, token_dir: &Path) -> Result<Option<StoreRepai
 /// Takes SoftHSM2's write lock on the whole file. `fcntl` locks belong to the process and
 /// closing any descriptor of the file drops them all, so this runs before the process loads
 /// SoftHSM2 (as [`super::RehearsalHsm::ensure`] is meant to be called), not beside it.
+#[expect(
+    unsafe_code,
+    reason = "takes SoftHSM2's own fcntl lock on its store file"
+)]
 fn lock(f: &File) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
