@@ -100,7 +100,7 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
     assert_eq!(shown, core.verdict);
     let (cli, code, json) = cli_verdict(&data.path(), &good, Some(&cert_path));
     assert_eq!(cli.lines().next(), Some(shown.as_str()), "{cli}");
-    assert_eq!(code, 1, "{cli}");
+    assert_eq!(code, 4, "{cli}");
     assert_eq!(json["verdict"], shown.as_str());
     let rows = window_checks(&s).await;
     let cli_rows: Vec<(String, String, String)> = json["checks"]
@@ -164,7 +164,7 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
     );
     let (cli, code, _) = cli_verdict(&data.path(), &tampered, None);
     assert_eq!(cli.lines().next(), Some(format!("INVALID: {why}").as_str()));
-    assert_eq!(code, 1, "{cli}");
+    assert_eq!(code, 4, "{cli}");
     assert!(s
         .all("#record-result dd[data-field='signer']")
         .await
