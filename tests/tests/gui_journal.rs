@@ -135,7 +135,7 @@ async fn journal_screen_lists_entries_and_names_the_first_bad_seq_after_tamperin
     let cli_msg = cli_field(&err, "keyrite: journal verification FAILED:");
     // The window's verdict and `journal verify --json` are one core type.
     let json = keyrite(&data.path(), &["journal", "verify", "--json"]);
-    assert_eq!(json.status.code(), Some(2));
+    assert_eq!(json.status.code(), Some(4));
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON verdict");
     assert_eq!(json["ok"], false);
     assert_eq!(json["first_bad_seq"], 2);
