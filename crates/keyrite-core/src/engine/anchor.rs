@@ -24,10 +24,41 @@ fn write_checkpoint(run: &CeremonyRun, cp: &crate::journal::Checkpoint) -> Resul
         .data_root()
         .join("checkpoints")
         .join(format!("{}.txt", cp.size));
-    if !path.exists() {
-        write_new(run.data_root(), &path, cp.to_text().as_bytes())?;
-    }
+    keep_or_write(run.data_root(), &path, cp.to_text().as_bytes())?;
     Ok(path.display().to_string())
+}
+
+/// Writes `bytes` to `path` unless a regular file is already there (a checkpoint of the same
+/// size is of the same head, written by an attempt that was interrupted). Whatever else is
+/// there is refused, never written through and never taken for the checkpoint: a symbolic
+/// link (even to a file that exists) or a directory.
+fn keep_or_write(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(), StepFailure> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_new(root, path, bytes),
+        Err(e) => Err(StepFailure::refused(format!(
+            "cannot write the checkpoint: cannot inspect {}: {e}; nothing was written",
+            path.display()
+        ))),
+        Ok(m) if m.file_type().is_symlink() => Err(crate::paths::OutputError::Symlink {
+            what: "the checkpoint",
+            path: path.to_path_buf(),
+            target: std::fs::read_link(path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|e| format!("unreadable: {e}")),
+            root: root.to_path_buf(),
+        }
+        .into()),
+        Ok(m) if !m.is_file() => Err(StepFailure::refused(format!(
+            "cannot write the checkpoint: {} exists and is not a regular file; nothing was \
+             written",
+            path.display()
+        ))),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// Signs a checkpoint over the current head for `purpose` and stores it.
@@ -145,4 +176,60 @@ pub(super) fn close_unanchored(run: &mut CeremonyRun, reason: &str) -> Result<()
     )?;
     run.closing_unavailable = Some(reason.to_string());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_or_write;
+
+    #[test]
+    fn a_checkpoint_is_written_once_and_never_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let dir = root.join("checkpoints");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Nothing there: written.
+        let fresh = dir.join("7.txt");
+        keep_or_write(&root, &fresh, b"head 7").unwrap();
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"head 7");
+        // A regular file of that size: kept as it is.
+        keep_or_write(&root, &fresh, b"head 7 again").unwrap();
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"head 7");
+        // A link to a file outside the data directory: refused, the target untouched.
+        let outside = tmp.path().join("outside.txt");
+        std::fs::write(&outside, b"not a checkpoint").unwrap();
+        let linked = dir.join("8.txt");
+        std::os::unix::fs::symlink(&outside, &linked).unwrap();
+        let e = keep_or_write(&root, &linked, b"head 8").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot write the checkpoint: {} is a symbolic link (to {}); Keyrite writes \
+                 only inside {} and never follows a link out of it; replace the link by a real \
+                 directory; nothing was written",
+                linked.display(),
+                outside.display(),
+                root.display()
+            )
+        );
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not a checkpoint");
+        // A dangling link: refused too.
+        let dangling = dir.join("9.txt");
+        std::os::unix::fs::symlink(tmp.path().join("nowhere"), &dangling).unwrap();
+        assert!(keep_or_write(&root, &dangling, b"head 9").is_err());
+        assert!(!tmp.path().join("nowhere").exists());
+        // A directory in its place: refused.
+        let d = dir.join("10.txt");
+        std::fs::create_dir(&d).unwrap();
+        assert_eq!(
+            keep_or_write(&root, &d, b"head 10")
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "cannot write the checkpoint: {} exists and is not a regular file; nothing was \
+                 written",
+                d.display()
+            )
+        );
+    }
 }
