@@ -126,6 +126,12 @@ fn retention_guard_names_dependants() {
     inventory::register(&mut j, key("signer", KeyType::PrivateSignature), "so").unwrap();
     inventory::register(&mut j, key("dek", KeyType::SymmetricDataEncryption), "so").unwrap();
     inventory::add_backup(&mut j, "bk-1", "signer", "kek-2024", "safe A").unwrap();
+    // Made again to the same place by a resumed attempt: recorded once, nothing journaled.
+    let size = j.head().size;
+    inventory::add_backup(&mut j, "bk-1", "signer", "kek-2024", "safe A").unwrap();
+    assert_eq!(j.head().size, size);
+    // The same id for another backup is still refused.
+    assert!(inventory::add_backup(&mut j, "bk-1", "signer", "kek-2024", "safe B").is_err());
     let until = time::now().plus_days(365 * 7);
     inventory::add_protected_data(&mut j, "dek", "archive 2024", until).unwrap();
     inventory::set_share_set(&mut j, "kek-2024", "set-7").unwrap();

@@ -315,6 +315,25 @@ pub fn add_backup(
         get(journal.store(), k)?.ok_or_else(|| InventoryError::UnknownKey { key_id: k.into() })?;
     }
     let path = journal.store().path().to_path_buf();
+    // The same backup already recorded: an attempt killed after recording it but before its
+    // action was journaled as done made it again, to the same place. Recording it twice would
+    // fail (`backup_id` is unique) and resuming could never finish; one row is the truth.
+    let recorded: Option<(String, String, String)> = journal
+        .store()
+        .conn()
+        .query_row(
+            "SELECT key_id, wrapped_by, location FROM inventory_backup WHERE backup_id = ?1",
+            [backup_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(sql(&path))?;
+    if recorded
+        .as_ref()
+        .is_some_and(|(k, w, l)| k == key_id && w == wrapped_by && l == location)
+    {
+        return Ok(());
+    }
     let t = now().to_rfc3339();
     journal.append_with(
         Event::InventoryDependencyAdded {
