@@ -137,6 +137,7 @@ impl Engine {
         run.participants = r.participants;
         run.done = r.done;
         run.signed = r.signed;
+        run.acted = r.acted;
         run.exceptions = r.exceptions;
         run.set = r.set;
         run.decided = r.decided;
@@ -231,6 +232,10 @@ impl Engine {
         let Some(action) = self.run.current().map(|s| s.action.clone()) else {
             return Ok(Progress::Continue);
         };
+        if self.run.acted.remove(&self.run.step_id()) {
+            // Its `action_done` is journaled (killed during the sign-offs): never twice.
+            return self.action_finished();
+        }
         match self.start_runner(&action, chosen_key) {
             Ok(next) => self.apply(next),
             Err(Failure::Engine(e)) => Err(*e),

@@ -38,6 +38,9 @@ pub(super) struct Replayed {
     pub(super) record_sha256: Option<String>,
     /// Closed without a closing checkpoint (nor a note saying none can be signed).
     pub(super) closing_needed: bool,
+    /// Steps whose action is journaled as done but which did not complete (killed during
+    /// their sign-offs): resuming asks for the sign-offs and never runs the action again.
+    pub(super) acted: std::collections::BTreeSet<String>,
 }
 
 impl Replayed {
@@ -92,11 +95,13 @@ impl Replayed {
                     r.signed.remove(&step);
                 }
                 Event::StepCompleted { ceremony_id, step } if mine(&ceremony_id) => {
+                    r.acted.remove(&step);
                     r.done.insert(step, StepState::Completed);
                 }
                 Event::StepReset {
                     ceremony_id, step, ..
                 } if mine(&ceremony_id) => {
+                    r.acted.remove(&step);
                     r.done.remove(&step);
                     r.signed.remove(&step);
                 }
@@ -156,12 +161,15 @@ impl Replayed {
                     action,
                     label,
                 } if mine(&ceremony_id) => {
+                    r.acted.remove(&step);
                     intent = Some((step, action, label));
                     intent_set = None;
                     backup_file = None;
                 }
                 Event::ActionDone { ceremony_id, .. } if mine(&ceremony_id) => {
-                    intent = None;
+                    if let Some((step, _, _)) = intent.take() {
+                        r.acted.insert(step);
+                    }
                 }
                 Event::ShareSetCreated {
                     set_id,
@@ -301,74 +309,4 @@ fn unjournaled_backup_path(journal: &Journal, key: &str, id: &str) -> std::path:
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn journal_killed_during(action: &str, backup_made: bool) -> (tempfile::TempDir, Journal) {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(&tmp.path().join("journal.sqlite"), &Default::default()).unwrap();
-        let id = "c-1".to_string();
-        j.append(Event::CeremonyStarted {
-            ceremony_id: id.clone(),
-            script_name: "s".into(),
-            script_sha256: "00".into(),
-            mode: "rehearsal".into(),
-        })
-        .unwrap();
-        j.append(Event::StepStarted {
-            ceremony_id: id.clone(),
-            step: "backup-key".into(),
-            title: "Back up".into(),
-        })
-        .unwrap();
-        j.append(Event::ActionIntent {
-            ceremony_id: id.clone(),
-            step: "backup-key".into(),
-            action: action.into(),
-            label: Some("k1".into()),
-        })
-        .unwrap();
-        if backup_made {
-            j.append(Event::BackupMade {
-                backup_id: "k1-c-1".into(),
-                key_id: "k1".into(),
-                wrapped_by: "kek".into(),
-                blob_sha256: "00".into(),
-                location: "/elsewhere/k1.krbak".into(),
-            })
-            .unwrap();
-        }
-        (tmp, j)
-    }
-
-    #[test]
-    fn a_backup_killed_before_backup_made_frees_the_file_name() {
-        let (tmp, j) = journal_killed_during("backup", false);
-        let r = Replayed::read(&j, "c-1").unwrap();
-        let [p] = r.pending.as_slice() else {
-            panic!("one pending action expected")
-        };
-        assert_eq!(
-            p.remove_file.as_deref(),
-            Some(
-                tmp.path()
-                    .join("backups/k1-c-1.krbak")
-                    .display()
-                    .to_string()
-                    .as_str()
-            )
-        );
-        assert_eq!(p.reset_steps, ["backup-key"]);
-        assert_eq!(p.destroy_label, None);
-    }
-
-    #[test]
-    fn a_journaled_backup_location_wins() {
-        let (_tmp, j) = journal_killed_during("backup", true);
-        let r = Replayed::read(&j, "c-1").unwrap();
-        assert_eq!(
-            r.pending[0].remove_file.as_deref(),
-            Some("/elsewhere/k1.krbak")
-        );
-    }
-}
+mod tests;

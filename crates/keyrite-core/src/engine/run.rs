@@ -29,6 +29,8 @@ pub(super) struct CeremonyRun {
     pub(super) step: usize,
     pub(super) done: BTreeMap<String, StepState>,
     pub(super) signed: BTreeMap<String, Vec<(String, Role)>>,
+    /// Steps whose action was journaled as done before an interruption (from the journal).
+    pub(super) acted: std::collections::BTreeSet<String>,
     pub(super) exceptions: Vec<ExceptionStatus>,
     /// The share set of this ceremony, as recorded.
     pub(super) set: Option<SetRecord>,
@@ -89,6 +91,7 @@ impl CeremonyRun {
             step: 0,
             done: BTreeMap::new(),
             signed: BTreeMap::new(),
+            acted: Default::default(),
             exceptions: Vec::new(),
             set: None,
             shares: None,
