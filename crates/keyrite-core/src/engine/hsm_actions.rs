@@ -184,15 +184,8 @@ fn generate_key(
     if policy == "record-signing" {
         certify_record_signing(run, hsm, label, &ev.id)?;
     }
-    run.journal.append(Event::KeyGenerated {
-        key_id: label.into(),
-        label: label.into(),
-        cka_id: ev.id.clone(),
-        token_serial: serial.clone(),
-        algorithm: ev.key.name().into(),
-        public_fingerprint: ev.spki_sha256.clone(),
-        evidence: serde_json::to_value(&ev).unwrap_or_default(),
-    })?;
+    run.journal
+        .append(crate::operations::key_generated_event(label, &serial, &ev))?;
     run.register_key(&ev, &p, &serial, None)?;
     run.done_event()?;
     Ok(())

@@ -60,3 +60,21 @@ pub struct HsmAccess<'a> {
 pub(crate) fn now_unix() -> u64 {
     crate::clock::unix_seconds()
 }
+
+/// The `key_generated` entry for a key just generated on the token `token_serial`: its label
+/// is also its key id. One spelling for the engine's generate step and `keyrite hsm generate`.
+pub(crate) fn key_generated_event(
+    label: &str,
+    token_serial: &str,
+    ev: &crate::hsm::keygen::KeyEvidence,
+) -> crate::journal::Event {
+    crate::journal::Event::KeyGenerated {
+        key_id: label.into(),
+        label: label.into(),
+        cka_id: ev.id.clone(),
+        token_serial: token_serial.into(),
+        algorithm: ev.key.name().into(),
+        public_fingerprint: ev.spki_sha256.clone(),
+        evidence: serde_json::to_value(ev).unwrap_or_default(),
+    }
+}

@@ -41,15 +41,7 @@ pub fn generate_key(
         crate::hsm::keygen::generate(s, policy, label, quirks).map_err(|e| op.failed(e.into()))?;
     let serial = s.token().serial.clone();
     op.journal
-        .append(Event::KeyGenerated {
-            key_id: label.into(),
-            label: label.into(),
-            cka_id: ev.id.clone(),
-            token_serial: serial.clone(),
-            algorithm: ev.key.name().into(),
-            public_fingerprint: ev.spki_sha256.clone(),
-            evidence: serde_json::to_value(&ev).unwrap_or_default(),
-        })
+        .append(crate::operations::key_generated_event(label, &serial, &ev))
         .map_err(|e| op.after(e))?;
     register(&mut op, &ev, policy, &serial)?;
     op.done()?;
