@@ -1,15 +1,18 @@
-//! Kill -9 the root-key ceremony at each step (after its `step_started` is in the journal),
-//! run it again: it resumes (or aborts cleanly), no key on the token that the journal does not
-//! know, and the journal verifies.
+//! Kill -9 the root-key ceremony after every journal entry (the testkit crash point:
+//! `journal::crash_point`), run it again: it completes, no key on the token that the journal
+//! does not know, the token as an uninterrupted run leaves it, the inventory equals the token,
+//! one record that verifies, and the journal verifies.
 //!
-//! A kill often lands inside SoftHSM2's rewrite of the token's `token.object` (every `C_Login`
-//! rewrites it in place); the rehearsal HSM puts it back from its known-good copy when the next
-//! process opens it (`hsm::rehearsal`, docs/engine.md "Crashes").
+//! A kill can also land inside SoftHSM2's rewrite of the token's `token.object` (every
+//! `C_Login` rewrites it in place) or inside a key object file; the rehearsal HSM puts the
+//! first back and moves the second aside (`hsm::rehearsal`, docs/engine.md "Crashes"), tested
+//! without timing in keyrite-core's `hsm_rehearsal_store`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
+use keyrite_core::journal::crash_point::KILL_AT_JOURNAL_SIZE;
 use keyrite_core::journal::{Event, Journal};
 use keyrite_tests::ceremony::{answers, script, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
@@ -128,36 +131,195 @@ fn kill_at(data: &Path, ans: &Path, step: &str) {
     assert!(seen, "step {step} never started");
 }
 
+/// Every journaled key the inventory lists as not destroyed, as (label, CKA_ID).
+fn inventory_keys(data: &Path) -> BTreeSet<(String, String)> {
+    let o = keyrite(data, &["inventory", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    v.as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["state"] != "destroyed")
+        .map(|k| {
+            (
+                k["label"].as_str().unwrap().to_string(),
+                k["cka_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Copies the data directory `from` (a stopped ceremony's) to `to`; the copy uses its own token
+/// store (the rehearsal HSM rewrites the configuration of a moved data directory).
+fn copy_data(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+}
+
+/// The root-key ceremony's records (`records/root-key-generation-*.pdf`).
+fn root_key_records(data: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(data.join("records"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| {
+        p.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with("root-key-generation-") && n.ends_with(".pdf")
+        })
+    });
+    v
+}
+
+/// What a finished root-key ceremony left: the labels on the token (CKA_IDs are random).
+fn labels(keys: &BTreeSet<(String, String)>) -> Vec<String> {
+    keys.iter().map(|(l, _)| l.clone()).collect()
+}
+
+/// Runs root-key-generation on `data` with the testkit crash point set: the process kills
+/// itself with SIGKILL when the journal reaches `size` entries. Whether it did.
+fn run_until_journal_size(data: &Path, ans: &Path, size: u64) -> bool {
+    let o = Command::new(bin("keyrite"))
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "ceremony",
+            "run",
+            script("root-key-generation").to_str().unwrap(),
+            "--answers",
+            ans.to_str().unwrap(),
+        ])
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("KEYRITE_DATA_DIR")
+        .env(KILL_AT_JOURNAL_SIZE, size.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn");
+    use std::os::unix::process::ExitStatusExt;
+    o.status.signal() == Some(libc::SIGKILL)
+}
+
+/// Checks one kill point: kill after the journal holds `size` entries, run again to the end,
+/// and compare with the uninterrupted run.
+fn kill_after_entry_then_resume(template: &Path, ans: &Path, size: u64, reference: &[String]) {
+    let t = TempData::new();
+    let data = t.path();
+    copy_data(template, &data);
+    assert!(
+        run_until_journal_size(&data, ans, size),
+        "entry {size}: the ceremony did not reach it"
+    );
+    assert_eq!(
+        events(&data).len() as u64,
+        size,
+        "entry {size}: journal size after the kill"
+    );
+    let o = run(&data, ans, "root-key-generation");
+    let out = stdout(&o);
+    assert!(
+        o.status.success() && out.contains("root-key-generation-") && out.contains(" completed:"),
+        "entry {size}: the resumed run did not complete: {out}{}",
+        stderr(&o)
+    );
+    let ev = events(&data);
+    let on_token = token_keys(&data);
+    assert_eq!(
+        on_token,
+        known_keys(&ev),
+        "entry {size}: token and journal differ"
+    );
+    assert_eq!(
+        labels(&on_token),
+        reference,
+        "entry {size}: token differs from an uninterrupted run"
+    );
+    assert_eq!(
+        inventory_keys(&data),
+        on_token,
+        "entry {size}: inventory and token differ"
+    );
+    let o = keyrite(&data, &["journal", "verify"]);
+    assert!(o.status.success(), "entry {size}: {}", stderr(&o));
+    let records = root_key_records(&data);
+    assert_eq!(records.len(), 1, "entry {size}: records {records:?}");
+    let o = keyrite(
+        &data,
+        &[
+            "record",
+            "verify",
+            records[0].to_str().unwrap(),
+            "--journal",
+            data.join("journal.sqlite").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "entry {size}: record verify: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+/// SIGKILL after every journal entry of the root-key ceremony (the testkit crash point), then
+/// run it again: every run completes, the journal verifies, the token holds what an
+/// uninterrupted run holds and the journal knows, the inventory equals the token, and there is
+/// one record that verifies against the journal.
 #[test]
 #[serial(softhsm)]
-fn kill_at_each_step_then_resume() {
-    let rkg = keyrite_core::script::Script::load(&script("root-key-generation")).unwrap();
-    for step in &rkg.steps {
-        let step = step.id.as_str().to_string();
-        let t = TempData::new();
-        let data = t.path();
-        let ans = answers(t.tmp.path());
-        let o = run(&data, &ans, "hsm-initialisation");
-        assert!(o.status.success(), "{}", stderr(&o));
-        kill_at(&data, &ans, &step);
-        // Run again: resumes and completes (or aborts cleanly).
-        let o = run(&data, &ans, "root-key-generation");
-        let out = stdout(&o);
-        assert!(
-            out.contains("root-key-generation-")
-                && (out.contains(" completed:") || out.contains(" aborted:")),
-            "step {step}: {out}{}",
-            stderr(&o)
-        );
-        let ev = events(&data);
-        assert_eq!(
-            token_keys(&data),
-            known_keys(&ev),
-            "step {step}: token and journal differ"
-        );
-        let o = keyrite(&data, &["journal", "verify"]);
-        assert!(o.status.success(), "step {step}: {}", stderr(&o));
-    }
+fn kill_after_every_journal_entry_then_resume() {
+    let t = TempData::new();
+    let template = t.path();
+    let ans = answers(t.tmp.path());
+    let o = run(&template, &ans, "hsm-initialisation");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let start = events(&template).len() as u64;
+
+    // The uninterrupted run: how many entries, and what it leaves on the token.
+    let whole = TempData::new();
+    copy_data(&template, &whole.path());
+    let o = run(&whole.path(), &ans, "root-key-generation");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let end = events(&whole.path()).len() as u64;
+    let reference = labels(&token_keys(&whole.path()));
+    assert!(reference.len() >= 2, "{reference:?}");
+    assert_eq!(root_key_records(&whole.path()).len(), 1);
+
+    // After the last entry the ceremony is over: a new run would be a new ceremony.
+    let points: Vec<u64> = (start + 1..end).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    // Two workers: each kill point is its own data directory and token store.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(&size) = points.get(i) else { break };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    kill_after_entry_then_resume(&template, &ans, size, &reference)
+                }));
+                if let Err(e) = r {
+                    let msg = e
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default();
+                    failures.lock().unwrap().push(msg);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} kill points failed:\n{}",
+        failures.len(),
+        points.len(),
+        failures.join("\n---\n")
+    );
 }
 
 /// A kill after the record PDF is written but before `record_produced` is journaled leaves

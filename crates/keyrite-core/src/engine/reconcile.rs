@@ -6,6 +6,7 @@ use super::error::EngineError;
 use super::replay::Pending;
 use super::run::CeremonyRun;
 use crate::hsm::UserKind;
+use crate::inventory::{self, KeyState};
 use crate::journal::Event;
 use crate::script::{ActionKind, Script};
 
@@ -30,15 +31,19 @@ pub(super) fn run_reconcile(
                 }
             };
             let objs = crate::hsm::keygen::find_key(&s, label)?;
+            let serial = s.token().serial.clone();
             if !objs.is_empty() {
                 let proof = crate::hsm::destroy::destroy_key(&s, label)?;
                 run.journal.append(Event::KeyDestroyed {
                     key_id: label.clone(),
-                    token_serial: s.token().serial.clone(),
+                    token_serial: serial.clone(),
                     cka_id: proof.ids.join(","),
                     proof: serde_json::to_value(&proof).unwrap_or_default(),
                 })?;
             }
+            // The interrupted attempt may have recorded the key before the kill: the
+            // inventory must not list as live a key that is no longer on the token.
+            void_in_inventory(run, label, &serial, &p.reason)?;
         }
         if let Some(set_id) = &p.void_set {
             run.journal.append(Event::ShareSetVoided {
@@ -59,7 +64,36 @@ pub(super) fn run_reconcile(
             })?;
             run.done.remove(step);
             run.signed.remove(step);
+            // A reset step runs its action again, even if the attempt journaled it done.
+            run.acted.remove(step);
         }
+    }
+    Ok(())
+}
+
+/// Records as destroyed every inventory key labelled `label` on token `serial` that is not
+/// destroyed yet: the reconciliation has just removed every object with that label.
+fn void_in_inventory(
+    run: &mut CeremonyRun,
+    label: &str,
+    serial: &str,
+    why: &str,
+) -> Result<(), EngineError> {
+    let live: Vec<_> = inventory::list(run.journal.store())?
+        .into_iter()
+        .filter(|r| r.label == label && r.token_serial == serial)
+        .filter(|r| r.state != KeyState::Destroyed)
+        .collect();
+    let reason = format!("voided on resume: {why}");
+    let actor = run.actor_id();
+    for r in live {
+        inventory::transition(
+            &mut run.journal,
+            &r.key_id,
+            KeyState::Destroyed,
+            &reason,
+            &actor,
+        )?;
     }
     Ok(())
 }

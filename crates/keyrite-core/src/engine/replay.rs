@@ -285,14 +285,43 @@ impl Replayed {
                     remove_file: None,
                     reset_steps: Vec::new(),
                     reason: format!(
-                        "share set {} was not fully distributed before the interruption; its shares are lost",
-                        set.set_id
+                        "share set {} was not fully distributed before the interruption; its shares are lost{}",
+                        set.set_id,
+                        void_copies(&set)
                     ),
                 });
                 r.set = None;
             }
         }
         Ok(r)
+    }
+}
+
+/// Who holds a copy of a share of `set`, now void, and must destroy it (empty when no share
+/// was handed out).
+fn void_copies(set: &SetRecord) -> String {
+    let holders: Vec<String> = set
+        .distributed
+        .iter()
+        .map(|(i, sealed)| {
+            let who = set
+                .holders
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("custodian-{i}"));
+            match sealed {
+                Some(f) => format!("share {i} held by {who} (sealed file {f})"),
+                None => format!("share {i} held by {who}"),
+            }
+        })
+        .collect();
+    if holders.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; these copies are void and must be destroyed: {}",
+            holders.join(", ")
+        )
     }
 }
 

@@ -9,6 +9,8 @@
 pub mod canonical;
 pub mod checkpoint;
 mod commit;
+#[cfg(feature = "testkit")]
+pub mod crash_point;
 pub mod event;
 pub mod export;
 pub mod index;
@@ -359,6 +361,8 @@ impl Journal {
         }
         self.tree = tree;
         self.last = Some((last.entry_hash, last.time));
+        #[cfg(feature = "testkit")]
+        crash_point::after_commit(self.tree.size());
     }
 
     fn store_busy(&self) -> std::time::Duration {
