@@ -213,15 +213,16 @@ fn the_reference_script_recovers_the_record_signing_key_from_k_shares_and_its_ba
     }
     // What the ceremony issued: five passphrase-sealed shares (3 of 5) and the backup.
     let ev = events(&data);
-    let set_id = ev
+    let (set_id, fingerprints) = ev
         .iter()
         .find_map(|e| match e {
             Event::ShareSetCreated {
                 set_id,
                 threshold: 3,
                 share_count: 5,
+                share_fingerprints,
                 ..
-            } => Some(set_id.clone()),
+            } => Some((set_id.clone(), share_fingerprints.clone())),
             _ => None,
         })
         .expect("share set 3 of 5");
@@ -285,6 +286,14 @@ fn the_reference_script_recovers_the_record_signing_key_from_k_shares_and_its_ba
     let out = stdout(&o);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(out.contains("shares used: 1, 3, 5"), "{out}");
+    // Each share's fingerprint, as the record lists it.
+    for i in [1usize, 3, 5] {
+        assert_eq!(
+            line_value(&out, &format!("share {i} fingerprint: ")),
+            fingerprints[i - 1],
+            "{out}"
+        );
+    }
     assert_eq!(
         line_value(&out, "kek-kcv: "),
         journaled_kek_kcv(&data),

@@ -93,9 +93,11 @@ def rs1024_valid(symbols):
 
 
 class Share:
-    def __init__(self, name, set_id, k, n, x, digest, y):
+    def __init__(self, name, set_id, k, n, x, digest, y, canonical):
         self.name, self.set_id, self.k, self.n = name, set_id, k, n
         self.x, self.digest, self.y = x, digest, y
+        # The ceremony record lists SHA-256("keyrite share fingerprint v1" || 0 || canonical text).
+        self.fingerprint = hashlib.sha256(b"keyrite share fingerprint v1\x00" + canonical.encode("ascii")).hexdigest()
 
     def label(self):
         return f"share {self.x} of set {self.set_id.hex()} ({self.name})"
@@ -152,7 +154,8 @@ def parse_share(text, name):
         raise Refused(f"{name}: threshold {k} of {n} is not 2 <= K <= N")
     if not 1 <= x <= n:
         raise Refused(f"{name}: index {x} is not in 1..{n}")
-    return Share(name, raw[1:9], k, n, x, raw[12:20], raw[20:20 + length])
+    canonical = "".join(ALPHABET[v] for v in values)
+    return Share(name, raw[1:9], k, n, x, raw[12:20], raw[20:20 + length], canonical)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,6 +436,8 @@ def main(argv):
     kek, used = combine(shares)
     first = shares[0]
     print(f"set: {first.set_id.hex()} ({first.k} of {first.n}), shares used: {', '.join(map(str, used))}")
+    for s in sorted(shares, key=lambda s: s.x):
+        print(f"share {s.x} fingerprint: {s.fingerprint} ({s.name})")
     print(f"digest: {first.digest.hex()} matches the rebuilt secret ({len(kek)} bytes)")
     if len(kek) != 32:
         raise Refused(f"the rebuilt secret is {len(kek)} bytes; a root KEK is 32 (AES-256)")
