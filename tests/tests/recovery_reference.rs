@@ -517,3 +517,129 @@ fn the_reference_script_recovers_the_record_signing_key_from_k_shares_and_its_ba
     refused(&o, &["RFC 5649 unwrap failed its integrity check"]);
     assert!(!never.exists());
 }
+
+/// The test vector printed in `docs/recovery-without-keyrite.md` is what Keyrite's own code
+/// computes (every pair rebuilds the KEK, the digest, the KCV a SoftHSM2 token gives the KEK,
+/// the backup restores under it) and what the reference script computes.
+#[test]
+#[serial(softhsm)]
+fn the_pages_test_vector_is_what_keyrite_and_the_script_compute() {
+    use keyrite_core::hsm::backup::{restore_key, KeyBackup};
+    use keyrite_core::hsm::policy::PolicySet;
+    use keyrite_core::hsm::quirks::Quirks;
+    use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
+    use keyrite_core::secret::SecretBytes;
+
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/recovery-without-keyrite.md"),
+    )
+    .unwrap();
+    let section = page
+        .split("\n## Test vector\n")
+        .nth(1)
+        .expect("a Test vector section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let field = |name: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no \"{name}\" line in the test vector"))
+            .trim()
+            .to_string()
+    };
+    let shares: Vec<String> = (1..=3).map(|i| field(&format!("share {i}: "))).collect();
+    let (kek, digest, kcv) = (field("KEK: "), field("D: "), field("KCV: "));
+    let backup_text = section
+        .split("```\n")
+        .find(|b| b.starts_with("keyrite-key-backup-v1\n"))
+        .expect("the example backup");
+
+    // Keyrite: every pair rebuilds the KEK; the digest is the shares'.
+    for pair in [[0, 1], [0, 2], [1, 2]] {
+        let r = keyrite_core::shares::verify_set(&[&shares[pair[0]], &shares[pair[1]]])
+            .unwrap_or_else(|e| panic!("shares {pair:?}: {e}"));
+        assert_eq!(hex::encode(r.secret.expose()), kek, "shares {pair:?}");
+        assert_eq!((r.threshold, r.count), (2, 3));
+    }
+    let one = keyrite_core::shares::verify_one(&shares[0]).unwrap();
+    assert_eq!(hex::encode(one.digest()), digest);
+    assert_eq!(one.set_id().to_string(), field("set id: ")[..16]);
+
+    // Keyrite on a fresh SoftHSM2 token: the KEK's KCV, and the example backup restores.
+    let fresh = tempfile::tempdir().unwrap();
+    let dd = DataDir::open_at(fresh.path().join("d")).unwrap();
+    let r = RehearsalHsm::ensure(&dd).unwrap();
+    let m = Pkcs11Module::load(r.module_path()).unwrap();
+    let (so, user) = r.pins().unwrap();
+    let sel = TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into());
+    let policies = PolicySet::builtin().unwrap();
+    let quirks = Quirks::builtin().unwrap();
+    let policy = policies.get("root-kek-import").unwrap();
+    let staged = {
+        let (s, _) = TokenSession::login(&m, &sel, UserKind::So, &so).unwrap();
+        keyrite_core::hsm::rootkek::import_root_kek(
+            &s,
+            policy,
+            "keyrite-root-kek",
+            SecretBytes::from_slice(&hex::decode(&kek).unwrap()),
+            &quirks,
+            keyrite_core::hsm::protection::ProtectionRule::Rehearsal,
+        )
+        .unwrap()
+    };
+    let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).unwrap();
+    let ev = keyrite_core::hsm::rootkek::seal_root_kek(&s, policy, staged, &quirks).unwrap();
+    assert_eq!(ev.kcv.unwrap().value, kcv);
+    let backup = KeyBackup::decode("example.krbak", backup_text).expect("Keyrite reads it");
+    let restored = restore_key(
+        &s,
+        "example.krbak",
+        &backup,
+        &policies,
+        "keyrite-root-kek",
+        &quirks,
+    )
+    .expect("Keyrite restores the example backup");
+    assert_eq!(restored.spki_sha256.unwrap(), backup.spki_sha256);
+    drop(s);
+    drop(m);
+
+    // The reference script: shares 1 and 3, the share values, the KCV, the backup.
+    let t = TempData::new();
+    let file = t.scratch("example.krbak");
+    std::fs::write(&file, backup_text).unwrap();
+    let o = recover(&[
+        &"--share",
+        &shares[0],
+        &"--share",
+        &shares[2],
+        &"--backup",
+        &file,
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains(&format!("digest: {digest} matches")), "{out}");
+    assert_eq!(line_value(&out, "kek-kcv: "), kcv);
+    assert_eq!(line_value(&out, "spki-sha256: "), backup.spki_sha256);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/recover-reference");
+    for (i, text) in shares.iter().enumerate() {
+        let o = Command::new(python())
+            .current_dir(&script)
+            .args([
+                "-B",
+                "-c",
+                "import recover, sys; print(recover.parse_share(sys.argv[1], 'x').y.hex())",
+                text,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&o).trim(),
+            field(&format!("y{}: ", i + 1)),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
