@@ -490,6 +490,6 @@ if __name__ == "__main__":
     except Refused as e:
         print(f"recover: refused: {e}", file=sys.stderr)
         sys.exit(1)
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, ValueError) as e:  # unreadable files, text that is not UTF-8 or hex
         print(f"recover: refused: {e}", file=sys.stderr)
         sys.exit(1)
