@@ -4,7 +4,8 @@
 //! record-signing key's backup; the key it writes is the token's key. The by-hand path of
 //! `docs/recovery-without-keyrite.md` (`openssl enc -id-aes256-wrap-pad`) gives the same bytes.
 //! K−1 shares, a mistyped share, a well-formed wrong share, a wrong passphrase and a forged
-//! backup are refused with a clear message and write nothing.
+//! backup are refused with a clear message and write nothing. The page's test vector is what
+//! Keyrite's code and the script compute.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
