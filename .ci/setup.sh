@@ -83,6 +83,21 @@ if ((${#siem_missing[@]})); then
 fi
 # --- end SIEM export validators ---
 
+# --- Recovery without Keyrite (tools/recover-reference/recover.py, docs/recovery-without-keyrite.md,
+# run by tests/tests/recovery_reference.rs): `cryptography` and `argon2-cffi`, pinned in the
+# tool's requirements.txt, in their own virtualenv ---
+RECOVER_VENV="$TOOLS/recover-reference"
+RECOVER_REQ=tools/recover-reference/requirements.txt
+[[ -x "$RECOVER_VENV/bin/python" ]] || python3 -m venv "$RECOVER_VENV"
+# Every pin installed at its version? (importlib.metadata; a missing package raises.)
+if ! "$RECOVER_VENV/bin/python" -c '
+import sys, importlib.metadata as m
+pins = [l.split("==") for l in map(str.strip, open(sys.argv[1])) if l and not l.startswith("#")]
+sys.exit(any(m.version(name) != version for name, version in pins))' "$RECOVER_REQ" 2>/dev/null; then
+  "$RECOVER_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$RECOVER_REQ"
+fi
+# --- end recovery without Keyrite ---
+
 # --- packaging (.ci/package.sh): lintian checks the .deb, zsh loads the completion script, man-db
 # renders the man pages (tests/tests/cli_conventions.rs too). cargo-cyclonedx (pinned), which
 # writes the SBOMs, is a long build: .ci/package.sh installs it itself when it runs ---
@@ -154,4 +169,4 @@ EOT
 fi
 # --- end Kryoptic ---
 
-echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV, SIEM validators in $SIEM_VENV)"
+echo "setup: done (tools in $TOOLS/bin, pyHanko in $PYHANKO_VENV, SIEM validators in $SIEM_VENV, recovery reference in $RECOVER_VENV)"
