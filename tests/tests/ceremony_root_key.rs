@@ -61,6 +61,7 @@ fn root_key_ceremony_end_to_end() {
             "{}",
             stdout(&o)
         );
+        check_result_cards(name, &stdout(&o), &events(&data));
         // The signed record: one per ceremony, accepted by Keyrite and by poppler.
         let record = std::fs::read_dir(data.join("records"))
             .expect("records dir")
@@ -394,6 +395,60 @@ struct Closing {
     root_words: String,
     fingerprint: String,
     file: std::path::PathBuf,
+}
+
+/// The result card each step prints before its sign-offs shows what the journal recorded, in
+/// the words the script tells people to read aloud.
+fn check_result_cards(name: &str, out: &str, ev: &[Event]) {
+    let words = |hex_digest: &str| {
+        keyrite_core::words::short_words(
+            &hex::decode(hex_digest).unwrap(),
+            keyrite_core::engine::FINGERPRINT_WORDS,
+        )
+    };
+    let mut expected: Vec<String> = Vec::new();
+    for e in ev {
+        match e {
+            Event::HsmTokenInitialised { token_serial, .. } if name == "hsm-initialisation" => {
+                expected.push(format!("serial {token_serial}"));
+            }
+            Event::KeyGenerated {
+                label,
+                cka_id,
+                public_fingerprint: Some(fp),
+                ..
+            } if name == "hsm-initialisation" => {
+                expected.push(format!(
+                    "Key                     {label} (ec-p384), CKA_ID {cka_id}"
+                ));
+                expected.push(format!("Public key fingerprint  {}", words(fp)));
+            }
+            Event::KeyImported { label, cka_id, .. } if name == "root-key-generation" => {
+                expected.push(format!("{label} (aes-256), CKA_ID {cka_id}"));
+                expected
+                    .push("sensitive yes, extractable no, private yes, modifiable no".to_string());
+                expected.push(format!(
+                    "Laptop copy  {}",
+                    keyrite_core::engine::HOST_COPY_ERASED
+                ));
+            }
+            Event::ShareVerified {
+                index,
+                custodian_id,
+                ..
+            } if name == "root-key-generation" => {
+                expected.push(format!("share {index} verifies ({custodian_id})"));
+            }
+            Event::BackupMade { blob_sha256, .. } if name == "root-key-generation" => {
+                expected.push(format!("Backup SHA-256  {}", words(blob_sha256)));
+            }
+            _ => {}
+        }
+    }
+    assert!(expected.len() >= 2, "{name}: nothing to look for");
+    for x in expected {
+        assert!(out.contains(&x), "{name}: the output lacks \"{x}\":\n{out}");
+    }
 }
 
 fn closing_of(out: &str) -> Closing {

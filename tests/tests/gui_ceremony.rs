@@ -37,6 +37,8 @@ struct Run {
     /// Whether the witness has already reported a clock beyond tolerance (done once, in the
     /// root-key ceremony, to exercise the exception dialog).
     clock_exception_done: bool,
+    /// The result card of the root KEK's generation, as the window showed it.
+    root_kek_card: Option<String>,
 }
 
 impl Run {
@@ -47,6 +49,7 @@ impl Run {
             shots: Vec::new(),
             saw_bold: false,
             clock_exception_done: false,
+            root_kek_card: None,
         }
     }
 
@@ -270,7 +273,12 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 s.type_into("#share-text", &share).await;
                 submit(s).await;
             }
-            "sign-off" => submit(s).await,
+            "sign-off" => {
+                if heading.ends_with("generate-root-kek") && run.root_kek_card.is_none() {
+                    run.root_kek_card = Some(s.text("#step-result").await);
+                }
+                submit(s).await
+            }
             "exception-decision" => {
                 // The clock exception: expected / happened shown, the witness decides to retry
                 // after resetting the reference clock.
@@ -366,6 +374,18 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     assert_eq!(summary, "8 steps completed, 0 skipped, 1 exceptions.");
     assert!(run.clock_exception_done);
     assert_eq!(run.shares.len(), 5);
+    // The root KEK's result card: what the witness reads aloud before signing off.
+    let card = run
+        .root_kek_card
+        .clone()
+        .expect("generate-root-kek sign-off screen seen");
+    for x in [
+        "keyrite-root-kek (aes-256)",
+        "sensitive yes, extractable no",
+        keyrite_core::engine::HOST_COPY_ERASED,
+    ] {
+        assert!(card.contains(x), "the result card lacks \"{x}\": {card}");
+    }
     assert!(
         run.saw_bold,
         "**bold** in the scripts' instructions was not rendered as <strong>"

@@ -150,3 +150,43 @@ fn replace_custodian_reverifies_the_new_share_set() {
         .iter()
         .any(|so| so.role == Role::Custodian && so.count == SignOffCount::All));
 }
+
+/// Every text a shipped script says the screen shows (`**"…"**` in a step's instructions) is
+/// one the result card of that step's action shows (`engine::promised_texts`; the engine's
+/// result-card tests and the root-key ceremony test check each is shown).
+#[test]
+fn every_screen_text_a_script_quotes_is_shown_by_its_step() {
+    let mut quoted = 0;
+    for entry in std::fs::read_dir(dir()).expect("ceremony-scripts/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let script = Script::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        for step in &script.steps {
+            let mut rest = step.instructions.as_str();
+            while let Some(at) = rest.find("**\"") {
+                let after = &rest[at + 3..];
+                let Some(end) = after.find("\"**") else {
+                    panic!(
+                        "{}: step {}: unclosed **\"",
+                        path.display(),
+                        step.id.as_str()
+                    );
+                };
+                let text = &after[..end];
+                let promised = keyrite_core::engine::promised_texts(step.action.kind());
+                assert!(
+                    promised.contains(&text),
+                    "{}: step \"{}\" ({}) says the screen shows \"{text}\"; its result card shows {promised:?}",
+                    path.display(),
+                    step.id.as_str(),
+                    step.action.kind()
+                );
+                quoted += 1;
+                rest = &after[end + 3..];
+            }
+        }
+    }
+    assert!(quoted >= 5, "only {quoted} quoted screen texts found");
+}

@@ -674,7 +674,11 @@ credential_fingerprint: string | null, };
  * What the engine asks for ([`Prompt`]) without its secrets: the share on screen is fetched
  * separately ([`ShareOnScreen`]).
  */
-export type PromptView = { "kind": "check-in", role: Role, remaining: number, } | { "kind": "instructions", step: string, title: string, text: string, } | { "kind": "confirm-preflight", clean: boolean, checks: Array<CheckView>, } | { "kind": "clock-confirmation", utc: string, tolerance_seconds: number, } | { "kind": "pin", who: string, purpose: string, } | { "kind": "new-pins", token: string, } | { "kind": "show-share", custodian: string, custodian_name: string, index: number, count: number, set_words: string, fingerprint_words: string, } | { "kind": "verify-share", custodian: string, custodian_name: string, index: number, sealed_file: string | null, yubikey_serial: number | null, } | { "kind": "sign-off", step: string, role: Role, candidates: Array<Participant>, remaining: number, } | { "kind": "exception-decision", exception_id: string, step: string, expected: string, happened: string, retry_allowed: boolean, } | { "kind": "enrol-yubikey", custodian: string, custodian_name: string, enrolled: number, count: number, } | { "kind": "choose-key", step: string, operation: string, candidates: Array<KeyChoice>, } | { "kind": "approval", 
+export type PromptView = { "kind": "check-in", role: Role, remaining: number, } | { "kind": "instructions", step: string, title: string, text: string, } | { "kind": "confirm-preflight", clean: boolean, checks: Array<CheckView>, } | { "kind": "clock-confirmation", utc: string, tolerance_seconds: number, } | { "kind": "pin", who: string, purpose: string, } | { "kind": "new-pins", token: string, } | { "kind": "show-share", custodian: string, custodian_name: string, index: number, count: number, set_words: string, fingerprint_words: string, } | { "kind": "verify-share", custodian: string, custodian_name: string, index: number, sealed_file: string | null, yubikey_serial: number | null, } | { "kind": "sign-off", step: string, role: Role, candidates: Array<Participant>, remaining: number, 
+/**
+ * The result card: what the step's action did, to read aloud before signing.
+ */
+result: Array<ResultLine>, } | { "kind": "exception-decision", exception_id: string, step: string, expected: string, happened: string, retry_allowed: boolean, } | { "kind": "enrol-yubikey", custodian: string, custodian_name: string, enrolled: number, count: number, } | { "kind": "choose-key", step: string, operation: string, candidates: Array<KeyChoice>, } | { "kind": "approval", 
 /**
  * Step id.
  */
@@ -805,6 +809,19 @@ signed_len: number | null,
  * Embedded files.
  */
 attachments: Array<AttachmentView>, };
+
+/**
+ * One line of a result card: what it is, and its value.
+ */
+export type ResultLine = { 
+/**
+ * What the line shows ("Key", "Attributes", "Fingerprint", …).
+ */
+label: string, 
+/**
+ * Its value, as it is read aloud.
+ */
+value: string, };
 
 /**
  * A role in the room.

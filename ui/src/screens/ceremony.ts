@@ -210,8 +210,12 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     case "sign-off": {
       const who = participantSelect("signoff-who", p.candidates);
       const [pinBox, pin] = secretField("signoff-yubikey-pin", "YubiKey PIN (optional)", "Only to sign with an enrolled YubiKey; leave empty for a signature on paper.");
+      // The result card: what the step's action did, read aloud before anyone signs.
+      const card = el("dl", { id: "step-result", class: "result-card" });
+      for (const l of p.result) card.append(el("dt", {}, l.label), el("dd", {}, l.value));
       form.append(
         el("h3", {}, `Sign-off of step ${p.step}`),
+        ...(p.result.length ? [el("p", {}, "Result — read it aloud, then sign off:"), card] : []),
         el("p", {}, `${p.remaining} more sign-off(s) by a ${p.role} needed.`),
         labelled("signoff-who", `Signing ${p.role}`, who),
         pinBox,

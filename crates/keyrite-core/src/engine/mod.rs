@@ -43,6 +43,7 @@ mod record;
 mod recovery;
 mod register;
 mod replay;
+mod result;
 mod run;
 mod shareset;
 mod signoffs;
@@ -62,6 +63,7 @@ pub use prompt::{
 pub use record::{
     JournalRecordProducer, ProduceError, ProducedRecord, RecordInput, RecordProducer,
 };
+pub use result::{promised_texts, ResultLine, FINGERPRINT_WORDS, HOST_COPY_ERASED, KEY_GONE};
 pub use signoffs::step_outcome_text;
 pub use status::{CeremonyStatus, ExceptionStatus, StepState, StepStatus};
 

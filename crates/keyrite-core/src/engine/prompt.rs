@@ -98,6 +98,9 @@ pub enum Prompt {
         candidates: Vec<Participant>,
         /// How many more signatures of this role are needed.
         remaining: u8,
+        /// What the step's action did, to read aloud before signing
+        /// (the result card; empty when the step recorded nothing to read).
+        result: Vec<super::ResultLine>,
     },
     /// Something did not go as the script expects: decide (answer [`Answer::Decide`]).
     ExceptionDecision {

@@ -63,6 +63,7 @@ impl CeremonyRun {
             role,
             candidates,
             remaining,
+            result: self.step_result(),
         }
     }
 

@@ -140,6 +140,8 @@ pub enum PromptView {
         role: crate::script::Role,
         candidates: Vec<Participant>,
         remaining: u8,
+        /// The result card: what the step's action did, to read aloud before signing.
+        result: Vec<crate::engine::ResultLine>,
     },
     ExceptionDecision {
         exception_id: String,
@@ -242,11 +244,13 @@ impl From<&Prompt> for PromptView {
                 role,
                 candidates,
                 remaining,
+                result,
             } => PromptView::SignOff {
                 step: step.clone(),
                 role: *role,
                 candidates: candidates.clone(),
                 remaining: *remaining,
+                result: result.clone(),
             },
             Prompt::ExceptionDecision {
                 exception_id,

@@ -67,8 +67,17 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             c
         }
     };
+    // The result card of a step is printed once, before its first sign-off.
+    let mut card_shown: Option<(String, usize)> = None;
     loop {
         let p = c.prompt();
+        if let Prompt::SignOff { step, result, .. } = &p {
+            let shown = (step.clone(), result.len());
+            if !result.is_empty() && card_shown.as_ref() != Some(&shown) {
+                print_result(step, result);
+                card_shown = Some(shown);
+            }
+        }
         if let Prompt::Done { summary } = &p {
             println!(
                 "Ceremony {} {}: {} steps completed, {} skipped, {} exceptions",
@@ -109,6 +118,15 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             ) if file.is_none() => eprintln!("keyrite: {e}"),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// The result card: what the step's action did, read aloud before signing.
+fn print_result(step: &str, lines: &[keyrite_core::engine::ResultLine]) {
+    println!("Result of step \"{step}\" (read aloud, then sign off):");
+    let width = lines.iter().map(|l| l.label.len()).max().unwrap_or(0);
+    for l in lines {
+        println!("  {:<width$}  {}", l.label, l.value);
     }
 }
 
