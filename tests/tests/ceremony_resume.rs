@@ -180,6 +180,48 @@ fn labels(keys: &BTreeSet<(String, String)>) -> Vec<String> {
     keys.iter().map(|(l, _)| l.clone()).collect()
 }
 
+/// What the resumed run must say before it puts anything right (`Ceremony::resume_plan`), from
+/// the journal the kill left: an action with an intent but no outcome, and the holders of the
+/// shares of a set that was not fully handed out (their copies are void).
+fn what_resume_must_say(ev: &[Event]) -> Vec<String> {
+    let mut said = Vec::new();
+    let mut open_intent = None;
+    let mut set: Option<(String, u8, Vec<u8>)> = None;
+    for e in ev {
+        match e {
+            Event::ActionIntent { action, step, .. } => {
+                open_intent = Some((action.clone(), step.clone()))
+            }
+            Event::ActionDone { .. } => open_intent = None,
+            Event::ShareSetCreated {
+                set_id,
+                share_count,
+                ..
+            } => set = Some((set_id.clone(), *share_count, Vec::new())),
+            Event::ShareDistributed { set_id, index, .. } => {
+                if let Some((_, _, given)) = set.as_mut().filter(|(id, _, _)| id == set_id) {
+                    given.push(*index);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((action, step)) = open_intent {
+        said.push(format!(
+            "Interrupted: the process stopped during action {action} of step \"{step}\""
+        ));
+    }
+    if let Some((id, count, given)) = set {
+        if (given.len() as u8) < count {
+            said.push(format!("void share set {id}"));
+            for i in given {
+                said.push(format!("share {i} held by custodian-{i} (sealed file"));
+            }
+        }
+    }
+    said
+}
+
 /// Runs root-key-generation on `data` with the testkit crash point set: the process kills
 /// itself with SIGKILL when the journal reaches `size` entries. Whether it did.
 fn run_until_journal_size(data: &Path, ans: &Path, size: u64) -> bool {
@@ -213,13 +255,20 @@ fn kill_after_entry_then_resume(template: &Path, ans: &Path, size: u64, referenc
         run_until_journal_size(&data, ans, size),
         "entry {size}: the ceremony did not reach it"
     );
+    let killed = events(&data);
     assert_eq!(
-        events(&data).len() as u64,
+        killed.len() as u64,
         size,
         "entry {size}: journal size after the kill"
     );
     let o = run(&data, ans, "root-key-generation");
     let out = stdout(&o);
+    for said in what_resume_must_say(&killed) {
+        assert!(
+            out.contains(&said),
+            "entry {size}: the resumed run did not say \"{said}\":\n{out}"
+        );
+    }
     assert!(
         o.status.success() && out.contains("root-key-generation-") && out.contains(" completed:"),
         "entry {size}: the resumed run did not complete: {out}{}",

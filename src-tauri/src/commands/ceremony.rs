@@ -110,10 +110,13 @@ pub fn ceremony_resume(
     let (env, journal) = open_for_ceremony(&state)?;
     let c = Ceremony::resume(env, journal, script, &ceremony_id, ceremony_options())
         .map_err(|e| e.to_string())?;
-    let v = CeremonyView::of(
-        &c,
-        Some(format!("Resumed ceremony {ceremony_id} from the journal.")),
-    );
+    // What the engine will put right before going on, said before anything is done.
+    let mut said = format!("Resumed ceremony {ceremony_id} from the journal.");
+    for line in c.resume_plan() {
+        said.push_str(" Interrupted: ");
+        said.push_str(&line);
+    }
+    let v = CeremonyView::of(&c, Some(said));
     *slot = Some(c);
     Ok(v)
 }

@@ -59,7 +59,7 @@ pub(super) struct Engine {
     pub(super) hsm: HsmContext,
     pub(super) phase: Phase,
     /// Interrupted actions to reconcile with the token before the next step (resume).
-    pending: Vec<Pending>,
+    pub(super) pending: Vec<Pending>,
 }
 
 impl Engine {

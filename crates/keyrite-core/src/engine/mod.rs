@@ -141,6 +141,14 @@ impl Ceremony {
         self.st.answer(answer)
     }
 
+    /// After [`Ceremony::resume`]: what the engine will put right before going on (keys it
+    /// will destroy, share sets it will void and who holds void copies, steps it will run
+    /// again), one sentence each, for the faces to show before anything is done. Empty when
+    /// the interruption left nothing to put right, and once it is done.
+    pub fn resume_plan(&self) -> Vec<String> {
+        reconcile::plan(&self.st.pending)
+    }
+
     /// The ceremony as screens show it.
     pub fn status(&self) -> CeremonyStatus {
         self.st.status()

@@ -10,6 +10,36 @@ use crate::inventory::{self, KeyState};
 use crate::journal::Event;
 use crate::script::{ActionKind, Script};
 
+/// What resuming will put right before the ceremony goes on, one plain sentence per
+/// interrupted action: why, and what Keyrite will do about it (destroy, void, remove, redo).
+pub(super) fn plan(pending: &[Pending]) -> Vec<String> {
+    pending
+        .iter()
+        .map(|p| {
+            let mut will = Vec::new();
+            if let Some(label) = &p.destroy_label {
+                will.push(format!(
+                    "destroy the key \"{label}\" on the token (with proof) and record it destroyed in the inventory"
+                ));
+            }
+            if let Some(set) = &p.void_set {
+                will.push(format!("void share set {set}"));
+            }
+            if let Some(file) = &p.remove_file {
+                will.push(format!("remove the unjournaled file {file}"));
+            }
+            if !p.reset_steps.is_empty() {
+                will.push(format!("run step(s) {} again", p.reset_steps.join(", ")));
+            }
+            if will.is_empty() {
+                format!("{}.", p.reason)
+            } else {
+                format!("{}. Before going on, Keyrite will {}.", p.reason, will.join("; "))
+            }
+        })
+        .collect()
+}
+
 /// Reconciles the interrupted actions in `pending` (the user PIN is known). A failed login
 /// keeps what is left and forgets the PIN, so it is asked again.
 pub(super) fn run_reconcile(

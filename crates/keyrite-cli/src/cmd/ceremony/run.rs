@@ -56,7 +56,11 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
                     h.current_step.as_deref().unwrap_or("-")
                 );
             }
-            Ceremony::resume(env, journal, script, &h.ceremony_id, options)?
+            let c = Ceremony::resume(env, journal, script, &h.ceremony_id, options)?;
+            for line in c.resume_plan() {
+                println!("Interrupted: {line}");
+            }
+            c
         }
         None => {
             let c = Ceremony::start(env, journal, script, options)?;
