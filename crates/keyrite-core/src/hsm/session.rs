@@ -61,6 +61,35 @@ impl PinState {
     }
 }
 
+impl PinState {
+    /// How many tries `user`'s PIN has left, in words, as far as the token reports it (PKCS#11
+    /// tokens report flags, not a count).
+    pub fn tries_left(&self, user: UserKind) -> String {
+        let w = match user {
+            UserKind::So => "SO",
+            UserKind::User => "USER",
+        };
+        if self.locked {
+            format!(
+                "no tries are left: the token now reports the {user} PIN locked \
+                 (CKF_{w}_PIN_LOCKED)"
+            )
+        } else if self.final_try {
+            format!(
+                "one try is left: the token reports CKF_{w}_PIN_FINAL_TRY (one more wrong PIN \
+                 locks it)"
+            )
+        } else if self.count_low {
+            format!(
+                "the token does not say how many tries are left (it reports \
+                 CKF_{w}_PIN_COUNT_LOW: a wrong PIN was given since the last good one)"
+            )
+        } else {
+            "the token does not report how many tries are left".into()
+        }
+    }
+}
+
 impl std::fmt::Display for PinState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.locked {
