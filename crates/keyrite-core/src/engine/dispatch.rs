@@ -210,6 +210,7 @@ impl Engine {
         if name.is_empty() {
             return bad("the participant's name is empty");
         }
+        self.run.check_person(&name, role)?;
         let n = self
             .run
             .participants
