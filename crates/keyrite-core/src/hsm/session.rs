@@ -348,6 +348,32 @@ pub(crate) fn call_err(operation: &str, target: &str, e: &cryptoki::error::Error
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_tries_left_are_said_as_far_as_the_token_reports_them() {
+        let st = |count_low, final_try, locked| PinState {
+            count_low,
+            final_try,
+            locked,
+        };
+        assert_eq!(
+            st(true, true, false).tries_left(UserKind::User),
+            "one try is left: the token reports CKF_USER_PIN_FINAL_TRY (one more wrong PIN locks it)"
+        );
+        assert_eq!(
+            st(true, false, true).tries_left(UserKind::So),
+            "no tries are left: the token now reports the SO PIN locked (CKF_SO_PIN_LOCKED)"
+        );
+        assert_eq!(
+            st(true, false, false).tries_left(UserKind::User),
+            "the token does not say how many tries are left (it reports CKF_USER_PIN_COUNT_LOW: \
+             a wrong PIN was given since the last good one)"
+        );
+        assert_eq!(
+            st(false, false, false).tries_left(UserKind::So),
+            "the token does not report how many tries are left"
+        );
+    }
     use super::*;
 
     fn summary(locked: bool, low: bool, final_try: bool) -> TokenSummary {
