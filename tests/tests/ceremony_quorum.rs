@@ -375,9 +375,13 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     let (granted, _) = approvals_of(&ev, mark);
     assert_eq!(granted, ["yk-7001", "yk-7002", "yk-7006"]);
 
-    // Recovery onto a re-initialised token: three custodians open the shares of the new set
+    // Recovery onto a replacement token: three custodians open the shares of the new set
     // (sealed to their YubiKeys); the root KEK comes back with its recorded fingerprint and
-    // every live backup is restored, so the record can be signed again.
+    // every live backup is restored, so the record can be signed again. The HSM is lost
+    // first (its rehearsal store moved away, so the next run makes a fresh token with a new
+    // serial): a token that still holds keys the inventory knows as live is never
+    // re-initialised (ceremony_hsm_init_guard.rs).
+    std::fs::rename(data.join("softhsm"), dir.join("lost-hsm")).unwrap();
     let mark = ev.len();
     let ans = quorum_answers(
         dir,

@@ -479,3 +479,59 @@ fn backup_key_and_wrap_key_and_token_label_are_names_too() {
          another directory"
     );
 }
+
+#[test]
+fn a_step_is_never_signed_off_by_the_one_who_performs_it() {
+    assert_eq!(
+        err(&edit(
+            "role = \"administrator\"\naction = \"generate-key\"",
+            "role = \"witness\"\naction = \"generate-key\""
+        )),
+        "t.toml:25:24: steps[2].sign_off.witness: step \"gen\" acts as witness and needs 1 witness sign-off(s) from someone other than the witness who performs it, but [roles] declares 1 of that role in all; let another role sign it off or declare more"
+    );
+    // With a second witness, one besides the one acting can sign.
+    let two = edit(
+        "role = \"administrator\"\naction = \"generate-key\"",
+        "role = \"witness\"\naction = \"generate-key\"",
+    )
+    .replacen("witness = 1\n", "witness = 2\n", 1);
+    Script::parse("t.toml", two.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_role_combination_names_two_different_declared_roles() {
+    let s = Script::parse(
+        "t.toml",
+        edit(
+            "witness = 1\n",
+            "witness = 1\ncombine = [[\"custodian\", \"witness\"]]\n",
+        )
+        .as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.roles.may_combine(
+        keyrite_core::script::Role::Witness,
+        keyrite_core::script::Role::Custodian
+    ));
+    assert!(!s.roles.may_combine(
+        keyrite_core::script::Role::Witness,
+        keyrite_core::script::Role::Administrator
+    ));
+    for (combine, problem) in [
+        (
+            "[[\"witness\", \"auditor\"]]",
+            "[roles] declares no auditor",
+        ),
+        ("[[\"witness\", \"witness\"]]", "witness is named twice"),
+        (
+            "[[\"witness\", \"officer\"]]",
+            "\"officer\" is not a role; roles are administrator, witness, custodian, auditor",
+        ),
+        ("[[\"witness\"]]", "it names 1 roles, not two"),
+    ] {
+        assert_eq!(
+            err(&edit("witness = 1\n", &format!("witness = 1\ncombine = {combine}\n"))),
+            format!("t.toml:9:12: roles.combine[1]: a combination is two different declared roles one person may hold together: {problem}")
+        );
+    }
+}

@@ -164,7 +164,12 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     }
     case "pin": {
       const [box, pin] = secretField("pin-input", `${p.who} PIN`, `Needed to ${p.purpose}. It is never shown or stored.`);
-      form.append(el("h3", {}, `${p.who} PIN`), box, submit("Log in"));
+      form.append(el("h3", {}, `${p.who} PIN`));
+      if (p.rejected) {
+        // The token rejected the PIN given: it was dropped; the tries left, as the token says.
+        form.append(el("p", { class: "error", id: "pin-rejected" }, `${p.rejected}. Type it again.`));
+      }
+      form.append(box, submit("Log in"));
       onSubmit(() => ({ kind: "pin", pin: pin.value }));
       break;
     }

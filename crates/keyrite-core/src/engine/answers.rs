@@ -11,13 +11,18 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod secret;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
     participants: BTreeMap<String, Vec<String>>,
+    #[serde(deserialize_with = "secret::text")]
     so_pin: String,
+    #[serde(deserialize_with = "secret::text")]
     user_pin: String,
     clock: RawClock,
+    #[serde(default, deserialize_with = "secret::optional")]
     share_passphrase: Option<String>,
     #[serde(default)]
     exceptions: BTreeMap<String, RawDecision>,
@@ -36,9 +41,13 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawYubiKey {
     serial: u32,
+    #[serde(deserialize_with = "secret::text")]
     pin: String,
+    #[serde(default, deserialize_with = "secret::optional")]
     puk: Option<String>,
+    #[serde(default, deserialize_with = "secret::optional")]
     current_pin: Option<String>,
+    #[serde(default, deserialize_with = "secret::optional")]
     current_puk: Option<String>,
 }
 
@@ -103,7 +112,10 @@ impl AnswerFile {
     pub fn parse(file: &str, text: &str) -> Result<Self, EngineError> {
         let bad = |m: String| EngineError::BadAnswer(format!("answers file {file}: {m}"));
         let raw: Raw =
-            toml::from_str(text).map_err(|e| bad(crate::profile::describe_toml_error(text, &e)))?;
+            toml::from_str(text).map_err(|e| match secret::misplaced(file, text, &e) {
+                Some(m) => EngineError::BadAnswer(m),
+                None => bad(crate::profile::describe_toml_error(text, &e)),
+            })?;
         let mut participants = BTreeMap::new();
         for (k, v) in raw.participants {
             let role = Role::from_name(&k).ok_or_else(|| {
@@ -192,6 +204,20 @@ impl AnswerFile {
                 reference: self.clock.reference.clone(),
                 offset_seconds: self.clock.offset_seconds,
             },
+            Prompt::Pin {
+                who,
+                rejected: Some(why),
+                ..
+            } => {
+                let key = match who {
+                    UserKind::So => "so_pin",
+                    UserKind::User => "user_pin",
+                };
+                return Err(bad(format!(
+                    "{key}: {why}; an unattended run never sends a rejected PIN again: correct \
+                     {key} in the file and run the ceremony again (it resumes)"
+                )));
+            }
             Prompt::Pin { who, .. } => Answer::Pin(match who {
                 UserKind::So => SecretText::new(self.so_pin.expose().into()),
                 UserKind::User => SecretText::new(self.user_pin.expose().into()),

@@ -9,7 +9,7 @@ use crate::hsm::policy::PolicySet;
 use crate::hsm::protection::ProtectionRule;
 use crate::hsm::quirks::Quirks;
 use crate::hsm::signer::HsmSigner;
-use crate::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
+use crate::hsm::{HsmError, Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use crate::operations::HsmAccess;
 use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
 use crate::secret::SecretText;
@@ -88,6 +88,32 @@ impl HsmContext {
     /// `Some` (what to ask) when the `who` PIN is not known yet.
     pub(super) fn need(&self, who: UserKind, purpose: &str) -> Option<PinAsk> {
         self.pin(who).is_none().then(|| PinAsk::new(who, purpose))
+    }
+
+    /// Tries `pin` with one login before it is kept. `Err(why)` when the token rejected it:
+    /// token, return code, and the tries left as far as the token reports them. Any other
+    /// failure keeps the PIN: the action that needs it reports the failure as its exception.
+    pub(super) fn try_pin(&self, who: UserKind, pin: &SecretText) -> Result<(), String> {
+        let Err(e) = TokenSession::login(&self.module, &self.selector, who, pin) else {
+            return Ok(());
+        };
+        match (e.rejected_pin(), &e) {
+            (Some((who, after)), HsmError::Login { token, rv, .. }) => Err(format!(
+                "the {who} PIN was rejected by {token}: {rv}; {}",
+                after.tries_left(who)
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets a PIN the token rejected during a step's action: a retry asks for it again
+    /// and never sends the rejected one.
+    pub(super) fn forget_rejected(&mut self, failure: &StepFailure) {
+        match failure.rejected_pin() {
+            Some(UserKind::So) => self.so_pin = None,
+            Some(UserKind::User) => self.user_pin = None,
+            None => {}
+        }
     }
 
     /// A logged-in session on the ceremony's token.

@@ -41,10 +41,12 @@ impl Engine {
             Phase::Reconcile => Prompt::Pin {
                 who: UserKind::User,
                 purpose: "reconcile the token with the journal".into(),
+                rejected: None,
             },
             Phase::Pin(ask) => Prompt::Pin {
                 who: ask.who,
                 purpose: ask.purpose.clone(),
+                rejected: ask.rejected.clone(),
             },
             Phase::Checks(w) => checks::prompt(w),
             Phase::Hsm(HsmWait::NewPins) => Prompt::NewPins {
@@ -67,6 +69,7 @@ impl Engine {
                 purpose: "sign the closing checkpoint (every entry of the closed ceremony) with \
                           the record-signing key"
                     .into(),
+                rejected: None,
             },
             Phase::Done(s) => Prompt::Done { summary: s.clone() },
         }
@@ -104,6 +107,12 @@ impl Engine {
             (Phase::Pin(ask), Answer::Pin(pin)) => {
                 if pin.is_empty() {
                     return bad("the PIN is empty; nothing was sent to the token");
+                }
+                // One login tries the PIN before it is kept: a rejected PIN is dropped and
+                // asked for again, never sent a second time.
+                if let Err(why) = self.hsm.try_pin(ask.who, &pin) {
+                    ask.rejected = Some(why.clone());
+                    return Err(EngineError::PinRejected(why));
                 }
                 let (who, chosen_key) = (ask.who, ask.chosen_key.take());
                 self.hsm.set_pin(who, pin);
@@ -201,6 +210,7 @@ impl Engine {
         if name.is_empty() {
             return bad("the participant's name is empty");
         }
+        self.run.check_person(&name, role)?;
         let n = self
             .run
             .participants

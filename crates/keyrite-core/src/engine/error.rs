@@ -18,6 +18,10 @@ pub enum EngineError {
     /// The answer does not fit the prompt.
     #[error("the answer does not fit: {0}")]
     BadAnswer(String),
+    /// The token rejected a PIN: it was dropped (never sent again) and is asked for again;
+    /// the prompt carries the same words (`Prompt::Pin::rejected`).
+    #[error("{0}; the PIN was dropped and nothing more was sent to the token: give it again")]
+    PinRejected(String),
     /// A custodian's YubiKey refused or failed (wrong PIN, wrong card, removed): nothing was
     /// approved or enrolled; the same prompt comes again.
     #[error(transparent)]

@@ -12,7 +12,7 @@ use super::shareset::SetRecord;
 use super::step::{need_pin, Failure, Next, StepFailure};
 use crate::hsm::init::{init_token_checked, InitTarget};
 use crate::hsm::rootkek::{draw_root_kek, import_root_kek, seal_root_kek};
-use crate::hsm::{TokenSession, UserKind};
+use crate::hsm::{TokenSession, TokenSummary, UserKind};
 use crate::journal::Event;
 use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
 use crate::script::Action;
@@ -34,10 +34,19 @@ pub(super) fn start(
 ) -> Result<Next<HsmWait>, Failure> {
     match action {
         Action::HsmInit { token_label } => {
+            // Before the PINs are asked and before any PKCS#11 change: never over live keys.
+            let target = init_target(run, hsm, token_label)?;
+            if target.before.initialized {
+                crate::operations::refuse_reinit_over_live_keys(
+                    run.journal.store(),
+                    &target.before,
+                )
+                .map_err(|e| StepFailure::refused(e.to_string()))?;
+            }
             if hsm.so_pin.is_none() || hsm.user_pin.is_none() {
                 return Ok(Next::Wait(HsmWait::NewPins));
             }
-            hsm_init(run, hsm, token_label)?;
+            hsm_init(run, hsm, token_label, target)?;
         }
         Action::GenerateKey { policy, label } => {
             need_pin!(hsm.need(UserKind::User, &format!("generate key \"{label}\"")));
@@ -91,18 +100,37 @@ pub(super) fn new_pins(
     Ok(Next::Again)
 }
 
-fn hsm_init(run: &mut CeremonyRun, hsm: &HsmContext, script_label: &str) -> Result<(), Failure> {
+/// The token an `hsm-init` step initialises, and how.
+struct InitPlan {
+    embedded: bool,
+    target: InitTarget,
+    label: String,
+    force: bool,
+    /// The token as it is before initialisation.
+    before: TokenSummary,
+    /// The serial of the ceremony's token before initialisation (journaled).
+    previous_serial: String,
+}
+
+fn init_target(
+    run: &CeremonyRun,
+    hsm: &HsmContext,
+    script_label: &str,
+) -> Result<InitPlan, Failure> {
     let embedded =
         run.env.rehearsal().is_some() && hsm.selector.to_string().contains(REHEARSAL_TOKEN_LABEL);
     let (slot, token) = hsm.module.find_token(&hsm.selector)?;
-    let (target, label, force) = if embedded {
+    let previous_serial = token.serial.clone();
+    let (target, label, force, before) = if embedded {
+        let label = REHEARSAL_TOKEN_LABEL.to_string();
+        (InitTarget::Slot(slot.id()), label, true, token)
+    } else if run.env.mode() == Mode::Rehearsal {
         (
             InitTarget::Slot(slot.id()),
-            REHEARSAL_TOKEN_LABEL.to_string(),
+            script_label.to_string(),
             true,
+            token,
         )
-    } else if run.env.mode() == Mode::Rehearsal {
-        (InitTarget::Slot(slot.id()), script_label.to_string(), true)
     } else {
         // Production initialises the token whose pinned identity was checked at start,
         // never "the first free one" (issue 14); it is re-checked after C_InitToken below.
@@ -110,12 +138,38 @@ fn hsm_init(run: &mut CeremonyRun, hsm: &HsmContext, script_label: &str) -> Resu
             return Err(StepFailure::refused("production needs hsm.expect in the profile").into());
         };
         let t = crate::hsm::init::select_pinned(&hsm.module, e)?;
+        let force = t.initialized;
         (
             InitTarget::Slot(t.slot_id),
             script_label.to_string(),
-            t.initialized,
+            force,
+            t,
         )
     };
+    Ok(InitPlan {
+        embedded,
+        target,
+        label,
+        force,
+        before,
+        previous_serial,
+    })
+}
+
+fn hsm_init(
+    run: &mut CeremonyRun,
+    hsm: &HsmContext,
+    script_label: &str,
+    plan: InitPlan,
+) -> Result<(), Failure> {
+    let InitPlan {
+        embedded,
+        target,
+        label,
+        force,
+        previous_serial,
+        ..
+    } = plan;
     run.intent(Some(&label))?;
     let (Some(so), Some(user)) = (hsm.so_pin.as_ref(), hsm.user_pin.as_ref()) else {
         return Err(StepFailure::refused("the new PINs are not known").into());
@@ -162,7 +216,7 @@ fn hsm_init(run: &mut CeremonyRun, hsm: &HsmContext, script_label: &str) -> Resu
             manufacturer: t.manufacturer.clone(),
             model: t.model.clone(),
         },
-        json!({"script_label": script_label, "previous_serial": token.serial,
+        json!({"script_label": script_label, "previous_serial": previous_serial,
                "embedded_rehearsal_token": embedded}),
     )?;
     run.done_event()?;

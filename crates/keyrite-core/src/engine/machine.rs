@@ -290,6 +290,7 @@ impl Engine {
             Next::Again => self.run_action(None),
             Next::Raise { expected, happened } => self.raise(&expected, &happened),
             Next::Failed(e) => {
+                self.hsm.forget_rejected(&e);
                 let expected = self.run.expected();
                 self.raise(&expected, &e.to_string())
             }

@@ -35,6 +35,7 @@ mod keyops;
 mod layout;
 mod machine;
 mod options;
+mod people;
 mod prompt;
 mod quorum;
 mod quorum_ops;

@@ -49,6 +49,9 @@ pub enum Prompt {
         who: UserKind,
         /// Why, e.g. "import the root KEK".
         purpose: String,
+        /// Asked again: the token rejected the PIN given (who, token, return code, and the
+        /// tries left as far as the token reports them). The rejected PIN was dropped.
+        rejected: Option<String>,
     },
     /// New SO and user PINs for initialising `token` (answer [`Answer::NewPins`]).
     NewPins {

@@ -54,7 +54,7 @@ impl CeremonyRun {
         let candidates = self
             .participants
             .iter()
-            .filter(|p| p.role == role)
+            .filter(|p| p.role == role && !self.is_actor(p))
             .filter(|p| !signed.is_some_and(|v| v.iter().any(|(id, _)| *id == p.id)))
             .cloned()
             .collect();
@@ -68,7 +68,7 @@ impl CeremonyRun {
     }
 
     /// Checks that `participant` may sign off the current step now: checked in, of the role
-    /// needed next, not signed yet.
+    /// needed next, not the person who performed the step, not signed yet.
     pub(super) fn sign_off_check(&self, participant: &str) -> Result<Role, EngineError> {
         let Some((role, _)) = self.signoff_needed() else {
             return bad("no sign-off is needed".into());
@@ -82,6 +82,7 @@ impl CeremonyRun {
                 p.role
             ));
         }
+        self.not_the_actor(p)?;
         let step = self.step_id();
         if self
             .signed

@@ -70,6 +70,16 @@ impl StepFailure {
         StepFailure(Box::new(StepError::Refused(reason.into())))
     }
 
+    /// The PIN the token rejected in this failure's login, if that is what failed.
+    pub(super) fn rejected_pin(&self) -> Option<UserKind> {
+        let e = match &*self.0 {
+            StepError::Hsm(e) => e,
+            StepError::Operation(OperationError::Hsm { source, .. }) => source,
+            _ => return None,
+        };
+        e.rejected_pin().map(|(who, _)| who)
+    }
+
     /// An engine error reported as the step's failure.
     pub(super) fn engine(e: Box<EngineError>) -> Self {
         StepFailure(Box::new(StepError::Engine(e)))
@@ -145,6 +155,8 @@ pub(super) struct PinAsk {
     pub(super) purpose: String,
     /// The key chosen at the screen for a quorum step, kept while PINs are asked.
     pub(super) chosen_key: Option<String>,
+    /// Why the PIN is asked again: the token rejected the one given (tries left, if known).
+    pub(super) rejected: Option<String>,
 }
 
 impl PinAsk {
@@ -153,6 +165,7 @@ impl PinAsk {
             who,
             purpose: purpose.into(),
             chosen_key: None,
+            rejected: None,
         }
     }
 }

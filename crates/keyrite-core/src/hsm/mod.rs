@@ -335,6 +335,28 @@ pub enum HsmError {
     },
 }
 
+impl HsmError {
+    /// `Some((who, PIN state after))` when a login failed because the token rejected the PIN
+    /// itself (wrong, malformed, or locked by this very attempt): that PIN must not be sent
+    /// again. Any other failure (token gone, PIN locked before the attempt) is `None`.
+    pub fn rejected_pin(&self) -> Option<(UserKind, PinState)> {
+        const REJECTED: [&str; 4] = [
+            "CKR_PIN_INCORRECT",
+            "CKR_PIN_INVALID",
+            "CKR_PIN_LEN_RANGE",
+            "CKR_PIN_LOCKED",
+        ];
+        match self {
+            HsmError::Login {
+                user, rv, after, ..
+            } if REJECTED.contains(&rv.split(' ').next().unwrap_or_default()) => {
+                Some((*user, *after))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A ceremony's token selection that failed while the module holds only uninitialised tokens
 /// (a fresh HSM): the error then says so and points to initialisation. Any other error is
 /// returned unchanged.

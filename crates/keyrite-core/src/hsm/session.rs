@@ -61,6 +61,35 @@ impl PinState {
     }
 }
 
+impl PinState {
+    /// How many tries `user`'s PIN has left, in words, as far as the token reports it (PKCS#11
+    /// tokens report flags, not a count).
+    pub fn tries_left(&self, user: UserKind) -> String {
+        let w = match user {
+            UserKind::So => "SO",
+            UserKind::User => "USER",
+        };
+        if self.locked {
+            format!(
+                "no tries are left: the token now reports the {user} PIN locked \
+                 (CKF_{w}_PIN_LOCKED)"
+            )
+        } else if self.final_try {
+            format!(
+                "one try is left: the token reports CKF_{w}_PIN_FINAL_TRY (one more wrong PIN \
+                 locks it)"
+            )
+        } else if self.count_low {
+            format!(
+                "the token does not say how many tries are left (it reports \
+                 CKF_{w}_PIN_COUNT_LOW: a wrong PIN was given since the last good one)"
+            )
+        } else {
+            "the token does not report how many tries are left".into()
+        }
+    }
+}
+
 impl std::fmt::Display for PinState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.locked {
@@ -319,6 +348,32 @@ pub(crate) fn call_err(operation: &str, target: &str, e: &cryptoki::error::Error
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_tries_left_are_said_as_far_as_the_token_reports_them() {
+        let st = |count_low, final_try, locked| PinState {
+            count_low,
+            final_try,
+            locked,
+        };
+        assert_eq!(
+            st(true, true, false).tries_left(UserKind::User),
+            "one try is left: the token reports CKF_USER_PIN_FINAL_TRY (one more wrong PIN locks it)"
+        );
+        assert_eq!(
+            st(true, false, true).tries_left(UserKind::So),
+            "no tries are left: the token now reports the SO PIN locked (CKF_SO_PIN_LOCKED)"
+        );
+        assert_eq!(
+            st(true, false, false).tries_left(UserKind::User),
+            "the token does not say how many tries are left (it reports CKF_USER_PIN_COUNT_LOW: \
+             a wrong PIN was given since the last good one)"
+        );
+        assert_eq!(
+            st(false, false, false).tries_left(UserKind::So),
+            "the token does not report how many tries are left"
+        );
+    }
     use super::*;
 
     fn summary(locked: bool, low: bool, final_try: bool) -> TokenSummary {

@@ -20,6 +20,7 @@ mod destroy;
 mod error;
 mod gate;
 mod recover;
+mod reinit;
 mod root_kek;
 mod rotate;
 
@@ -27,6 +28,7 @@ pub use destroy::{destroy_key, Destruction};
 pub use error::OperationError;
 pub use gate::{kek_fingerprint, key_ref, new_request, Quorum};
 pub use recover::{open_sealed_share, recover_root_kek, restore_backup, Recovery};
+pub use reinit::{live_keys_on, refuse_reinit_over_live_keys, ReinitRefused};
 pub use root_kek::{
     replace_root_kek, rotate_root_kek, LiveBackup, NewKek, RootKekRotation, SealedShare,
 };

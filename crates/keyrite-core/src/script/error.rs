@@ -81,6 +81,30 @@ pub enum ProblemKind {
         /// How many of that role the script declares.
         declared: u32,
     },
+    /// A sign-off of the step's own role that only the one acting could give.
+    #[error(
+        "step \"{step}\" acts as {role} and needs {need} {role} sign-off(s) from someone other \
+         than the {role} who performs it, but [roles] declares {declared} of that role in all; let \
+         another role sign it off or declare more"
+    )]
+    SignOffByActor {
+        /// The step.
+        step: String,
+        /// The role.
+        role: &'static str,
+        /// How many sign-offs of that role the step needs.
+        need: u32,
+        /// How many of that role the script declares.
+        declared: u32,
+    },
+    /// A `[roles] combine` entry that is not two different declared roles.
+    #[error(
+        "a combination is two different declared roles one person may hold together: {problem}"
+    )]
+    RoleCombination {
+        /// What is wrong.
+        problem: String,
+    },
     /// A sign-off count of zero.
     #[error("step \"{step}\" asks for 0 {role} sign-offs; remove the entry or ask for at least 1")]
     SignOffZero {

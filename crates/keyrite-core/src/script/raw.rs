@@ -23,6 +23,9 @@ pub(super) struct RawRoles {
     #[serde(default)]
     pub auditor: u32,
     pub custodians: Option<RawCustodians>,
+    /// Pairs of roles one person may hold together; checked in validation.
+    #[serde(default)]
+    pub combine: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,6 +60,9 @@ pub struct Roles {
     pub auditors: u8,
     /// Custodians and the threshold K of N; `None` when the ceremony involves no shares.
     pub custodians: Option<Threshold>,
+    /// Pairs of roles one person may hold together (`[roles] combine`); otherwise each person
+    /// in the room holds one role.
+    pub combinations: Vec<[Role; 2]>,
 }
 
 impl Roles {
@@ -71,6 +74,16 @@ impl Roles {
             Role::Auditor => self.auditors,
             Role::Custodian => self.custodians.map(|t| t.n()).unwrap_or(0),
         }
+    }
+
+    /// Whether the script lets one person hold roles `a` and `b` together (never the same
+    /// role twice).
+    pub fn may_combine(&self, a: Role, b: Role) -> bool {
+        a != b
+            && self
+                .combinations
+                .iter()
+                .any(|c| (c[0] == a && c[1] == b) || (c[0] == b && c[1] == a))
     }
 }
 

@@ -165,12 +165,42 @@ fn check_roles(cx: &mut Ctx<'_>, raw: &RawRoles) -> Roles {
     if custodians.is_some() {
         cx.custodians_refused = false;
     }
-    Roles {
+    let mut roles = Roles {
         administrators,
         witnesses,
         auditors,
         custodians,
+        combinations: Vec::new(),
+    };
+    for (i, pair) in raw.combine.iter().enumerate() {
+        let named: Vec<Option<Role>> = pair.iter().map(|r| Role::from_name(r)).collect();
+        let problem = match named.as_slice() {
+            [Some(a), Some(b)] if a == b => Some(format!("{a} is named twice")),
+            [Some(a), Some(b)] => [a, b]
+                .into_iter()
+                .find(|r| {
+                    roles.count(**r) == 0 && !(**r == Role::Custodian && cx.custodians_refused)
+                })
+                .map(|r| format!("[roles] declares no {r}")),
+            [_, _] => Some(format!(
+                "{} is not a role; roles are administrator, witness, custodian, auditor",
+                pair.iter()
+                    .find(|r| Role::from_name(r).is_none())
+                    .map(|r| format!("\"{r}\""))
+                    .unwrap_or_default()
+            )),
+            _ => Some(format!("it names {} roles, not two", pair.len())),
+        };
+        match (problem, named.as_slice()) {
+            (Some(problem), _) => cx.report(
+                &base.key("combine").index(i),
+                ProblemKind::RoleCombination { problem },
+            ),
+            (None, [Some(a), Some(b)]) => roles.combinations.push([*a, *b]),
+            (None, _) => {}
+        }
     }
+    roles
 }
 
 #[expect(
@@ -311,6 +341,25 @@ fn check_step(
     }
 
     let sign_offs = check_sign_offs(cx, path, &name, &rs.sign_off, roles, used);
+    // A step is never signed off by who performed it: a sign-off of the step's own role
+    // needs that many people of the role besides the one acting.
+    if let Some(actor) = role {
+        for so in sign_offs.iter().filter(|so| so.role == actor) {
+            let declared = roles.count(actor);
+            let need = so.needed(roles);
+            if need >= declared {
+                cx.report(
+                    &path.key("sign_off").key(actor.name()),
+                    ProblemKind::SignOffByActor {
+                        step: name.clone(),
+                        role: actor.name(),
+                        need: u32::from(need),
+                        declared: u32::from(declared),
+                    },
+                );
+            }
+        }
+    }
 
     let mut compliance = Vec::new();
     for (j, c) in rs.compliance.iter().enumerate() {

@@ -116,6 +116,7 @@ pub enum PromptView {
     Pin {
         who: String,
         purpose: String,
+        rejected: Option<String>,
     },
     NewPins {
         token: String,
@@ -202,9 +203,14 @@ impl From<&Prompt> for PromptView {
                 utc: reading.utc.clone(),
                 tolerance_seconds: *tolerance_seconds,
             },
-            Prompt::Pin { who, purpose } => PromptView::Pin {
+            Prompt::Pin {
+                who,
+                purpose,
+                rejected,
+            } => PromptView::Pin {
                 who: who.to_string(),
                 purpose: purpose.clone(),
+                rejected: rejected.clone(),
             },
             Prompt::NewPins { token } => PromptView::NewPins {
                 token: token.clone(),

@@ -116,9 +116,12 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
         match c.answer(a) {
             Ok(Progress::StepCompleted(s)) => println!("Step \"{s}\" completed."),
             Ok(_) => {}
+            // The PIN prompt comes again saying why; an answers file then stops (answers.rs).
+            Err(keyrite_core::engine::EngineError::PinRejected(_)) if file.is_some() => {}
             Err(
                 e @ (keyrite_core::engine::EngineError::BadAnswer(_)
-                | keyrite_core::engine::EngineError::Custodian(_)),
+                | keyrite_core::engine::EngineError::Custodian(_)
+                | keyrite_core::engine::EngineError::PinRejected(_)),
             ) if file.is_none() => eprintln!("keyrite: {e}"),
             Err(e) => return Err(e.into()),
         }
@@ -173,7 +176,12 @@ fn show(p: &Prompt) {
             "System clock: {} (tolerance {tolerance_seconds} s)",
             reading.utc
         ),
-        Prompt::Pin { who, purpose } => println!("The {who} PIN is needed to {purpose}."),
+        Prompt::Pin { who, purpose, rejected } => {
+            if let Some(why) = rejected {
+                println!("{why}: the rejected PIN was dropped.");
+            }
+            println!("The {who} PIN is needed to {purpose}.")
+        }
         Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
         Prompt::ShowShare { custodian, custodian_name, index, count, set_words, fingerprint_words, .. } => println!(
             "Share {index} of {count} for {custodian_name} ({custodian}); set: {set_words}; fingerprint: {fingerprint_words}"

@@ -81,6 +81,15 @@ pub fn init_token(
             ),
         });
     }
+    // No key the inventory knows as live is erased outside the key-destruction ceremony.
+    if before.initialized {
+        crate::operations::refuse_reinit_over_live_keys(journal.store(), &before).map_err(|e| {
+            AdminError::Refused {
+                command: cmd.name(),
+                reason: e.to_string(),
+            }
+        })?;
+    }
     let mut op = Op::begin(journal, cmd, label)?;
     let t = crate::hsm::init::init_token_checked(
         module,

@@ -1,0 +1,166 @@
+//! No destructive action outside a quorum ceremony: a token holding keys the inventory knows
+//! as live is not re-initialised — not by the hsm-initialisation ceremony run again, not by
+//! `keyrite hsm init --force`. The refusal names the token and the keys, comes before any
+//! PKCS#11 change, is journaled as the step's exception, and exits non-zero.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
+
+use keyrite_core::journal::{Event, Journal};
+use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
+use keyrite_tests::hsm::{keyrite_fds, rehearsal_serial};
+use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use serial_test::serial;
+use std::path::Path;
+
+fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
+    keyrite(
+        data,
+        &[
+            "ceremony",
+            "run",
+            script(name).to_str().unwrap(),
+            "--answers",
+            ans.to_str().unwrap(),
+        ],
+    )
+}
+
+fn token_keys(data: &Path) -> String {
+    let o = keyrite_fds(
+        data,
+        &["hsm", "keys", "--json", "--pin-fd", "3"],
+        &[],
+        &[(3, USER_PIN)],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+fn inventory(data: &Path) -> String {
+    let o = keyrite(data, &["inventory", "list", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+fn events(data: &Path) -> Vec<Event> {
+    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default()).unwrap();
+    let mut v = Vec::new();
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        v.push(e.event()?);
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
+/// The refusal, as both the ceremony and `keyrite hsm init` give it.
+fn refusal(serial: &str) -> String {
+    format!(
+        "refusing to re-initialise token \"keyrite-rehearsal\" (serial {serial}): it holds keys \
+         the inventory knows as live: \"keyrite-record-signing\" (key id keyrite-record-signing, \
+         active), \"keyrite-root-kek\" (key id keyrite-root-kek, active); re-initialising would \
+         erase them, and keys are destroyed only by the key-destruction ceremony \
+         (ceremony-scripts/key-destruction.toml: K custodians approve, the destruction is \
+         journaled with proof)"
+    )
+}
+
+#[test]
+#[serial(softhsm)]
+fn initialising_a_token_with_live_keys_again_is_refused() {
+    let t = TempData::new();
+    let data = t.path();
+    let ans = answers(t.tmp.path());
+    for name in ["hsm-initialisation", "root-key-generation"] {
+        let o = run(&data, &ans, name);
+        assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
+    }
+    let serial = rehearsal_serial(&data);
+    let keys = token_keys(&data);
+    assert!(keys.contains("keyrite-root-kek"), "{keys}");
+    let inv = inventory(&data);
+    let size = events(&data).len();
+
+    // The ceremony again: the step is refused before the new PINs are asked.
+    let o = run(&data, &ans, "hsm-initialisation");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("happened: {})\n", refusal(&serial))),
+        "{err}"
+    );
+    assert!(
+        !stdout(&o).contains("New SO and user PINs"),
+        "{}",
+        stdout(&o)
+    );
+    // Journaled as the step's exception, like every refusal of a step.
+    let ev = events(&data);
+    let opened: Vec<&String> = ev[size..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ExceptionOpened {
+                step, description, ..
+            } if step == "initialise-token" => Some(description),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        [&format!(
+            "expected: Initialise the HSM token (hsm-init) succeeds; happened: {}",
+            refusal(&serial)
+        )]
+    );
+    assert!(!ev[size..].iter().any(|e| matches!(
+        e,
+        Event::ActionIntent { .. } | Event::HsmTokenInitialised { .. }
+    )));
+    assert_eq!(token_keys(&data), keys, "the token's keys are unchanged");
+    assert_eq!(inventory(&data), inv, "the inventory is unchanged");
+    let v = keyrite(&data, &["journal", "verify"]);
+    assert!(v.status.success(), "{}", stderr(&v));
+
+    // `keyrite hsm init --force` obeys the same rule, with the same words.
+    let size = events(&data).len();
+    let o = keyrite_fds(
+        &data,
+        &[
+            "hsm",
+            "init",
+            "--label",
+            "again",
+            "--force",
+            "--yes",
+            "--token-label",
+            "keyrite-rehearsal",
+            "--current-so-pin-fd",
+            "3",
+            "--so-pin-fd",
+            "4",
+            "--pin-fd",
+            "5",
+        ],
+        &[],
+        &[(3, SO_PIN), (4, "so-New-63399"), (5, "us-New-63399")],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "keyrite: error: keyrite hsm init refused: {}; nothing was changed\n",
+            refusal(&serial)
+        )
+    );
+    assert_eq!(
+        events(&data).len(),
+        size,
+        "nothing journaled for a refused check"
+    );
+    assert_eq!(token_keys(&data), keys);
+    assert_eq!(inventory(&data), inv);
+}
