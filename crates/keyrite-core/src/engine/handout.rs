@@ -54,6 +54,17 @@ pub(super) fn start(run: &CeremonyRun, action: &Action) -> Result<Next<ShareWait
             let Some(set) = run.set.as_ref().filter(|s| !s.void) else {
                 return Err(StepFailure::refused("no share set of this ceremony to verify").into());
             };
+            let missing = set.undistributed();
+            if !missing.is_empty() {
+                let missing: Vec<String> = missing.iter().map(u8::to_string).collect();
+                return Err(StepFailure::refused(format!(
+                    "share set {} was not fully handed out before the interruption: share(s) {} were never written and are lost; the root KEK \"{}\" is kept because the backups are wrapped under it; rotate the root KEK again so that every custodian holds a share",
+                    set.set_id,
+                    missing.join(", "),
+                    set.protects
+                ))
+                .into());
+            }
             Ok(match set.next_unverified() {
                 None => Next::Done,
                 Some(_) => Next::Wait(ShareWait::Verify),

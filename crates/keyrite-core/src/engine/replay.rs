@@ -51,6 +51,7 @@ impl Replayed {
         let mut intent: Option<(String, String, Option<String>)> = None;
         let mut intent_set: Option<String> = None;
         let mut backup_file: Option<String> = None;
+        let mut quorum_sets: BTreeMap<String, SetRecord> = BTreeMap::new();
         let mine = |c: &str| c == id;
         // Nothing before the ceremony's start counts: read from there.
         let from = journal.ceremony_start(id)?.unwrap_or(journal.head().size);
@@ -188,6 +189,28 @@ impl Replayed {
                         ..Default::default()
                     });
                 }
+                // A set made by a quorum operation (no intent: the operation brackets itself);
+                // it becomes the ceremony's when its first share is handed out.
+                Event::ShareSetCreated {
+                    set_id,
+                    protects_key_id,
+                    threshold,
+                    share_count,
+                    share_fingerprints,
+                } => {
+                    quorum_sets.insert(
+                        set_id.clone(),
+                        SetRecord {
+                            set_id,
+                            threshold,
+                            count: share_count,
+                            fingerprints: share_fingerprints,
+                            protects: protects_key_id,
+                            by_quorum_operation: true,
+                            ..Default::default()
+                        },
+                    );
+                }
                 Event::BackupMade { location, .. } if intent.is_some() => {
                     backup_file = Some(location);
                 }
@@ -199,6 +222,11 @@ impl Replayed {
                     custodian_id,
                     ..
                 } if mine(&ceremony_id) => {
+                    if r.set.as_ref().is_none_or(|s| s.set_id != set_id) {
+                        if let Some(s) = quorum_sets.remove(&set_id) {
+                            r.set = Some(s);
+                        }
+                    }
                     if let Some(s) = r.set.as_mut().filter(|s| s.set_id == set_id) {
                         s.distributed.insert(index, sealed_file);
                         // Shares sealed to enrolled custodians' YubiKeys (root KEK rotation).
@@ -271,8 +299,10 @@ impl Replayed {
             r.done.remove(&step);
             r.pending.push(p);
         }
-        // A share set whose shares never all reached their custodians: they are lost.
-        if let Some(set) = r.set.clone() {
+        // A share set whose shares never all reached their custodians: they are lost. The KEK
+        // of a set a quorum operation made is kept (the backups are wrapped under it only);
+        // verify-shares says which shares are missing.
+        if let Some(set) = r.set.clone().filter(|s| !s.by_quorum_operation) {
             let all = (1..=set.count).all(|i| set.distributed.contains_key(&i));
             if !all
                 && r.pending

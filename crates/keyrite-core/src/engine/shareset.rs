@@ -17,12 +17,22 @@ pub(super) struct SetRecord {
     pub(super) void: bool,
     /// index → enrolled custodian id, for shares sealed to YubiKeys (a root KEK rotation).
     pub(super) holders: BTreeMap<u8, String>,
+    /// Made by a quorum operation (root KEK rotation, custodian replacement) that has already
+    /// rewrapped the backups under the KEK it protects: that KEK is never voided on resume.
+    pub(super) by_quorum_operation: bool,
 }
 
 impl SetRecord {
     /// The first share not handed out yet.
     pub(super) fn next_undistributed(&self) -> Option<u8> {
         (1..=self.count).find(|i| !self.distributed.contains_key(i))
+    }
+
+    /// The shares never handed out.
+    pub(super) fn undistributed(&self) -> Vec<u8> {
+        (1..=self.count)
+            .filter(|i| !self.distributed.contains_key(i))
+            .collect()
     }
 
     /// The first share not verified yet.
