@@ -72,42 +72,6 @@ enum Command {
     },
 }
 
-/// How the exit codes of commands whose modules still return the codes of before the table in
-/// `exit` are translated into it (journal verify and ceremony run used 2, also clap's usage
-/// code; record verify used 1 for invalid). Applies only to a command's own `Ok(code)`.
-// Removed once cmd/{journal,record,ceremony} return `exit::` constants themselves.
-fn legacy_codes(command: &Command) -> fn(ExitCode) -> ExitCode {
-    use cmd::ceremony::CeremonyCommand as C;
-    use cmd::journal::JournalCommand as J;
-    use cmd::record::RecordCommand as R;
-    match command {
-        Command::Journal(J::Verify { .. }) => |c| {
-            if c == ExitCode::from(2) {
-                exit::code(exit::INVALID)
-            } else {
-                c
-            }
-        },
-        Command::Record(R::Verify { .. }) => |c| {
-            if c == ExitCode::from(1) {
-                exit::code(exit::INVALID)
-            } else if c == ExitCode::from(2) {
-                exit::code(exit::UNREADABLE)
-            } else {
-                c
-            }
-        },
-        Command::Ceremony(C::Run { .. } | C::Resume { .. }) => |c| {
-            if c == ExitCode::from(2) {
-                exit::code(exit::NOT_COMPLETED)
-            } else {
-                c
-            }
-        },
-        _ => |c| c,
-    }
-}
-
 #[expect(unsafe_code, reason = "one libc call, explained where it is made")]
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`keyrite … | head`) like other Unix tools, instead of
@@ -133,7 +97,6 @@ fn main() -> ExitCode {
         profile: cli.profile,
         data_dir: cli.data_dir,
     };
-    let translate = legacy_codes(&command);
     let result = match command {
         Command::Hsm(c) => cmd::hsm::run(&globals, c),
         Command::Ceremony(c) => cmd::ceremony::run(&globals, c),
@@ -151,7 +114,7 @@ fn main() -> ExitCode {
         }),
     };
     match result {
-        Ok(code) => translate(code),
+        Ok(code) => code,
         Err(e) => {
             // Core errors already carry their cause in the message; print it once.
             eprintln!("keyrite: error: {e}");

@@ -1,6 +1,7 @@
 //! `keyrite journal …`: head, verify, export.
 
 use super::Globals;
+use crate::exit;
 use crate::output::print_json;
 use anyhow::Context;
 use clap::Subcommand;
@@ -151,11 +152,7 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
             } else {
                 print_verdict(&v);
             }
-            Ok(if v.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            Ok(exit::code(if v.ok { exit::OK } else { exit::INVALID }))
         }
         JournalCommand::Checkpoint { db, token } => {
             let db = match db {

@@ -2,6 +2,7 @@
 
 use super::hsm::context::{open, Opened, TokenArgs};
 use super::Globals;
+use crate::exit;
 use crate::output::print_json;
 use anyhow::Context;
 use clap::Subcommand;
@@ -150,7 +151,7 @@ fn verify(
         Ok(b) => b,
         Err(e) => {
             println!("INVALID: cannot read {}: {e}", record.display());
-            return Ok(ExitCode::from(2));
+            return Ok(exit::code(exit::UNREADABLE));
         }
     };
     let trust = match trust {
@@ -175,11 +176,11 @@ fn verify(
             println!("  {mark} {:<10} {}", l.check, l.detail);
         }
     }
-    Ok(if v.unreadable {
-        ExitCode::from(2)
+    Ok(exit::code(if v.unreadable {
+        exit::UNREADABLE
     } else if v.valid {
-        ExitCode::SUCCESS
+        exit::OK
     } else {
-        ExitCode::from(1)
-    })
+        exit::INVALID
+    }))
 }

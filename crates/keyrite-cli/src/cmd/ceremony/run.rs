@@ -2,6 +2,7 @@
 //! answers file.
 
 use crate::cmd::Globals;
+use crate::exit;
 use crate::output::print_json;
 use crate::pin::{read_confirmation, read_pin, PinSource};
 use keyrite_core::engine::answers::AnswerFile;
@@ -92,11 +93,11 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
                 summary.exceptions
             );
             print_closing(summary);
-            return Ok(if summary.outcome == "completed" {
-                ExitCode::SUCCESS
+            return Ok(exit::code(if summary.outcome == "completed" {
+                exit::OK
             } else {
-                ExitCode::from(2)
-            });
+                exit::NOT_COMPLETED
+            }));
         }
         show(&p);
         let a = match &file {
