@@ -95,12 +95,11 @@ fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
     )
 }
 
-/// Starts root-key-generation and SIGKILLs it as soon as the journal holds `step_started`
-/// for `step`.
-#[expect(unsafe_code, reason = "kill(2) on the child process the test spawned")]
-fn kill_at(data: &Path, ans: &Path, step: &str) {
-    let mut child = Command::new(bin("keyrite"))
-        .arg("--data-dir")
+/// The unattended root-key-generation command on `data` (SoftHSM2 found through the data
+/// directory, no input).
+fn root_key_run(data: &Path, ans: &Path) -> Command {
+    let mut c = Command::new(bin("keyrite"));
+    c.arg("--data-dir")
         .arg(data)
         .args([
             "ceremony",
@@ -111,7 +110,15 @@ fn kill_at(data: &Path, ans: &Path, step: &str) {
         ])
         .env_remove("SOFTHSM2_CONF")
         .env_remove("KEYRITE_DATA_DIR")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    c
+}
+
+/// Starts root-key-generation and SIGKILLs it as soon as the journal holds `step_started`
+/// for `step`.
+#[expect(unsafe_code, reason = "kill(2) on the child process the test spawned")]
+fn kill_at(data: &Path, ans: &Path, step: &str) {
+    let mut child = root_key_run(data, ans)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -225,20 +232,8 @@ fn what_resume_must_say(ev: &[Event]) -> Vec<String> {
 /// Runs root-key-generation on `data` with the testkit crash point set: the process kills
 /// itself with SIGKILL when the journal reaches `size` entries. Whether it did.
 fn run_until_journal_size(data: &Path, ans: &Path, size: u64) -> bool {
-    let o = Command::new(bin("keyrite"))
-        .arg("--data-dir")
-        .arg(data)
-        .args([
-            "ceremony",
-            "run",
-            script("root-key-generation").to_str().unwrap(),
-            "--answers",
-            ans.to_str().unwrap(),
-        ])
-        .env_remove("SOFTHSM2_CONF")
-        .env_remove("KEYRITE_DATA_DIR")
+    let o = root_key_run(data, ans)
         .env(KILL_AT_JOURNAL_SIZE, size.to_string())
-        .stdin(Stdio::null())
         .output()
         .expect("spawn");
     use std::os::unix::process::ExitStatusExt;
