@@ -99,3 +99,43 @@ fn a_pin_written_as_a_number_is_not_echoed() {
     );
     assert!(!stderr(&o).contains("20261206") && !stdout(&o).contains("20261206"));
 }
+
+/// The clock check names the clock it compared with: an empty reference is refused before
+/// anything about the clock is journaled.
+#[test]
+#[serial(softhsm)]
+fn an_unnamed_reference_clock_is_refused() {
+    let t = TempData::new();
+    let data = t.path();
+    let ans = answers(t.tmp.path());
+    let blank = t.tmp.path().join("blank-clock.toml");
+    let text = std::fs::read_to_string(&ans).unwrap();
+    std::fs::write(
+        &blank,
+        text.replace("reference = \"test clock\"", "reference = \"  \""),
+    )
+    .unwrap();
+    let o = run(&data, &blank, "hsm-initialisation");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "keyrite: error: the answer does not fit: the reference clock is not named: say which \
+         independent clock the witness compared the system clock with (for example \"wristwatch \
+         set to UTC from a GPS clock\")\n"
+    );
+    let j = keyrite_core::journal::Journal::open_read_only(
+        &data.join("journal.sqlite"),
+        &Default::default(),
+    )
+    .unwrap();
+    let mut clock_checks = 0;
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        if matches!(e.event()?, keyrite_core::journal::Event::PreflightResult { ref check, .. } if check == "clock")
+        {
+            clock_checks += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(clock_checks, 0);
+}

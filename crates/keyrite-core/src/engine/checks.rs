@@ -84,6 +84,14 @@ pub(super) fn confirm_clock(
             "{witness} is not a checked-in witness"
         )));
     }
+    // The check is only as good as the clock compared with: an unnamed one proves nothing.
+    if confirmation.reference.trim().is_empty() {
+        return Err(EngineError::BadAnswer(
+            "the reference clock is not named: say which independent clock the witness compared \
+             the system clock with (for example \"wristwatch set to UTC from a GPS clock\")"
+                .into(),
+        ));
+    }
     let r = ClockCheckResult::judge(reading.clone(), confirmation, tolerance);
     run.journal.append_with_details(
         Event::PreflightResult {
