@@ -29,6 +29,21 @@ struct Raw {
     approvals: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     yubikey_sign_offs: bool,
+    #[serde(default)]
+    present: BTreeMap<String, Vec<RawPresent>>,
+}
+
+/// A share a custodian presents in a `recover` step: typed `text`, a sealed file (`file`,
+/// default the one issued) and its `passphrase`, or `yubikey = true` (their `[yubikeys]` PIN).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPresent {
+    custodian: String,
+    text: Option<String>,
+    file: Option<std::path::PathBuf>,
+    passphrase: Option<String>,
+    #[serde(default)]
+    yubikey: bool,
 }
 
 /// A custodian's (virtual) YubiKey, keyed by the custodian's name.
@@ -77,6 +92,7 @@ pub struct AnswerFile {
     keys: BTreeMap<String, String>,
     approvals: BTreeMap<String, Vec<String>>,
     yubikey_sign_offs: bool,
+    present: BTreeMap<String, Vec<RawPresent>>,
     file: String,
 }
 
@@ -145,6 +161,7 @@ impl AnswerFile {
             keys: raw.keys,
             approvals: raw.approvals,
             yubikey_sign_offs: raw.yubikey_sign_offs,
+            present: raw.present,
             participants,
             so_pin: SecretText::new(raw.so_pin),
             user_pin: SecretText::new(raw.user_pin),
@@ -285,6 +302,10 @@ impl AnswerFile {
                 }
             }
             Prompt::Approval(p) => {
+                // Shares presented (any kind) come first, then YubiKey approvals.
+                if let Some(a) = self.presenting(p) {
+                    return a;
+                }
                 let names = self.approvals.get(&p.step).map(Vec::as_slice).unwrap_or(&[]);
                 let next = names.iter().find_map(|n| {
                     p.candidates.iter().find(|c| &c.name == n)
@@ -299,6 +320,50 @@ impl AnswerFile {
             }
             Prompt::Done { .. } => return Err(bad("the ceremony is closed".into())),
         })
+    }
+}
+
+impl AnswerFile {
+    /// The next share `[[present.STEP]]` lists whose holder has not presented yet.
+    fn presenting(&self, p: &super::prompt::ApprovalPrompt) -> Option<Result<Answer, EngineError>> {
+        let bad = |m: String| EngineError::BadAnswer(format!("answers file {}: {m}", self.file));
+        let (e, h) = self.present.get(&p.step)?.iter().find_map(|e| {
+            let h = p
+                .holders
+                .iter()
+                .find(|h| h.name == e.custodian && !h.presented)?;
+            Some((e, h))
+        })?;
+        let secret = |t: &String| SecretText::new(t.clone());
+        let proof = match (&e.text, &e.passphrase, e.yubikey) {
+            (Some(t), None, false) => ShareProof::Text(secret(t)),
+            (None, Some(pass), false) => {
+                match e.file.clone().or(h.sealed_file.clone().map(Into::into)) {
+                    Some(file) => ShareProof::Sealed {
+                        file,
+                        passphrase: secret(pass),
+                    },
+                    None => {
+                        return Some(Err(bad(format!(
+                            "present.{}: {} has no sealed file; give `file`",
+                            p.step, e.custodian
+                        ))))
+                    }
+                }
+            }
+            (None, None, true) => match self.yubikey(&e.custodian) {
+                Ok(y) => ShareProof::YubiKey { pin: copy(&y.pin) },
+                Err(err) => return Some(Err(err)),
+            },
+            _ => return Some(Err(bad(format!(
+                "present.{}: give {} exactly one of text, passphrase (with file) or yubikey = true",
+                p.step, e.custodian
+            )))),
+        };
+        Some(Ok(Answer::PresentShare {
+            custodian: h.custodian.clone().unwrap_or_else(|| e.custodian.clone()),
+            proof,
+        }))
     }
 }
 

@@ -222,6 +222,13 @@ pub enum Answer {
     /// To [`Prompt::Approval`]: no more custodians will approve; run the quorum check now
     /// (with fewer than K approvals it is refused and journaled).
     SubmitApprovals,
+    /// To [`Prompt::Approval`] of a `recover` step: a custodian in the room presents a share.
+    PresentShare {
+        /// Who: participant id here (`custodian-2`), enrolled id (`yk-7001`) or name.
+        custodian: String,
+        /// The share: typed or scanned, a passphrase-sealed file, or opened by their YubiKey.
+        proof: ShareProof,
+    },
     /// To [`Prompt::SignOff`]: an enrolled custodian signs off with their YubiKey (9c, PIN):
     /// the signature over the step outcome ([`super::step_outcome_text`]) is journaled.
     SignOffWithYubiKey {
@@ -344,6 +351,8 @@ pub struct ApprovalPrompt {
     pub failures: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
     pub expires_at: u64,
+    /// `recover` only: the shares of the set issued to custodians, any kind (else empty).
+    pub holders: Vec<super::holder::ShareHolder>,
 }
 
 /// A checked-in participant.

@@ -102,6 +102,25 @@ pub enum AnswerIn {
         pin: Typed,
     },
     SubmitApprovals,
+    /// A custodian presents a share typed or scanned from their card (recovery).
+    PresentShareText {
+        custodian: String,
+        #[ts(type = "string")]
+        text: Typed,
+    },
+    /// A custodian presents their passphrase-sealed share file (recovery).
+    PresentShareSealed {
+        custodian: String,
+        file: String,
+        #[ts(type = "string")]
+        passphrase: Typed,
+    },
+    /// A custodian opens their YubiKey-sealed share with the card and PIN (recovery).
+    PresentShareYubikey {
+        custodian: String,
+        #[ts(type = "string")]
+        pin: Typed,
+    },
 }
 
 impl AnswerIn {
@@ -179,6 +198,25 @@ impl AnswerIn {
                 pin: pin.0,
             },
             AnswerIn::SubmitApprovals => Answer::SubmitApprovals,
+            AnswerIn::PresentShareText { custodian, text } => Answer::PresentShare {
+                custodian,
+                proof: ShareProof::Text(text.0),
+            },
+            AnswerIn::PresentShareSealed {
+                custodian,
+                file,
+                passphrase,
+            } => Answer::PresentShare {
+                custodian,
+                proof: ShareProof::Sealed {
+                    file: PathBuf::from(file),
+                    passphrase: passphrase.0,
+                },
+            },
+            AnswerIn::PresentShareYubikey { custodian, pin } => Answer::PresentShare {
+                custodian,
+                proof: ShareProof::YubiKey { pin: pin.0 },
+            },
         })
     }
 }
