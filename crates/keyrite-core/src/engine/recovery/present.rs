@@ -79,7 +79,13 @@ pub(in crate::engine) fn present(
         .join(", ");
     // Until the share is read, the share number is the one the journal says they hold.
     let refused = |r: &mut RecoveryRun, index: u8, cause: String| {
-        let m = format!("share {index} presented by {by} was refused: {cause}; nothing was opened");
+        // Sealing errors say "nothing was opened" themselves.
+        let tail = if cause.ends_with("nothing was opened") {
+            ""
+        } else {
+            "; nothing was opened"
+        };
+        let m = format!("share {index} presented by {by} was refused: {cause}{tail}");
         r.failures.push((p.id.clone(), m.clone()));
         Err(EngineError::BadAnswer(m))
     };
