@@ -2,6 +2,8 @@
 //! `docs/formats/answers.md`. The engine refuses them in production
 //! ([`super::CeremonyOptions::unattended`]).
 
+mod present;
+
 use super::prompt::{Answer, Decision, Prompt, ShareProof};
 use super::EngineError;
 use crate::hsm::UserKind;
@@ -30,20 +32,7 @@ struct Raw {
     #[serde(default)]
     yubikey_sign_offs: bool,
     #[serde(default)]
-    present: BTreeMap<String, Vec<RawPresent>>,
-}
-
-/// A share a custodian presents in a `recover` step: typed `text`, a sealed file (`file`,
-/// default the one issued) and its `passphrase`, or `yubikey = true` (their `[yubikeys]` PIN).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPresent {
-    custodian: String,
-    text: Option<String>,
-    file: Option<std::path::PathBuf>,
-    passphrase: Option<String>,
-    #[serde(default)]
-    yubikey: bool,
+    present: BTreeMap<String, Vec<present::RawPresent>>,
 }
 
 /// A custodian's (virtual) YubiKey, keyed by the custodian's name.
@@ -92,7 +81,7 @@ pub struct AnswerFile {
     keys: BTreeMap<String, String>,
     approvals: BTreeMap<String, Vec<String>>,
     yubikey_sign_offs: bool,
-    present: BTreeMap<String, Vec<RawPresent>>,
+    present: BTreeMap<String, Vec<present::RawPresent>>,
     file: String,
 }
 
@@ -303,8 +292,8 @@ impl AnswerFile {
             }
             Prompt::Approval(p) => {
                 // Shares presented (any kind) come first, then YubiKey approvals.
-                if let Some(a) = self.presenting(p) {
-                    return a;
+                if let Some(a) = self.presenting(p)? {
+                    return Ok(a);
                 }
                 let names = self.approvals.get(&p.step).map(Vec::as_slice).unwrap_or(&[]);
                 let next = names.iter().find_map(|n| {
@@ -320,50 +309,6 @@ impl AnswerFile {
             }
             Prompt::Done { .. } => return Err(bad("the ceremony is closed".into())),
         })
-    }
-}
-
-impl AnswerFile {
-    /// The next share `[[present.STEP]]` lists whose holder has not presented yet.
-    fn presenting(&self, p: &super::prompt::ApprovalPrompt) -> Option<Result<Answer, EngineError>> {
-        let bad = |m: String| EngineError::BadAnswer(format!("answers file {}: {m}", self.file));
-        let (e, h) = self.present.get(&p.step)?.iter().find_map(|e| {
-            let h = p
-                .holders
-                .iter()
-                .find(|h| h.name == e.custodian && !h.presented)?;
-            Some((e, h))
-        })?;
-        let secret = |t: &String| SecretText::new(t.clone());
-        let proof = match (&e.text, &e.passphrase, e.yubikey) {
-            (Some(t), None, false) => ShareProof::Text(secret(t)),
-            (None, Some(pass), false) => {
-                match e.file.clone().or(h.sealed_file.clone().map(Into::into)) {
-                    Some(file) => ShareProof::Sealed {
-                        file,
-                        passphrase: secret(pass),
-                    },
-                    None => {
-                        return Some(Err(bad(format!(
-                            "present.{}: {} has no sealed file; give `file`",
-                            p.step, e.custodian
-                        ))))
-                    }
-                }
-            }
-            (None, None, true) => match self.yubikey(&e.custodian) {
-                Ok(y) => ShareProof::YubiKey { pin: copy(&y.pin) },
-                Err(err) => return Some(Err(err)),
-            },
-            _ => return Some(Err(bad(format!(
-                "present.{}: give {} exactly one of text, passphrase (with file) or yubikey = true",
-                p.step, e.custodian
-            )))),
-        };
-        Some(Ok(Answer::PresentShare {
-            custodian: h.custodian.clone().unwrap_or_else(|| e.custodian.clone()),
-            proof,
-        }))
     }
 }
 
