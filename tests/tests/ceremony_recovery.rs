@@ -358,6 +358,18 @@ fn recovery_from_typed_scanned_and_passphrase_sealed_shares_with_bad_ones_refuse
     drop(c);
 
     assert_restored(&data);
+    // No share, typo or passphrase anywhere in the journal's bytes.
+    let journal = std::fs::read(data.join("journal.sqlite")).unwrap();
+    let journal = String::from_utf8_lossy(&journal).to_uppercase();
+    for secret in [
+        good.expose().to_string(),
+        typo.clone(),
+        issued.share(4).canonical_text().expose().to_string(),
+        "NOT THE PASSPHRASE".into(),
+        PASSPHRASE.to_uppercase(),
+    ] {
+        assert!(!journal.contains(&secret), "the journal holds a secret");
+    }
     let ev = events(&data);
     let opened: Vec<(u8, &str)> = ev[since..]
         .iter()

@@ -255,6 +255,22 @@ mod tests {
             Ok(Answer::ShareProof(ShareProof::YubiKey { .. }))
         ));
         let a = parse(
+            serde_json::json!({"kind": "present-share-text", "custodian": "custodian-2", "text": "KEYRITE-SHARE:0B"}),
+        );
+        assert!(!format!("{a:?}").contains("0B"));
+        assert!(matches!(
+            a.into_answer(),
+            Ok(Answer::PresentShare { custodian, proof: ShareProof::Text(_) }) if custodian == "custodian-2"
+        ));
+        let a = parse(
+            serde_json::json!({"kind": "present-share-sealed", "custodian": "C Two", "file": "s.krseal", "passphrase": "pass phrase"}),
+        );
+        assert!(!format!("{a:?}").contains("pass phrase"));
+        assert!(matches!(
+            a.into_answer(),
+            Ok(Answer::PresentShare { proof: ShareProof::Sealed { file, .. }, .. }) if file == PathBuf::from("s.krseal")
+        ));
+        let a = parse(
             serde_json::json!({"kind": "sign-off-yubikey", "participant": "custodian-1", "pin": "1"}),
         );
         assert!(matches!(

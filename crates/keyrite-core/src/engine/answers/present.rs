@@ -66,3 +66,73 @@ impl AnswerFile {
         Ok(Some(Answer::PresentShare { custodian, proof }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::answers::AnswerFile;
+    use crate::engine::prompt::{Answer, ApprovalPrompt, Prompt, ShareProof};
+    use crate::engine::ShareHolder;
+
+    fn prompt(presented: bool) -> Prompt {
+        let holder = |name: &str, index: u8| ShareHolder {
+            custodian: Some(format!("custodian-{index}")),
+            name: name.into(),
+            index,
+            shown: true,
+            sealed_file: Some(format!("/d/shares/s-{index}.krseal")),
+            yubikey_serial: None,
+            presented,
+        };
+        Prompt::Approval(ApprovalPrompt {
+            step: "recover-root-kek".into(),
+            operation: "recover".into(),
+            key_label: "k".into(),
+            request_text: String::new(),
+            hash_words: String::new(),
+            request_sha256: String::new(),
+            needed: 2,
+            approved: vec![],
+            candidates: vec![],
+            failures: vec![],
+            expires_at: 0,
+            holders: vec![holder("C One", 1), holder("C Two", 2)],
+        })
+    }
+
+    const BASE: &str = "so_pin = \"1\"\nuser_pin = \"2\"\n[participants]\n\
+                        [clock]\nreference = \"r\"\noffset_seconds = 0\n";
+
+    #[test]
+    fn shares_are_presented_in_the_files_order_then_the_step_submits() {
+        let text = format!(
+            "{BASE}[[present.recover-root-kek]]\ncustodian = \"C Two\"\npassphrase = \"p\"\n\
+             [[present.recover-root-kek]]\ncustodian = \"C One\"\ntext = \"abcd\"\n"
+        );
+        let f = AnswerFile::parse("a.toml", &text).unwrap();
+        let a = f.answer(&prompt(false)).unwrap();
+        assert!(matches!(
+            a,
+            Answer::PresentShare { custodian, proof: ShareProof::Sealed { file, .. } }
+                if custodian == "custodian-2" && file.ends_with("s-2.krseal")
+        ));
+        assert!(matches!(
+            f.answer(&prompt(true)).unwrap(),
+            Answer::SubmitApprovals
+        ));
+    }
+
+    #[test]
+    fn an_entry_must_say_how_the_share_comes() {
+        let text = format!(
+            "{BASE}[[present.recover-root-kek]]\ncustodian = \"C One\"\ntext = \"a\"\npassphrase = \"p\"\n"
+        );
+        let f = AnswerFile::parse("a.toml", &text).unwrap();
+        assert_eq!(
+            f.answer(&prompt(false)).unwrap_err().to_string(),
+            crate::engine::EngineError::BadAnswer(
+                "answers file a.toml: present.recover-root-kek: give C One one of text, passphrase or yubikey = true".into()
+            )
+            .to_string()
+        );
+    }
+}
