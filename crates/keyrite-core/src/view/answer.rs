@@ -224,6 +224,7 @@ impl AnswerIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(v: serde_json::Value) -> AnswerIn {
         serde_json::from_value(v).expect("answer")
@@ -268,7 +269,7 @@ mod tests {
         assert!(!format!("{a:?}").contains("pass phrase"));
         assert!(matches!(
             a.into_answer(),
-            Ok(Answer::PresentShare { proof: ShareProof::Sealed { file, .. }, .. }) if file == PathBuf::from("s.krseal")
+            Ok(Answer::PresentShare { proof: ShareProof::Sealed { file, .. }, .. }) if file == Path::new("s.krseal")
         ));
         let a = parse(
             serde_json::json!({"kind": "sign-off-yubikey", "participant": "custodian-1", "pin": "1"}),
