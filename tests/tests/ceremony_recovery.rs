@@ -248,6 +248,16 @@ fn recovery_from_typed_scanned_and_passphrase_sealed_shares_with_bad_ones_refuse
     );
     unchanged(&c);
 
+    // A share that passes its checksum, of the right set and index, but not the one issued.
+    let forged = keyrite_core::shares::testing::with_value_byte_flipped(issued.share(4), 3, 0x40);
+    assert_eq!(
+        present(&mut c, "custodian-4", ShareProof::Text(forged.human_form())),
+        Err(fit(&format!(
+            "share 4 presented by C Four (custodian-4) was refused: it does not match the fingerprint recorded when set {set} was created; it is not the share issued; nothing was opened"
+        )))
+    );
+    unchanged(&c);
+
     // Someone who is not a checked-in custodian.
     assert_eq!(
         present(&mut c, "Zed Zero", ShareProof::Text(issued.share(1).human_form())),
@@ -285,7 +295,7 @@ fn recovery_from_typed_scanned_and_passphrase_sealed_shares_with_bad_ones_refuse
         .map(|h| h.index)
         .collect();
     assert_eq!(presented, [1, 2]);
-    assert_eq!(p.failures.len(), 4, "{:?}", p.failures);
+    assert_eq!(p.failures.len(), 5, "{:?}", p.failures);
     assert_eq!(token_objects(&data), empty);
     c.answer(Answer::SubmitApprovals).unwrap();
     let Prompt::ExceptionDecision { happened, .. } = c.prompt() else {
@@ -315,7 +325,7 @@ fn recovery_from_typed_scanned_and_passphrase_sealed_shares_with_bad_ones_refuse
             _ => None,
         })
         .collect();
-    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert_eq!(refused.len(), 5, "{refused:?}");
     for r in &refused {
         assert!(!r.contains(good.expose()) && !r.contains(&typo), "{r}");
     }
