@@ -655,3 +655,81 @@ fn refusals_are_exact_journaled_and_leave_the_token_unchanged() {
     assert!(f.on_token("k"));
     f.journal.verify(None, &[]).unwrap();
 }
+
+/// A rebuilt root KEK's check value is computed on the host exactly as the token computes it
+/// (`hsm::kcv`), so shares that rebuild a key other than the recorded one are refused before
+/// anything is imported.
+#[test]
+#[serial(softhsm)]
+fn a_rebuilt_root_kek_is_checked_on_the_host_before_it_is_imported() {
+    let mut f = Fx::new();
+    let (set, token_kcv, set_id) = {
+        let so = f.session(UserKind::So);
+        let kek = draw_root_kek(&so).unwrap();
+        let set = keyrite_core::shares::split(&kek, 3, 5).unwrap();
+        let p = f.policies.get("root-kek-import").unwrap();
+        let staged =
+            import_root_kek(&so, p, "kek-x", kek, &f.quirks, ProtectionRule::Rehearsal).unwrap();
+        drop(so);
+        let user = f.session(UserKind::User);
+        let ev = seal_root_kek(&user, p, staged, &f.quirks).unwrap();
+        let id = hex::encode(set.set_id.0);
+        (set, ev.kcv.unwrap().value, id)
+    };
+    let rebuilt = keyrite_core::shares::combine(&set.shares[..3]).unwrap();
+    let host = keyrite_core::hsm::kcv::wrapping_key_kcv_of(rebuilt.secret.expose()).unwrap();
+    assert_eq!(
+        host.value, token_kcv,
+        "the host computes the token's check value"
+    );
+
+    // The inventory records another key's fingerprint for it.
+    let recorded = kek_fingerprint("0000000000000000");
+    inventory::register(
+        &mut f.journal,
+        NewKey {
+            key_id: "kek-x".into(),
+            label: "kek-x".into(),
+            purpose: "root KEK".into(),
+            key_type: KeyType::SymmetricKeyWrapping,
+            algorithm: "aes-256".into(),
+            token_serial: f.serial.clone(),
+            cka_id: "01".into(),
+            fingerprint: Some(recorded.clone()),
+            cryptoperiod_days: None,
+            justification: None,
+        },
+        "test",
+    )
+    .unwrap();
+    inventory::set_share_set(&mut f.journal, "kek-x", &set_id).unwrap();
+    inventory::transition(&mut f.journal, "kek-x", KeyState::Active, "in use", "test").unwrap();
+    let before = f.object_count();
+    let opened: Vec<_> = set
+        .shares
+        .into_iter()
+        .take(3)
+        .enumerate()
+        .map(|(i, s)| (format!("c{}", i + 1), s))
+        .collect();
+    let e = recover_root_kek(
+        &mut f.journal,
+        &access!(f),
+        "kek-x",
+        "kek-y",
+        "kek-y",
+        opened,
+        "test",
+    )
+    .unwrap_err()
+    .to_string();
+    let fp = kek_fingerprint(&token_kcv);
+    assert!(
+        e.contains(&format!(
+            "the rebuilt key has fingerprint {fp}, the inventory records {recorded}; nothing was imported"
+        )),
+        "{e}"
+    );
+    assert_eq!(f.object_count(), before, "nothing reached the token");
+    assert!(!f.on_token("kek-y"));
+}

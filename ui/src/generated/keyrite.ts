@@ -5,7 +5,7 @@
  * The window's answer to the current prompt: one variant per [`Answer`] a person can give
  * (the CLI reads the same answers from the terminal).
  */
-export type AnswerIn = { "kind": "check-in", name: string, role: string, } | { "kind": "proceed" } | { "kind": "clock", witness: string, reference: string, offset_seconds: number, } | { "kind": "pin", pin: string, } | { "kind": "new-pins", so: string, user: string, } | { "kind": "share-text", text: string, } | { "kind": "share-sealed", file: string, passphrase: string, } | { "kind": "share-yubikey", pin: string, } | { "kind": "sign-off", participant: string, } | { "kind": "sign-off-yubikey", participant: string, pin: string, } | { "kind": "decide", decision: string, decided_by: Array<string>, reason: string, } | { "kind": "enrol", serial: number, current_pin: string, new_pin: string, current_puk: string, new_puk: string, touch: boolean, } | { "kind": "choose-key", key_id: string, } | { "kind": "approve", custodian_id: string, pin: string, } | { "kind": "submit-approvals" };
+export type AnswerIn = { "kind": "check-in", name: string, role: string, } | { "kind": "proceed" } | { "kind": "clock", witness: string, reference: string, offset_seconds: number, } | { "kind": "pin", pin: string, } | { "kind": "new-pins", so: string, user: string, } | { "kind": "share-text", text: string, } | { "kind": "share-sealed", file: string, passphrase: string, } | { "kind": "share-yubikey", pin: string, } | { "kind": "sign-off", participant: string, } | { "kind": "sign-off-yubikey", participant: string, pin: string, } | { "kind": "decide", decision: string, decided_by: Array<string>, reason: string, } | { "kind": "enrol", serial: number, current_pin: string, new_pin: string, current_puk: string, new_puk: string, touch: boolean, } | { "kind": "choose-key", key_id: string, } | { "kind": "approve", custodian_id: string, pin: string, } | { "kind": "submit-approvals" } | { "kind": "present-share-text", custodian: string, text: string, } | { "kind": "present-share-sealed", custodian: string, file: string, passphrase: string, } | { "kind": "present-share-yubikey", custodian: string, pin: string, };
 
 /**
  * What the home screen shows about the app itself.
@@ -722,7 +722,11 @@ failures: Array<string>,
 /**
  * Expiry, seconds since the Unix epoch.
  */
-expires_at: number, } | { "kind": "done", summary: Summary, };
+expires_at: number, 
+/**
+ * `recover` only: the shares of the set issued to custodians, any kind (else empty).
+ */
+holders: Array<ShareHolder>, } | { "kind": "done", summary: Summary, };
 
 /**
  * One check of the verdict.
@@ -893,6 +897,39 @@ set_words: string,
  * The share's fingerprint as words.
  */
 fingerprint_words: string, };
+
+/**
+ * One issued share of the set a `recover` step rebuilds, and its holder.
+ */
+export type ShareHolder = { 
+/**
+ * The holder's participant id in this ceremony (`custodian-2`), if they checked in.
+ */
+custodian: string | null, 
+/**
+ * The holder's name, as the journal recorded it when the share was issued.
+ */
+name: string, 
+/**
+ * Share index (1..=N).
+ */
+index: number, 
+/**
+ * The share was shown on screen when issued: it can be typed or scanned from the card.
+ */
+shown: boolean, 
+/**
+ * The sealed file written when it was issued, if any.
+ */
+sealed_file: string | null, 
+/**
+ * The YubiKey the sealed file is sealed to (else a passphrase seals it).
+ */
+yubikey_serial: number | null, 
+/**
+ * The share was presented and opened in this step.
+ */
+presented: boolean, };
 
 /**
  * The share on screen for its custodian: human form and QR modules. The one secret of the

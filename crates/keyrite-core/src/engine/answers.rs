@@ -2,6 +2,8 @@
 //! `docs/formats/answers.md`. The engine refuses them in production
 //! ([`super::CeremonyOptions::unattended`]).
 
+mod present;
+
 use super::prompt::{Answer, Decision, Prompt, ShareProof};
 use super::EngineError;
 use crate::hsm::UserKind;
@@ -34,6 +36,8 @@ struct Raw {
     approvals: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     yubikey_sign_offs: bool,
+    #[serde(default)]
+    present: BTreeMap<String, Vec<present::RawPresent>>,
 }
 
 /// A custodian's (virtual) YubiKey, keyed by the custodian's name.
@@ -86,6 +90,7 @@ pub struct AnswerFile {
     keys: BTreeMap<String, String>,
     approvals: BTreeMap<String, Vec<String>>,
     yubikey_sign_offs: bool,
+    present: BTreeMap<String, Vec<present::RawPresent>>,
     file: String,
 }
 
@@ -157,6 +162,7 @@ impl AnswerFile {
             keys: raw.keys,
             approvals: raw.approvals,
             yubikey_sign_offs: raw.yubikey_sign_offs,
+            present: raw.present,
             participants,
             so_pin: SecretText::new(raw.so_pin),
             user_pin: SecretText::new(raw.user_pin),
@@ -311,6 +317,10 @@ impl AnswerFile {
                 }
             }
             Prompt::Approval(p) => {
+                // Shares presented (any kind) come first, then YubiKey approvals.
+                if let Some(a) = self.presenting(p)? {
+                    return Ok(a);
+                }
                 let names = self.approvals.get(&p.step).map(Vec::as_slice).unwrap_or(&[]);
                 let next = names.iter().find_map(|n| {
                     p.candidates.iter().find(|c| &c.name == n)

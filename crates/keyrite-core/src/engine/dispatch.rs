@@ -8,7 +8,7 @@ use super::error::EngineError;
 use super::handout::{self, ShareWait};
 use super::hsm_actions::{self, HsmWait};
 use super::machine::{Engine, Phase};
-use super::prompt::{Answer, Decision, Participant, Progress, Prompt};
+use super::prompt::{Answer, Decision, Participant, Progress, Prompt, ShareProof};
 use super::quorum::{self, QuorumWait};
 use super::recovery;
 use super::status::{CeremonyStatus, StepState};
@@ -299,7 +299,12 @@ impl Engine {
                 quorum::finish(q, run, hsm, &action)?.map(Phase::Quorum)
             }
             (Phase::Unseal(r), Answer::Approve { custodian_id, pin }) => {
-                recovery::open_share(r, run, hsm, &custodian_id, pin)?
+                let proof = ShareProof::YubiKey { pin };
+                recovery::present_share(r, run, hsm, &custodian_id, proof)?
+                    .map(|r| Phase::Unseal(Box::new(r)))
+            }
+            (Phase::Unseal(r), Answer::PresentShare { custodian, proof }) => {
+                recovery::present_share(r, run, hsm, &custodian, proof)?
                     .map(|r| Phase::Unseal(Box::new(r)))
             }
             (Phase::Unseal(r), Answer::SubmitApprovals) => {
@@ -327,6 +332,7 @@ fn answer_name(a: &Answer) -> &'static str {
         Answer::ChooseKey { .. } => "a key choice",
         Answer::Approve { .. } => "an approval",
         Answer::SubmitApprovals => "submitting the approvals",
+        Answer::PresentShare { .. } => "a share presented for recovery",
     }
 }
 

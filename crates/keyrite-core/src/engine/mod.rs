@@ -25,10 +25,12 @@ mod checks;
 mod closing;
 mod context;
 mod custodians;
+mod decision;
 mod dispatch;
 mod error;
 mod handout;
 mod history;
+mod holder;
 mod hsm_actions;
 mod keyops;
 #[cfg(test)]
@@ -56,6 +58,7 @@ pub use closing::ClosingCheckpoint;
 pub use custodians::acknowledgement_text;
 pub use error::EngineError;
 pub use history::{history, CeremonyHistory};
+pub use holder::ShareHolder;
 pub use options::CeremonyOptions;
 pub use prompt::{
     Answer, ApprovalPrompt, Approver, Decision, KeyChoice, Participant, Progress, Prompt,

@@ -12,6 +12,8 @@ use serde::Serialize;
 use std::path::PathBuf;
 use ts_rs::TS;
 
+pub use super::decision::Decision;
+
 /// What the engine needs next. The face shows it and answers with the matching [`Answer`].
 #[derive(Debug)]
 pub enum Prompt {
@@ -228,6 +230,13 @@ pub enum Answer {
     /// To [`Prompt::Approval`]: no more custodians will approve; run the quorum check now
     /// (with fewer than K approvals it is refused and journaled).
     SubmitApprovals,
+    /// To [`Prompt::Approval`] of a `recover` step: a custodian in the room presents a share.
+    PresentShare {
+        /// Who: participant id here (`custodian-2`), enrolled id (`yk-7001`) or name.
+        custodian: String,
+        /// The share: typed or scanned, a passphrase-sealed file, or opened by their YubiKey.
+        proof: ShareProof,
+    },
     /// To [`Prompt::SignOff`]: an enrolled custodian signs off with their YubiKey (9c, PIN):
     /// the signature over the step outcome ([`super::step_outcome_text`]) is journaled.
     SignOffWithYubiKey {
@@ -264,37 +273,6 @@ pub enum ShareProof {
         /// Their YubiKey PIN.
         pin: SecretText,
     },
-}
-
-/// An exception's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    /// Run the step's action again.
-    Retry,
-    /// Skip the step (a witness must be among those deciding).
-    Skip,
-    /// Abort the ceremony.
-    Abort,
-}
-
-impl Decision {
-    /// The name used in the journal and answers files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Decision::Retry => "retry",
-            Decision::Skip => "skip",
-            Decision::Abort => "abort",
-        }
-    }
-
-    /// The decision named `name` (`retry`, `skip`, `abort`), as answers files and both faces
-    /// spell it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Decision::Retry, Decision::Skip, Decision::Abort]
-            .into_iter()
-            .find(|d| d.name() == name)
-    }
 }
 
 /// A key an operation may act on.
@@ -350,6 +328,8 @@ pub struct ApprovalPrompt {
     pub failures: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
     pub expires_at: u64,
+    /// `recover` only: the shares of the set issued to custodians, any kind (else empty).
+    pub holders: Vec<super::holder::ShareHolder>,
 }
 
 /// A checked-in participant.

@@ -219,6 +219,7 @@ fn approval_prompt(q: &QuorumRun, run: &CeremonyRun) -> Prompt {
             .map(|(who, why)| format!("{who}: {why}"))
             .collect(),
         expires_at: q.request.expires_at,
+        holders: Vec::new(),
     })
 }
 

@@ -1,37 +1,48 @@
-//! The recovery runner (`recover`): K custodians open their shares of the root KEK's
-//! current share set, each with their own YubiKey and PIN (the shares are sealed to their 9d
-//! keys); the engine rebuilds the root KEK into this token
-//! ([`crate::operations::recover_root_kek`], which checks it against the recorded
-//! fingerprint) and restores every live backup made under it, so the record-signing key is
-//! back before the checkpoint and the record.
+//! The recovery runner (`recover`): K custodians in the room present their shares of the
+//! root KEK's current share set, each in the form it was issued — typed or scanned from the
+//! share card, a passphrase-sealed file and its passphrase, or the file sealed to their
+//! YubiKey (opened by the card and PIN); kinds mix freely. Each share is checked against the
+//! journal before it is kept (`present`): the set being recovered, an index the journal says
+//! was issued to that custodian, the fingerprint recorded when the set was created. At K the
+//! engine rebuilds the root KEK into this token ([`crate::operations::recover_root_kek`]:
+//! combine checks the set's digest, the imported key's fingerprint is checked against the
+//! inventory's and the key removed on a mismatch) and restores every live backup made under
+//! it, so the record-signing key is back before the checkpoint and the record.
 //!
-//! Faces see the same [`Prompt::Approval`] as for other quorum steps (operation `recover`):
-//! an "approval" here is a custodian opening their share.
+//! Faces see [`Prompt::Approval`] (operation `recover`) with the issued shares in `holders`;
+//! [`super::prompt::Answer::PresentShare`] presents any kind, and an `Approve` (custodian id
+//! and YubiKey PIN) still opens a YubiKey-sealed share as before.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod issued;
+mod present;
 
 use super::context::HsmContext;
 use super::error::EngineError;
+use super::holder::ShareHolder;
 use super::keyops::{certify_record_signing, live_backups};
-use super::prompt::{ApprovalPrompt, Prompt};
+use super::prompt::{ApprovalPrompt, Prompt, ShareProof};
 use super::run::CeremonyRun;
 use super::step::{Next, StepFailure};
 use crate::hsm::{TokenSession, UserKind};
 use crate::inventory::custodians as register;
 use crate::inventory::{self, KeyRecord, KeyState, KeyType};
 use crate::journal::Event;
-use crate::operations::{open_sealed_share, recover_root_kek, restore_backup};
-use crate::secret::{SecretBytes, SecretText};
+use crate::operations::{recover_root_kek, restore_backup};
+use crate::script::Role;
 use crate::shares::Share;
+use issued::Issued;
 
-/// Shares being opened for the current recovery step.
+/// Shares being presented for the current recovery step.
 pub(super) struct RecoveryRun {
     kek: KeyRecord,
     set_id: String,
-    /// custodian id → (share index, sealed file).
-    sealed: BTreeMap<String, (u8, PathBuf)>,
+    /// Every share of the set the journal says was handed out, by index.
+    issued: Vec<Issued>,
+    /// The share fingerprints recorded when the set was created (index i at i − 1).
+    fingerprints: Vec<String>,
+    /// (custodian id for the journal, share) of each share presented and checked.
     opened: Vec<(String, Share)>,
+    /// (who, why) of each refused presentation, journaled when the step ends.
     failures: Vec<(String, String)>,
 }
 
@@ -55,35 +66,7 @@ fn kek_to_recover(run: &CeremonyRun, label: &str) -> Result<KeyRecord, StepFailu
         })
 }
 
-/// The shares of `set_id` sealed to custodians' YubiKeys, from the journal.
-fn sealed_shares(
-    run: &CeremonyRun,
-    set_id: &str,
-) -> Result<BTreeMap<String, (u8, PathBuf)>, StepFailure> {
-    let mut out = BTreeMap::new();
-    run.journal.for_each_selected(
-        &crate::journal::Select::kinds(&["share_distributed"]),
-        0,
-        |e| {
-            if let Event::ShareDistributed {
-                set_id: s,
-                index,
-                custodian_id,
-                sealed_file: Some(f),
-                ..
-            } = e.event()?
-            {
-                if s == set_id && custodian_id.starts_with("yk-") {
-                    out.insert(custodian_id, (index, PathBuf::from(f)));
-                }
-            }
-            Ok(())
-        },
-    )?;
-    Ok(out)
-}
-
-/// Starts the step: PINs, then the custodians open their shares.
+/// Starts the step: PINs, then the custodians present their shares.
 pub(super) fn start(
     run: &CeremonyRun,
     hsm: &HsmContext,
@@ -104,38 +87,67 @@ pub(super) fn start(
     }
     let kek = kek_to_recover(run, label)?;
     let set_id = kek.share_set_id.clone().unwrap_or_default();
-    let sealed = sealed_shares(run, &set_id)?;
+    let (issued, fingerprints) = issued::issued(run, &set_id)?;
     let k = needed(run);
-    if sealed.len() < k {
+    // Refused before anyone types a share: K holders must be in the room.
+    let here = issued
+        .iter()
+        .filter(|i| run.custodian_here(&i.name))
+        .count();
+    if here < k {
         return Err(StepFailure::refused(format!(
-            "share set {set_id} of root KEK \"{}\" has {} share(s) sealed to custodians' YubiKeys, fewer than the {k} needed; recover it from the custodians' share cards instead",
+            "share set {set_id} of root KEK \"{}\": {here} of the custodians checked in hold one of its {} issued share(s), fewer than the {k} needed; the holders of the shares must check in",
             kek.label,
-            sealed.len()
+            issued.len()
         )));
     }
     Ok(Next::Wait(RecoveryRun {
         kek,
         set_id,
-        sealed,
+        issued,
+        fingerprints,
         opened: Vec::new(),
         failures: Vec::new(),
     }))
 }
 
 pub(super) fn prompt(r: &RecoveryRun, run: &CeremonyRun, hsm: &HsmContext) -> Prompt {
+    let presented = |index: u8| r.opened.iter().any(|(_, s)| s.index() == index);
     let enrolled = register::active(run.journal.store()).unwrap_or_default();
     let (approved, candidates): (Vec<_>, Vec<_>) = enrolled
         .iter()
-        .filter(|c| r.sealed.contains_key(&c.record.custodian_id))
-        .map(|c| run.approver(c))
-        .partition(|a| r.opened.iter().any(|(id, _)| *id == a.custodian_id));
+        .filter_map(|c| {
+            let i = r
+                .issued
+                .iter()
+                .find(|i| i.holder == c.record.custodian_id && i.yubikey_serial.is_some())?;
+            Some((run.approver(c), presented(i.index)))
+        })
+        .partition(|(_, done)| *done);
+    let holders = r
+        .issued
+        .iter()
+        .map(|i| ShareHolder {
+            custodian: run
+                .participants
+                .iter()
+                .find(|p| p.role == Role::Custodian && p.name == i.name)
+                .map(|p| p.id.clone()),
+            name: i.name.clone(),
+            index: i.index,
+            shown: i.shown,
+            sealed_file: i.sealed_file.clone(),
+            yubikey_serial: i.yubikey_serial,
+            presented: presented(i.index),
+        })
+        .collect();
     let set = hex::decode(&r.set_id).unwrap_or_default();
     Prompt::Approval(ApprovalPrompt {
         step: run.step_id(),
         operation: "recover".into(),
         key_label: r.kek.label.clone(),
         request_text: format!(
-            "Recover root KEK \"{}\" (inventory key {}) into token {} from share set {} ({}): each custodian opens their sealed share with their YubiKey and PIN.",
+            "Recover root KEK \"{}\" (inventory key {}) into token {} from share set {} ({}): each custodian presents their share: typed or scanned from their card, their sealed file and its passphrase, or their YubiKey and PIN.",
             r.kek.label,
             r.kek.key_id,
             hsm.selector,
@@ -145,73 +157,27 @@ pub(super) fn prompt(r: &RecoveryRun, run: &CeremonyRun, hsm: &HsmContext) -> Pr
         hash_words: crate::words::short_words(&set, 4),
         request_sha256: r.set_id.clone(),
         needed: needed(run),
-        approved,
-        candidates,
+        approved: approved.into_iter().map(|(a, _)| a).collect(),
+        candidates: candidates.into_iter().map(|(a, _)| a).collect(),
         failures: r
             .failures
             .iter()
             .map(|(who, why)| format!("{who}: {why}"))
             .collect(),
         expires_at: 0,
+        holders,
     })
 }
 
-/// One custodian opens their share; the root KEK is rebuilt once K have.
-pub(super) fn open_share(
+/// A custodian presents a share; the root KEK is rebuilt once K are kept.
+pub(super) fn present_share(
     r: &mut RecoveryRun,
     run: &mut CeremonyRun,
     hsm: &HsmContext,
-    custodian_id: &str,
-    pin: SecretText,
+    who: &str,
+    proof: ShareProof,
 ) -> Result<Next<RecoveryRun>, EngineError> {
-    let bad = |m: String| Err(EngineError::BadAnswer(m));
-    let Some(rec) = register::get(run.journal.store(), custodian_id)?
-        .filter(|c| c.retired.is_none())
-        .map(|c| c.record)
-    else {
-        return bad(format!(
-            "{custodian_id} is not an active enrolled custodian"
-        ));
-    };
-    let Some((_, file)) = r.sealed.get(custodian_id).cloned() else {
-        return bad(format!(
-            "{} ({custodian_id}) holds no sealed share of set {}",
-            rec.name, r.set_id
-        ));
-    };
-    if r.opened.iter().any(|(id, _)| id == custodian_id) {
-        return bad(format!(
-            "{} ({custodian_id}) has already opened their share",
-            rec.name
-        ));
-    }
-    if !run.custodian_here(&rec.name) {
-        return bad(format!(
-            "{} ({custodian_id}) has not checked in to this ceremony: only custodians in the room open shares",
-            rec.name
-        ));
-    }
-    let sealed = std::fs::read(&file).map_err(|e| {
-        EngineError::Io(format!(
-            "cannot read the sealed share of {custodian_id} at {}: {e}",
-            file.display()
-        ))
-    })?;
-    let pin = SecretBytes::from_slice(pin.expose().as_bytes());
-    let opened = run
-        .cards()
-        .open(rec.yubikey_serial)
-        .map_err(|e| e.to_string())
-        .and_then(|mut card| {
-            open_sealed_share(card.as_mut(), &rec, &pin, &sealed).map_err(|e| e.to_string())
-        });
-    match opened {
-        Ok(share) => r.opened.push((custodian_id.to_string(), share)),
-        Err(e) => {
-            r.failures.push((custodian_id.to_string(), e.clone()));
-            return Err(EngineError::BadAnswer(e));
-        }
-    }
+    present::present(r, run, who, proof)?;
     if r.opened.len() >= needed(run) {
         return finish(r, run, hsm);
     }
@@ -228,7 +194,7 @@ pub(super) fn finish(
         run.journal.append(Event::ApprovalRefused {
             request_id: r.set_id.chars().take(16).collect(),
             custodian_id: who.clone(),
-            reason: format!("opening the sealed share failed: {why}"),
+            reason: why.clone(),
         })?;
     }
     Ok(match rebuild(r, run, hsm) {
@@ -245,7 +211,7 @@ fn rebuild(
     let k = needed(run);
     if r.opened.len() < k {
         return Err(StepFailure::refused(format!(
-            "{} of the {k} shares needed were opened; the root KEK was not rebuilt",
+            "{} of the {k} shares needed were presented; the root KEK was not rebuilt",
             r.opened.len()
         )));
     }

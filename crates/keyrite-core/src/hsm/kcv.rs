@@ -89,6 +89,55 @@ pub fn wrapping_key_kcv(s: &TokenSession, key: ObjectHandle) -> Result<KeyCheckV
     Ok(finish("kwp-zero-key-sha256", &wrapped))
 }
 
+/// The `kwp-zero-key-sha256` KCV of an AES-256 wrapping key given by value, computed on the
+/// host: the same value [`wrapping_key_kcv`] gets from a token holding that key (RFC 5649 is
+/// deterministic). Recovery compares a rebuilt root KEK with the recorded one with it before
+/// the key goes anywhere near the HSM. `None` if `key` is not 32 bytes.
+pub fn wrapping_key_kcv_of(key: &[u8]) -> Option<KeyCheckValue> {
+    use aes::cipher::KeyInit;
+    let kek = aes::Aes256::new_from_slice(key).ok()?;
+    Some(finish("kwp-zero-key-sha256", &kwp_wrap(&kek, &[0u8; 32])))
+}
+
+/// RFC 5649 key wrap with padding of `plain` (more than 8 bytes) under `kek`.
+fn kwp_wrap<C>(kek: &C, plain: &[u8]) -> Vec<u8>
+where
+    C: aes::cipher::BlockCipherEncrypt<BlockSize = aes::cipher::consts::U16>,
+{
+    let len = u32::try_from(plain.len()).unwrap_or(u32::MAX);
+    let mut a = [0u8; 8];
+    a[..4].copy_from_slice(&[0xA6, 0x59, 0x59, 0xA6]);
+    a[4..].copy_from_slice(&len.to_be_bytes());
+    let mut r: Vec<[u8; 8]> = plain
+        .chunks(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            b
+        })
+        .collect();
+    // RFC 3394's wrapping process W with the alternative initial value (n >= 2 here).
+    let n = r.len() as u64;
+    for j in 0..6u64 {
+        for (i, ri) in r.iter_mut().enumerate() {
+            let mut block = aes::Block::default();
+            block[..8].copy_from_slice(&a);
+            block[8..].copy_from_slice(ri);
+            kek.encrypt_block(&mut block);
+            let t = n * j + i as u64 + 1;
+            for (k, x) in t.to_be_bytes().iter().enumerate() {
+                a[k] = block[k] ^ x;
+            }
+            ri.copy_from_slice(&block[8..]);
+        }
+    }
+    let mut out = a.to_vec();
+    for ri in &r {
+        out.extend_from_slice(ri);
+    }
+    out
+}
+
 /// KCV of a data-encryption key (`CKA_ENCRYPT` true).
 pub fn data_key_kcv(s: &TokenSession, key: ObjectHandle) -> Result<KeyCheckValue, HsmError> {
     let ct = s
@@ -96,4 +145,36 @@ pub fn data_key_kcv(s: &TokenSession, key: ObjectHandle) -> Result<KeyCheckValue
         .encrypt(&Mechanism::AesEcb, key, &[0u8; 16])
         .map_err(|e| s.err("computing the key check value (C_Encrypt)", e))?;
     Ok(finish("ecb-zero-block-sha256", &ct))
+}
+
+#[cfg(test)]
+mod tests {
+    use aes::cipher::KeyInit;
+
+    #[test]
+    fn key_wrap_with_padding_matches_rfc_5649() {
+        // RFC 5649, section 6, first example (192-bit KEK, 20 octets of key data).
+        let kek = aes::Aes192::new_from_slice(
+            &hex::decode("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8").unwrap(),
+        )
+        .unwrap();
+        let wrapped = super::kwp_wrap(
+            &kek,
+            &hex::decode("c37b7e6492584340bed12207808941155068f738").unwrap(),
+        );
+        assert_eq!(
+            hex::encode(wrapped),
+            "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a"
+        );
+    }
+
+    #[test]
+    fn only_an_aes_256_key_has_a_host_side_check_value() {
+        assert!(super::wrapping_key_kcv_of(&[1u8; 16]).is_none());
+        let kcv = super::wrapping_key_kcv_of(&[1u8; 32]).unwrap();
+        assert_eq!(
+            (kcv.method.as_str(), kcv.value.len()),
+            ("kwp-zero-key-sha256", 16)
+        );
+    }
 }

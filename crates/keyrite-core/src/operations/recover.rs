@@ -96,6 +96,19 @@ pub fn recover_root_kek(
         );
         return Err(refuse(journal, OP, kek_id, None, None, reason));
     }
+    // The rebuilt key must be the recorded one before it goes near the token: its check value
+    // is computed on the host exactly as the token computes it (hsm::kcv). The comparison
+    // after the import below stays: it is the token's own word.
+    if let Some(kcv) = crate::hsm::kcv::wrapping_key_kcv_of(rebuilt.secret.expose()) {
+        let fp = kek_fingerprint(&kcv.value);
+        if Some(&fp) != rec.fingerprint.as_ref() {
+            let reason = format!(
+                "the rebuilt key has fingerprint {fp}, the inventory records {}; nothing was imported",
+                rec.fingerprint.as_deref().unwrap_or("none")
+            );
+            return Err(refuse(journal, OP, kek_id, None, None, reason));
+        }
+    }
     let so = login(journal, hsm, OP, kek_id, UserKind::So)?;
     let hsm_err = |source| OperationError::Hsm {
         operation: OP,

@@ -102,6 +102,25 @@ pub enum AnswerIn {
         pin: Typed,
     },
     SubmitApprovals,
+    /// A custodian presents a share typed or scanned from their card (recovery).
+    PresentShareText {
+        custodian: String,
+        #[ts(type = "string")]
+        text: Typed,
+    },
+    /// A custodian presents their passphrase-sealed share file (recovery).
+    PresentShareSealed {
+        custodian: String,
+        file: String,
+        #[ts(type = "string")]
+        passphrase: Typed,
+    },
+    /// A custodian opens their YubiKey-sealed share with the card and PIN (recovery).
+    PresentShareYubikey {
+        custodian: String,
+        #[ts(type = "string")]
+        pin: Typed,
+    },
 }
 
 impl AnswerIn {
@@ -179,6 +198,25 @@ impl AnswerIn {
                 pin: pin.0,
             },
             AnswerIn::SubmitApprovals => Answer::SubmitApprovals,
+            AnswerIn::PresentShareText { custodian, text } => Answer::PresentShare {
+                custodian,
+                proof: ShareProof::Text(text.0),
+            },
+            AnswerIn::PresentShareSealed {
+                custodian,
+                file,
+                passphrase,
+            } => Answer::PresentShare {
+                custodian,
+                proof: ShareProof::Sealed {
+                    file: PathBuf::from(file),
+                    passphrase: passphrase.0,
+                },
+            },
+            AnswerIn::PresentShareYubikey { custodian, pin } => Answer::PresentShare {
+                custodian,
+                proof: ShareProof::YubiKey { pin: pin.0 },
+            },
         })
     }
 }
@@ -186,6 +224,7 @@ impl AnswerIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(v: serde_json::Value) -> AnswerIn {
         serde_json::from_value(v).expect("answer")
@@ -215,6 +254,22 @@ mod tests {
         assert!(matches!(
             a.into_answer(),
             Ok(Answer::ShareProof(ShareProof::YubiKey { .. }))
+        ));
+        let a = parse(
+            serde_json::json!({"kind": "present-share-text", "custodian": "custodian-2", "text": "KEYRITE-SHARE:0B"}),
+        );
+        assert!(!format!("{a:?}").contains("0B"));
+        assert!(matches!(
+            a.into_answer(),
+            Ok(Answer::PresentShare { custodian, proof: ShareProof::Text(_) }) if custodian == "custodian-2"
+        ));
+        let a = parse(
+            serde_json::json!({"kind": "present-share-sealed", "custodian": "C Two", "file": "s.krseal", "passphrase": "pass phrase"}),
+        );
+        assert!(!format!("{a:?}").contains("pass phrase"));
+        assert!(matches!(
+            a.into_answer(),
+            Ok(Answer::PresentShare { proof: ShareProof::Sealed { file, .. }, .. }) if file == Path::new("s.krseal")
         ));
         let a = parse(
             serde_json::json!({"kind": "sign-off-yubikey", "participant": "custodian-1", "pin": "1"}),

@@ -209,6 +209,9 @@ fn show(p: &Prompt) {
         Prompt::Approval(a) => {
             println!("Approval request ({} of key \"{}\"):\n{}", a.operation, a.key_label, a.request_text);
             println!("Request words: {}   ({} of {} approvals)", a.hash_words, a.approved.len(), a.needed);
+            for h in &a.holders {
+                println!("  {}", holder_line(h));
+            }
             for f in &a.failures {
                 println!("  failed attempt: {f}");
             }
@@ -240,6 +243,21 @@ fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
         ) => println!("Insert the YubiKey of {custodian_name} (serial {serial}) now."),
         (Prompt::EnrolYubiKey { custodian_name, .. }, Answer::Enrol { serial, .. }) => {
             println!("Insert the YubiKey of {custodian_name} (serial {serial}) now.")
+        }
+        (
+            Prompt::Approval(ap),
+            Answer::PresentShare {
+                custodian,
+                proof: ShareProof::YubiKey { .. },
+            },
+        ) => {
+            let holder = ap
+                .holders
+                .iter()
+                .find(|h| h.custodian.as_ref() == Some(custodian));
+            if let Some((name, serial)) = holder.and_then(|h| Some((&h.name, h.yubikey_serial?))) {
+                println!("Insert the YubiKey of {name} (serial {serial}) now.")
+            }
         }
         (Prompt::Approval(ap), Answer::Approve { custodian_id, .. }) => {
             if let Some(c) = ap
@@ -405,6 +423,7 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
         Prompt::ChooseKey { .. } => Answer::ChooseKey {
             key_id: line("Key id: ")?.trim().to_string(),
         },
+        Prompt::Approval(a) if !a.holders.is_empty() => ask_share(a)?,
         Prompt::Approval(a) => {
             for c in &a.candidates {
                 println!(
@@ -437,6 +456,74 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
         }
         Prompt::Done { .. } => anyhow::bail!("the ceremony is closed"),
     })
+}
+
+/// One issued share of the set being recovered, as the room reads it (no secret in it).
+fn holder_line(h: &keyrite_core::engine::ShareHolder) -> String {
+    let kind = match (h.yubikey_serial, &h.sealed_file, h.shown) {
+        (Some(serial), _, _) => format!("sealed to YubiKey {serial}"),
+        (None, Some(f), true) => format!("card, or sealed file {f}"),
+        (None, Some(f), false) => format!("sealed file {f}"),
+        (None, None, _) => "card".to_string(),
+    };
+    format!(
+        "share {}: {} ({}) — {kind}{}",
+        h.index,
+        h.name,
+        h.custodian.as_deref().unwrap_or("not checked in"),
+        if h.presented { " — presented" } else { "" }
+    )
+}
+
+/// Recovery: a custodian presents a share in the form they hold it. The share and the
+/// passphrase are read without echo, like PINs; a barcode scanner typing the card's QR
+/// payload (`KEYRITE-SHARE:…`) into the same hidden prompt works too.
+fn ask_share(a: &keyrite_core::engine::ApprovalPrompt) -> anyhow::Result<Answer> {
+    let id = line("Custodian id presenting a share (empty: no more shares): ")?;
+    let id = id.trim();
+    if id.is_empty() {
+        return Ok(Answer::SubmitApprovals);
+    }
+    let Some(h) = a
+        .holders
+        .iter()
+        .find(|h| h.custodian.as_deref() == Some(id) && !h.presented)
+    else {
+        anyhow::bail!("{id} is not among the custodians listed with a share to present");
+    };
+    let custodian = id.to_string();
+    if let Some(serial) = h.yubikey_serial {
+        println!("Insert the YubiKey of {} (serial {serial}) now.", h.name);
+        let pin = read_pin(PinSource::Terminal, "YubiKey PIN")?;
+        return Ok(Answer::PresentShare {
+            custodian,
+            proof: ShareProof::YubiKey { pin },
+        });
+    }
+    let how = line("Type or scan the share from the card (c), or open the sealed file (f)? ")?;
+    let proof = match how.trim() {
+        "c" => ShareProof::Text(read_pin(
+            PinSource::Terminal,
+            "share (typed or scanned, not shown)",
+        )?),
+        "f" => {
+            let given = line(&format!(
+                "Sealed file [{}]: ",
+                h.sealed_file.as_deref().unwrap_or("")
+            ))?;
+            let file = match (given.trim(), &h.sealed_file) {
+                ("", Some(f)) => f.into(),
+                ("", None) => anyhow::bail!("give the sealed file's path"),
+                (g, _) => g.into(),
+            };
+            ShareProof::Sealed {
+                file,
+                passphrase: read_pin(PinSource::Terminal, "share passphrase")?,
+            }
+        }
+        _ => anyhow::bail!("answer c (card) or f (sealed file)"),
+    };
+    Ok(Answer::PresentShare { custodian, proof })
 }
 
 /// `ceremony status [--json]`.
