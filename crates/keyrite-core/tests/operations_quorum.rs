@@ -201,6 +201,17 @@ impl Fx {
             .map(|i| self.journal.entry(i).unwrap().event().unwrap())
             .collect()
     }
+    /// The read-back journaled with the last `key_imported` of `key_id` (`details.evidence`,
+    /// what the record prints: attributes, KCV, key protection).
+    fn imported_evidence(&self, key_id: &str) -> serde_json::Value {
+        let n = self.journal.head().size;
+        (0..n)
+            .rev()
+            .map(|i| self.journal.entry(i).unwrap().body_json().unwrap())
+            .find(|b| b["event"]["type"] == "key_imported" && b["event"]["key_id"] == key_id)
+            .unwrap_or_else(|| panic!("no key_imported of {key_id}"))["details"]["evidence"]
+            .clone()
+    }
     fn state(&self, key_id: &str) -> KeyState {
         inventory::get(self.journal.store(), key_id)
             .unwrap()
@@ -385,6 +396,14 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
     assert_eq!(nid, "b1@kek-2");
     assert_eq!(nb.wrapping_key_label, "kek-2");
     assert_ne!(nb.wrapping_key_kcv, b1.backup.wrapping_key_kcv);
+    // The new KEK's read-back reaches the journal, and so the record (issue 14, item 6).
+    let ev = f.imported_evidence("kek-2");
+    assert_eq!(ev["kcv"]["value"], nb.wrapping_key_kcv.as_str(), "{ev}");
+    assert_eq!(ev["key_protection"]["level"], "full", "{ev}");
+    assert!(
+        ev["attributes"].as_array().is_some_and(|a| !a.is_empty()),
+        "{ev}"
+    );
     assert_ne!(nb.wrapped, b1.backup.wrapped);
     assert_eq!(nb.spki_sha256, b1.backup.spki_sha256);
     let on_disk = KeyBackup::decode(path, &std::fs::read_to_string(path).unwrap()).unwrap();
@@ -475,6 +494,12 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
     assert_eq!(
         rec.evidence.kcv.as_ref().unwrap().value,
         nb.wrapping_key_kcv
+    );
+    let ev = f.imported_evidence("kek-2-recovered");
+    assert_eq!(ev["kcv"]["value"], nb.wrapping_key_kcv.as_str(), "{ev}");
+    assert!(
+        ev["attributes"].as_array().is_some_and(|a| !a.is_empty()),
+        "{ev}"
     );
     let rs = TokenSession::login(&f.m, &racc.token, UserKind::User, &ruser)
         .unwrap()

@@ -129,7 +129,13 @@ fn rewrap(
         &op,
     )?;
     let mut t = private_template(policy, &b.backup.label, &b.backup.id);
-    t.retain(|a| !matches!(a, Attribute::Token(_) | Attribute::ValueLen(_)));
+    // SoftHSM2 refuses CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY).
+    t.retain(|a| {
+        !matches!(
+            a,
+            Attribute::Token(_) | Attribute::ValueLen(_) | Attribute::Modifiable(_)
+        )
+    });
     t.push(Attribute::Token(false));
     t.push(Attribute::Class(if policy.key.is_secret() {
         ObjectClass::SECRET_KEY
@@ -364,16 +370,21 @@ pub fn replace_root_kek(
         reason: e.to_string(),
     };
     let record = (|| -> Result<KeyRecord, crate::inventory::InventoryError> {
-        journal.append(Event::KeyImported {
-            key_id: new.key_id.into(),
-            label: new.label.into(),
-            cka_id: new_kek.id.clone(),
-            token_serial: rec.token_serial.clone(),
-            algorithm: "aes-256".into(),
-            source: format!(
-                "drawn in rotation of root KEK {kek_id}; split into share set {set_id}"
-            ),
-        })?;
+        // The read-back (attributes, KCV, key protection) as `details.evidence`, as the
+        // root-key ceremony journals it: the record prints the new KEK's KCV and words.
+        journal.append_with_details(
+            Event::KeyImported {
+                key_id: new.key_id.into(),
+                label: new.label.into(),
+                cka_id: new_kek.id.clone(),
+                token_serial: rec.token_serial.clone(),
+                algorithm: "aes-256".into(),
+                source: format!(
+                    "drawn in rotation of root KEK {kek_id}; split into share set {set_id}"
+                ),
+            },
+            json!({ "evidence": &new_kek }),
+        )?;
         inventory::register(
             journal,
             NewKey {
