@@ -380,6 +380,38 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
         threshold: 3,
         backup_dir: &out,
     };
+    // A backups directory that is a link out is refused before anything is journaled.
+    let elsewhere = f.tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let linked = f.tmp.path().join("linked-backups");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    let head = f.journal.head();
+    let err = rotate_root_kek(
+        &mut f.journal,
+        &access!(f),
+        &q,
+        "kek-1",
+        &NewKek {
+            backup_dir: &linked,
+            ..new
+        },
+        std::slice::from_ref(&b1),
+        "test",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "rotate-root-kek: cannot write {l}: cannot write the rewrapped backups: {l} is a \
+             symbolic link (to {e}); Keyrite writes only inside {t} and never follows a link out \
+             of it; replace the link by a real directory; nothing was written",
+            l = linked.display(),
+            e = elsewhere.display(),
+            t = f.tmp.path().display()
+        )
+    );
+    assert_eq!(f.journal.head(), head, "nothing journaled");
+    assert!(f.on_token("kek-1") && !f.on_token("kek-2"));
     let rot = rotate_root_kek(
         &mut f.journal,
         &access!(f),

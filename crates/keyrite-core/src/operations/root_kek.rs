@@ -217,6 +217,16 @@ pub fn replace_root_kek(
     backups: &[LiveBackup],
     actor: &str,
 ) -> Result<RootKekRotation, OperationError> {
+    // The rewrapped backups go into `new.backup_dir` itself, never through a link out of it
+    // (the engine names `DATA/backups`): checked before anything is journaled or changed.
+    let backup_root = new.backup_dir.parent().unwrap_or(new.backup_dir);
+    crate::paths::ensure_dir_within(backup_root, new.backup_dir, "the rewrapped backups").map_err(
+        |e| OperationError::Io {
+            operation: OP,
+            path: new.backup_dir.display().to_string(),
+            reason: e.to_string(),
+        },
+    )?;
     let rec = inventory_record(journal, OP, kek_id)?;
     if rec.state != KeyState::Active {
         let reason = format!("it is {}; only the active root KEK is rotated", rec.state);
@@ -342,14 +352,20 @@ pub fn replace_root_kek(
         for b in backups {
             let nb = rewrap(&user, hsm, b, old_h, new_h, new.label, &new_kcv).map_err(hsm_err)?;
             let id = format!("{}@{}", b.backup_id, new.key_id);
-            let path = new.backup_dir.join(format!("{id}.backup"));
+            let name = format!("{id}.backup");
             // Never over an existing file, never through a link (crate::paths).
-            crate::paths::write_new_named(&path, "rewrapped backup", nb.encode().as_bytes())
-                .map_err(|e| OperationError::Io {
-                    operation: OP,
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+            let path = crate::paths::write_new_within(
+                backup_root,
+                new.backup_dir,
+                &name,
+                "rewrapped backup",
+                nb.encode().as_bytes(),
+            )
+            .map_err(|e| OperationError::Io {
+                operation: OP,
+                path: new.backup_dir.join(&name).display().to_string(),
+                reason: e.to_string(),
+            })?;
             out.push((id, path.display().to_string(), nb));
         }
         Ok(out)
