@@ -9,7 +9,8 @@
 //! Both are refused by the token itself (the KEK is private; its `CKA_UNWRAP_TEMPLATE`). Every
 //! object on the token is private (read with `C_GetAttributeValue` on every object, and
 //! cross-checked with OpenSC's `pkcs11-tool`, a separate process: it lists nothing without
-//! login and all of them after), and the generated keys and the KEK are non-modifiable.
+//! login and all of them after), and the generated keys and the KEK are non-modifiable. The
+//! ceremony's record names the KEK by its KCV and words, with the KEK and beside the backup.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
@@ -161,6 +162,57 @@ fn pkcs11_tool_objects(r: &RehearsalHsm, login: bool) -> Vec<(String, String)> {
     objs
 }
 
+/// The root-key ceremony's record says which KEK: its KCV and words with the KEK, and beside
+/// the backup made under it; `record verify` accepts the record against the journal.
+fn record_names_the_kek(data: &Path, kcv: &str) {
+    let record = std::fs::read_dir(data.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("root-key-generation") && n.ends_with(".pdf"))
+        })
+        .expect("the root-key ceremony's record");
+    let v = keyrite(
+        data,
+        &[
+            "record",
+            "verify",
+            record.to_str().unwrap(),
+            "--journal",
+            data.join("journal.sqlite").to_str().unwrap(),
+        ],
+    );
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    let o = std::process::Command::new("pdftotext")
+        .arg(&record)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let flat = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words = keyrite_core::words::to_words(&hex::decode(kcv).unwrap());
+    assert!(
+        flat.contains(&format!(
+            "Key check value (KCV, kwp-zero-key-sha256): {kcv}"
+        )),
+        "{flat}"
+    );
+    assert!(
+        flat.contains(&format!(
+            "KCV (a custodian rebuilding the key confirms it against these) in words: {words}"
+        )),
+        "{flat}"
+    );
+    assert!(
+        flat.contains(&format!("wrapped by {KEK} (KCV {kcv}: {words})")),
+        "{flat}"
+    );
+}
+
 #[test]
 #[serial(softhsm)]
 fn the_ceremonies_token_refuses_both_unwrap_attacks_and_every_object_is_private() {
@@ -168,6 +220,7 @@ fn the_ceremonies_token_refuses_both_unwrap_attacks_and_every_object_is_private(
     ceremonies(&t);
     let data = t.path();
     let backup = ceremony_backup(&data);
+    record_names_the_kek(&data, &backup.wrapping_key_kcv);
     let r = RehearsalHsm::ensure(&DataDir::open_at(data.clone()).unwrap()).unwrap();
     let m = Pkcs11Module::load(r.module_path()).unwrap();
     let user = SecretText::new(USER_PIN.into());

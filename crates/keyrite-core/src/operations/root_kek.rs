@@ -445,13 +445,16 @@ pub fn replace_root_kek(
                 .find(|(bid, _)| bid == &b.backup_id)
                 .map(|(_, k)| k.clone())
                 .unwrap_or_default();
-            journal.append(Event::BackupMade {
-                backup_id: nid.clone(),
-                key_id: of.clone(),
-                wrapped_by: new.key_id.into(),
-                blob_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(nb.encode())),
-                location: path.clone(),
-            })?;
+            journal.append_with_details(
+                Event::BackupMade {
+                    backup_id: nid.clone(),
+                    key_id: of.clone(),
+                    wrapped_by: new.key_id.into(),
+                    blob_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(nb.encode())),
+                    location: path.clone(),
+                },
+                json!({"wrapping_key_kcv": nb.wrapping_key_kcv}),
+            )?;
             inventory::add_backup(journal, nid, &of, new.key_id, path)?;
             inventory::retire_backup(journal, &b.backup_id, &format!("rewrapped as {nid}"))?;
         }
