@@ -301,6 +301,7 @@ mod tests {
             Attribute::KeyType(KeyType::EC),
             Attribute::Token(true),
             Attribute::Private(true),
+            Attribute::Modifiable(false),
             Attribute::Local(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(true),
