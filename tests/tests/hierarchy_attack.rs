@@ -6,7 +6,8 @@
 //! - a session that never logs in asks `C_UnwrapKey` for a non-sensitive, extractable key;
 //! - a logged-in user asks for a key readable in the clear (or wrappable by any key).
 //!
-//! Both are refused by the token itself (the KEK is private; its `CKA_UNWRAP_TEMPLATE`). Every
+//! Both are refused by the token itself (the KEK is private; its `CKA_UNWRAP_TEMPLATE`), and
+//! OpenSC's `pkcs11-tool --unwrap --extractable` is refused the same way. Every
 //! object on the token is private (read with `C_GetAttributeValue` on every object, and
 //! cross-checked with OpenSC's `pkcs11-tool`, a separate process: it lists nothing without
 //! login and all of them after), and the generated keys and the KEK are non-modifiable. The
@@ -252,6 +253,15 @@ fn the_ceremonies_token_refuses_both_unwrap_attacks_and_every_object_is_private(
     // 2. Logged in, asking for a key readable in the clear or wrappable under any key.
     let u = login();
     let kek = kek_handle(&u);
+    let kek_id = match u
+        .raw()
+        .get_attributes(kek, &[AttributeType::Id])
+        .unwrap()
+        .pop()
+    {
+        Some(Attribute::Id(id)) => hex::encode(id),
+        other => panic!("the KEK's CKA_ID: {other:?}"),
+    };
     let objects_before = every_object(&u);
     let mut extractable_not_sensitive = readable(true);
     extractable_not_sensitive.push(Attribute::WrapWithTrusted(true));
@@ -350,7 +360,37 @@ fn the_ceremonies_token_refuses_both_unwrap_attacks_and_every_object_is_private(
     assert_eq!(rv(err), RvError::ActionProhibited);
     drop(u);
 
-    // 4. OpenSC's view from outside: nothing without login (a session without login sees only
+    // 4. OpenSC's view from outside. Its unwrap (it logs in first: pkcs11-tool has no unwrap
+    // without login) asks for an extractable, non-sensitive secret key holding the backup's
+    // bytes: refused by the KEK's template. (Under a template-less AES key the same command
+    // fails later, with CKR_ATTRIBUTE_READ_ONLY: SoftHSM2 refuses the CKA_VALUE_LEN
+    // pkcs11-tool sends.)
+    let blob = t.scratch("stolen.wrapped");
+    std::fs::write(&blob, &backup.wrapped).unwrap();
+    let out = std::process::Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", r.conf_path())
+        .arg("--module")
+        .arg(r.module_path())
+        .args([
+            "--token-label",
+            REHEARSAL_TOKEN_LABEL,
+            "--login",
+            "--pin",
+            USER_PIN,
+        ])
+        .args(["--unwrap", "-m", "0x210A", "--id", &kek_id, "-i"])
+        .arg(&blob)
+        .args(["--key-type", "GENERIC:80", "--extractable"])
+        .args(["--application-label", "stolen"])
+        .output()
+        .expect("run pkcs11-tool (OpenSC)");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("C_UnwrapKey failed: rv = CKR_TEMPLATE_INCONSISTENT"),
+        "{said}"
+    );
+    // Nothing without login; all four after login (and no "stolen" key). (a session without login sees only
     // objects whose CKA_PRIVATE is false), all four after login.
     assert_eq!(
         pkcs11_tool_objects(&r, false),
