@@ -75,3 +75,78 @@ fn ceremony_validate_refuses_every_kind_of_escaping_label_at_its_location() {
     }
     assert!(!d.path().join("backups").exists(), "nothing was written");
 }
+
+/// `keyrite record produce --out` (and `--cert-out`) never writes through a link nor over a
+/// file: the record of a real rehearsal is refused into a link pointing out, and into an
+/// existing file; the link's target is never created, the file never changed.
+#[test]
+#[serial_test::serial(softhsm)]
+fn record_produce_never_writes_through_a_link_nor_over_a_file() {
+    let d = TempData::new();
+    let data = d.path();
+    let ans = keyrite_tests::ceremony::answers(d.tmp.path());
+    let o = keyrite(
+        &data,
+        &[
+            "ceremony",
+            "run",
+            script("hsm-initialisation").to_str().unwrap(),
+            "--answers",
+            ans.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let ceremony = std::fs::read_dir(data.join("records"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find_map(|n| n.strip_suffix(".pdf").map(str::to_string))
+        .expect("the hsm-initialisation record");
+    let produce = |out: &std::path::Path, cert: &std::path::Path| {
+        keyrite_tests::hsm::keyrite_fds(
+            &data,
+            &[
+                "record",
+                "produce",
+                "--ceremony",
+                &ceremony,
+                "--out",
+                out.to_str().unwrap(),
+                "--cert-out",
+                cert.to_str().unwrap(),
+                "--pin-fd",
+                "3",
+            ],
+            &[],
+            &[(3, keyrite_tests::ceremony::USER_PIN)],
+            "",
+        )
+    };
+    let outside = d.scratch("outside.pdf");
+    let link = d.scratch("record.pdf");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let cert = d.scratch("record.cer");
+    let o = produce(&link, &cert);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "keyrite: error: cannot write the record: {} already exists; Keyrite never \
+             overwrites a file: move it aside or choose another name\n",
+            link.display()
+        )
+    );
+    assert!(!outside.exists(), "nothing written through the link");
+    assert!(!cert.exists(), "nothing else written either");
+    // Into an existing file: refused, the file unchanged.
+    let existing = d.scratch("existing.pdf");
+    std::fs::write(&existing, b"an earlier file").unwrap();
+    let o = produce(&existing, &cert);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&existing).unwrap(), b"an earlier file");
+    // A fresh name works, the certificate beside it.
+    let fresh = d.scratch("fresh.pdf");
+    let o = produce(&fresh, &cert);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(fresh.exists() && cert.exists());
+}
