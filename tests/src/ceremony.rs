@@ -31,3 +31,39 @@ pub fn answers(dir: &Path) -> PathBuf {
     .expect("write answers");
     p
 }
+
+/// Asserts that a record in `DATA/records` whose file name starts with `prefix` prints the
+/// root KEK's check value `kcv` (hex) and its words: the record says which KEK (issue 14).
+pub fn record_prints_kek(data: &Path, prefix: &str, kcv: &str) {
+    let bytes: Vec<u8> = (0..kcv.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&kcv[i..i + 2], 16).expect("KCV hex"))
+        .collect();
+    let words = keyrite_core::words::to_words(&bytes);
+    let want = [
+        format!("Key check value (KCV, kwp-zero-key-sha256): {kcv}"),
+        format!("KCV (a custodian rebuilding the key confirms it against these) in words: {words}"),
+    ];
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(data.join("records")).expect("records dir") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !name.starts_with(prefix) || !name.ends_with(".pdf") {
+            continue;
+        }
+        let o = std::process::Command::new("pdftotext")
+            .arg(&p)
+            .arg("-")
+            .output()
+            .expect("pdftotext");
+        let flat = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if want.iter().all(|w| flat.contains(w.as_str())) {
+            return;
+        }
+        seen.push(name.to_string());
+    }
+    panic!("no record {prefix}* prints the KEK's KCV {kcv} and its words {words}; records seen: {seen:?}");
+}

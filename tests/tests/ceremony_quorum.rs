@@ -20,7 +20,7 @@ use keyrite_core::hsm::backup::KeyBackup;
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::script::Script;
 use keyrite_core::secret::SecretText;
-use keyrite_tests::ceremony::{answers, script};
+use keyrite_tests::ceremony::{answers, record_prints_kek, script};
 use keyrite_tests::piv::Harness;
 use keyrite_tests::quorum::YK_PIN;
 use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
@@ -210,6 +210,8 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     let mut labels: Vec<&str> = rewrapped.iter().map(|b| b.label.as_str()).collect();
     labels.sort();
     assert_eq!(labels, ["keyrite-record-signing", "keyrite-signing-key"]);
+    // The rotation's record says which KEK: the new one's KCV and words (issue 14).
+    record_prints_kek(&data, "key-rotation", &rewrapped[0].wrapping_key_kcv);
     let set = ev[mark..]
         .iter()
         .find_map(|e| match e {
@@ -374,6 +376,16 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     );
     let (granted, _) = approvals_of(&ev, mark);
     assert_eq!(granted, ["yk-7001", "yk-7002", "yk-7006"]);
+    let r3_kcv = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            KeyBackup::decode("b", &std::fs::read_to_string(&p).ok()?).ok()
+        })
+        .find(|b| b.wrapping_key_label == "keyrite-root-kek-r3")
+        .expect("a backup under the new KEK")
+        .wrapping_key_kcv;
+    record_prints_kek(&data, "replace-custodian", &r3_kcv);
 
     // Recovery onto a replacement token: three custodians open the shares of the new set
     // (sealed to their YubiKeys); the root KEK comes back with its recorded fingerprint and
@@ -432,6 +444,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
                 .is_some_and(|n| n.starts_with("root-key-recovery"))
         })
         .expect("recovery record");
+    record_prints_kek(&data, "root-key-recovery", &r3_kcv);
     let v = keyrite(
         &data,
         &[

@@ -301,6 +301,7 @@ fn weaker_key_from_the_module_is_caught_at_read_back() {
     assert_eq!(
         failures(&rows),
         vec![
+            "CKA_MODIFIABLE is true, the policy requires false",
             "CKA_SENSITIVE is false, the policy requires true",
             "CKA_ALWAYS_SENSITIVE is false, the policy requires true",
             "CKA_WRAP_WITH_TRUSTED is false, the policy requires true",

@@ -201,6 +201,17 @@ impl Fx {
             .map(|i| self.journal.entry(i).unwrap().event().unwrap())
             .collect()
     }
+    /// The read-back journaled with the last `key_imported` of `key_id` (`details.evidence`,
+    /// what the record prints: attributes, KCV, key protection).
+    fn imported_evidence(&self, key_id: &str) -> serde_json::Value {
+        let n = self.journal.head().size;
+        (0..n)
+            .rev()
+            .map(|i| self.journal.entry(i).unwrap().body_json().unwrap())
+            .find(|b| b["event"]["type"] == "key_imported" && b["event"]["key_id"] == key_id)
+            .unwrap_or_else(|| panic!("no key_imported of {key_id}"))["details"]["evidence"]
+            .clone()
+    }
     fn state(&self, key_id: &str) -> KeyState {
         inventory::get(self.journal.store(), key_id)
             .unwrap()
@@ -369,6 +380,38 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
         threshold: 3,
         backup_dir: &out,
     };
+    // A backups directory that is a link out is refused before anything is journaled.
+    let elsewhere = f.tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let linked = f.tmp.path().join("linked-backups");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    let head = f.journal.head();
+    let err = rotate_root_kek(
+        &mut f.journal,
+        &access!(f),
+        &q,
+        "kek-1",
+        &NewKek {
+            backup_dir: &linked,
+            ..new
+        },
+        std::slice::from_ref(&b1),
+        "test",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "rotate-root-kek: cannot write {l}: cannot write the rewrapped backups: {l} is a \
+             symbolic link (to {e}); Keyrite writes only inside {t} and never follows a link out \
+             of it; replace the link by a real directory; nothing was written",
+            l = linked.display(),
+            e = elsewhere.display(),
+            t = f.tmp.path().display()
+        )
+    );
+    assert_eq!(f.journal.head(), head, "nothing journaled");
+    assert!(f.on_token("kek-1") && !f.on_token("kek-2"));
     let rot = rotate_root_kek(
         &mut f.journal,
         &access!(f),
@@ -385,6 +428,14 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
     assert_eq!(nid, "b1@kek-2");
     assert_eq!(nb.wrapping_key_label, "kek-2");
     assert_ne!(nb.wrapping_key_kcv, b1.backup.wrapping_key_kcv);
+    // The new KEK's read-back reaches the journal, and so the record (issue 14, item 6).
+    let ev = f.imported_evidence("kek-2");
+    assert_eq!(ev["kcv"]["value"], nb.wrapping_key_kcv.as_str(), "{ev}");
+    assert_eq!(ev["key_protection"]["level"], "full", "{ev}");
+    assert!(
+        ev["attributes"].as_array().is_some_and(|a| !a.is_empty()),
+        "{ev}"
+    );
     assert_ne!(nb.wrapped, b1.backup.wrapped);
     assert_eq!(nb.spki_sha256, b1.backup.spki_sha256);
     let on_disk = KeyBackup::decode(path, &std::fs::read_to_string(path).unwrap()).unwrap();
@@ -475,6 +526,12 @@ fn three_of_five_gate_destroy_rotate_root_kek_rotation_and_recovery() {
     assert_eq!(
         rec.evidence.kcv.as_ref().unwrap().value,
         nb.wrapping_key_kcv
+    );
+    let ev = f.imported_evidence("kek-2-recovered");
+    assert_eq!(ev["kcv"]["value"], nb.wrapping_key_kcv.as_str(), "{ev}");
+    assert!(
+        ev["attributes"].as_array().is_some_and(|a| !a.is_empty()),
+        "{ev}"
     );
     let rs = TokenSession::login(&f.m, &racc.token, UserKind::User, &ruser)
         .unwrap()

@@ -42,13 +42,14 @@ pub enum RecordCommand {
         /// Ceremony id.
         #[arg(long)]
         ceremony: String,
-        /// The PDF to write.
+        /// The PDF to write: a new file (never overwritten, never written through a link).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Paper: a4 or letter.
         #[arg(long, default_value = "a4", value_parser = ["a4", "letter"])]
         paper: String,
-        /// Also write the record-signing certificate (DER) here, for `record verify --trust`.
+        /// Also write the record-signing certificate (DER) here, for `record verify --trust`
+        /// (a new file, like --out).
         #[arg(long, value_name = "FILE")]
         cert_out: Option<PathBuf>,
         /// Journal database (default: the data directory's).
@@ -126,9 +127,10 @@ pub fn run(globals: &Globals, command: RecordCommand) -> anyhow::Result<ExitCode
                 PageSize::A4
             };
             let pdf = produce_record(&journal, &ceremony, &signer, &cert, size)?;
-            std::fs::write(&out, &pdf).with_context(|| format!("writing {}", out.display()))?;
+            // Never over an existing file, never through a link (the core's one rule).
+            keyrite_core::paths::write_new_named(&out, "the record", &pdf)?;
             if let Some(c) = &cert_out {
-                std::fs::write(c, &cert).with_context(|| format!("writing {}", c.display()))?;
+                keyrite_core::paths::write_new_named(c, "the certificate", &cert)?;
             }
             println!(
                 "Wrote the signed record of ceremony {ceremony} to {} ({} bytes)",

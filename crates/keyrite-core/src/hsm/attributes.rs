@@ -152,6 +152,12 @@ pub fn expected(policy: &KeyPolicy, half: Half, origin: Origin) -> Vec<Expected>
         b("CKA_PRIVATE", AttributeType::Private, true),
         b("CKA_LOCAL", AttributeType::Local, generated),
     ];
+    // Generated keys are made non-modifiable. Restored keys cannot be: SoftHSM2 refuses
+    // CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY); the root KEK adds the
+    // row itself (`hsm::rootkek::seal_root_kek`).
+    if generated {
+        v.push(b("CKA_MODIFIABLE", AttributeType::Modifiable, false));
+    }
     let sign = policy.has(Usage::Sign);
     match half {
         Half::Secret | Half::Private => {
@@ -295,6 +301,7 @@ mod tests {
             Attribute::KeyType(KeyType::EC),
             Attribute::Token(true),
             Attribute::Private(true),
+            Attribute::Modifiable(false),
             Attribute::Local(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(true),

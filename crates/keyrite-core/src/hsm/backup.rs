@@ -435,6 +435,8 @@ pub fn restore_key(
         ObjectClass::PRIVATE_KEY
     };
     let mut t = private_template(policy, &backup.label, &backup.id);
+    // SoftHSM2 refuses CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY).
+    t.retain(|a| !matches!(a, Attribute::Modifiable(_)));
     t.push(Attribute::Class(class));
     t.push(Attribute::KeyType(key_type(policy.key)));
     let value_len_quirk = q.unwrapped_value_len_zero && policy.key.is_secret();

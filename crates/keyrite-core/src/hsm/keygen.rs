@@ -140,11 +140,14 @@ pub(crate) fn require_user(s: &TokenSession, operation: &str) -> Result<(), HsmE
 }
 
 /// The private/secret template attributes a policy asks for (label and id included). Every
-/// object Keyrite creates is private: nothing is usable, or even visible, without login.
+/// object Keyrite creates is private: nothing is usable, or even visible, without login. And
+/// non-modifiable: no usage (`CKA_DECRYPT` on a wrapping key, `CKA_SIGN` on a key that should
+/// not sign) and no label can be changed on the token after the read-back the journal holds.
 pub fn private_template(policy: &KeyPolicy, label: &str, id: &[u8]) -> Vec<Attribute> {
     let mut t = vec![
         Attribute::Token(true),
         Attribute::Private(true),
+        Attribute::Modifiable(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
         Attribute::Sensitive(policy.sensitive),
@@ -170,6 +173,7 @@ pub fn public_template(policy: &KeyPolicy, label: &str, id: &[u8]) -> Vec<Attrib
     let mut t = vec![
         Attribute::Token(true),
         Attribute::Private(true),
+        Attribute::Modifiable(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
         Attribute::Verify(policy.has(Usage::Sign)),

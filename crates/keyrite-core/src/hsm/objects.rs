@@ -456,12 +456,34 @@ mod tests {
         assert_eq!(keys[1].attributes, ev.attributes);
         assert!(keys[1].failures.is_empty());
 
-        // A key whose attributes no policy allows is listed with what differs, not hidden.
+        // A generated key is sealed: no usage can be changed after its read-back.
         let h = keygen::find_key(&s, "sig").unwrap().private.unwrap();
-        s.raw()
+        let err = s
+            .raw()
             .update_attributes(h, &[Attribute::Sign(false)])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::ActionProhibited, _)
+            ),
+            "{err}"
+        );
+        // A key whose attributes no policy allows (made here outside Keyrite's generation)
+        // is listed with what differs, not hidden.
+        let p = set.get("ec-p256-sign").unwrap();
+        let id = [0x5a; 20];
+        let mut priv_t = keygen::private_template(p, "odd", &id);
+        priv_t.retain(|a| !matches!(a, Attribute::Sign(_)));
+        priv_t.push(Attribute::Sign(false));
+        s.raw()
+            .generate_key_pair(
+                &keygen::keygen_mechanism(p.key),
+                &keygen::public_template(p, "odd", &id),
+                &priv_t,
+            )
             .unwrap();
-        let k = describe_key(&s, "sig", &set, &q).unwrap();
+        let k = describe_key(&s, "odd", &set, &q).unwrap();
         assert!(k.policies.is_empty());
         assert_eq!(k.checked_against.as_deref(), Some("ec-p256-sign"));
         assert_eq!(k.failures, ["CKA_SIGN is false, the policy requires true"]);

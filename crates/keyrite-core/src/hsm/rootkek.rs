@@ -117,7 +117,12 @@ pub fn import_root_kek(
     ensure_label_free(s, &op, label)?;
     let id = fresh_id(s)?;
     let mut t = private_template(policy, label, &id);
-    t.retain(|a| !matches!(a, Attribute::ValueLen(_) | Attribute::Private(_)));
+    t.retain(|a| {
+        !matches!(
+            a,
+            Attribute::ValueLen(_) | Attribute::Private(_) | Attribute::Modifiable(_)
+        )
+    });
     t.push(Attribute::Class(ObjectClass::SECRET_KEY));
     t.push(Attribute::KeyType(KeyType::AES));
     // A module that refuses CKA_TRUSTED refuses it even as false: the attribute is left out.

@@ -166,14 +166,18 @@ pub fn recover_root_kek(
                 custodian_id: c.clone(),
             })?;
         }
-        journal.append(Event::KeyImported {
-            key_id: new_key_id.into(),
-            label: label.into(),
-            cka_id: evidence.id.clone(),
-            token_serial: token_serial.clone(),
-            algorithm: "aes-256".into(),
-            source: format!("recovered from share set {set_id} (key {kek_id})"),
-        })?;
+        // The read-back as `details.evidence`: the record prints the KCV and its words.
+        journal.append_with_details(
+            Event::KeyImported {
+                key_id: new_key_id.into(),
+                label: label.into(),
+                cka_id: evidence.id.clone(),
+                token_serial: token_serial.clone(),
+                algorithm: "aes-256".into(),
+                source: format!("recovered from share set {set_id} (key {kek_id})"),
+            },
+            json!({ "evidence": &evidence }),
+        )?;
         inventory::register(
             journal,
             NewKey {

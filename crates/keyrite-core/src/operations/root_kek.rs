@@ -129,7 +129,13 @@ fn rewrap(
         &op,
     )?;
     let mut t = private_template(policy, &b.backup.label, &b.backup.id);
-    t.retain(|a| !matches!(a, Attribute::Token(_) | Attribute::ValueLen(_)));
+    // SoftHSM2 refuses CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY).
+    t.retain(|a| {
+        !matches!(
+            a,
+            Attribute::Token(_) | Attribute::ValueLen(_) | Attribute::Modifiable(_)
+        )
+    });
     t.push(Attribute::Token(false));
     t.push(Attribute::Class(if policy.key.is_secret() {
         ObjectClass::SECRET_KEY
@@ -211,6 +217,16 @@ pub fn replace_root_kek(
     backups: &[LiveBackup],
     actor: &str,
 ) -> Result<RootKekRotation, OperationError> {
+    // The rewrapped backups go into `new.backup_dir` itself, never through a link out of it
+    // (the engine names `DATA/backups`): checked before anything is journaled or changed.
+    let backup_root = new.backup_dir.parent().unwrap_or(new.backup_dir);
+    crate::paths::ensure_dir_within(backup_root, new.backup_dir, "the rewrapped backups").map_err(
+        |e| OperationError::Io {
+            operation: OP,
+            path: new.backup_dir.display().to_string(),
+            reason: e.to_string(),
+        },
+    )?;
     let rec = inventory_record(journal, OP, kek_id)?;
     if rec.state != KeyState::Active {
         let reason = format!("it is {}; only the active root KEK is rotated", rec.state);
@@ -336,14 +352,20 @@ pub fn replace_root_kek(
         for b in backups {
             let nb = rewrap(&user, hsm, b, old_h, new_h, new.label, &new_kcv).map_err(hsm_err)?;
             let id = format!("{}@{}", b.backup_id, new.key_id);
-            let path = new.backup_dir.join(format!("{id}.backup"));
+            let name = format!("{id}.backup");
             // Never over an existing file, never through a link (crate::paths).
-            crate::paths::write_new_named(&path, "rewrapped backup", nb.encode().as_bytes())
-                .map_err(|e| OperationError::Io {
-                    operation: OP,
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+            let path = crate::paths::write_new_within(
+                backup_root,
+                new.backup_dir,
+                &name,
+                "rewrapped backup",
+                nb.encode().as_bytes(),
+            )
+            .map_err(|e| OperationError::Io {
+                operation: OP,
+                path: new.backup_dir.join(&name).display().to_string(),
+                reason: e.to_string(),
+            })?;
             out.push((id, path.display().to_string(), nb));
         }
         Ok(out)
@@ -364,16 +386,21 @@ pub fn replace_root_kek(
         reason: e.to_string(),
     };
     let record = (|| -> Result<KeyRecord, crate::inventory::InventoryError> {
-        journal.append(Event::KeyImported {
-            key_id: new.key_id.into(),
-            label: new.label.into(),
-            cka_id: new_kek.id.clone(),
-            token_serial: rec.token_serial.clone(),
-            algorithm: "aes-256".into(),
-            source: format!(
-                "drawn in rotation of root KEK {kek_id}; split into share set {set_id}"
-            ),
-        })?;
+        // The read-back (attributes, KCV, key protection) as `details.evidence`, as the
+        // root-key ceremony journals it: the record prints the new KEK's KCV and words.
+        journal.append_with_details(
+            Event::KeyImported {
+                key_id: new.key_id.into(),
+                label: new.label.into(),
+                cka_id: new_kek.id.clone(),
+                token_serial: rec.token_serial.clone(),
+                algorithm: "aes-256".into(),
+                source: format!(
+                    "drawn in rotation of root KEK {kek_id}; split into share set {set_id}"
+                ),
+            },
+            json!({ "evidence": &new_kek }),
+        )?;
         inventory::register(
             journal,
             NewKey {
@@ -418,13 +445,16 @@ pub fn replace_root_kek(
                 .find(|(bid, _)| bid == &b.backup_id)
                 .map(|(_, k)| k.clone())
                 .unwrap_or_default();
-            journal.append(Event::BackupMade {
-                backup_id: nid.clone(),
-                key_id: of.clone(),
-                wrapped_by: new.key_id.into(),
-                blob_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(nb.encode())),
-                location: path.clone(),
-            })?;
+            journal.append_with_details(
+                Event::BackupMade {
+                    backup_id: nid.clone(),
+                    key_id: of.clone(),
+                    wrapped_by: new.key_id.into(),
+                    blob_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(nb.encode())),
+                    location: path.clone(),
+                },
+                json!({"wrapping_key_kcv": nb.wrapping_key_kcv}),
+            )?;
             inventory::add_backup(journal, nid, &of, new.key_id, path)?;
             inventory::retire_backup(journal, &b.backup_id, &format!("rewrapped as {nid}"))?;
         }

@@ -378,6 +378,11 @@ pub(super) fn assemble(
                 key_id,
                 action: "made".into(),
                 wrapped_by: Some(wrapped_by),
+                wrapping_key_kcv: it
+                    .details
+                    .get("wrapping_key_kcv")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 blob_sha256: Some(blob_sha256),
                 location: Some(location),
                 token_serial: None,
@@ -393,6 +398,7 @@ pub(super) fn assemble(
                 key_id,
                 action: "restored".into(),
                 wrapped_by: None,
+                wrapping_key_kcv: None,
                 blob_sha256: None,
                 location: None,
                 token_serial: Some(token_serial),

@@ -273,6 +273,10 @@ pub struct BackupRow {
     pub action: String,
     /// Wrapping key (made).
     pub wrapped_by: Option<String>,
+    /// The wrapping key's (the root KEK's) check value, hex, as journaled with the backup
+    /// (`details.wrapping_key_kcv`); printed with its words. Absent in records made before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapping_key_kcv: Option<String>,
     /// SHA-256 of the blob (made).
     pub blob_sha256: Option<String>,
     /// Where it is kept (made).

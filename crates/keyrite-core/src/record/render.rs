@@ -284,7 +284,18 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
             b.action,
             b.at,
             b.seq,
-            or_dash(&b.wrapped_by),
+            b.wrapped_by
+                .as_deref()
+                .map(|w| match b.wrapping_key_kcv.as_deref() {
+                    Some(kcv) => format!(
+                        "{w} (KCV {kcv}: {})",
+                        hex::decode(kcv)
+                            .map(|v| crate::words::to_words(&v))
+                            .unwrap_or_default()
+                    ),
+                    None => w.to_string(),
+                })
+                .unwrap_or_else(|| "—".into()),
             or_dash(&b.blob_sha256),
             or_dash(&b.location),
             b.token_serial
