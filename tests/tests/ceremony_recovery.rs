@@ -1,7 +1,7 @@
 //! Issue 17, item 1: the root KEK is rebuilt from the shares root-key-generation hands out,
 //! whatever form each custodian kept theirs in. hsm-initialisation and root-key-generation run
-//! in rehearsal; then root-key-recovery re-initialises the token (the HSM is "lost": a fresh,
-//! empty token) and three custodians present their shares in mixed forms — typed from the
+//! in rehearsal; then the HSM is "lost" (its rehearsal store moved away), root-key-recovery
+//! initialises a fresh, empty token and three custodians present their shares in mixed forms — typed from the
 //! card (any case), the passphrase-sealed file and its passphrase, the card's QR payload as a
 //! barcode scanner types it. The root KEK comes back with its recorded fingerprint, every live
 //! backup is restored (the record-signing key signs the recovery's record), and the journal
@@ -97,6 +97,9 @@ fn generated(t: &TempData) -> Issued {
             .shares
             .push(open_with_passphrase(&bytes, &pass).unwrap());
     }
+    // The HSM is lost: its rehearsal store is moved away, so recovery initialises a fresh
+    // token (a token still holding keys the inventory knows as live is never re-initialised).
+    std::fs::rename(data.join("softhsm"), t.tmp.path().join("lost-hsm")).unwrap();
     issued
 }
 
