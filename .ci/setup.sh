@@ -16,6 +16,9 @@ APT_PKGS=(
   # Records: poppler (pdfsig, pdftotext, pdffonts, pdftoppm) and zbar (QR decoding); qpdf
   # (structure check) and python3-venv (for pyHanko, below): independent validators in tests
   poppler-utils zbar-tools qpdf python3-venv
+  # Share cards printed through CUPS: tests start a private cupsd (own config, socket and spool)
+  # with a raw queue; cups-client brings lp and lpadmin, cups-bsd the lpr family sites may use
+  cups cups-client cups-bsd
   # openssl(1): independent cross-check of YubiKey attestation chains in tests
   openssl
   # Headless GUI tests

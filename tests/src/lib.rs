@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod ceremony;
+pub mod cups;
 pub mod gui;
 pub mod hsm;
 /// Virtual YubiKeys: pcscd + vpcd + `piv-sim` (the same fixture keyrite-core's tests use).

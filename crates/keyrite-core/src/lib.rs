@@ -26,6 +26,7 @@ pub mod operations;
 pub mod paths;
 pub mod pdf;
 pub mod preflight;
+pub mod printing;
 pub mod profile;
 pub mod quorum;
 pub mod record;

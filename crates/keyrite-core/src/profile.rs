@@ -44,6 +44,43 @@ pub struct SiteProfile {
     /// How journal exports identify the site to its SIEM.
     #[serde(default)]
     pub siem: SiemSettings,
+    /// Where the site prints (optional).
+    #[serde(default)]
+    pub printing: Printing,
+}
+
+/// The site's printers (`[printing]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Printing {
+    /// The CUPS queue share cards are printed on; unset: no card is printed.
+    pub share_cards: Option<QueueName>,
+}
+
+/// A CUPS queue name, checked when the profile is read ([`crate::printing::check_queue_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct QueueName(String);
+
+impl QueueName {
+    /// The name as CUPS knows it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for QueueName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        crate::printing::check_queue_name(&name)?;
+        Ok(QueueName(name))
+    }
+}
+
+impl From<QueueName> for String {
+    fn from(q: QueueName) -> String {
+        q.0
+    }
 }
 
 /// SIEM export settings.
@@ -199,6 +236,7 @@ impl SiteProfile {
             },
             custodians: CustodianRules::default(),
             siem: SiemSettings::default(),
+            printing: Printing::default(),
         }
     }
 
@@ -444,6 +482,31 @@ serial = "1234"
             parse(&format!("{base}[siem]\nsyslog_enterprise_number = 0\n")).unwrap_err(),
             "site profile site.toml is invalid: siem.syslog_enterprise_number is 0, which IANA \
              reserves; use your organisation's Private Enterprise Number"
+        );
+    }
+
+    #[test]
+    fn printing_queue_parses_and_is_checked_with_line_and_column() {
+        let base = "version = 1\n[site]\nname = \"x\"\nmode = \"rehearsal\"\n";
+        assert_eq!(parse(base).unwrap().printing.share_cards, None);
+        let p = parse(&format!(
+            "{base}[printing]\nshare_cards = \"vault-cards\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.printing.share_cards.as_ref().map(QueueName::as_str),
+            Some("vault-cards")
+        );
+        assert_eq!(
+            parse(&format!("{base}[printing]\nshare_cards = \"vault cards\"\n")).unwrap_err(),
+            "site profile site.toml is invalid: line 6, column 15: print queue name \"vault cards\" \
+             is not a CUPS queue name Keyrite accepts: 1 to 127 ASCII letters, digits, '-', '_' or \
+             '.', starting with a letter or digit"
+        );
+        assert_eq!(
+            parse(&format!("{base}[printing]\nshare_card = \"q\"\n")).unwrap_err(),
+            "site profile site.toml is invalid: line 6, column 1: unknown field `share_card`, \
+             expected `share_cards`"
         );
     }
 

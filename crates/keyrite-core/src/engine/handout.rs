@@ -4,6 +4,7 @@
 //! The share set itself is the ceremony's ([`CeremonyRun::set`]): steps before and after
 //! this one make and read it.
 
+use super::cardprint;
 use super::error::EngineError;
 use super::prompt::{Prompt, ShareProof};
 use super::run::{write_new, CeremonyRun};
@@ -159,9 +160,15 @@ pub(super) fn distribute(
     let Some(i) = next_undistributed(run) else {
         return Err(bad("every share is distributed".into()));
     };
-    if !shown && pass.is_none() {
+    let printer = cardprint::queue(run);
+    if !shown && pass.is_none() && printer.is_none() {
         return Err(bad(format!(
             "share {i} was neither shown nor sealed; it must reach custodian-{i} one way"
+        )));
+    }
+    if pass.as_ref().is_some_and(|p| p.len() < 8) {
+        return Err(bad(format!(
+            "the passphrase for share {i} is shorter than 8 characters; choose a longer one"
         )));
     }
     let set_id = run
@@ -169,18 +176,20 @@ pub(super) fn distribute(
         .as_ref()
         .map(|s| s.set_id.clone())
         .unwrap_or_default();
+    let cid = format!("custodian-{i}");
     let share: &Share = run
         .shares
         .as_ref()
         .and_then(|s| s.shares.iter().find(|s| s.index() == i))
         .ok_or_else(|| bad(format!("share {i} is not in memory")))?;
+    // Printed first: a card that did not print is the step's exception, before anything
+    // about this share is written or journaled.
+    let printed = match cardprint::print(run, share, &cid) {
+        Ok(p) => p,
+        Err(f) => return Ok(Next::Failed(f)),
+    };
     let mut sealed = None;
     if let Some(p) = pass {
-        if p.len() < 8 {
-            return Err(bad(format!(
-                "the passphrase for share {i} is shorter than 8 characters; choose a longer one"
-            )));
-        }
         let bytes = seal_with_passphrase(share, &p, Argon2Params::default())
             .map_err(|e| bad(e.to_string()))?;
         let path = run
@@ -193,15 +202,18 @@ pub(super) fn distribute(
             hex::encode(Sha256::digest(&bytes)),
         ));
     }
-    run.journal.append(Event::ShareDistributed {
-        ceremony_id: run.id.clone(),
-        set_id,
-        index: i,
-        custodian_id: format!("custodian-{i}"),
-        shown,
-        sealed_file: sealed.as_ref().map(|s| s.0.clone()),
-        sealed_sha256: sealed.as_ref().map(|s| s.1.clone()),
-    })?;
+    run.journal.append_with_details(
+        Event::ShareDistributed {
+            ceremony_id: run.id.clone(),
+            set_id,
+            index: i,
+            custodian_id: cid,
+            shown,
+            sealed_file: sealed.as_ref().map(|s| s.0.clone()),
+            sealed_sha256: sealed.as_ref().map(|s| s.1.clone()),
+        },
+        printed.unwrap_or(serde_json::Value::Null),
+    )?;
     if let Some(set) = run.set.as_mut() {
         set.distributed.insert(i, sealed.map(|s| s.0));
     }

@@ -20,6 +20,7 @@
 
 mod anchor;
 pub mod answers;
+mod cardprint;
 mod cards;
 mod checks;
 mod closing;

@@ -16,6 +16,9 @@ pub struct CeremonyOptions {
     /// How custodians' YubiKeys are opened; `None`: PC/SC ([`super::PcscCards`], waiting up
     /// to two minutes for the card asked for).
     pub cards: Option<Box<dyn CardAccess>>,
+    /// How share cards reach the printer when the site profile names a queue; `None`: the
+    /// CUPS client `lp` ([`crate::printing::LpCommand`]).
+    pub spooler: Option<Box<dyn crate::printing::Spooler>>,
 }
 
 impl std::fmt::Debug for CeremonyOptions {
@@ -23,6 +26,7 @@ impl std::fmt::Debug for CeremonyOptions {
         f.debug_struct("CeremonyOptions")
             .field("unattended", &self.unattended)
             .field("record_producer", &self.record_producer.is_some())
+            .field("spooler", &self.spooler.is_some())
             .finish()
     }
 }

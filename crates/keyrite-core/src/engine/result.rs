@@ -166,14 +166,32 @@ fn lines_of(event: &Event, details: &Value, out: &mut Vec<ResultLine>) {
             index,
             custodian_id,
             sealed_file,
+            shown,
             ..
-        } => out.push(line(
-            &format!("Share {index}"),
-            match sealed_file {
-                Some(f) => format!("sealed for {custodian_id} to {f}"),
-                None => format!("shown to {custodian_id}"),
-            },
-        )),
+        } => {
+            let card = details.get("printed_card");
+            if *shown || sealed_file.is_some() || card.is_none() {
+                out.push(line(
+                    &format!("Share {index}"),
+                    match sealed_file {
+                        Some(f) => format!("sealed for {custodian_id} to {f}"),
+                        None => format!("shown to {custodian_id}"),
+                    },
+                ));
+            }
+            if let Some(card) = card {
+                let field = |k: &str| card.get(k).and_then(Value::as_str).unwrap_or("?");
+                out.push(line(
+                    &format!("Share {index} card"),
+                    format!(
+                        "printed for {custodian_id} on queue {}, job {}, card SHA-256 {}",
+                        field("queue"),
+                        field("job_id"),
+                        field("card_sha256")
+                    ),
+                ));
+            }
+        }
         Event::ShareVerified {
             index,
             custodian_id,

@@ -20,7 +20,7 @@ pub struct CardInfo {
 }
 
 /// Renders the card for `share`: human form, QR payload, set id in words, "share i of N —
-/// any K rebuild", ceremony id, custodian, signature line. The returned bytes contain the
+/// any K rebuild", ceremony id, custodian, signature line, bag number field. The returned bytes contain the
 /// share: treat the file as the share itself.
 pub fn render_card(share: &Share, info: &CardInfo) -> Result<Vec<u8>, PdfError> {
     let title = format!("Keyrite share {} of {}", share.index(), share.count());
@@ -90,6 +90,10 @@ pub fn render_card(share: &Share, info: &CardInfo) -> Result<Vec<u8>, PdfError> 
         "Received and checked by {} (signature, date)",
         info.custodian
     ));
+    p.gap(4.0);
+    p.signature_line(
+        "Tamper-evident bag number (written by the custodian when the card is sealed)",
+    );
     doc.add_page(p)?;
     doc.save()
 }
