@@ -252,6 +252,15 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     );
     let r = run_with_cards(&t, &mut h, &script("emergency-rotation"), &ans);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    // Both approval requests are marked as the script tells the custodians to check.
+    for op in ["rotate", "destroy"] {
+        assert!(
+            r.stdout
+                .contains(&format!(":\nCOMPROMISED: {op} key \"keyrite-signing-key\"")),
+            "{}",
+            r.stdout
+        );
+    }
     let labels = token_labels(&data);
     assert!(
         labels.contains(&"keyrite-signing-key-r2".to_string()),

@@ -191,6 +191,22 @@ pub(super) fn prompt(w: &QuorumWait, run: &CeremonyRun, hsm: &HsmContext) -> Pro
     }
 }
 
+/// Whether the current step acts on a key suspected or known compromised.
+fn compromised(run: &CeremonyRun) -> bool {
+    matches!(
+        run.current().map(|s| &s.action),
+        Some(
+            Action::Rotate {
+                compromised: true,
+                ..
+            } | Action::Destroy {
+                compromised: true,
+                ..
+            }
+        )
+    )
+}
+
 fn approval_prompt(q: &QuorumRun, run: &CeremonyRun) -> Prompt {
     let enrolled = register::active(run.journal.store()).unwrap_or_default();
     let (approved, candidates): (Vec<_>, Vec<_>) = enrolled
@@ -207,7 +223,12 @@ fn approval_prompt(q: &QuorumRun, run: &CeremonyRun) -> Prompt {
         step: run.step_id(),
         operation: q.request.operation.as_str().into(),
         key_label: label,
-        request_text: q.request.in_words(),
+        request_text: if compromised(run) {
+            // What the emergency-rotation script tells custodians to look for before approving.
+            format!("COMPROMISED: {}", q.request.in_words())
+        } else {
+            q.request.in_words()
+        },
         hash_words: q.request.short_hash_words(),
         request_sha256: hex::encode(q.request.sha256()),
         needed: q.policy.threshold(),
