@@ -67,3 +67,24 @@ pub fn record_prints_kek(data: &Path, prefix: &str, kcv: &str) {
     }
     panic!("no record {prefix}* prints the KEK's KCV {kcv} and its words {words}; records seen: {seen:?}");
 }
+
+/// Every event of the data directory's journal, in order; none when there is no journal yet
+/// (a run killed before it created one).
+pub fn events(data: &Path) -> Vec<keyrite_core::journal::Event> {
+    let Ok(j) = keyrite_core::journal::Journal::open_read_only(
+        &data.join("journal.sqlite"),
+        &Default::default(),
+    ) else {
+        return Vec::new();
+    };
+    let size = j.head().size;
+    let mut v = Vec::new();
+    if size > 0 {
+        j.for_each_entry(0, size - 1, |e| {
+            v.push(e.event()?);
+            Ok(())
+        })
+        .expect("journal entries");
+    }
+    v
+}

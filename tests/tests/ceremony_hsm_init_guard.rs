@@ -7,7 +7,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_core::journal::{Event, Journal};
+use keyrite_core::journal::Event;
+use keyrite_tests::ceremony::events;
 use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
 use keyrite_tests::hsm::{keyrite_fds, rehearsal_serial};
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
@@ -43,17 +44,6 @@ fn inventory(data: &Path) -> String {
     let o = keyrite(data, &["inventory", "list", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o)
-}
-
-fn events(data: &Path) -> Vec<Event> {
-    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default()).unwrap();
-    let mut v = Vec::new();
-    j.for_each_entry(0, j.head().size - 1, |e| {
-        v.push(e.event()?);
-        Ok(())
-    })
-    .unwrap();
-    v
 }
 
 /// The refusal, as both the ceremony and `keyrite hsm init` give it.

@@ -20,6 +20,7 @@ use keyrite_core::hsm::backup::KeyBackup;
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::script::Script;
 use keyrite_core::secret::SecretText;
+use keyrite_tests::ceremony::events;
 use keyrite_tests::ceremony::{answers, record_prints_kek, script};
 use keyrite_tests::piv::Harness;
 use keyrite_tests::quorum::YK_PIN;
@@ -27,18 +28,6 @@ use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTOD
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
-
-fn events(data: &Path) -> Vec<Event> {
-    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
-        .expect("journal");
-    let mut v = Vec::new();
-    j.for_each_entry(0, j.head().size - 1, |e| {
-        v.push(e.event()?);
-        Ok(())
-    })
-    .expect("entries");
-    v
-}
 
 fn run_plain(data: &Path, script: &Path, answers: &Path) {
     let o = keyrite(

@@ -20,23 +20,12 @@ use keyrite_core::script::Script;
 use keyrite_core::secret::{SecretBytes, SecretText};
 use keyrite_core::shares::seal::open_with_passphrase;
 use keyrite_core::shares::Share;
+use keyrite_tests::ceremony::events;
 use keyrite_tests::ceremony::{answers, script, PASSPHRASE};
 use keyrite_tests::quorum::token_labels;
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
-
-fn events(data: &Path) -> Vec<Event> {
-    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
-        .expect("journal");
-    let mut v = Vec::new();
-    j.for_each_entry(0, j.head().size - 1, |e| {
-        v.push(e.event()?);
-        Ok(())
-    })
-    .expect("entries");
-    v
-}
 
 fn run_cli(data: &Path, script: &Path, answers: &Path) -> String {
     let o = keyrite(

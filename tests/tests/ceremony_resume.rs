@@ -13,7 +13,8 @@
 )]
 
 use keyrite_core::journal::crash_point::KILL_AT_JOURNAL_SIZE;
-use keyrite_core::journal::{Event, Journal};
+use keyrite_core::journal::Event;
+use keyrite_tests::ceremony::events;
 use keyrite_tests::ceremony::{answers, script, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
 use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
@@ -22,21 +23,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn events(data: &Path) -> Vec<Event> {
-    let Ok(j) = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default()) else {
-        return Vec::new();
-    };
-    let mut v = Vec::new();
-    let size = j.head().size;
-    if size > 0 {
-        let _ = j.for_each_entry(0, size - 1, |e| {
-            v.push(e.event()?);
-            Ok(())
-        });
-    }
-    v
-}
 
 /// (label, CKA_ID) of every key the journal says is on the token.
 fn known_keys(ev: &[Event]) -> BTreeSet<(String, String)> {

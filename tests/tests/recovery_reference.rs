@@ -17,6 +17,7 @@ use keyrite_core::paths::DataDir;
 use keyrite_core::secret::SecretText;
 use keyrite_core::shares::seal::open_with_passphrase;
 use keyrite_core::shares::Share;
+use keyrite_tests::ceremony::events;
 use keyrite_tests::ceremony::{answers, script, PASSPHRASE, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
@@ -96,18 +97,6 @@ fn line_value(out: &str, name: &str) -> String {
         .next()
         .unwrap()
         .to_string()
-}
-
-fn events(data: &Path) -> Vec<Event> {
-    let j = Journal::open_read_only(&data.join("journal.sqlite"), &Default::default())
-        .expect("journal");
-    let mut v = Vec::new();
-    j.for_each_entry(0, j.head().size - 1, |e| {
-        v.push(e.event()?);
-        Ok(())
-    })
-    .expect("entries");
-    v
 }
 
 /// The root KEK's check value as journaled by the ceremony (`details.evidence.kcv`).
