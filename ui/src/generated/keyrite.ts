@@ -1008,6 +1008,10 @@ steps_skipped: number,
  */
 exceptions: number, 
 /**
+ * Where the signed record was written (absent when it was produced before a resume).
+ */
+record_path: string | null, 
+/**
  * The closing checkpoint over every entry of the ceremony (hex, words, text): the
  * witness writes its words on the printed record.
  */

@@ -15,9 +15,12 @@ import {
   type Participant,
   type PromptView,
   type ShareOnScreen,
+  type Summary,
+  recordVerify,
 } from "../api";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
+import { verdictView } from "./records";
 import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
 
 let scriptPath = "";
@@ -99,7 +102,7 @@ function statusPanel(v: CeremonyView): HTMLElement {
 
 type Send = (a: AnswerIn) => Promise<void>;
 
-function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => void, showError: (e: unknown) => void): HTMLElement {
+function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => void, showError: (e: unknown) => void, fieldError: string | null): HTMLElement {
   const p: PromptView = v.prompt;
   const form = el("form", { id: "prompt-form", novalidate: "" });
   const submit = (label: string) => el("button", { id: "prompt-submit", type: "submit" }, label);
@@ -165,10 +168,15 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     case "pin": {
       const [box, pin] = secretField("pin-input", `${p.who} PIN`, `Needed to ${p.purpose}. It is never shown or stored.`);
       form.append(el("h3", {}, `${p.who} PIN`));
-      if (p.rejected) {
-        // The token rejected the PIN given: it was dropped; the tries left, as the token says.
-        form.append(el("p", { class: "error", id: "pin-rejected" }, `${p.rejected}. Type it again.`));
+      // A refusal is shown beside the field: the engine's words (a rejected PIN was dropped, the
+      // tries left as the token reports them); the field is empty and keeps the focus.
+      const why = fieldError ?? (p.rejected ? `${p.rejected}. Type it again.` : null);
+      if (why) {
+        pin.after(el("p", { class: "error field-error", id: "pin-rejected", role: "alert" }, why));
+        pin.setAttribute("aria-invalid", "true");
+        pin.setAttribute("aria-describedby", "pin-rejected pin-input-hint");
       }
+      pin.setAttribute("data-autofocus", "");
       form.append(box, submit("Log in"));
       onSubmit(() => ({ kind: "pin", pin: pin.value }));
       break;
@@ -267,20 +275,64 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     case "approval":
       approvalForm(p, kit);
       break;
-    case "done": {
-      const s = p.summary;
-      const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
-      back.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(document.getElementById("screen") as HTMLElement)));
-      return el(
-        "div",
-        { id: "prompt-form", "data-outcome": s.outcome },
-        el("h3", {}, `Ceremony ${s.outcome}`),
-        message(s.outcome === "completed" ? "ok" : "error", `${s.steps_completed} steps completed, ${s.steps_skipped} skipped, ${s.exceptions} exceptions.`, "ceremony-summary"),
-        back,
-      );
-    }
+    case "done":
+      return doneView(p.summary);
   }
   return form;
+}
+
+/** The closed ceremony: outcome (green only when completed), the record and the closing
+ * checkpoint to write on it, and the record's full verification, as `keyrite record verify`. */
+function doneView(s: Summary): HTMLElement {
+  const completed = s.outcome === "completed";
+  const box = el("div", { id: "prompt-form", class: "done-box", "data-outcome": s.outcome });
+  const counts = `${s.steps_completed} steps completed, ${s.steps_skipped} skipped, ${s.exceptions} exceptions.`;
+  box.append(
+    el("h3", {}, `Ceremony ${s.outcome}`),
+    message(
+      completed ? "ok" : "warn",
+      completed ? `Ceremony ${s.ceremony_id} completed.` : `Ceremony ${s.ceremony_id} was ${s.outcome.toUpperCase()}: it did not complete. Read the record for why.`,
+      "ceremony-outcome",
+    ),
+    el("p", { id: "ceremony-summary" }, counts),
+  );
+  const cp = s.closing_checkpoint;
+  box.append(
+    facts([
+      ["Record (signed PDF)", s.record_path ?? "not known in this window (produced before a resume): see DATA/records/", "record-path"],
+      ["Closing checkpoint: entries", cp ? String(cp.size) : null, "checkpoint-size"],
+      ["Closing checkpoint: root in words", cp ? cp.root_words : null, "checkpoint-words"],
+      ["Closing checkpoint: root (hex)", cp ? cp.root : null, "checkpoint-hex"],
+      ["Checkpoint file", cp ? cp.file : null, "checkpoint-file"],
+      ["No closing checkpoint", s.closing_checkpoint_unavailable, "checkpoint-unavailable"],
+    ]),
+  );
+  if (cp) box.append(el("p", { class: "hint" }, "The witness writes the checkpoint's size and words on the printed record."));
+  const out = el("div", { id: "done-verify", "aria-live": "polite" });
+  const actions = el("div", { class: "actions" });
+  if (s.record_path) {
+    const path = s.record_path;
+    const verify = el("button", { id: "done-verify-button", type: "button", "data-autofocus": "" }, "Verify the record");
+    verify.addEventListener("click", () =>
+      void busy(verify, async () => {
+        try {
+          const v = await recordVerify(path, null);
+          out.replaceChildren(verdictView(v, path));
+          out.dataset.verdict = v.valid ? "valid" : "rejected";
+        } catch (e) {
+          out.replaceChildren(message("error", errText(e), "done-verify-error"));
+          out.dataset.verdict = "error";
+        }
+      }),
+    );
+    actions.append(verify);
+  }
+  const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
+  if (!s.record_path) back.setAttribute("data-autofocus", "");
+  back.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(document.getElementById("screen") as HTMLElement)));
+  actions.append(back);
+  box.append(actions, out);
+  return box;
 }
 
 /** One custodian at a time: others look away, the share is shown on request, typed back, cleared. */
@@ -363,7 +415,8 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
     } catch (e) {
       // A refused approval is counted by the engine (failed attempts are listed): show the
       // prompt as it is now, with the refusal.
-      if (v.prompt.kind === "approval") {
+      // A rejected PIN: the prompt asks again with the token's words, shown beside the field.
+      if (v.prompt.kind === "approval" || v.prompt.kind === "pin") {
         const now = await ceremonyCurrent().catch(() => null);
         if (now) return drawCeremony(root, now, e);
       }
@@ -376,12 +429,13 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
     "section",
     { id: "ceremony-view", "aria-labelledby": "ceremony-title", "data-kind": v.prompt.kind, "data-render": String(renders) },
     el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now"), v.prompt.kind === "done" ? "" : pause),
-    v.progress ? message("ok", v.progress, "ceremony-progress") : "",
+    // The done screen says the outcome itself (green only for completed).
+    v.progress && v.prompt.kind !== "done" ? message("ok", v.progress, "ceremony-progress") : "",
     err,
-    promptForm(v, send, redraw, showError),
+    promptForm(v, send, redraw, showError, error !== undefined && v.prompt.kind === "pin" ? errText(error) : null),
   );
   root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
-  if (error !== undefined) showError(error);
+  if (error !== undefined && v.prompt.kind !== "pin") showError(error);
   const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit], #share-show");
   first?.focus();
 }

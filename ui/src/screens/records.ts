@@ -2,7 +2,8 @@
 import { recordVerify, type RecordVerdict } from "../api";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 
-function verdictView(v: RecordVerdict, path: string): HTMLElement {
+/** The core's verdict as the auditor's screen and the done screen show it. */
+export function verdictView(v: RecordVerdict, path: string): HTMLElement {
   // The core's verdict line, word for word what `keyrite record verify` prints first.
   const box = el("div", { class: "verdict", "data-verdict": v.valid ? "valid" : "rejected" });
   box.append(message(v.valid ? "ok" : "error", v.verdict, "record-verdict-text"));

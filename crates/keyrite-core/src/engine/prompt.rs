@@ -358,6 +358,8 @@ pub struct Summary {
     pub steps_skipped: usize,
     /// Exceptions raised.
     pub exceptions: usize,
+    /// Where the signed record was written (absent when it was produced before a resume).
+    pub record_path: Option<String>,
     /// The closing checkpoint over every entry of the ceremony (hex, words, text): the
     /// witness writes its words on the printed record.
     pub closing_checkpoint: Option<super::closing::ClosingCheckpoint>,

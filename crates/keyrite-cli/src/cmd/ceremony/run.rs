@@ -140,6 +140,9 @@ fn print_result(step: &str, lines: &[keyrite_core::engine::ResultLine]) {
 
 /// The closing checkpoint, for the witness to write on the printed record.
 fn print_closing(summary: &keyrite_core::engine::Summary) {
+    if let Some(path) = &summary.record_path {
+        println!("Record: {path}");
+    }
     match (
         &summary.closing_checkpoint,
         &summary.closing_checkpoint_unavailable,
