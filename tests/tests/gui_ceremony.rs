@@ -506,10 +506,25 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     assert_eq!(drive(&s, &mut run, Some(2)).await, None);
     s.close().await;
 
-    // Restarted: the unfinished ceremony is listed and resumes where it stopped.
+    // Restarted: the unfinished ceremony is listed with the shipped script that has the hash
+    // journaled at its start, and resumes with one action: no path is typed.
     let s = Session::open(&data.path()).await;
-    choose_script(&s, &script("hsm-initialisation")).await;
+    s.shortcut('6').await;
     let resume = s.wait("#ceremony-unfinished button[data-resume]").await;
+    assert_eq!(s.value("#script-path").await, "");
+    assert_eq!(
+        s.text("#ceremony-unfinished dd[data-field='resume-script']")
+            .await,
+        "hsm-initialisation.toml"
+    );
+    assert_eq!(
+        s.text("#ceremony-unfinished dd[data-field='resume-script-words']")
+            .await,
+        Script::load(&script("hsm-initialisation"))
+            .unwrap()
+            .digest
+            .words()
+    );
     let id = resume.attr("data-resume").await.unwrap().unwrap();
     s.screenshot("ceremony-resume").await;
     resume.click().await.unwrap();

@@ -1132,3 +1132,29 @@ unreadable?: Array<string>, };
  * How the signer was trusted.
  */
 export type Trust = "pinned" | "not-pinned";
+
+/**
+ * An unfinished ceremony, resumable with one action when a shipped script has its hash.
+ */
+export type UnfinishedView = { 
+/**
+ * The ceremony as the journal records it.
+ */
+ceremony: CeremonyHistory, 
+/**
+ * The SHA-256 of the script it started from, in words.
+ */
+script_words: string, 
+/**
+ * The shipped script with that hash (its file name), if one has it.
+ */
+shipped_script: string | null, 
+/**
+ * That script's title.
+ */
+script_title: string | null, 
+/**
+ * Why it cannot be resumed with one action, in plain words (no shipped script has the
+ * hash, or the shipped one does not validate).
+ */
+not_shipped: string | null, };

@@ -452,7 +452,7 @@ function drawChooser(root: HTMLElement): void {
   unfinished.append(ulist);
   sec.append(form, details);
   sec.dataset.state = "idle";
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), sec, unfinished);
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), unfinished, sec);
 
   const err = (e: unknown, where: HTMLElement) => where.replaceChildren(message("error", errText(e), "ceremony-start-error"));
   const loadUnfinished = async () => {
@@ -462,18 +462,41 @@ function drawChooser(root: HTMLElement): void {
         ulist.replaceChildren(el("p", { class: "muted" }, "None."));
       } else {
         ulist.replaceChildren(
-          ...list.map((h) => {
-            const b = el("button", { type: "button", "data-resume": h.ceremony_id }, `Resume ${h.ceremony_id}`);
+          ...list.map((u, i) => {
+            const h = u.ceremony;
+            const rowErr = el("div", { class: "resume-error", id: `resume-error-${i}`, "aria-live": "assertive" });
+            // Resumed with the shipped script of the hash journaled at its start; only when no
+            // shipped script has it, with the reviewed copy's path typed below.
+            const b = u.shipped_script
+              ? el("button", { type: "button", "data-resume": h.ceremony_id, "aria-describedby": `resume-error-${i}` }, `Resume ${h.ceremony_id}`)
+              : el("button", { type: "button", "data-resume-typed": h.ceremony_id, "aria-describedby": `resume-error-${i}` }, `Resume ${h.ceremony_id} with the script path typed below`);
             b.addEventListener("click", () =>
               void busy(b, async () => {
+                rowErr.replaceChildren();
                 try {
-                  drawCeremony(root, await ceremonyResume(path.value, h.ceremony_id));
+                  drawCeremony(root, await ceremonyResume(u.shipped_script ? null : path.value, h.ceremony_id));
                 } catch (e) {
-                  err(e, ulist);
+                  rowErr.replaceChildren(message("error", errText(e), `resume-error-text-${i}`));
                 }
+              }).then(() => {
+                // A refusal: said beside the button, which keeps the focus (enabled again).
+                if (rowErr.childElementCount) b.focus();
               }),
             );
-            return el("div", { class: "resume-row", "data-ceremony-id": h.ceremony_id }, el("p", {}, `${h.ceremony_id} — ${h.script_name} (${h.mode}), ${h.steps_completed.length} steps completed${h.current_step ? `, at step ${h.current_step}` : ""}. Type its script's path above, then:`), b);
+            return el(
+              "div",
+              { class: "resume-row", "data-ceremony-id": h.ceremony_id },
+              el("h3", {}, `${u.script_title ?? h.script_name} — ${h.ceremony_id}`),
+              facts([
+                ["Mode", h.mode, "resume-mode"],
+                ["Progress", `${h.steps_completed.length} steps completed${h.current_step ? `, stopped in step ${h.current_step}` : ""}`, "resume-progress"],
+                ["Script in words", u.script_words, "resume-script-words"],
+                ["Shipped script", u.shipped_script, "resume-script"],
+              ]),
+              u.not_shipped ? message("warn", u.not_shipped, `resume-not-shipped-${i}`) : "",
+              rowErr,
+              b,
+            );
           }),
         );
       }
