@@ -95,3 +95,74 @@ async fn a_ceremony_from_a_script_that_is_not_shipped_says_so_and_resumes_by_pat
     assert_eq!(s.all("#ceremony-participants li").await.len(), 1);
     s.close().await;
 }
+
+/// Closing the window mid-ceremony asks first; "Keep working" keeps it; closing anyway pauses
+/// the ceremony, which the next start lists and resumes with one action (its shipped script).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn closing_the_window_mid_ceremony_asks_and_closing_anyway_pauses_it() {
+    let data = TempData::new();
+    let s = Session::open(&data.path()).await;
+    s.start_ceremony(&script("hsm-initialisation")).await;
+    s.type_into("#checkin-name", "Ada Admin").await;
+    s.submit_prompt().await;
+    let id = s
+        .text(".ceremony-status dd[data-field='ceremony-id']")
+        .await;
+
+    // The close button (as a window manager sends it): held, the window asks.
+    assert!(keyrite_tests::x11::request_close("Keyrite") > 0);
+    s.wait("#close-confirm").await;
+    assert_eq!(
+        s.text("#close-confirm-title").await,
+        "Close Keyrite in the middle of a ceremony?"
+    );
+    let text = s.text("#close-confirm-text").await;
+    assert!(
+        text.starts_with(&format!("Ceremony {id} (HSM initialisation)")),
+        "{text}"
+    );
+    assert!(text.contains("Closing pauses it"), "{text}");
+    let focused = s
+        .client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        focused,
+        serde_json::json!("close-keep"),
+        "the safe answer has the focus"
+    );
+    s.screenshot("ceremony-close-confirm").await;
+    s.wait("#close-keep").await.click().await.unwrap();
+    assert!(s.all("#close-confirm").await.is_empty());
+    assert_eq!(s.attr("#ceremony-view", "data-kind").await, "check-in");
+
+    // Asked again, closed anyway: the app quits, the ceremony is paused.
+    assert!(keyrite_tests::x11::request_close("Keyrite") > 0);
+    s.wait("#close-pause").await.click().await.ok();
+    s.close().await;
+    let st = keyrite_tests::keyrite(&data.path(), &["ceremony", "status"]);
+    let text = keyrite_tests::stdout(&st);
+    assert!(
+        text.contains(&format!("{id}  hsm-initialisation  UNFINISHED")),
+        "{text}"
+    );
+
+    // Started again: listed, resumed with one action, no path typed.
+    let s = Session::open(&data.path()).await;
+    s.shortcut('6').await;
+    let resume = s
+        .wait(&format!("#ceremony-unfinished button[data-resume='{id}']"))
+        .await;
+    assert_eq!(s.value("#script-path").await, "");
+    resume.click().await.unwrap();
+    s.wait("#ceremony-view").await;
+    assert!(s
+        .text("#ceremony-progress")
+        .await
+        .starts_with(&format!("Resumed ceremony {id}")));
+    assert_eq!(s.all("#ceremony-participants li").await.len(), 1);
+    s.close().await;
+}

@@ -44,6 +44,8 @@ export const ceremonyResume = (path: string | null, ceremonyId: string) =>
   invoke<CeremonyView>("ceremony_resume", { path, ceremonyId });
 export const ceremonyCurrent = () => invoke<CeremonyView | null>("ceremony_current");
 export const ceremonyPause = () => invoke<void>("ceremony_pause");
+/** Closing the window anyway: pauses the running ceremony (it stays resumable) and quits. */
+export const ceremonyPauseAndQuit = () => invoke<void>("ceremony_pause_and_quit");
 export const ceremonyAnswer = (answer: AnswerIn) => invoke<CeremonyView>("ceremony_answer", { answer });
 export const ceremonyShare = () => invoke<ShareOnScreen>("ceremony_share");
 export const ceremonyShareConfirm = (check: string, sealPassphrase: string | null) =>

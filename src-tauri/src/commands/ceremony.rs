@@ -143,6 +143,24 @@ pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a ceremony runs in this window and is not closed: closing the window then asks
+/// first (the window's close request is held; see `lib.rs`).
+pub fn in_progress(state: &AppState) -> bool {
+    slot(state).is_ok_and(|s| running(&s).is_err())
+}
+
+/// The window's "close anyway": pauses the ceremony (it stays unfinished in the journal and
+/// can be resumed, here or later) and quits.
+#[tauri::command(async)]
+pub fn ceremony_pause_and_quit<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: tauri::State<'_, AppState>,
+) -> Result<(), String> {
+    *slot(&state)? = None;
+    app.exit(0);
+    Ok(())
+}
+
 fn answer_engine(state: &AppState, answer: Answer) -> Result<CeremonyView, String> {
     let mut slot = slot(state)?;
     let c = slot
