@@ -166,3 +166,84 @@ async fn closing_the_window_mid_ceremony_asks_and_closing_anyway_pauses_it() {
     assert_eq!(s.all("#ceremony-participants li").await.len(), 1);
     s.close().await;
 }
+
+/// An aborted ceremony's done screen is amber, never green, and says it did not complete.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn an_aborted_ceremony_is_never_shown_in_green() {
+    let data = TempData::new();
+    let s = Session::open(&data.path()).await;
+    s.start_ceremony(&script("hsm-initialisation")).await;
+    let mut seen = Vec::new();
+    loop {
+        let kind = s.attr("#ceremony-view", "data-kind").await;
+        seen.push(kind.clone());
+        assert!(seen.len() < 40, "no end: {seen:?}");
+        match kind.as_str() {
+            "check-in" => {
+                let role = s.text("#prompt-form h3").await;
+                let name = match role.trim_start_matches("Check in: ") {
+                    "administrator" => "Ada Admin",
+                    "witness" => "Wes Witness",
+                    _ => "Aud Auditor",
+                };
+                s.type_into("#checkin-name", name).await;
+                s.submit_prompt().await;
+            }
+            "clock-confirmation" => {
+                s.type_into("#clock-reference", "test clock").await;
+                s.type_into("#clock-offset", "300").await;
+                s.submit_prompt().await;
+            }
+            "exception-decision" => {
+                s.wait("#exception-decision option[value='abort']")
+                    .await
+                    .click()
+                    .await
+                    .unwrap();
+                for who in ["witness-1", "administrator-1"] {
+                    s.wait(&format!("#exception-who input[data-participant='{who}']"))
+                        .await
+                        .click()
+                        .await
+                        .unwrap();
+                }
+                s.type_into("#exception-reason", "the clock cannot be trusted today")
+                    .await;
+                s.submit_prompt().await;
+            }
+            "pin" => {
+                // Closing after the abort: the token has no record-signing key yet, so the
+                // administrator closes without a closing checkpoint, as the engine allows.
+                let hint = s.text("#pin-proceed-without-hint").await;
+                assert!(
+                    hint.starts_with(
+                        "Without the PIN, Keyrite will close without a closing checkpoint"
+                    ),
+                    "{hint}"
+                );
+                let before = s.attr("#ceremony-view", "data-render").await;
+                s.wait("#pin-proceed-without").await.click().await.unwrap();
+                s.after_render(&before).await;
+            }
+            "done" => break,
+            _ => s.submit_prompt().await,
+        }
+    }
+    assert_eq!(s.attr("#prompt-form", "data-outcome").await, "aborted");
+    assert_eq!(s.attr("#ceremony-outcome", "class").await, "warn");
+    let said = s.text("#ceremony-outcome").await;
+    assert!(said.contains("was ABORTED: it did not complete"), "{said}");
+    assert_eq!(
+        s.text("#prompt-form dd[data-field='checkpoint-unavailable']")
+            .await,
+        "the administrator closed the ceremony without the user PIN, so the record-signing key \
+         could not sign a closing checkpoint"
+    );
+    // Nothing on the done screen is in a green box.
+    assert!(s.all("#ceremony-view .ok").await.is_empty());
+    s.scroll_to("#ceremony-outcome").await;
+    s.screenshot("ceremony-done-aborted").await;
+    s.close().await;
+}

@@ -178,6 +178,12 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       }
       pin.setAttribute("data-autofocus", "");
       form.append(box, submit("Log in"));
+      if (p.proceed_without) {
+        // The engine allows leaving the PIN out here (closing): it says what happens then.
+        const without = el("button", { id: "pin-proceed-without", type: "button", "aria-describedby": "pin-proceed-without-hint" }, "Proceed without the PIN");
+        without.addEventListener("click", () => void busy(without, () => send({ kind: "proceed" })));
+        form.append(el("p", { class: "hint", id: "pin-proceed-without-hint" }, `Without the PIN, Keyrite will ${p.proceed_without}.`), without);
+      }
       onSubmit(() => ({ kind: "pin", pin: pin.value }));
       break;
     }
@@ -291,7 +297,7 @@ function doneView(s: Summary): HTMLElement {
     el("h3", {}, `Ceremony ${s.outcome}`),
     message(
       completed ? "ok" : "warn",
-      completed ? `Ceremony ${s.ceremony_id} completed.` : `Ceremony ${s.ceremony_id} was ${s.outcome.toUpperCase()}: it did not complete. Read the record for why.`,
+      completed ? `Ceremony ${s.ceremony_id} completed.` : `Ceremony ${s.ceremony_id} was ${s.outcome.toUpperCase()}: it did not complete. The journal holds what happened and the exception decisions.`,
       "ceremony-outcome",
     ),
     el("p", { id: "ceremony-summary" }, counts),
@@ -299,7 +305,11 @@ function doneView(s: Summary): HTMLElement {
   const cp = s.closing_checkpoint;
   box.append(
     facts([
-      ["Record (signed PDF)", s.record_path ?? "not known in this window (produced before a resume): see DATA/records/", "record-path"],
+      [
+        "Record (signed PDF)",
+        s.record_path ?? (completed ? `produced before a resume: DATA/records/${s.ceremony_id}.pdf` : "none: the ceremony closed without a record (see the Journal screen)"),
+        "record-path",
+      ],
       ["Closing checkpoint: entries", cp ? String(cp.size) : null, "checkpoint-size"],
       ["Closing checkpoint: root in words", cp ? cp.root_words : null, "checkpoint-words"],
       ["Closing checkpoint: root (hex)", cp ? cp.root : null, "checkpoint-hex"],

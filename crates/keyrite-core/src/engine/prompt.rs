@@ -54,6 +54,8 @@ pub enum Prompt {
         /// Asked again: the token rejected the PIN given (who, token, return code, and the
         /// tries left as far as the token reports them). The rejected PIN was dropped.
         rejected: Option<String>,
+        /// When the PIN may be left out (answer [`Answer::Proceed`]): what happens then.
+        proceed_without: Option<String>,
     },
     /// New SO and user PINs for initialising `token` (answer [`Answer::NewPins`]).
     NewPins {
