@@ -485,6 +485,8 @@ async fn done_screen(s: &Session, run: &mut Run) {
     assert_eq!(stdout(&cli).lines().next().unwrap(), shown);
     assert!(shown.starts_with("VALID: "), "{shown}");
     assert_eq!(attr(s, "#done-verify", "data-verdict").await, "valid");
+    s.scroll_to_top("#done-verify").await;
+    run.shot(s, "ceremony-done-verified").await;
     s.scroll_to("#ceremony-outcome").await;
     run.records_seen.push(record);
 }
