@@ -485,6 +485,11 @@ async fn done_screen(s: &Session, run: &mut Run) {
     assert_eq!(stdout(&cli).lines().next().unwrap(), shown);
     assert!(shown.starts_with("VALID: "), "{shown}");
     assert_eq!(attr(s, "#done-verify", "data-verdict").await, "valid");
+    // Valid, but the signer was not pinned: amber, not green.
+    assert_eq!(
+        attr(s, "#done-verify #record-verdict-text", "class").await,
+        "warn"
+    );
     s.scroll_to_top("#done-verify").await;
     run.shot(s, "ceremony-done-verified").await;
     s.scroll_to("#ceremony-outcome").await;
