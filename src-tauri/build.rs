@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "ceremony_answer",
     "ceremony_share",
     "ceremony_share_confirm",
+    "ceremony_pause_and_quit",
 ];
 
 fn main() {

@@ -41,8 +41,23 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
             commands::ceremony::ceremony_answer,
             commands::ceremony::ceremony_share,
             commands::ceremony::ceremony_share_confirm,
+            commands::ceremony::ceremony_pause_and_quit,
         ])
+        .on_window_event(|window, event| {
+            // Closing the window mid-ceremony asks first: the close is held and the window
+            // shows the question (closing anyway pauses the ceremony; it stays resumable).
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                use tauri::{Emitter, Manager};
+                if commands::ceremony::in_progress(&window.state::<AppState>()) {
+                    api.prevent_close();
+                    let _ = window.emit(CLOSE_REQUESTED_EVENT, ());
+                }
+            }
+        })
 }
+
+/// The event the window receives when it is asked to close mid-ceremony.
+pub const CLOSE_REQUESTED_EVENT: &str = "keyrite://close-requested";
 
 /// Starts the desktop app.
 pub fn run() {

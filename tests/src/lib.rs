@@ -17,6 +17,7 @@ pub mod hsm;
 #[path = "../../crates/keyrite-core/tests/common/piv.rs"]
 pub mod piv;
 pub mod quorum;
+pub mod x11;
 
 /// The directory holding the workspace's built binaries (`target/debug`), found from the test
 /// executable's own path (`target/debug/deps/<test>`).

@@ -39,11 +39,20 @@ struct Run {
     clock_exception_done: bool,
     /// The result card of the root KEK's generation, as the window showed it.
     root_kek_card: Option<String>,
+    /// The data directory (the CLI is asked what the done screen shows).
+    data: std::path::PathBuf,
+    /// Records the done screen named and verified.
+    records_seen: Vec<String>,
+    /// Whether a wrong user PIN was typed once (in the first user-PIN prompt).
+    wrong_pin_done: bool,
 }
 
 impl Run {
-    fn new() -> Self {
+    fn new(data: &Path) -> Self {
         Self {
+            data: data.to_path_buf(),
+            records_seen: Vec::new(),
+            wrong_pin_done: false,
             shares: BTreeMap::new(),
             checked_in: BTreeMap::new(),
             shots: Vec::new(),
@@ -201,6 +210,9 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 } else {
                     USER_PIN
                 };
+                if pin == USER_PIN && !run.wrong_pin_done {
+                    wrong_pin_once(s, run).await;
+                }
                 s.type_into("#pin-input", pin).await;
                 submit(s).await;
             }
@@ -312,6 +324,7 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
             }
             "done" => {
                 let summary = s.text("#ceremony-summary").await;
+                done_screen(s, run).await;
                 run.shot(s, "ceremony-done").await;
                 s.wait("#ceremony-close").await.click().await.unwrap();
                 s.wait("#script-form").await;
@@ -322,12 +335,173 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
     }
 }
 
+/// A wrong user PIN: the token rejects it once, the window says so beside the emptied field
+/// (which keeps the focus), and the PIN is asked for again, never re-sent.
+async fn wrong_pin_once(s: &Session, run: &mut Run) {
+    run.wrong_pin_done = true;
+    let token = |data: &Path| {
+        let o = keyrite(data, &["hsm", "info", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["label"] == "keyrite-rehearsal")
+            .unwrap()
+            .clone()
+    };
+    let before = token(&run.data);
+    assert_eq!(before["flags"]["user_pin_count_low"], false, "{before}");
+    let serial = before["serial"].as_str().unwrap().to_string();
+    s.type_into("#pin-input", "wrong-pin-0000").await;
+    submit(s).await;
+    assert_eq!(attr(s, "#ceremony-view", "data-kind").await, "pin");
+    let why = format!(
+        "the user PIN was rejected by token \"keyrite-rehearsal\" (serial {serial}): \
+         CKR_PIN_INCORRECT (the PIN is wrong); the token does not say how many tries are left \
+         (it reports CKF_USER_PIN_COUNT_LOW: a wrong PIN was given since the last good one); \
+         the PIN was dropped and nothing more was sent to the token: give it again"
+    );
+    assert_eq!(s.text("#pin-rejected").await, why);
+    // Beside the field (its next sibling), announced with it, nothing at the top of the form.
+    let beside = s
+        .client
+        .execute(
+            "const i = document.getElementById('pin-input'); \
+             return [i.nextElementSibling && i.nextElementSibling.id, i.value, \
+             document.activeElement && document.activeElement.id, \
+             i.getAttribute('aria-invalid'), i.getAttribute('aria-describedby')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        beside,
+        serde_json::json!([
+            "pin-rejected",
+            "",
+            "pin-input",
+            "true",
+            "pin-rejected pin-input-hint"
+        ])
+    );
+    assert!(s.all("#prompt-error-text").await.is_empty());
+    // The token saw one wrong PIN: SoftHSM2 now reports CKF_USER_PIN_COUNT_LOW.
+    let after_wrong = token(&run.data);
+    assert_eq!(
+        after_wrong["flags"]["user_pin_count_low"], true,
+        "{after_wrong}"
+    );
+    run.shot(s, "ceremony-pin-rejected").await;
+    // Leaving the screen and coming back sends nothing: the PIN is asked for again, with why.
+    s.shortcut('1').await;
+    s.shortcut('6').await;
+    assert_eq!(attr(s, "#ceremony-view", "data-kind").await, "pin");
+    assert_eq!(s.text("#pin-rejected").await, {
+        let short = why
+            .split("; the PIN was dropped")
+            .next()
+            .unwrap()
+            .to_string();
+        format!("{short}. Type it again.")
+    });
+    assert_eq!(s.value("#pin-input").await, "");
+}
+
+/// The done screen: a completed outcome (green), the record's path, the closing checkpoint as
+/// the CLI sees it, and Verify giving `keyrite record verify`'s verdict.
+async fn done_screen(s: &Session, run: &mut Run) {
+    assert_eq!(attr(s, "#prompt-form", "data-outcome").await, "completed");
+    assert_eq!(attr(s, "#ceremony-outcome", "class").await, "ok");
+    // Focus is on the next thing to do: Verify.
+    let focused = s
+        .client
+        .execute(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, serde_json::json!("done-verify-button"));
+    let record = s.text("#prompt-form dd[data-field='record-path']").await;
+    assert!(Path::new(&record).is_file(), "no record at {record}");
+    assert!(
+        record.starts_with(run.data.join("records").to_str().unwrap()),
+        "{record}"
+    );
+    // The closing checkpoint, as the CLI knows it: `ceremony status --json` names its size
+    // for this ceremony, and the journal verifies against its file (same size, same root).
+    let id = s
+        .text(".ceremony-status dd[data-field='ceremony-id']")
+        .await;
+    let size = s
+        .text("#prompt-form dd[data-field='checkpoint-size']")
+        .await;
+    let words = s
+        .text("#prompt-form dd[data-field='checkpoint-words']")
+        .await;
+    let root = s.text("#prompt-form dd[data-field='checkpoint-hex']").await;
+    let st = keyrite(&run.data, &["ceremony", "status", "--json"]);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let st: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    let mine = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ceremony_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not in {st}"));
+    assert_eq!(mine["closing_checkpoint"].to_string(), size);
+    let file = s
+        .text("#prompt-form dd[data-field='checkpoint-file']")
+        .await;
+    let jv = keyrite(
+        &run.data,
+        &["journal", "verify", "--checkpoint", &file, "--json"],
+    );
+    assert!(jv.status.success(), "{}{}", stdout(&jv), stderr(&jv));
+    let jv: serde_json::Value = serde_json::from_str(&stdout(&jv)).unwrap();
+    assert_eq!(jv["checkpoint"][0].to_string(), size);
+    assert_eq!(jv["checkpoint"][1].as_str().unwrap(), root);
+    assert_eq!(
+        keyrite_core::words::to_words(&hex::decode(&root).unwrap()),
+        words
+    );
+    // Verify: the same verdict line as `keyrite record verify --journal`.
+    s.wait("#done-verify-button").await.click().await.unwrap();
+    s.wait("#done-verify[data-verdict]").await;
+    let shown = s.text("#done-verify #record-verdict-text").await;
+    let cli = keyrite(
+        &run.data,
+        &[
+            "record",
+            "verify",
+            &record,
+            "--journal",
+            run.data.join("journal.sqlite").to_str().unwrap(),
+        ],
+    );
+    assert!(cli.status.success(), "{}{}", stdout(&cli), stderr(&cli));
+    assert_eq!(stdout(&cli).lines().next().unwrap(), shown);
+    assert!(shown.starts_with("VALID: "), "{shown}");
+    assert_eq!(attr(s, "#done-verify", "data-verdict").await, "valid");
+    // Valid, but the signer was not pinned: amber, not green.
+    assert_eq!(
+        attr(s, "#done-verify #record-verdict-text", "class").await,
+        "warn"
+    );
+    s.scroll_to_top("#done-verify").await;
+    run.shot(s, "ceremony-done-verified").await;
+    s.scroll_to("#ceremony-outcome").await;
+    run.records_seen.push(record);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
 #[serial_test::serial(softhsm)]
 async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_restart() {
     let data = TempData::new();
-    let mut run = Run::new();
+    let mut run = Run::new(&data.path());
 
     // HSM initialisation: two check-ins, then the app is closed mid-ceremony.
     let s = Session::open(&data.path()).await;
@@ -339,10 +513,25 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     assert_eq!(drive(&s, &mut run, Some(2)).await, None);
     s.close().await;
 
-    // Restarted: the unfinished ceremony is listed and resumes where it stopped.
+    // Restarted: the unfinished ceremony is listed with the shipped script that has the hash
+    // journaled at its start, and resumes with one action: no path is typed.
     let s = Session::open(&data.path()).await;
-    choose_script(&s, &script("hsm-initialisation")).await;
+    s.shortcut('6').await;
     let resume = s.wait("#ceremony-unfinished button[data-resume]").await;
+    assert_eq!(s.value("#script-path").await, "");
+    assert_eq!(
+        s.text("#ceremony-unfinished dd[data-field='resume-script']")
+            .await,
+        "hsm-initialisation.toml"
+    );
+    assert_eq!(
+        s.text("#ceremony-unfinished dd[data-field='resume-script-words']")
+            .await,
+        Script::load(&script("hsm-initialisation"))
+            .unwrap()
+            .digest
+            .words()
+    );
     let id = resume.attr("data-resume").await.unwrap().unwrap();
     s.screenshot("ceremony-resume").await;
     resume.click().await.unwrap();
@@ -418,6 +607,13 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(run.records_seen.len(), 2);
+    for r in &run.records_seen {
+        assert!(
+            records.contains(&std::path::PathBuf::from(r)),
+            "{r} not in {records:?}"
+        );
+    }
     for r in &records {
         let v = keyrite(
             &data.path(),

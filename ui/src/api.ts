@@ -5,7 +5,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type {
   AnswerIn,
   AppStatus,
-  CeremonyHistory,
+  UnfinishedView,
   CeremonySummary,
   CeremonyView,
   EntryPage,
@@ -37,12 +37,15 @@ export const recordVerify = (path: string, pinnedCert: string | null) =>
   invoke<RecordVerdict>("record_verify", { path, pinnedCert });
 
 export const scriptInspect = (path: string) => invoke<ScriptView>("script_inspect", { path });
-export const ceremonyUnfinished = () => invoke<CeremonyHistory[]>("ceremony_unfinished");
+export const ceremonyUnfinished = () => invoke<UnfinishedView[]>("ceremony_unfinished");
 export const ceremonyStart = (path: string) => invoke<CeremonyView>("ceremony_start", { path });
-export const ceremonyResume = (path: string, ceremonyId: string) =>
+/** Resumes `ceremonyId` with the shipped script of its journaled hash (path null), or a typed path. */
+export const ceremonyResume = (path: string | null, ceremonyId: string) =>
   invoke<CeremonyView>("ceremony_resume", { path, ceremonyId });
 export const ceremonyCurrent = () => invoke<CeremonyView | null>("ceremony_current");
 export const ceremonyPause = () => invoke<void>("ceremony_pause");
+/** Closing the window anyway: pauses the running ceremony (it stays resumable) and quits. */
+export const ceremonyPauseAndQuit = () => invoke<void>("ceremony_pause_and_quit");
 export const ceremonyAnswer = (answer: AnswerIn) => invoke<CeremonyView>("ceremony_answer", { answer });
 export const ceremonyShare = () => invoke<ShareOnScreen>("ceremony_share");
 export const ceremonyShareConfirm = (check: string, sealPassphrase: string | null) =>

@@ -37,10 +37,11 @@ export function panel(id: string, title: string, ...actions: HTMLElement[]): HTM
   );
 }
 
-/** A message box; role=alert for errors so screen readers announce them. */
-export function message(kind: "error" | "ok" | "info", text: string, id?: string): HTMLElement {
+/** A message box; role=alert for errors and warnings so screen readers announce them. Green
+ * ("ok") only for success; "warn" is amber. */
+export function message(kind: "error" | "warn" | "ok" | "info", text: string, id?: string): HTMLElement {
   const attrs: Record<string, string> = { class: kind };
-  if (kind === "error") attrs.role = "alert";
+  if (kind === "error" || kind === "warn") attrs.role = "alert";
   if (id) attrs.id = id;
   return el("p", attrs, text);
 }

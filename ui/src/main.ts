@@ -1,5 +1,6 @@
 import "./style.css";
 import { appStatus } from "./api";
+import { watchCloseRequests } from "./close";
 import { byId, el } from "./dom";
 import { renderCeremony } from "./screens/ceremony";
 import { renderExport } from "./screens/export";
@@ -62,6 +63,7 @@ function route(): string {
 }
 
 window.addEventListener("DOMContentLoaded", () => {
+  watchCloseRequests();
   window.addEventListener("hashchange", () => show(route(), true));
   document.addEventListener("keydown", (ev) => {
     if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;

@@ -97,6 +97,7 @@ fn a_rejected_pin_is_dropped_and_asked_for_again_never_resent() {
         who,
         purpose,
         rejected: None,
+        ..
     } = c.prompt()
     else {
         panic!("a PIN prompt without a rejection")
@@ -119,6 +120,7 @@ fn a_rejected_pin_is_dropped_and_asked_for_again_never_resent() {
         who: again,
         purpose: same,
         rejected: Some(why),
+        ..
     } = c.prompt()
     else {
         panic!("the PIN prompt again")
@@ -192,6 +194,7 @@ fn a_rejected_pin_is_dropped_and_asked_for_again_never_resent() {
         who: UserKind::User,
         purpose,
         rejected: None,
+        ..
     } = c.prompt()
     else {
         panic!("the user PIN asked again: {:?}", c.prompt())

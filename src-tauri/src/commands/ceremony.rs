@@ -9,7 +9,7 @@
 use super::environment;
 use crate::state::AppState;
 use keyrite_core::engine::{
-    Answer, Ceremony, CeremonyHistory, CeremonyOptions, EngineError, JournalRecordProducer, Prompt,
+    Answer, Ceremony, CeremonyOptions, EngineError, JournalRecordProducer, Prompt,
 };
 use keyrite_core::environment::Environment;
 use keyrite_core::journal::Journal;
@@ -18,6 +18,7 @@ use keyrite_core::shares::typeback::check_typed_back;
 use keyrite_core::store::StoreOptions;
 use keyrite_core::view::{
     check_script_path, progress_text, AnswerIn, CeremonyView, ScriptView, ShareOnScreen, Typed,
+    UnfinishedView,
 };
 use std::sync::MutexGuard;
 
@@ -31,17 +32,18 @@ pub fn script_inspect(path: String) -> Result<ScriptView, String> {
     Ok(ScriptView::from(&load_script(&path)?))
 }
 
-/// Unfinished ceremonies in the journal (they can be resumed).
+/// Unfinished ceremonies in the journal (they can be resumed), each with the shipped script
+/// that has the hash it started from, if one has.
 #[tauri::command(async)]
 pub fn ceremony_unfinished(
     state: tauri::State<'_, AppState>,
-) -> Result<Vec<CeremonyHistory>, String> {
+) -> Result<Vec<UnfinishedView>, String> {
     let db = environment(&state)?.data().journal_db();
     if !db.is_file() {
         return Ok(Vec::new());
     }
     let j = Journal::open_read_only(&db, &StoreOptions::default()).map_err(|e| e.to_string())?;
-    Ceremony::unfinished(&j).map_err(|e| e.to_string())
+    keyrite_core::view::unfinished(&j)
 }
 
 type Slot<'a> = MutexGuard<'a, Option<Ceremony>>;
@@ -96,18 +98,23 @@ pub fn ceremony_start(
     Ok(v)
 }
 
-/// Resumes the unfinished ceremony `ceremony_id` with the script it started from.
+/// Resumes the unfinished ceremony `ceremony_id` with the script it started from: the
+/// shipped script with the SHA-256 journaled at its start, or (`path`) a reviewed copy.
 #[tauri::command(async)]
 pub fn ceremony_resume(
     state: tauri::State<'_, AppState>,
-    path: String,
+    path: Option<String>,
     ceremony_id: String,
 ) -> Result<CeremonyView, String> {
-    let script = load_script(&path)?;
+    let typed = path.as_deref().map(load_script).transpose()?;
     let mut slot = slot(&state)?;
     running(&slot)?;
     *slot = None;
     let (env, journal) = open_for_ceremony(&state)?;
+    let script = match typed {
+        Some(s) => s,
+        None => keyrite_core::view::resume_script(&journal, &ceremony_id)?,
+    };
     let c = Ceremony::resume(env, journal, script, &ceremony_id, ceremony_options())
         .map_err(|e| e.to_string())?;
     // What the engine will put right before going on, said before anything is done.
@@ -133,6 +140,24 @@ pub fn ceremony_current(state: tauri::State<'_, AppState>) -> Result<Option<Cere
 pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<(), String> {
     let mut slot = slot(&state)?;
     *slot = None;
+    Ok(())
+}
+
+/// Whether a ceremony runs in this window and is not closed: closing the window then asks
+/// first (the window's close request is held; see `lib.rs`).
+pub fn in_progress(state: &AppState) -> bool {
+    slot(state).is_ok_and(|s| running(&s).is_err())
+}
+
+/// The window's "close anyway": pauses the ceremony (it stays unfinished in the journal and
+/// can be resumed, here or later) and quits.
+#[tauri::command(async)]
+pub fn ceremony_pause_and_quit<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: tauri::State<'_, AppState>,
+) -> Result<(), String> {
+    *slot(&state)? = None;
+    app.exit(0);
     Ok(())
 }
 

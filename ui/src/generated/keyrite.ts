@@ -674,7 +674,7 @@ credential_fingerprint: string | null, };
  * What the engine asks for ([`Prompt`]) without its secrets: the share on screen is fetched
  * separately ([`ShareOnScreen`]).
  */
-export type PromptView = { "kind": "check-in", role: Role, remaining: number, } | { "kind": "instructions", step: string, title: string, text: string, } | { "kind": "confirm-preflight", clean: boolean, checks: Array<CheckView>, } | { "kind": "clock-confirmation", utc: string, tolerance_seconds: number, } | { "kind": "pin", who: string, purpose: string, rejected: string | null, } | { "kind": "new-pins", token: string, } | { "kind": "show-share", custodian: string, custodian_name: string, index: number, count: number, set_words: string, fingerprint_words: string, } | { "kind": "verify-share", custodian: string, custodian_name: string, index: number, sealed_file: string | null, yubikey_serial: number | null, } | { "kind": "sign-off", step: string, role: Role, candidates: Array<Participant>, remaining: number, 
+export type PromptView = { "kind": "check-in", role: Role, remaining: number, } | { "kind": "instructions", step: string, title: string, text: string, } | { "kind": "confirm-preflight", clean: boolean, checks: Array<CheckView>, } | { "kind": "clock-confirmation", utc: string, tolerance_seconds: number, } | { "kind": "pin", who: string, purpose: string, rejected: string | null, proceed_without: string | null, } | { "kind": "new-pins", token: string, } | { "kind": "show-share", custodian: string, custodian_name: string, index: number, count: number, set_words: string, fingerprint_words: string, } | { "kind": "verify-share", custodian: string, custodian_name: string, index: number, sealed_file: string | null, yubikey_serial: number | null, } | { "kind": "sign-off", step: string, role: Role, candidates: Array<Participant>, remaining: number, 
 /**
  * The result card: what the step's action did, to read aloud before signing.
  */
@@ -1008,6 +1008,10 @@ steps_skipped: number,
  */
 exceptions: number, 
 /**
+ * Where the signed record was written (absent when it was produced before a resume).
+ */
+record_path: string | null, 
+/**
  * The closing checkpoint over every entry of the ceremony (hex, words, text): the
  * witness writes its words on the printed record.
  */
@@ -1128,3 +1132,29 @@ unreadable?: Array<string>, };
  * How the signer was trusted.
  */
 export type Trust = "pinned" | "not-pinned";
+
+/**
+ * An unfinished ceremony, resumable with one action when a shipped script has its hash.
+ */
+export type UnfinishedView = { 
+/**
+ * The ceremony as the journal records it.
+ */
+ceremony: CeremonyHistory, 
+/**
+ * The SHA-256 of the script it started from, in words.
+ */
+script_words: string, 
+/**
+ * The shipped script with that hash (its file name), if one has it.
+ */
+shipped_script: string | null, 
+/**
+ * That script's title.
+ */
+script_title: string | null, 
+/**
+ * Why it cannot be resumed with one action, in plain words (no shipped script has the
+ * hash, or the shipped one does not validate).
+ */
+not_shipped: string | null, };

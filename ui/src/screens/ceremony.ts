@@ -15,9 +15,12 @@ import {
   type Participant,
   type PromptView,
   type ShareOnScreen,
+  type Summary,
+  recordVerify,
 } from "../api";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
+import { verdictView } from "./records";
 import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
 
 let scriptPath = "";
@@ -99,7 +102,7 @@ function statusPanel(v: CeremonyView): HTMLElement {
 
 type Send = (a: AnswerIn) => Promise<void>;
 
-function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => void, showError: (e: unknown) => void): HTMLElement {
+function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => void, showError: (e: unknown) => void, fieldError: string | null): HTMLElement {
   const p: PromptView = v.prompt;
   const form = el("form", { id: "prompt-form", novalidate: "" });
   const submit = (label: string) => el("button", { id: "prompt-submit", type: "submit" }, label);
@@ -165,11 +168,22 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     case "pin": {
       const [box, pin] = secretField("pin-input", `${p.who} PIN`, `Needed to ${p.purpose}. It is never shown or stored.`);
       form.append(el("h3", {}, `${p.who} PIN`));
-      if (p.rejected) {
-        // The token rejected the PIN given: it was dropped; the tries left, as the token says.
-        form.append(el("p", { class: "error", id: "pin-rejected" }, `${p.rejected}. Type it again.`));
+      // A refusal is shown beside the field: the engine's words (a rejected PIN was dropped, the
+      // tries left as the token reports them); the field is empty and keeps the focus.
+      const why = fieldError ?? (p.rejected ? `${p.rejected}. Type it again.` : null);
+      if (why) {
+        pin.after(el("p", { class: "error field-error", id: "pin-rejected", role: "alert" }, why));
+        pin.setAttribute("aria-invalid", "true");
+        pin.setAttribute("aria-describedby", "pin-rejected pin-input-hint");
       }
+      pin.setAttribute("data-autofocus", "");
       form.append(box, submit("Log in"));
+      if (p.proceed_without) {
+        // The engine allows leaving the PIN out here (closing): it says what happens then.
+        const without = el("button", { id: "pin-proceed-without", type: "button", "aria-describedby": "pin-proceed-without-hint" }, "Proceed without the PIN");
+        without.addEventListener("click", () => void busy(without, () => send({ kind: "proceed" })));
+        form.append(el("p", { class: "hint", id: "pin-proceed-without-hint" }, `Without the PIN, Keyrite will ${p.proceed_without}.`), without);
+      }
       onSubmit(() => ({ kind: "pin", pin: pin.value }));
       break;
     }
@@ -267,20 +281,68 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
     case "approval":
       approvalForm(p, kit);
       break;
-    case "done": {
-      const s = p.summary;
-      const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
-      back.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(document.getElementById("screen") as HTMLElement)));
-      return el(
-        "div",
-        { id: "prompt-form", "data-outcome": s.outcome },
-        el("h3", {}, `Ceremony ${s.outcome}`),
-        message(s.outcome === "completed" ? "ok" : "error", `${s.steps_completed} steps completed, ${s.steps_skipped} skipped, ${s.exceptions} exceptions.`, "ceremony-summary"),
-        back,
-      );
-    }
+    case "done":
+      return doneView(p.summary);
   }
   return form;
+}
+
+/** The closed ceremony: outcome (green only when completed), the record and the closing
+ * checkpoint to write on it, and the record's full verification, as `keyrite record verify`. */
+function doneView(s: Summary): HTMLElement {
+  const completed = s.outcome === "completed";
+  const box = el("div", { id: "prompt-form", class: "done-box", "data-outcome": s.outcome });
+  const counts = `${s.steps_completed} steps completed, ${s.steps_skipped} skipped, ${s.exceptions} exceptions.`;
+  box.append(
+    el("h3", {}, `Ceremony ${s.outcome}`),
+    message(
+      completed ? "ok" : "warn",
+      completed ? `Ceremony ${s.ceremony_id} completed.` : `Ceremony ${s.ceremony_id} was ${s.outcome.toUpperCase()}: it did not complete. The journal holds what happened and the exception decisions.`,
+      "ceremony-outcome",
+    ),
+    el("p", { id: "ceremony-summary" }, counts),
+  );
+  const cp = s.closing_checkpoint;
+  box.append(
+    facts([
+      [
+        "Record (signed PDF)",
+        s.record_path ?? (completed ? `produced before a resume: DATA/records/${s.ceremony_id}.pdf` : "none: the ceremony closed without a record (see the Journal screen)"),
+        "record-path",
+      ],
+      ["Closing checkpoint: entries", cp ? String(cp.size) : null, "checkpoint-size"],
+      ["Closing checkpoint: root in words", cp ? cp.root_words : null, "checkpoint-words"],
+      ["Closing checkpoint: root (hex)", cp ? cp.root : null, "checkpoint-hex"],
+      ["Checkpoint file", cp ? cp.file : null, "checkpoint-file"],
+      ["No closing checkpoint", s.closing_checkpoint_unavailable, "checkpoint-unavailable"],
+    ]),
+  );
+  if (cp) box.append(el("p", { class: "hint" }, "The witness writes the checkpoint's size and words on the printed record."));
+  const out = el("div", { id: "done-verify", "aria-live": "polite" });
+  const actions = el("div", { class: "actions" });
+  if (s.record_path) {
+    const path = s.record_path;
+    const verify = el("button", { id: "done-verify-button", type: "button", "data-autofocus": "" }, "Verify the record");
+    verify.addEventListener("click", () =>
+      void busy(verify, async () => {
+        try {
+          const v = await recordVerify(path, null);
+          out.replaceChildren(verdictView(v, path));
+          out.dataset.verdict = v.valid ? "valid" : "rejected";
+        } catch (e) {
+          out.replaceChildren(message("error", errText(e), "done-verify-error"));
+          out.dataset.verdict = "error";
+        }
+      }),
+    );
+    actions.append(verify);
+  }
+  const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
+  if (!s.record_path) back.setAttribute("data-autofocus", "");
+  back.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(document.getElementById("screen") as HTMLElement)));
+  actions.append(back);
+  box.append(actions, out);
+  return box;
 }
 
 /** One custodian at a time: others look away, the share is shown on request, typed back, cleared. */
@@ -363,7 +425,8 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
     } catch (e) {
       // A refused approval is counted by the engine (failed attempts are listed): show the
       // prompt as it is now, with the refusal.
-      if (v.prompt.kind === "approval") {
+      // A rejected PIN: the prompt asks again with the token's words, shown beside the field.
+      if (v.prompt.kind === "approval" || v.prompt.kind === "pin") {
         const now = await ceremonyCurrent().catch(() => null);
         if (now) return drawCeremony(root, now, e);
       }
@@ -376,12 +439,13 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
     "section",
     { id: "ceremony-view", "aria-labelledby": "ceremony-title", "data-kind": v.prompt.kind, "data-render": String(renders) },
     el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now"), v.prompt.kind === "done" ? "" : pause),
-    v.progress ? message("ok", v.progress, "ceremony-progress") : "",
+    // The done screen says the outcome itself (green only for completed).
+    v.progress && v.prompt.kind !== "done" ? message("ok", v.progress, "ceremony-progress") : "",
     err,
-    promptForm(v, send, redraw, showError),
+    promptForm(v, send, redraw, showError, error !== undefined && v.prompt.kind === "pin" ? errText(error) : null),
   );
   root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
-  if (error !== undefined) showError(error);
+  if (error !== undefined && v.prompt.kind !== "pin") showError(error);
   const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit], #share-show");
   first?.focus();
 }
@@ -398,7 +462,7 @@ function drawChooser(root: HTMLElement): void {
   unfinished.append(ulist);
   sec.append(form, details);
   sec.dataset.state = "idle";
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), sec, unfinished);
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), unfinished, sec);
 
   const err = (e: unknown, where: HTMLElement) => where.replaceChildren(message("error", errText(e), "ceremony-start-error"));
   const loadUnfinished = async () => {
@@ -408,18 +472,41 @@ function drawChooser(root: HTMLElement): void {
         ulist.replaceChildren(el("p", { class: "muted" }, "None."));
       } else {
         ulist.replaceChildren(
-          ...list.map((h) => {
-            const b = el("button", { type: "button", "data-resume": h.ceremony_id }, `Resume ${h.ceremony_id}`);
+          ...list.map((u, i) => {
+            const h = u.ceremony;
+            const rowErr = el("div", { class: "resume-error", id: `resume-error-${i}`, "aria-live": "assertive" });
+            // Resumed with the shipped script of the hash journaled at its start; only when no
+            // shipped script has it, with the reviewed copy's path typed below.
+            const b = u.shipped_script
+              ? el("button", { type: "button", "data-resume": h.ceremony_id, "aria-describedby": `resume-error-${i}` }, `Resume ${h.ceremony_id}`)
+              : el("button", { type: "button", "data-resume-typed": h.ceremony_id, "aria-describedby": `resume-error-${i}` }, `Resume ${h.ceremony_id} with the script path typed below`);
             b.addEventListener("click", () =>
               void busy(b, async () => {
+                rowErr.replaceChildren();
                 try {
-                  drawCeremony(root, await ceremonyResume(path.value, h.ceremony_id));
+                  drawCeremony(root, await ceremonyResume(u.shipped_script ? null : path.value, h.ceremony_id));
                 } catch (e) {
-                  err(e, ulist);
+                  rowErr.replaceChildren(message("error", errText(e), `resume-error-text-${i}`));
                 }
+              }).then(() => {
+                // A refusal: said beside the button, which keeps the focus (enabled again).
+                if (rowErr.childElementCount) b.focus();
               }),
             );
-            return el("div", { class: "resume-row", "data-ceremony-id": h.ceremony_id }, el("p", {}, `${h.ceremony_id} — ${h.script_name} (${h.mode}), ${h.steps_completed.length} steps completed${h.current_step ? `, at step ${h.current_step}` : ""}. Type its script's path above, then:`), b);
+            return el(
+              "div",
+              { class: "resume-row", "data-ceremony-id": h.ceremony_id },
+              el("h3", {}, `${u.script_title ?? h.script_name} — ${h.ceremony_id}`),
+              facts([
+                ["Mode", h.mode, "resume-mode"],
+                ["Progress", `${h.steps_completed.length} steps completed${h.current_step ? `, stopped in step ${h.current_step}` : ""}`, "resume-progress"],
+                ["Script in words", u.script_words, "resume-script-words"],
+                ["Shipped script", u.shipped_script, "resume-script"],
+              ]),
+              u.not_shipped ? message("warn", u.not_shipped, `resume-not-shipped-${i}`) : "",
+              rowErr,
+              b,
+            );
           }),
         );
       }

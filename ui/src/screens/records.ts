@@ -2,10 +2,12 @@
 import { recordVerify, type RecordVerdict } from "../api";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 
-function verdictView(v: RecordVerdict, path: string): HTMLElement {
+/** The core's verdict as the auditor's screen and the done screen show it. */
+export function verdictView(v: RecordVerdict, path: string): HTMLElement {
   // The core's verdict line, word for word what `keyrite record verify` prints first.
   const box = el("div", { class: "verdict", "data-verdict": v.valid ? "valid" : "rejected" });
-  box.append(message(v.valid ? "ok" : "error", v.verdict, "record-verdict-text"));
+  // Green only when the signer is authenticated too: valid but not pinned is amber.
+  box.append(message(v.valid ? (v.trust === "not-pinned" ? "warn" : "ok") : "error", v.verdict, "record-verdict-text"));
   const mark = { pass: "ok", fail: "FAIL", skipped: "skip" } as const;
   box.append(
     el("h3", {}, "Checks"),

@@ -149,6 +149,7 @@ pub(super) fn sign_record(run: &mut CeremonyRun, hsm: &HsmContext) -> Result<(),
         json!({"location": rec.path.display().to_string()}),
     )?;
     run.record_sha256 = Some(rec.sha256);
+    run.record_path = Some(rec.path.display().to_string());
     Ok(())
 }
 

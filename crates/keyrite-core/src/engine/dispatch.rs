@@ -42,11 +42,13 @@ impl Engine {
                 who: UserKind::User,
                 purpose: "reconcile the token with the journal".into(),
                 rejected: None,
+                proceed_without: None,
             },
             Phase::Pin(ask) => Prompt::Pin {
                 who: ask.who,
                 purpose: ask.purpose.clone(),
                 rejected: ask.rejected.clone(),
+                proceed_without: None,
             },
             Phase::Checks(w) => checks::prompt(w),
             Phase::Hsm(HsmWait::NewPins) => Prompt::NewPins {
@@ -70,6 +72,11 @@ impl Engine {
                           the record-signing key"
                     .into(),
                 rejected: None,
+                proceed_without: Some(
+                    "close without a closing checkpoint (the next checkpoint signed on this \
+                     journal covers the ceremony's entries)"
+                        .into(),
+                ),
             },
             Phase::Done(s) => Prompt::Done { summary: s.clone() },
         }

@@ -54,6 +54,8 @@ pub enum Prompt {
         /// Asked again: the token rejected the PIN given (who, token, return code, and the
         /// tries left as far as the token reports them). The rejected PIN was dropped.
         rejected: Option<String>,
+        /// When the PIN may be left out (answer [`Answer::Proceed`]): what happens then.
+        proceed_without: Option<String>,
     },
     /// New SO and user PINs for initialising `token` (answer [`Answer::NewPins`]).
     NewPins {
@@ -358,6 +360,8 @@ pub struct Summary {
     pub steps_skipped: usize,
     /// Exceptions raised.
     pub exceptions: usize,
+    /// Where the signed record was written (absent when it was produced before a resume).
+    pub record_path: Option<String>,
     /// The closing checkpoint over every entry of the ceremony (hex, words, text): the
     /// witness writes its words on the printed record.
     pub closing_checkpoint: Option<super::closing::ClosingCheckpoint>,

@@ -42,6 +42,8 @@ pub(super) struct CeremonyRun {
     pub(super) decided: Option<String>,
     /// SHA-256 of the record once `record_produced` is journaled.
     pub(super) record_sha256: Option<String>,
+    /// Where the record was written, when it was produced in this run.
+    pub(super) record_path: Option<String>,
     /// The closing checkpoint, once signed.
     pub(super) closing: Option<ClosingCheckpoint>,
     /// Why no closing checkpoint could be signed.
@@ -98,6 +100,7 @@ impl CeremonyRun {
             outcome: None,
             decided: None,
             record_sha256: None,
+            record_path: None,
             closing: None,
             closing_unavailable: None,
         }
@@ -223,6 +226,7 @@ impl CeremonyRun {
             steps_completed: count(StepState::Completed),
             steps_skipped: count(StepState::Skipped),
             exceptions: self.exceptions.len(),
+            record_path: self.record_path.clone(),
         }
     }
 

@@ -20,6 +20,7 @@ mod locate;
 mod params;
 mod raw;
 mod roles;
+pub mod shipped;
 mod validate;
 
 pub use action::{Action, ActionKind, ParamKind, ParamSpec, DEFAULT_CLOCK_TOLERANCE_SECONDS};

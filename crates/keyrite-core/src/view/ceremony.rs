@@ -117,6 +117,7 @@ pub enum PromptView {
         who: String,
         purpose: String,
         rejected: Option<String>,
+        proceed_without: Option<String>,
     },
     NewPins {
         token: String,
@@ -207,10 +208,12 @@ impl From<&Prompt> for PromptView {
                 who,
                 purpose,
                 rejected,
+                proceed_without,
             } => PromptView::Pin {
                 who: who.to_string(),
                 purpose: purpose.clone(),
                 rejected: rejected.clone(),
+                proceed_without: proceed_without.clone(),
             },
             Prompt::NewPins { token } => PromptView::NewPins {
                 token: token.clone(),

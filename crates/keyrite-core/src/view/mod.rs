@@ -8,6 +8,7 @@
 mod answer;
 mod ceremony;
 mod journal;
+mod resume;
 mod shares;
 mod typescript;
 
@@ -20,5 +21,6 @@ pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
     JournalHead, JournalVerdict,
 };
+pub use resume::{resume_script, unfinished, UnfinishedView};
 pub use shares::ShareCheck;
 pub use typescript::{typescript, GENERATED_TS};

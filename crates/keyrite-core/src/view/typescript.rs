@@ -47,6 +47,7 @@ pub fn typescript() -> String {
     c.visit::<super::ShareOnScreen>();
     c.visit::<super::AnswerIn>();
     c.visit::<crate::engine::CeremonyHistory>();
+    c.visit::<super::UnfinishedView>();
     c.visit::<super::AppStatus>();
     c.visit::<super::HsmView>();
     c.visit::<super::JournalVerdict>();

@@ -140,6 +140,9 @@ fn print_result(step: &str, lines: &[keyrite_core::engine::ResultLine]) {
 
 /// The closing checkpoint, for the witness to write on the printed record.
 fn print_closing(summary: &keyrite_core::engine::Summary) {
+    if let Some(path) = &summary.record_path {
+        println!("Record: {path}");
+    }
     match (
         &summary.closing_checkpoint,
         &summary.closing_checkpoint_unavailable,
@@ -177,11 +180,14 @@ fn show(p: &Prompt) {
             "System clock: {} (tolerance {tolerance_seconds} s)",
             reading.utc
         ),
-        Prompt::Pin { who, purpose, rejected } => {
+        Prompt::Pin { who, purpose, rejected, proceed_without } => {
             if let Some(why) = rejected {
                 println!("{why}: the rejected PIN was dropped.");
             }
-            println!("The {who} PIN is needed to {purpose}.")
+            println!("The {who} PIN is needed to {purpose}.");
+            if let Some(then) = proceed_without {
+                println!("Or leave it empty to {then}.");
+            }
         }
         Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
         Prompt::ShowShare { custodian, custodian_name, index, count, set_words, fingerprint_words, .. } => println!(
@@ -301,8 +307,17 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("the offset must be a whole number of seconds"))?,
         },
-        Prompt::Pin { who, .. } => {
-            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
+        Prompt::Pin {
+            who,
+            proceed_without,
+            ..
+        } => {
+            let pin = read_pin(PinSource::Terminal, &format!("{who} PIN"))?;
+            if pin.is_empty() && proceed_without.is_some() {
+                Answer::Proceed
+            } else {
+                Answer::Pin(pin)
+            }
         }
         Prompt::NewPins { .. } => {
             let so = crate::pin::read_new_pin(PinSource::Terminal, "SO PIN")?;

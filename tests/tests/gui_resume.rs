@@ -1,0 +1,249 @@
+//! Resuming from the window's list of unfinished ceremonies when no shipped script has the
+//! hash journaled at the ceremony's start: the list says so plainly, Resume without a path is
+//! refused beside its button (which keeps the focus), and the reviewed copy's path resumes it.
+//! (The one-action resume with a shipped script is in `gui_ceremony`.)
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_resume -- --ignored`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
+
+use keyrite_core::script::Script;
+use keyrite_tests::ceremony::script;
+use keyrite_tests::gui::Session;
+use keyrite_tests::TempData;
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn a_ceremony_from_a_script_that_is_not_shipped_says_so_and_resumes_by_path() {
+    let data = TempData::new();
+    // A reviewed local copy that differs from the shipped script (one comment more).
+    let copy = data.scratch("local-hsm-initialisation.toml");
+    let mut text = std::fs::read_to_string(script("hsm-initialisation")).unwrap();
+    text.push_str("\n# local copy, reviewed 2026-12-07\n");
+    std::fs::write(&copy, text).unwrap();
+    let words = Script::load(&copy).unwrap().digest.words();
+
+    let s = Session::open(&data.path()).await;
+    s.start_ceremony(&copy).await;
+    s.type_into("#checkin-name", "Ada Admin").await;
+    s.submit_prompt().await;
+    s.wait("#ceremony-pause").await.click().await.unwrap();
+    s.close().await;
+
+    let s = Session::open(&data.path()).await;
+    s.shortcut('6').await;
+    let resume = s
+        .wait("#ceremony-unfinished button[data-resume-typed]")
+        .await;
+    let id = resume.attr("data-resume-typed").await.unwrap().unwrap();
+    assert!(s
+        .all("#ceremony-unfinished button[data-resume]")
+        .await
+        .is_empty());
+    assert_eq!(
+        s.text("#ceremony-unfinished dd[data-field='resume-script-words']")
+            .await,
+        words
+    );
+    let hex = Script::load(&copy).unwrap().digest.hex();
+    assert_eq!(
+        s.text("#resume-not-shipped-0").await,
+        format!(
+            "no script shipped with this Keyrite has the SHA-256 ceremony {id} started from \
+             ({words}; {hex}): resume it with the path of the reviewed copy it started from"
+        )
+    );
+    assert_eq!(
+        s.attr("#resume-not-shipped-0", "class").await,
+        "warn",
+        "said in amber, not green"
+    );
+    s.screenshot("ceremony-resume-not-shipped").await;
+    // Without a path: refused beside the button, the button keeps the focus, the list stays.
+    resume.click().await.unwrap();
+    assert_eq!(
+        s.text("#resume-error-text-0").await,
+        "type the full path of the ceremony script"
+    );
+    let focused = s
+        .client
+        .execute(
+            "return document.activeElement && document.activeElement.dataset.resumeTyped;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, serde_json::json!(id));
+    // With the reviewed copy's path typed: resumed where it stopped.
+    s.type_into(
+        "#script-path",
+        copy.canonicalize().unwrap().to_str().unwrap(),
+    )
+    .await;
+    s.wait("#ceremony-unfinished button[data-resume-typed]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    s.wait("#ceremony-view").await;
+    assert!(s
+        .text("#ceremony-progress")
+        .await
+        .starts_with(&format!("Resumed ceremony {id}")));
+    assert_eq!(s.all("#ceremony-participants li").await.len(), 1);
+    s.close().await;
+}
+
+/// Closing the window mid-ceremony asks first; "Keep working" keeps it; closing anyway pauses
+/// the ceremony, which the next start lists and resumes with one action (its shipped script).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn closing_the_window_mid_ceremony_asks_and_closing_anyway_pauses_it() {
+    let data = TempData::new();
+    let s = Session::open(&data.path()).await;
+    s.start_ceremony(&script("hsm-initialisation")).await;
+    s.type_into("#checkin-name", "Ada Admin").await;
+    s.submit_prompt().await;
+    let id = s
+        .text(".ceremony-status dd[data-field='ceremony-id']")
+        .await;
+
+    // The close button (as a window manager sends it): held, the window asks.
+    assert!(keyrite_tests::x11::request_close("Keyrite") > 0);
+    s.wait("#close-confirm").await;
+    assert_eq!(
+        s.text("#close-confirm-title").await,
+        "Close Keyrite in the middle of a ceremony?"
+    );
+    let text = s.text("#close-confirm-text").await;
+    assert!(
+        text.starts_with(&format!("Ceremony {id} (HSM initialisation)")),
+        "{text}"
+    );
+    assert!(text.contains("Closing pauses it"), "{text}");
+    let focused = s
+        .client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        focused,
+        serde_json::json!("close-keep"),
+        "the safe answer has the focus"
+    );
+    s.screenshot("ceremony-close-confirm").await;
+    s.wait("#close-keep").await.click().await.unwrap();
+    assert!(s.all("#close-confirm").await.is_empty());
+    assert_eq!(s.attr("#ceremony-view", "data-kind").await, "check-in");
+
+    // Asked again, closed anyway: the app quits, the ceremony is paused.
+    assert!(keyrite_tests::x11::request_close("Keyrite") > 0);
+    s.wait("#close-pause").await.click().await.ok();
+    s.close().await;
+    let st = keyrite_tests::keyrite(&data.path(), &["ceremony", "status"]);
+    let text = keyrite_tests::stdout(&st);
+    assert!(
+        text.contains(&format!("{id}  hsm-initialisation  UNFINISHED")),
+        "{text}"
+    );
+
+    // Started again: listed, resumed with one action, no path typed.
+    let s = Session::open(&data.path()).await;
+    s.shortcut('6').await;
+    let resume = s
+        .wait(&format!("#ceremony-unfinished button[data-resume='{id}']"))
+        .await;
+    assert_eq!(s.value("#script-path").await, "");
+    resume.click().await.unwrap();
+    s.wait("#ceremony-view").await;
+    assert!(s
+        .text("#ceremony-progress")
+        .await
+        .starts_with(&format!("Resumed ceremony {id}")));
+    assert_eq!(s.all("#ceremony-participants li").await.len(), 1);
+    s.close().await;
+}
+
+/// An aborted ceremony's done screen is amber, never green, and says it did not complete.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn an_aborted_ceremony_is_never_shown_in_green() {
+    let data = TempData::new();
+    let s = Session::open(&data.path()).await;
+    s.start_ceremony(&script("hsm-initialisation")).await;
+    let mut seen = Vec::new();
+    loop {
+        let kind = s.attr("#ceremony-view", "data-kind").await;
+        seen.push(kind.clone());
+        assert!(seen.len() < 40, "no end: {seen:?}");
+        match kind.as_str() {
+            "check-in" => {
+                let role = s.text("#prompt-form h3").await;
+                let name = match role.trim_start_matches("Check in: ") {
+                    "administrator" => "Ada Admin",
+                    "witness" => "Wes Witness",
+                    _ => "Aud Auditor",
+                };
+                s.type_into("#checkin-name", name).await;
+                s.submit_prompt().await;
+            }
+            "clock-confirmation" => {
+                s.type_into("#clock-reference", "test clock").await;
+                s.type_into("#clock-offset", "300").await;
+                s.submit_prompt().await;
+            }
+            "exception-decision" => {
+                s.wait("#exception-decision option[value='abort']")
+                    .await
+                    .click()
+                    .await
+                    .unwrap();
+                for who in ["witness-1", "administrator-1"] {
+                    s.wait(&format!("#exception-who input[data-participant='{who}']"))
+                        .await
+                        .click()
+                        .await
+                        .unwrap();
+                }
+                s.type_into("#exception-reason", "the clock cannot be trusted today")
+                    .await;
+                s.submit_prompt().await;
+            }
+            "pin" => {
+                // Closing after the abort: the token has no record-signing key yet, so the
+                // administrator closes without a closing checkpoint, as the engine allows.
+                let hint = s.text("#pin-proceed-without-hint").await;
+                assert!(
+                    hint.starts_with(
+                        "Without the PIN, Keyrite will close without a closing checkpoint"
+                    ),
+                    "{hint}"
+                );
+                let before = s.attr("#ceremony-view", "data-render").await;
+                s.wait("#pin-proceed-without").await.click().await.unwrap();
+                s.after_render(&before).await;
+            }
+            "done" => break,
+            _ => s.submit_prompt().await,
+        }
+    }
+    assert_eq!(s.attr("#prompt-form", "data-outcome").await, "aborted");
+    assert_eq!(s.attr("#ceremony-outcome", "class").await, "warn");
+    let said = s.text("#ceremony-outcome").await;
+    assert!(said.contains("was ABORTED: it did not complete"), "{said}");
+    assert_eq!(
+        s.text("#prompt-form dd[data-field='checkpoint-unavailable']")
+            .await,
+        "the administrator closed the ceremony without the user PIN, so the record-signing key \
+         could not sign a closing checkpoint"
+    );
+    // Nothing on the done screen is in a green box.
+    assert!(s.all("#ceremony-view .ok").await.is_empty());
+    s.scroll_to("#ceremony-outcome").await;
+    s.screenshot("ceremony-done-aborted").await;
+    s.close().await;
+}
