@@ -256,6 +256,7 @@ fn fake_lp(dir: &Path, body: &str) -> LpCommand {
     LpCommand {
         program: p,
         server: None,
+        timeout: keyrite_core::printing::LP_TIMEOUT,
     }
 }
 
@@ -299,6 +300,26 @@ fn the_cups_client_module_reads_lps_answer_and_its_failures() {
     let lp = fake_lp(dir.path(), "cat > /dev/null");
     let e = lp.print("cards", "t", b"x").unwrap_err();
     assert!(e.to_string().contains("gave no request id"), "{e}");
+    // An lp that hangs is stopped at the timeout, with what to check before printing again.
+    // `exec`: the stand-in is one process, as lp is.
+    let mut lp = fake_lp(dir.path(), "exec sleep 30");
+    lp.timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let e = lp.print("cards", "t", b"x").unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "printing on queue \"cards\" failed: {} did not finish within 300ms and was stopped; \
+             the job may or may not be queued: check with `lpstat -o` and cancel it before \
+             printing again",
+            lp.program.display()
+        )
+    );
     // A queue name that is not one is refused before anything runs.
     let e = lp.print("-q", "t", b"x").unwrap_err();
     assert!(e.message.starts_with("print queue name \"-q\""), "{e}");
@@ -311,6 +332,7 @@ fn the_cups_client_module_prints_on_a_real_queue() {
     let lp = LpCommand {
         program: "lp".into(),
         server: Some(cups.server()),
+        timeout: keyrite_core::printing::LP_TIMEOUT,
     };
     let job = lp.print(QUEUE, "direct", b"%PDF-1.7 direct").unwrap();
     assert!(job.job_id.starts_with(&format!("{QUEUE}-")), "{job:?}");

@@ -7,7 +7,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// A job CUPS accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,13 +42,19 @@ pub struct LpCommand {
     pub program: PathBuf,
     /// `CUPS_SERVER` for it (a host or a scheduler's socket); `None`: inherited.
     pub server: Option<PathBuf>,
+    /// How long `lp` may take: a spooler that hangs must not hang the ceremony.
+    pub timeout: Duration,
 }
+
+/// How long `lp` may take by default: it only hands the job to the scheduler.
+pub const LP_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for LpCommand {
     fn default() -> Self {
         LpCommand {
             program: PathBuf::from("lp"),
             server: None,
+            timeout: LP_TIMEOUT,
         }
     }
 }
@@ -81,6 +88,65 @@ pub fn parse_request_id(stdout: &str) -> Option<String> {
     })
 }
 
+/// What `lp` ended with: its status, whether the document was handed over, its output.
+type Finished = (ExitStatus, std::io::Result<()>, Vec<u8>, Vec<u8>);
+
+impl LpCommand {
+    /// Hands `pdf` to the running `child` and waits for it, at most [`LpCommand::timeout`]:
+    /// the document is written and the output read on their own threads (borrowing `pdf`,
+    /// never copying it), so a child that stops reading cannot block the wait.
+    fn finish(&self, child: &mut Child, pdf: &[u8]) -> Result<Finished, String> {
+        let stdin = child.stdin.take();
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        };
+        std::thread::scope(|s| {
+            let writer = s.spawn(move || match stdin {
+                Some(mut w) => w.write_all(pdf).and_then(|()| w.flush()),
+                None => Ok(()),
+            });
+            let out = s.spawn(move || read(out.map(|p| Box::new(p) as _)));
+            let err = s.spawn(move || read(err.map(|p| Box::new(p) as _)));
+            let deadline = Instant::now() + self.timeout;
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) if Instant::now() >= deadline => {
+                        // Killing it closes the pipes, so the threads above end too.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(format!(
+                            "{} did not finish within {:?} and was stopped; the job may or may \
+                             not be queued: check with `lpstat -o` and cancel it before printing \
+                             again",
+                            self.program.display(),
+                            self.timeout
+                        ));
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    Err(e) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err(format!("waiting for {}: {e}", self.program.display()));
+                    }
+                }
+            };
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the writer thread panicked")));
+            let out = out.join().unwrap_or_default();
+            let err = err.join().unwrap_or_default();
+            status.map(|st| (st, written, out, err))
+        })
+    }
+}
+
 impl Spooler for LpCommand {
     fn print(&self, queue: &str, title: &str, pdf: &[u8]) -> Result<PrintedJob, PrintError> {
         let fail = |message: String| PrintError {
@@ -102,21 +168,15 @@ impl Spooler for LpCommand {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| fail(format!("cannot run {}: {e}", self.program.display())))?;
-        let written = match child.stdin.take() {
-            Some(mut stdin) => stdin.write_all(pdf).and_then(|()| stdin.flush()),
-            None => Ok(()),
-        };
-        let out = child
-            .wait_with_output()
-            .map_err(|e| fail(format!("waiting for {}: {e}", self.program.display())))?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() {
+        let (status, written, stdout, stderr) = self.finish(&mut child, pdf).map_err(fail)?;
+        let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
+        let stdout = String::from_utf8_lossy(&stdout).trim().to_string();
+        if !status.success() {
             let said = if stderr.is_empty() { stdout } else { stderr };
             return Err(fail(format!(
                 "{} failed ({}): {said}",
                 self.program.display(),
-                out.status
+                status
             )));
         }
         if let Err(e) = written {
