@@ -1,13 +1,37 @@
 //! The engine's house rules, checked from its source: the modules of `engine/` import each
-//! other without a circle (drawn from their `use super::…` lines), and no file is over 400
-//! lines. `docs/engine.md` ("Shape") draws the graph.
+//! other without a circle (drawn from their `use super::…` lines and those of their folders'
+//! files), and no file is over 400 lines. `docs/engine.md` ("Shape") draws the graph.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 const MAX_LINES: usize = 400;
 
-/// Module name → the sibling modules its code names through `super::`.
+/// A module's code: `engine/<m>.rs` and the files of its folder `engine/<m>/` (its
+/// submodules, whose `super::super::` and `crate::engine::` name the engine's modules too),
+/// without comments and tests.
+fn module_code(dir: &Path, module: &str, text: String) -> String {
+    let mut texts = vec![text];
+    if let Ok(entries) = std::fs::read_dir(dir.join(module)) {
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.file_name() != "tests.rs" {
+                texts.extend(std::fs::read_to_string(e.path()).ok());
+            }
+        }
+    }
+    texts
+        .iter()
+        .flat_map(|t| {
+            t.lines()
+                .take_while(|l| !l.starts_with("#[cfg(test)]"))
+                .filter(|l| !l.trim_start().starts_with("//"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Module name → the sibling modules its code names through `super::` (or, from its folder's
+/// files, `super::super::` and `crate::engine::`).
 fn graph(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let files: BTreeMap<String, String> = std::fs::read_dir(dir)
         .expect("engine/ is readable")
@@ -22,27 +46,24 @@ fn graph(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     files
         .iter()
         .map(|(module, text)| {
-            let code: String = text
-                .lines()
-                .take_while(|l| !l.starts_with("#[cfg(test)]"))
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let code = module_code(dir, module, text.clone());
             let mut deps = BTreeSet::new();
-            for (i, _) in code.match_indices("super::") {
-                let rest = &code[i + "super::".len()..];
-                let names: Vec<&str> = match rest.strip_prefix('{') {
-                    Some(list) => list.split('}').next().unwrap_or("").split(',').collect(),
-                    None => vec![rest],
-                };
-                for n in names {
-                    let n: String = n
-                        .trim()
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect();
-                    if files.contains_key(&n) && n != *module {
-                        deps.insert(n);
+            for prefix in ["super::", "crate::engine::"] {
+                for (i, _) in code.match_indices(prefix) {
+                    let rest = &code[i + prefix.len()..];
+                    let names: Vec<&str> = match rest.strip_prefix('{') {
+                        Some(list) => list.split('}').next().unwrap_or("").split(',').collect(),
+                        None => vec![rest],
+                    };
+                    for n in names {
+                        let n: String = n
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if files.contains_key(&n) && n != *module {
+                            deps.insert(n);
+                        }
                     }
                 }
             }
