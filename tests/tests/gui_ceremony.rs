@@ -178,6 +178,14 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 submit(s).await;
             }
             "clock-confirmation" => {
+                // The system clock on screen is live: it moves while the witness compares.
+                let first = s.text("#clock-utc").await;
+                tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+                let later = s.text("#clock-utc").await;
+                assert!(
+                    later > first,
+                    "the clock did not move: {first} then {later}"
+                );
                 s.type_into("#clock-reference", "test clock").await;
                 if run.shares.is_empty() && run.checked_in.len() > 3 && !run.clock_exception_done {
                     // The witness's clock disagrees by five minutes: an exception.
@@ -227,6 +235,17 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                     .unwrap()
                     .parse()
                     .unwrap();
+                // Focus is on the heading, not on the reveal button: a stray Enter shows
+                // nothing.
+                let focused = s
+                    .client
+                    .execute(
+                        "return document.activeElement && document.activeElement.id",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(focused, serde_json::json!("share-heading"));
                 s.wait("#share-show").await.click().await.unwrap();
                 let share = s.text("#share-human").await;
                 s.wait("#share-qr").await;

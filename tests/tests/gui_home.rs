@@ -37,6 +37,28 @@ async fn home_screen_shows_rehearsal_banner_and_hsm_panel_lists_the_rehearsal_to
         .unwrap();
     assert_eq!(manufacturer, "SoftHSM project");
 
+    // "Skip to the screen" moves focus into the current screen and keeps the route (it used
+    // to follow its #screen link to Home).
+    s.shortcut('2').await;
+    s.wait("main[data-route]:not([data-route='home'])").await;
+    let route = s.attr("main", "data-route").await;
+    client
+        .execute("document.querySelector('a.skip').click();", vec![])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(s.attr("main", "data-route").await, route);
+    let inside = client
+        .execute(
+            "return document.getElementById('screen').contains(document.activeElement);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(inside, serde_json::json!(true));
+    s.shortcut('1').await;
+    s.wait("main[data-route='home']").await;
+
     let banner = client.find(Locator::Id("mode-banner")).await.unwrap();
     assert_eq!(
         banner.attr("data-mode").await.unwrap().as_deref(),

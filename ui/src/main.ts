@@ -65,6 +65,13 @@ function route(): string {
 window.addEventListener("DOMContentLoaded", () => {
   watchCloseRequests();
   window.addEventListener("hashchange", () => show(route(), true));
+  // "Skip to the screen" moves focus to the current screen's content; following its href
+  // would change the route (and land on Home).
+  document.querySelector<HTMLAnchorElement>("a.skip")?.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    const screen = document.getElementById("screen");
+    (screen?.querySelector<HTMLElement>(".screen-title") ?? screen)?.focus();
+  });
   document.addEventListener("keydown", (ev) => {
     if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
     // ev.code too: some layouts turn Alt+digit into another character.

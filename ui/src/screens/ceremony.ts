@@ -149,7 +149,7 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       const [offBox, off] = field("clock-offset", "System clock minus reference (seconds)", `Tolerance: ${p.tolerance_seconds} s.`, "0");
       form.append(
         el("h3", {}, "Clock check"),
-        el("p", { class: "clock" }, "System clock (UTC): ", el("strong", { id: "clock-utc" }, p.utc)),
+        el("p", { class: "clock" }, "System clock (UTC): ", liveUtc(p.utc)),
         labelled("clock-witness", "Witness confirming", witness),
         refBox,
         offBox,
@@ -287,6 +287,20 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
   return form;
 }
 
+/** The system clock as the witness compares it: the engine's reading first, then this
+ * machine's clock every second (the same clock the engine read), until the screen changes. */
+function liveUtc(reading: string): HTMLElement {
+  const out = el("strong", { id: "clock-utc", "aria-live": "off" }, reading);
+  const tick = window.setInterval(() => {
+    if (!out.isConnected) {
+      window.clearInterval(tick);
+      return;
+    }
+    out.textContent = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  }, 1000);
+  return out;
+}
+
 /** The closed ceremony: outcome (green only when completed), the record and the closing
  * checkpoint to write on it, and the record's full verification, as `keyrite record verify`. */
 function doneView(s: Summary): HTMLElement {
@@ -350,8 +364,10 @@ function shareDistribution(p: Extract<PromptView, { kind: "show-share" }>, redra
   const box = el("div", { id: "prompt-form", class: "share-box" });
   const intro = () => {
     const show = el("button", { id: "share-show", type: "button" }, `I am ${p.custodian_name}: show my share`);
+    // Focus goes to the heading, never to the button: one stray Enter must not show a share.
+    const heading = el("h3", { id: "share-heading", tabindex: "-1", "data-autofocus": "" }, `Share ${p.index} of ${p.count} for ${p.custodian_name}`);
     box.replaceChildren(
-      el("h3", {}, `Share ${p.index} of ${p.count} for ${p.custodian_name}`),
+      heading,
       message("error", `Everyone except ${p.custodian_name}: look away from the screen now.`, "share-look-away"),
       facts([
         ["Share set (words)", p.set_words, "set-words"],
@@ -368,7 +384,7 @@ function shareDistribution(p: Extract<PromptView, { kind: "show-share" }>, redra
         }
       }),
     );
-    show.focus();
+    heading.focus();
   };
   const reveal = (share: ShareOnScreen) => {
     const words = el("p", { id: "share-human", class: "share-human" }, share.human_form);
@@ -446,7 +462,7 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
   );
   root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
   if (error !== undefined && v.prompt.kind !== "pin") showError(error);
-  const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit], #share-show");
+  const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit]");
   first?.focus();
 }
 
