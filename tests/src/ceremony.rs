@@ -88,3 +88,30 @@ pub fn events(data: &Path) -> Vec<keyrite_core::journal::Event> {
     }
     v
 }
+
+/// The record of the first ceremony whose id starts with `ceremony` (`DATA/records/<id>.pdf`).
+pub fn record_of(data: &Path, ceremony: &str) -> PathBuf {
+    std::fs::read_dir(data.join("records"))
+        .expect("records dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(ceremony) && n.ends_with(".pdf"))
+        })
+        .unwrap_or_else(|| panic!("no record of a {ceremony} ceremony"))
+}
+
+/// `keyrite record verify RECORD --journal DATA/journal.sqlite`: the full verdict.
+pub fn verify_record_against_journal(data: &Path, record: &Path) -> std::process::Output {
+    crate::keyrite(
+        data,
+        &[
+            "record",
+            "verify",
+            record.to_str().expect("utf-8 path"),
+            "--journal",
+            data.join("journal.sqlite").to_str().expect("utf-8 path"),
+        ],
+    )
+}

@@ -21,7 +21,9 @@ use keyrite_core::journal::{Event, Journal};
 use keyrite_core::script::Script;
 use keyrite_core::secret::SecretText;
 use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::{answers, record_prints_kek, script};
+use keyrite_tests::ceremony::{
+    answers, record_of, record_prints_kek, script, verify_record_against_journal,
+};
 use keyrite_tests::piv::Harness;
 use keyrite_tests::quorum::YK_PIN;
 use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
@@ -433,26 +435,9 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         .filter(|e| matches!(e, Event::BackupRestored { .. }))
         .count();
     assert_eq!(restored, 2);
-    let record = std::fs::read_dir(data.join("records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("root-key-recovery"))
-        })
-        .expect("recovery record");
+    let record = record_of(&data, "root-key-recovery");
     record_prints_kek(&data, "root-key-recovery", &r3_kcv);
-    let v = keyrite(
-        &data,
-        &[
-            "record",
-            "verify",
-            record.to_str().unwrap(),
-            "--journal",
-            data.join("journal.sqlite").to_str().unwrap(),
-        ],
-    );
+    let v = verify_record_against_journal(&data, &record);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     // Every record of the run verifies in full, the quorum ones with their approvals checked
     // against the custodians' enrolled keys.
@@ -461,16 +446,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         if p.extension().and_then(|x| x.to_str()) != Some("pdf") {
             continue;
         }
-        let v = keyrite(
-            &data,
-            &[
-                "record",
-                "verify",
-                p.to_str().unwrap(),
-                "--journal",
-                data.join("journal.sqlite").to_str().unwrap(),
-            ],
-        );
+        let v = verify_record_against_journal(&data, &p);
         assert!(
             v.status.success(),
             "{}: {}{}",

@@ -20,8 +20,8 @@ use keyrite_core::script::Script;
 use keyrite_core::secret::{SecretBytes, SecretText};
 use keyrite_core::shares::seal::open_with_passphrase;
 use keyrite_core::shares::Share;
-use keyrite_tests::ceremony::events;
 use keyrite_tests::ceremony::{answers, script, PASSPHRASE};
+use keyrite_tests::ceremony::{events, record_of, verify_record_against_journal};
 use keyrite_tests::quorum::token_labels;
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
@@ -412,25 +412,8 @@ fn assert_restored(data: &Path) {
         .count();
     assert!(!backups.is_empty());
     assert_eq!(restored, backups.len(), "every live backup restored");
-    let record = std::fs::read_dir(data.join("records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("root-key-recovery") && n.ends_with(".pdf"))
-        })
-        .expect("recovery record");
-    let v = keyrite(
-        data,
-        &[
-            "record",
-            "verify",
-            record.to_str().unwrap(),
-            "--journal",
-            data.join("journal.sqlite").to_str().unwrap(),
-        ],
-    );
+    let record = record_of(data, "root-key-recovery");
+    let v = verify_record_against_journal(data, &record);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     let v = keyrite(data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));

@@ -15,7 +15,7 @@
 use keyrite_core::journal::crash_point::KILL_AT_JOURNAL_SIZE;
 use keyrite_core::journal::Event;
 use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::{answers, script, USER_PIN};
+use keyrite_tests::ceremony::{answers, script, verify_record_against_journal, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
 use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
 use serial_test::serial;
@@ -276,16 +276,7 @@ fn kill_after_entry_then_resume(template: &Path, ans: &Path, size: u64, referenc
     assert!(o.status.success(), "entry {size}: {}", stderr(&o));
     let records = root_key_records(&data);
     assert_eq!(records.len(), 1, "entry {size}: records {records:?}");
-    let o = keyrite(
-        &data,
-        &[
-            "record",
-            "verify",
-            records[0].to_str().unwrap(),
-            "--journal",
-            data.join("journal.sqlite").to_str().unwrap(),
-        ],
-    );
+    let o = verify_record_against_journal(&data, &records[0]);
     assert!(
         o.status.success(),
         "entry {size}: record verify: {}{}",
@@ -418,16 +409,7 @@ fn a_record_left_by_an_interrupted_run_is_moved_aside() {
         hex::encode(sha2::Sha256::digest(std::fs::read(&leftover).unwrap())),
         recorded
     );
-    let v = keyrite(
-        &data,
-        &[
-            "record",
-            "verify",
-            leftover.to_str().unwrap(),
-            "--journal",
-            data.join("journal.sqlite").to_str().unwrap(),
-        ],
-    );
+    let v = verify_record_against_journal(&data, &leftover);
     assert!(
         stdout(&v).starts_with("VALID: record of ceremony "),
         "{}{}",
@@ -569,16 +551,7 @@ fn a_kill_between_the_closing_entries_resumes() {
             })
             .map(|_| data.join("records").join(format!("{id}.pdf")))
             .expect("record_produced");
-        let v = keyrite(
-            &data,
-            &[
-                "record",
-                "verify",
-                record.to_str().unwrap(),
-                "--journal",
-                data.join("journal.sqlite").to_str().unwrap(),
-            ],
-        );
+        let v = verify_record_against_journal(&data, &record);
         assert!(
             stdout(&v).starts_with("VALID: record of ceremony "),
             "cut after {cut} ({kind}): {}{}",

@@ -16,7 +16,9 @@ use keyrite_core::paths::DataDir;
 use keyrite_core::secret::SecretText;
 use keyrite_core::shares::seal::open_with_passphrase;
 use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::{answers, script, PASSPHRASE, USER_PIN};
+use keyrite_tests::ceremony::{
+    answers, record_of, script, verify_record_against_journal, PASSPHRASE, USER_PIN,
+};
 use keyrite_tests::hsm::keyrite_fds;
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
@@ -52,25 +54,8 @@ fn root_key_ceremony_end_to_end() {
         );
         check_result_cards(name, &stdout(&o), &events(&data));
         // The signed record: one per ceremony, accepted by Keyrite and by poppler.
-        let record = std::fs::read_dir(data.join("records"))
-            .expect("records dir")
-            .map(|e| e.expect("entry").path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(name))
-            })
-            .expect("record written");
-        let v = keyrite(
-            &data,
-            &[
-                "record",
-                "verify",
-                record.to_str().unwrap(),
-                "--journal",
-                data.join("journal.sqlite").to_str().unwrap(),
-            ],
-        );
+        let record = record_of(&data, name);
+        let v = verify_record_against_journal(&data, &record);
         assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
         assert!(
             stdout(&v).starts_with("VALID: record of ceremony "),

@@ -8,7 +8,7 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
+use keyrite_tests::ceremony::{answers, record_of, script, SO_PIN, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
 use keyrite_tests::{keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;
@@ -31,18 +31,6 @@ fn module() -> PathBuf {
         p.display()
     );
     p
-}
-
-fn record_of(data: &Path, name: &str) -> PathBuf {
-    std::fs::read_dir(data.join("records"))
-        .expect("records dir")
-        .map(|e| e.expect("entry").path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(name) && n.ends_with(".pdf"))
-        })
-        .expect("record written")
 }
 
 fn first_page(pdf: &Path) -> String {

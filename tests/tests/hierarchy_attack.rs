@@ -26,7 +26,9 @@ use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
 use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use keyrite_core::paths::DataDir;
 use keyrite_core::secret::SecretText;
-use keyrite_tests::ceremony::{answers, script, USER_PIN};
+use keyrite_tests::ceremony::{
+    answers, record_of, script, verify_record_against_journal, USER_PIN,
+};
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
@@ -166,25 +168,8 @@ fn pkcs11_tool_objects(r: &RehearsalHsm, login: bool) -> Vec<(String, String)> {
 /// The root-key ceremony's record says which KEK: its KCV and words with the KEK, and beside
 /// the backup made under it; `record verify` accepts the record against the journal.
 fn record_names_the_kek(data: &Path, kcv: &str) {
-    let record = std::fs::read_dir(data.join("records"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("root-key-generation") && n.ends_with(".pdf"))
-        })
-        .expect("the root-key ceremony's record");
-    let v = keyrite(
-        data,
-        &[
-            "record",
-            "verify",
-            record.to_str().unwrap(),
-            "--journal",
-            data.join("journal.sqlite").to_str().unwrap(),
-        ],
-    );
+    let record = record_of(data, "root-key-generation");
+    let v = verify_record_against_journal(data, &record);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     let o = std::process::Command::new("pdftotext")
         .arg(&record)

@@ -14,7 +14,7 @@ use keyrite_core::pdf::PageSize;
 use keyrite_core::secret::SecretBytes;
 use keyrite_core::shares::card::{render_card, CardInfo};
 use keyrite_core::shares::split;
-use keyrite_tests::ceremony::script;
+use keyrite_tests::ceremony::{record_of, script};
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
@@ -159,15 +159,7 @@ fn the_root_key_record_has_subset_fonts_page_totals_and_stays_small() {
         );
         assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
     }
-    let record = std::fs::read_dir(data.join("records"))
-        .expect("records dir")
-        .map(|e| e.expect("entry").path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("root-key-generation") && n.ends_with(".pdf"))
-        })
-        .expect("root-key record written");
+    let record = record_of(&data, "root-key-generation");
     let bytes = std::fs::read(&record).expect("read record");
     eprintln!("root-key record: {} bytes", bytes.len());
 
