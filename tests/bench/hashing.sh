@@ -4,6 +4,8 @@
 #   s        — opt-level "s" everywhere (the profile before issue 21)
 #   s+pkg3   — opt-level "s", but 3 for sha2, argon2, blake2, flate2, miniz_oxide, adler2
 #   3        — opt-level 3 everywhere
+#   3+par    — opt-level 3, Argon2id's four lanes on the machine's cores (argon2 `parallel`,
+#              as Keyrite builds it; the other variants fill the lanes on one thread)
 # Each variant builds the small crate in tests/bench/hashing (same crate versions as Keyrite,
 # same LTO / codegen-units as the workspace profile) and runs it once. Output is for a person
 # to read (docs/performance.md); nothing is asserted.
@@ -28,3 +30,4 @@ run() {
 run s
 run s+pkg3 "${pkg3[@]}"
 run 3 --config 'profile.release.opt-level=3'
+run 3+par --config 'profile.release.opt-level=3' --features parallel

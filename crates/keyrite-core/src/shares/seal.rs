@@ -391,3 +391,23 @@ pub fn open_with_passphrase(sealed: &[u8], pass: &SecretText) -> Result<Share, S
     let text = aead_open(&key, sealed, PASS_HEADER_LEN).ok_or(SealError::WrongPassphrase(name))?;
     Ok(Share::parse(text.expose(), None)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key a passphrase seal derives is the standard Argon2id output (version 0x13), whatever
+    /// the crate does inside (its lanes now fill in parallel): the value was computed with the
+    /// reference C implementation through argon2-cffi (`hash_secret_raw`, the recovery
+    /// reference's own library), so a custodian's sealed file opens with any Argon2id.
+    #[test]
+    fn passphrase_key_is_the_reference_argon2id() {
+        let pass = SecretText::new("correct horse battery staple".to_string());
+        let salt: Vec<u8> = (0u8..16).collect();
+        let key = argon2_key(&pass, &salt, Argon2Params::MINIMUM).expect("argon2id");
+        assert_eq!(
+            hex::encode(key.expose()),
+            "853b272a44db1421c02962669a55eb0994f3cab385ed1c4c79253eee19bab49e"
+        );
+    }
+}
