@@ -356,6 +356,32 @@ fn root_kek_is_imported_truthfully_and_backup_round_trip_signs() {
     assert_eq!(row(&restored.attributes, "CKA_LOCAL"), Some("false"));
     assert_eq!(restored.spki_sha256, original.spki_sha256);
     assert_eq!(restored.id, original.id);
+    // As unchangeable as a generated key: read back non-modifiable, and the token refuses a
+    // new usage on it. Only the copy is left: one private key under the label (the session
+    // object it was unwrapped into is gone).
+    assert_eq!(row(&restored.attributes, "CKA_MODIFIABLE"), Some("false"));
+    {
+        use cryptoki::object::{Attribute, ObjectClass};
+        let keys = s
+            .raw()
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(b"sig-1".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(keys.len(), 1, "private keys labelled sig-1");
+        let err = s
+            .raw()
+            .update_attributes(keys[0], &[Attribute::Derive(true)])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::ActionProhibited, _)
+            ),
+            "{err:?}"
+        );
+    }
     drop(s);
 
     // Sign with the restored key; verify under the ORIGINAL public key.

@@ -152,12 +152,10 @@ pub fn expected(policy: &KeyPolicy, half: Half, origin: Origin) -> Vec<Expected>
         b("CKA_PRIVATE", AttributeType::Private, true),
         b("CKA_LOCAL", AttributeType::Local, generated),
     ];
-    // Generated keys are made non-modifiable. Restored keys cannot be: SoftHSM2 refuses
-    // CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY); the root KEK adds the
-    // row itself (`hsm::rootkek::seal_root_kek`).
-    if generated {
-        v.push(b("CKA_MODIFIABLE", AttributeType::Modifiable, false));
-    }
+    // Every key Keyrite makes is non-modifiable: generated ones by their template, restored
+    // ones and the root KEK by a non-modifiable copy (`hsm::backup::restore_key`,
+    // `hsm::rootkek`), since SoftHSM2 refuses CKA_MODIFIABLE false in C_UnwrapKey.
+    v.push(b("CKA_MODIFIABLE", AttributeType::Modifiable, false));
     let sign = policy.has(Usage::Sign);
     match half {
         Half::Secret | Half::Private => {

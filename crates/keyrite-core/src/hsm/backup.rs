@@ -435,15 +435,18 @@ pub fn restore_key(
         ObjectClass::PRIVATE_KEY
     };
     let mut t = private_template(policy, &backup.label, &backup.id);
-    // SoftHSM2 refuses CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY).
-    t.retain(|a| !matches!(a, Attribute::Modifiable(_)));
+    // Unwrapped as a session object, then copied onto the token non-modifiable (below):
+    // SoftHSM2 refuses CKA_MODIFIABLE false in C_UnwrapKey (CKR_ATTRIBUTE_READ_ONLY), and a
+    // session object dies with the process, so a crash before the copy leaves nothing behind.
+    t.retain(|a| !matches!(a, Attribute::Modifiable(_) | Attribute::Token(_)));
+    t.push(Attribute::Token(false));
     t.push(Attribute::Class(class));
     t.push(Attribute::KeyType(key_type(policy.key)));
     let value_len_quirk = q.unwrapped_value_len_zero && policy.key.is_secret();
     if value_len_quirk {
         t.retain(|a| !matches!(a, Attribute::ValueLen(_)));
     }
-    let key = s
+    let staged = s
         .raw()
         .unwrap_key(&mech.mechanism(), kek, &backup.wrapped, &t)
         .map_err(|e| {
@@ -454,6 +457,20 @@ pub fn restore_key(
                 rv: super::rv::error_words(&e),
             })
         })?;
+    // CKA_MODIFIABLE last: the module applies the copy template in order, and once the copy is
+    // non-modifiable it refuses every later entry. The restored key is then as unchangeable as a
+    // generated one (no usage or label can be altered after the read-back the journal holds).
+    let copied = s
+        .raw()
+        .copy_object(staged, &[Attribute::Token(true), Attribute::Modifiable(false)]);
+    // The session copy goes either way; if this fails it still dies with the session.
+    let _ = s.raw().destroy_object(staged);
+    let key = copied.map_err(|e| {
+        s.err(
+            &format!("{op}: storing the unwrapped key on the token (C_CopyObject)"),
+            e,
+        )
+    })?;
     let public = if policy.key.is_secret() {
         None
     } else {

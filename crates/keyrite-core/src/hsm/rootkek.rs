@@ -258,11 +258,6 @@ fn seal_inner(
     for e in exp.iter_mut().filter(|e| e.ty == AttributeType::Private) {
         e.value = staged.protection.kek_login_required.to_string();
     }
-    exp.push(super::attributes::Expected {
-        name: "CKA_MODIFIABLE",
-        ty: AttributeType::Modifiable,
-        value: "false".into(),
-    });
     let mut ev = read_back_expecting(s, policy, Origin::Imported, label, &staged.id, h, None, exp)?;
     ev.key_protection = Some(staged.protection);
     ev.wrap_mechanism = Some(super::wrap::choose(
