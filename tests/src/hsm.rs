@@ -1,6 +1,7 @@
 //! Fixtures for the `keyrite hsm` end-to-end tests: PINs handed over on inherited file
-//! descriptors, the rehearsal token's stored PINs, and a root KEK put on the token through the
-//! core (the CLI has no command for it: the root KEK comes from the Shamir ceremony).
+//! descriptors, the rehearsal token's stored PINs, and a root KEK and a record-signing
+//! certificate put on the token through the core (the CLI has no command for either: they
+//! come from the ceremonies).
 #![expect(
     unsafe_code,
     reason = "test fixture: passes PINs to child processes on inherited descriptors"
@@ -114,6 +115,28 @@ pub fn import_root_kek(data: &Path, label: &str) -> String {
     };
     drop(m);
     kcv
+}
+
+/// Stores the certificate of the record-signing key `label` on the rehearsal token of `data`,
+/// (CKA_ID `id_hex`) as the hsm-initialisation ceremony's journaled step does (`keyrite record
+/// produce` only reads it). Returns the certificate (DER).
+pub fn certify_record_signing(data: &Path, label: &str, id_hex: &str, site: &str) -> Vec<u8> {
+    let dd = DataDir::open_at(data.to_path_buf()).expect("data dir");
+    let r = RehearsalHsm::ensure(&dd).expect("rehearsal HSM");
+    let (_, user) = r.pins().expect("pins");
+    let m = Pkcs11Module::load(r.module_path()).expect("module");
+    let sel = TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into());
+    let q = Quirks::builtin().expect("quirks");
+    let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).expect("user login");
+    let id = hex::decode(id_hex).expect("CKA_ID in hex");
+    let signer = keyrite_core::hsm::signer::HsmSigner::open(s, label, &q).expect("signer");
+    let der =
+        keyrite_core::x509::record_signing_certificate(&signer, site, std::time::SystemTime::now())
+            .expect("certificate");
+    drop(signer);
+    let (s, _) = TokenSession::login(&m, &sel, UserKind::User, &user).expect("user login");
+    keyrite_core::hsm::certificate::store_certificate(&s, label, &id, &der).expect("store");
+    der
 }
 
 /// The rehearsal token's serial, from `keyrite hsm info --json`.

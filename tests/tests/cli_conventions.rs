@@ -256,7 +256,8 @@ fn inventory_reconcile_reads_standard_input_and_exits_3_on_differences() {
     assert_eq!(code(&o), 1);
     assert_eq!(
         stderr(&o),
-        "keyrite: error: standard input: expected a JSON list of {token_serial, label, cka_id}\n"
+        "keyrite: error: standard input: expected a JSON list of {token_serial, label, cka_id}\n  \
+         caused by: expected ident at line 1 column 2\n"
     );
     assert!(!d.path().join("-").exists() && !std::path::Path::new("-").exists());
 }

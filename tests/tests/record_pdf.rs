@@ -108,9 +108,16 @@ fn install(d: &TempData, id: &str) -> (ceremony::Ceremony, std::path::PathBuf, s
             ],
         )
     };
-    ok(
+    let signing = ok(
         &g("record-signing", keyrite_core::record::RECORD_SIGNING_LABEL),
         "generate record-signing",
+    );
+    let signing: serde_json::Value = serde_json::from_str(&signing).unwrap();
+    keyrite_tests::hsm::certify_record_signing(
+        &data,
+        keyrite_core::record::RECORD_SIGNING_LABEL,
+        signing["key"]["id"].as_str().unwrap(),
+        "Lab West",
     );
     let out = ok(&g("ec-p384-sign", "root-2026"), "generate root");
     let ev: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -487,5 +494,83 @@ fn third_party_validators_accept_the_record_and_refuse_a_mutated_copy() {
     assert!(
         out.contains("note: the journal's stored-checkpoint table holds no copy of the checkpoint"),
         "{out}"
+    );
+}
+
+/// `record produce` never writes to the token: with a record-signing key that has no
+/// certificate (made outside a ceremony) it is refused with what to do, nothing is written,
+/// and the token still holds no certificate.
+#[test]
+#[serial(softhsm)]
+fn record_produce_without_the_ceremony_certificate_is_refused_and_writes_nothing() {
+    let d = TempData::new();
+    let data = d.path();
+    ok(
+        &keyrite(
+            &data,
+            &[
+                "hsm",
+                "generate",
+                "--policy",
+                "record-signing",
+                "--label",
+                keyrite_core::record::RECORD_SIGNING_LABEL,
+                "--rehearsal-pins",
+            ],
+        ),
+        "generate record-signing",
+    );
+    let pdf = d.scratch("CER-2026-0050.pdf");
+    let o = keyrite(
+        &data,
+        &[
+            "record",
+            "produce",
+            "--ceremony",
+            "CER-2026-0050",
+            "--out",
+            pdf.to_str().unwrap(),
+            "--rehearsal-pins",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let serial = keyrite_tests::hsm::rehearsal_serial(&data);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "keyrite: error: no record can be signed without the key's certificate: run the \
+             hsm-initialisation ceremony, whose record-signing step makes the key and stores it\n  \
+             caused by: token \"keyrite-rehearsal\" (serial {serial}) holds no certificate \
+             for the record-signing key \"keyrite-record-signing\" (the ceremony that made the key \
+             stores it; producing a record never writes to the token)\n"
+        )
+    );
+    assert!(!pdf.exists(), "no record written");
+    // The token still holds no certificate object at all.
+    let dd = keyrite_core::paths::DataDir::open_at(data.clone()).unwrap();
+    let r = keyrite_core::hsm::rehearsal::RehearsalHsm::ensure(&dd).unwrap();
+    let (_, user) = r.pins().unwrap();
+    let m = keyrite_core::hsm::Pkcs11Module::load(r.module_path()).unwrap();
+    let sel = keyrite_core::hsm::TokenSelector::Label(
+        keyrite_core::hsm::rehearsal::REHEARSAL_TOKEN_LABEL.into(),
+    );
+    let (s, _) =
+        keyrite_core::hsm::TokenSession::login(&m, &sel, keyrite_core::hsm::UserKind::User, &user)
+            .unwrap();
+    let certs = s
+        .raw()
+        .find_objects(&[cryptoki::object::Attribute::Class(
+            cryptoki::object::ObjectClass::CERTIFICATE,
+        )])
+        .unwrap();
+    assert!(
+        certs.is_empty(),
+        "the token holds {} certificates",
+        certs.len()
     );
 }

@@ -116,9 +116,66 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // Core errors already carry their cause in the message; print it once.
-            eprintln!("keyrite: error: {e}");
+            eprint!("{}", error_report(&e));
             exit::code(exit::ERROR)
         }
+    }
+}
+
+/// The whole cause chain, one cause per line. Core errors often carry their cause in their own
+/// message as well as in `source()` (thiserror's `"…: {0}"` with `#[from]`); a cause whose text
+/// is already printed is left out, so each is said once.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = format!("keyrite: error: {e}\n");
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(&format!("  caused by: {text}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_report;
+
+    #[derive(Debug)]
+    struct Locked;
+    impl std::fmt::Display for Locked {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("the journal is locked")
+        }
+    }
+    impl std::error::Error for Locked {}
+
+    /// Says its cause in its message and as its source, as thiserror's `"…: {0}"` + `#[from]`.
+    #[derive(Debug)]
+    struct Opening(Locked);
+    impl std::fmt::Display for Opening {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "opening the journal: {}", self.0)
+        }
+    }
+    impl std::error::Error for Opening {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn every_cause_once() {
+        // A context over a cause: both said.
+        let e = anyhow::Error::new(Locked).context("reading /data/journal.sqlite");
+        assert_eq!(
+            error_report(&e),
+            "keyrite: error: reading /data/journal.sqlite\n  caused by: the journal is locked\n"
+        );
+        // A core error that already says its cause: said once.
+        let e = anyhow::Error::new(Opening(Locked));
+        assert_eq!(
+            error_report(&e),
+            "keyrite: error: opening the journal: the journal is locked\n"
+        );
     }
 }

@@ -18,7 +18,7 @@ use keyrite_core::journal::Journal;
 use keyrite_core::paths::DataDir;
 use keyrite_core::pdf::PageSize;
 use keyrite_core::record::{
-    attach_file, check_record, ensure_record_certificate, produce_from_transcript, produce_record,
+    attach_file, check_record, produce_from_transcript, produce_record, record_certificate,
     render_record, sign_pdf, Outcome, RecordTranscript,
 };
 use keyrite_core::signer::SoftwareP384Signer;
@@ -54,19 +54,25 @@ fn fx(steps: usize) -> Fx {
     .unwrap();
     let signer = HsmSigner::open(s, "record-signing", &quirks).unwrap();
     let s2 = TokenSession::open(&m, &sel).unwrap();
-    let cert = ensure_record_certificate(
-        &s2,
-        &signer,
-        "record-signing",
-        "Lab West",
-        SystemTime::now(),
-    )
-    .unwrap();
-    // A second call reads the stored certificate back.
+    // Producing a record never writes to the token: without the certificate the ceremony
+    // stores, it is refused.
+    let err = record_certificate(&s2, "record-signing").unwrap_err();
     assert_eq!(
-        ensure_record_certificate(&s2, &signer, "record-signing", "x", SystemTime::now()).unwrap(),
-        cert
+        err.to_string(),
+        format!(
+            "{} holds no certificate for the record-signing key \"record-signing\" (the ceremony \
+             that made the key stores it; producing a record never writes to the token)",
+            s2.name()
+        )
     );
+    // What the ceremony's journaled step does (`engine::keyops::certify_record_signing`).
+    let der =
+        keyrite_core::x509::record_signing_certificate(&signer, "Lab West", SystemTime::now())
+            .unwrap();
+    let id = hex::decode(&ev.id).unwrap();
+    keyrite_core::hsm::certificate::store_certificate(&s2, "record-signing", &id, &der).unwrap();
+    let cert = record_certificate(&s2, "record-signing").unwrap();
+    assert_eq!(cert, der);
     drop(s2);
     let mut journal = Journal::open(&tmp.path().join("j.db"), &StoreOptions::default()).unwrap();
     let fp = ev.spki_sha256.clone().unwrap();

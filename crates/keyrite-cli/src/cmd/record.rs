@@ -12,7 +12,7 @@ use keyrite_core::journal::Journal;
 use keyrite_core::paths::DataDir;
 use keyrite_core::pdf::PageSize;
 use keyrite_core::record::{
-    ensure_record_certificate, produce_record, verify_record, Outcome, RECORD_SIGNING_LABEL,
+    produce_record, record_certificate, verify_record, Outcome, RECORD_SIGNING_LABEL,
 };
 use keyrite_core::store::StoreOptions;
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ pub fn record_signer(
     let (s, _) = o.login(pins, UserKind::User)?;
     let second = TokenSession::open(&o.module, &o.selector)?;
     let signer = HsmSigner::open(s, RECORD_SIGNING_LABEL, &quirks).with_context(|| {
-        format!("the record-signing key: generate it with `keyrite hsm generate --policy record-signing --label {RECORD_SIGNING_LABEL}`")
+        format!("the record-signing key \"{RECORD_SIGNING_LABEL}\": the hsm-initialisation ceremony makes it and stores its certificate")
     })?;
     Ok((o, signer, second))
 }
@@ -112,15 +112,11 @@ pub fn run(globals: &Globals, command: RecordCommand) -> anyhow::Result<ExitCode
             token,
         } => {
             let journal = open_journal(globals, db.as_deref())?;
-            let (o, signer, session) = record_signer(globals, &token)?;
-            let site = o.env.profile().site.name.clone();
-            let cert = ensure_record_certificate(
-                &session,
-                &signer,
-                RECORD_SIGNING_LABEL,
-                &site,
-                std::time::SystemTime::now(),
-            )?;
+            let (_, signer, session) = record_signer(globals, &token)?;
+            let cert = record_certificate(&session, RECORD_SIGNING_LABEL).with_context(|| {
+                "no record can be signed without the key's certificate: run the hsm-initialisation \
+                 ceremony, whose record-signing step makes the key and stores it"
+            })?;
             let size = if paper == "letter" {
                 PageSize::Letter
             } else {

@@ -41,7 +41,15 @@ pub enum RecordError {
     /// Signing failed.
     #[error(transparent)]
     Sign(#[from] SignError),
-    /// The record-signing certificate could not be made or stored.
-    #[error("the record-signing certificate: {0}")]
-    Certificate(String),
+    /// The token holds no certificate for the record-signing key.
+    #[error("{token} holds no certificate for the record-signing key \"{label}\" (the ceremony that made the key stores it; producing a record never writes to the token)")]
+    NoCertificate {
+        /// The record-signing key's label.
+        label: String,
+        /// The token.
+        token: String,
+    },
+    /// Reading the record-signing certificate failed.
+    #[error("reading the record-signing certificate: {0}")]
+    CertificateRead(#[source] Box<crate::hsm::HsmError>),
 }

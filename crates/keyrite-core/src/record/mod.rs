@@ -38,7 +38,7 @@ pub use check::{check_record, CheckLine, Outcome, RecordReport};
 pub use error::RecordError;
 pub use input::PdfInputError;
 pub use produce::{
-    ceremony_environment, ensure_record_certificate, produce_from_transcript, produce_record,
+    ceremony_environment, produce_from_transcript, produce_record, record_certificate,
     TRANSCRIPT_ATTACHMENT,
 };
 pub use render::{render_record, REHEARSAL_STAMP};

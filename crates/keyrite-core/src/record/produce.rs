@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use super::{attach_file, render_record, sign_pdf, RecordError, RecordTranscript};
-use crate::hsm::certificate::{read_certificate, store_certificate};
+use crate::hsm::certificate::read_certificate;
 use crate::hsm::session::TokenSession;
 use crate::journal::{Journal, UtcTime};
 use crate::pdf::PageSize;
@@ -55,40 +55,17 @@ fn ceremony_clock(time: &str) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// The record-signing certificate on the token (labelled like the key); when there is none,
-/// makes one for `site` valid from `not_before` with `signer` (the key itself) and stores it
-/// with the key's `CKA_ID`. `session` must be logged in as user on the signer's token.
-pub fn ensure_record_certificate(
-    session: &TokenSession,
-    signer: &dyn Signer,
-    label: &str,
-    site: &str,
-    not_before: SystemTime,
-) -> Result<Vec<u8>, RecordError> {
-    if let Ok(der) = read_certificate(session, label) {
-        return Ok(der);
-    }
-    let der = crate::x509::record_signing_certificate(signer, site, not_before)
-        .map_err(|e| RecordError::Certificate(e.to_string()))?;
-    let objs = crate::hsm::keygen::find_key(session, label)
-        .map_err(|e| RecordError::Certificate(e.to_string()))?;
-    let handle = objs.public.or(objs.private).ok_or_else(|| {
-        RecordError::Certificate(format!("no key labelled \"{label}\" on {}", session.name()))
-    })?;
-    let id = session
-        .raw()
-        .get_attributes(handle, &[cryptoki::object::AttributeType::Id])
-        .ok()
-        .and_then(|a| {
-            a.into_iter().find_map(|a| match a {
-                cryptoki::object::Attribute::Id(id) => Some(id),
-                _ => None,
-            })
-        })
-        .unwrap_or_default();
-    store_certificate(session, label, &id, &der)
-        .map_err(|e| RecordError::Certificate(e.to_string()))?;
-    Ok(der)
+/// The record-signing key's certificate as the token holds it. Read only: the ceremony that
+/// made the key stored it (a journaled step, `engine::keyops::certify_record_signing`), and
+/// Keyrite changes a token only inside a ceremony, so producing a record never writes one.
+pub fn record_certificate(session: &TokenSession, label: &str) -> Result<Vec<u8>, RecordError> {
+    read_certificate(session, label).map_err(|e| match e {
+        crate::hsm::HsmError::KeyNotFound { .. } => RecordError::NoCertificate {
+            label: label.into(),
+            token: session.name(),
+        },
+        other => RecordError::CertificateRead(Box::new(other)),
+    })
 }
 
 /// The `details` the engine journals with `ceremony_started` so the record can name the
