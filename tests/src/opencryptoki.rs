@@ -4,9 +4,10 @@
 //! The package takes no configuration for where it keeps state: `pkcsslotd`, the library and
 //! the soft token have `/etc/opencryptoki/opencryptoki.conf`, `/var/lib/opencryptoki`,
 //! `/var/run/pkcsslotd.socket` and `/var/lock/opencryptoki` compiled in, and share System V
-//! shared memory with every client. So the fixture starts `pkcsslotd` under `unshare -m -i`
-//! with a temporary directory bind-mounted over `/etc/opencryptoki`, `/var/lib/opencryptoki`
-//! and `/run`, and runs every client (`keyrite`, `pkcsconf`) inside that namespace with
+//! shared memory with every client; the soft token also mirrors its objects in POSIX shared
+//! memory (`/dev/shm/var.lib.opencryptoki.swtok`). So the fixture starts `pkcsslotd` under
+//! `unshare -m -i` with a temporary directory bind-mounted over `/etc/opencryptoki`,
+//! `/var/lib/opencryptoki` and `/run`, a fresh tmpfs on `/dev/shm`, and runs every client (`keyrite`, `pkcsconf`) inside that namespace with
 //! `nsenter`: each test gets a fresh token, tests run in parallel, and the machine's own
 //! openCryptoki state is never read or written. This needs root (CAP_SYS_ADMIN), as CI has.
 #![expect(
@@ -58,6 +59,7 @@ impl OpenCryptoki {
              mount --bind \"$1/etc\" /etc/opencryptoki\n\
              mount --bind \"$1/lib\" /var/lib/opencryptoki\n\
              mount --bind \"$1/run\" /run\n\
+             mount -t tmpfs -o mode=1777 keyrite-ock-shm /dev/shm\n\
              /usr/sbin/pkcsslotd\n\
              exec sleep 86400\n";
         let holder = Command::new("unshare")
