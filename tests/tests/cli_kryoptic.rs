@@ -8,12 +8,17 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::{answers, record_of, script, SO_PIN, USER_PIN};
+use keyrite_core::journal::Event;
+use keyrite_tests::ceremony::{answers, events, record_of, script, SO_PIN, USER_PIN};
 use keyrite_tests::hsm::keyrite_fds;
 use keyrite_tests::{keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// The SO PIN `hsm init` gives the fresh token; the hsm-initialisation ceremony then asks it
+/// as the current one and sets the answers file's `so_pin`.
+const FIRST_SO: &str = "so-first-87120";
 
 fn module() -> PathBuf {
     if let Some(p) = std::env::var_os("KEYRITE_KRYOPTIC_MODULE") {
@@ -153,7 +158,7 @@ fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
             "4",
         ],
         &env,
-        &[(3, &format!("{SO_PIN}\n")), (4, &format!("{USER_PIN}\n"))],
+        &[(3, &format!("{FIRST_SO}\n")), (4, &format!("{USER_PIN}\n"))],
         "",
     );
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -162,34 +167,112 @@ fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
         "{}",
         stdout(&o)
     );
+    let serial = stdout(&o)
+        .split("(serial ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_string();
+    let rejected = format!(
+        "the current SO PIN of token \"keyrite\" (serial {serial}) was rejected: \
+         CKR_PIN_INCORRECT (the PIN is wrong); the token does not report how many tries are \
+         left; nothing was changed"
+    );
 
-    for name in [
-        "hsm-initialisation",
-        "root-key-generation",
-        "key-generation-and-backup",
-    ] {
+    // A wrong current SO PIN, to `hsm init --force` and to the hsm-initialisation ceremony
+    // (asked apart from the new PINs): refused by one SO login before anything changes.
+    let journaled = events(&data);
+    let o = keyrite_fds(
+        &data,
+        &[
+            "--profile",
+            p,
+            "hsm",
+            "init",
+            "--label",
+            "keyrite",
+            "--force",
+            "--yes",
+            "--current-so-pin-fd",
+            "5",
+            "--so-pin-fd",
+            "3",
+            "--pin-fd",
+            "4",
+        ],
+        &env,
+        &[
+            (3, &format!("{SO_PIN}\n")),
+            (4, &format!("{USER_PIN}\n")),
+            (5, "so-wrong-99120\n"),
+        ],
+        "",
+    );
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o), format!("keyrite: error: {rejected}\n"));
+    assert_eq!(events(&data), journaled);
+    let init_ans = t.scratch("init-answers.toml");
+    let with_current = |current: &str| {
+        let text = std::fs::read_to_string(&ans).unwrap();
+        std::fs::write(&init_ans, format!("current_so_pin = \"{current}\"\n{text}")).unwrap();
+        run(&[
+            "ceremony",
+            "run",
+            hsm_init.to_str().unwrap(),
+            "--answers",
+            init_ans.to_str().unwrap(),
+        ])
+    };
+    let o = with_current("so-wrong-99120");
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "keyrite: error: the answer does not fit: answers file {}: current_so_pin: \
+             {rejected}; an unattended run never sends a rejected PIN again: correct \
+             current_so_pin (absent: so_pin) in the file and run the ceremony again (it \
+             resumes)\n",
+            init_ans.display()
+        )
+    );
+    assert!(!events(&data)
+        .iter()
+        .any(|e| matches!(e, Event::HsmTokenInitialised { .. }) && !journaled.contains(e)));
+    // The right one: the token is re-initialised and takes the answers file's new SO PIN,
+    // which the next ceremonies use.
+    let o = with_current(FIRST_SO);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    verify_first_page(&data, &run, "hsm-initialisation");
+
+    for name in ["root-key-generation", "key-generation-and-backup"] {
         let o = ceremony(&script(name));
         assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
-        let record = record_of(&data, name);
-        let v = run(&[
-            "record",
-            "verify",
-            record.to_str().unwrap(),
-            "--journal",
-            data.join("journal.sqlite").to_str().unwrap(),
-        ]);
-        assert!(v.status.success(), "{name}: {}{}", stdout(&v), stderr(&v));
-        let page = first_page(&record)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        assert!(
-            page.contains("WEAKER KEY PROTECTION (keys"),
-            "{name}: {page}"
-        );
-        assert!(
-            page.contains("Vendor quirks: built-in SHA-256"),
-            "{name}: {page}"
-        );
+        verify_first_page(&data, &run, name);
     }
+}
+
+/// The ceremony's record verifies against the journal and its first page states the weaker
+/// key protection and the vendor quirks in force.
+fn verify_first_page(data: &Path, run: &dyn Fn(&[&str]) -> Output, name: &str) {
+    let record = record_of(data, name);
+    let v = run(&[
+        "record",
+        "verify",
+        record.to_str().unwrap(),
+        "--journal",
+        data.join("journal.sqlite").to_str().unwrap(),
+    ]);
+    assert!(v.status.success(), "{name}: {}{}", stdout(&v), stderr(&v));
+    let page = first_page(&record)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        page.contains("WEAKER KEY PROTECTION (keys"),
+        "{name}: {page}"
+    );
+    assert!(
+        page.contains("Vendor quirks: built-in SHA-256"),
+        "{name}: {page}"
+    );
 }
