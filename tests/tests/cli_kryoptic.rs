@@ -8,9 +8,14 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
+use keyrite_core::hsm::KeyBackup;
 use keyrite_core::journal::Event;
-use keyrite_tests::ceremony::{answers, events, record_of, script, SO_PIN, USER_PIN};
+use keyrite_tests::ceremony::{
+    answers, events, record_of, script, verify_record_against_journal, SO_PIN, USER_PIN,
+};
 use keyrite_tests::hsm::keyrite_fds;
+use keyrite_tests::piv::Harness;
+use keyrite_tests::quorum::{quorum_answers, run_with_cards_on};
 use keyrite_tests::{keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
@@ -275,4 +280,204 @@ fn verify_first_page(data: &Path, run: &dyn Fn(&[&str]) -> Output, name: &str) {
         page.contains("Vendor quirks: built-in SHA-256"),
         "{name}: {page}"
     );
+}
+
+/// Labels of the keys on the Kryoptic token (`keyrite hsm keys --json`), sorted.
+fn labels(data: &Path, p: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let o = keyrite_fds(
+        data,
+        &["--profile", p, "hsm", "keys", "--json", "--pin-fd", "3"],
+        env,
+        &[(3, &format!("{USER_PIN}\n"))],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let mut l: Vec<String> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["label"].as_str().map(str::to_string))
+        .collect();
+    l.sort();
+    l.dedup();
+    l
+}
+
+/// A root KEK rotation on Kryoptic under a 3-of-5 YubiKey quorum (virtual cards: pcscd, so
+/// serial with the other card tests), with the weaker policy: every backup is rewrapped under
+/// the new KEK, the records verify against the journal and state the weaker protection; then
+/// the signing key, lost from the token, is restored from its rewrapped backup.
+#[test]
+#[serial(kryoptic, piv)]
+fn root_kek_rotation_on_kryoptic_then_restore_under_the_new_kek() {
+    let mut h = Harness::start();
+    let t = TempData::new();
+    let data = t.path();
+    let conf = t.scratch("kryoptic.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[slots]]\nslot = 9\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
+            t.scratch("token.sql").display()
+        ),
+    )
+    .unwrap();
+    let profile = t.scratch("kryoptic-site.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "version = 1\n[site]\nname = \"Kryoptic lab\"\nmode = \"rehearsal\"\n[hsm]\n\
+             module = \"{}\"\ntoken_label = \"keyrite\"\n",
+            module().display()
+        ),
+    )
+    .unwrap();
+    let p = profile.to_str().unwrap();
+    let env = [("KRYOPTIC_CONF", conf.to_str().unwrap())];
+    let run = |args: &[&str]| {
+        let mut all = vec!["--profile", p];
+        all.extend_from_slice(args);
+        keyrite_with_env(&data, &all, &env)
+    };
+    let o = keyrite_fds(
+        &data,
+        &[
+            "--profile",
+            p,
+            "hsm",
+            "init",
+            "--label",
+            "keyrite",
+            "--so-pin-fd",
+            "3",
+            "--pin-fd",
+            "4",
+        ],
+        &env,
+        &[(3, &format!("{SO_PIN}\n")), (4, &format!("{USER_PIN}\n"))],
+        "",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let dir = t.tmp.path();
+    let base = answers(dir);
+    for name in [
+        "hsm-initialisation",
+        "root-key-generation",
+        "key-generation-and-backup",
+    ] {
+        let o = run(&[
+            "ceremony",
+            "run",
+            script(name).to_str().unwrap(),
+            "--answers",
+            base.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name}: {}{}", stdout(&o), stderr(&o));
+    }
+    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
+    let r = run_with_cards_on(
+        &t,
+        &mut h,
+        &script("custodian-enrolment"),
+        &ans,
+        &["--profile", p],
+        &env,
+    );
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+
+    let before = labels(&data, p, &env);
+    assert!(
+        before.contains(&"keyrite-root-kek".to_string()),
+        "{before:?}"
+    );
+    let ans = quorum_answers(
+        dir,
+        "rotate",
+        &[("rotate-key", "keyrite-root-kek")],
+        &[("rotate-key", &["C One", "C Three", "C Five"])],
+        &[],
+    );
+    let r = run_with_cards_on(
+        &t,
+        &mut h,
+        &script("key-rotation"),
+        &ans,
+        &["--profile", p],
+        &env,
+    );
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let after = labels(&data, p, &env);
+    assert!(
+        after.contains(&"keyrite-root-kek-r2".to_string()),
+        "{after:?}"
+    );
+    assert!(
+        !after.contains(&"keyrite-root-kek".to_string()),
+        "{after:?}"
+    );
+    verify_first_page(&data, &run, "key-rotation");
+    let v = verify_record_against_journal(&data, &record_of(&data, "key-rotation"));
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+
+    // The signing key's backup, rewrapped under the new KEK by the rotation.
+    let rewrapped: Vec<PathBuf> = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .and_then(|text| KeyBackup::decode(&p.display().to_string(), &text).ok())
+                .is_some_and(|b| {
+                    b.wrapping_key_label == "keyrite-root-kek-r2"
+                        && b.label == "keyrite-signing-key"
+                })
+        })
+        .collect();
+    assert_eq!(rewrapped.len(), 1, "{rewrapped:?}");
+
+    // The key is lost from the token (deleted outside Keyrite), then restored from that backup
+    // under the new KEK, read back under the weaker policy.
+    for kind in ["privkey", "pubkey"] {
+        let o = Command::new("pkcs11-tool")
+            .arg("--module")
+            .arg(module())
+            .args([
+                "--login",
+                "--pin",
+                USER_PIN,
+                "--delete-object",
+                "--type",
+                kind,
+            ])
+            .args(["--label", "keyrite-signing-key"])
+            .env("KRYOPTIC_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+    }
+    assert!(!labels(&data, p, &env).contains(&"keyrite-signing-key".to_string()));
+    let o = keyrite_fds(
+        &data,
+        &[
+            "--profile",
+            p,
+            "hsm",
+            "restore",
+            "--in",
+            rewrapped[0].to_str().unwrap(),
+            "--json",
+            "--pin-fd",
+            "3",
+        ],
+        &env,
+        &[(3, &format!("{USER_PIN}\n"))],
+        "",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["key"]["label"], "keyrite-signing-key", "{v}");
+    assert!(labels(&data, p, &env).contains(&"keyrite-signing-key".to_string()));
+    let j = run(&["journal", "verify"]);
+    assert!(j.status.success(), "{}{}", stdout(&j), stderr(&j));
 }

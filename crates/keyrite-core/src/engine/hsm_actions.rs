@@ -25,8 +25,9 @@ use serde_json::json;
 pub(super) enum HsmWait {
     /// The new SO and user PINs of `hsm-init`.
     NewPins,
-    /// The current SO PIN of the token `hsm-init` initialises.
-    CurrentSoPin(CurrentSoPinWait),
+    /// The current SO PIN of the token `hsm-init` initialises (boxed: the token summary is
+    /// large beside the other variant).
+    CurrentSoPin(Box<CurrentSoPinWait>),
 }
 
 /// Waiting for the current SO PIN of `token`.
@@ -65,10 +66,12 @@ pub(super) fn start(
                 && hsm.current_so_pin.is_none()
                 && crate::hsm::sopin::needs_current_so_pin(&target.before, q)
             {
-                return Ok(Next::Wait(HsmWait::CurrentSoPin(CurrentSoPinWait {
-                    token: target.before,
-                    rejected: None,
-                })));
+                return Ok(Next::Wait(HsmWait::CurrentSoPin(Box::new(
+                    CurrentSoPinWait {
+                        token: target.before,
+                        rejected: None,
+                    },
+                ))));
             }
             if hsm.so_pin.is_none() || hsm.user_pin.is_none() {
                 return Ok(Next::Wait(HsmWait::NewPins));
