@@ -2,8 +2,9 @@
 //! 3.8.1, in a private namespace: `keyrite_tests::opencryptoki`): a module that lacks most of
 //! what Keyrite needs. It is listed (its malformed clock field shown as unreadable), initialised
 //! with its factory SO PIN asked apart from the new ones, never re-initialised (that loses its
-//! SO login), and every operation it cannot do is refused before anything changes, naming the
-//! missing mechanism or attribute. A site quirks file without the attribute claim lets the
+//! SO login), and every operation it cannot do (key generation under each policy, backup,
+//! restore, the root KEK's import in the root-key-generation ceremony) is refused before
+//! anything changes, naming the missing mechanism or attribute. A site quirks file without the attribute claim lets the
 //! operations reach the module, which then fails as the quirks say: the claims are checked.
 #![allow(
     clippy::unwrap_used,
@@ -398,6 +399,52 @@ fn every_unsupported_operation_is_refused_before_anything_changes() {
         )
     );
     assert_eq!(events(&data), journaled);
+    assert_eq!(key_count(&ock, &data, p), "Keys:  2");
+
+    // The root-key-generation ceremony: the root KEK's import is refused before it is created
+    // (the answers file has no decision for the exception); no key appears, none is journaled.
+    let ans = t.scratch("answers.toml");
+    std::fs::write(
+        &ans,
+        format!(
+            "so_pin = \"{SO}\"\nuser_pin = \"{USER}\"\nshare_passphrase = \"rehearsal passphrase\"\n\
+             [participants]\nadministrator = [\"Ada Admin\"]\nwitness = [\"Wes Witness\"]\n\
+             auditor = [\"Aud Auditor\"]\n\
+             custodian = [\"C One\", \"C Two\", \"C Three\", \"C Four\", \"C Five\"]\n\
+             [clock]\nreference = \"test clock\"\noffset_seconds = 0\n"
+        ),
+    )
+    .unwrap();
+    let o = ock.keyrite(
+        &data,
+        &[
+            "--profile",
+            p,
+            "ceremony",
+            "run",
+            script("root-key-generation").to_str().unwrap(),
+            "--answers",
+            ans.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "keyrite: error: the answer does not fit: answers file {}: step \"generate-root-kek\" \
+             raised an exception and the file has no decision for it (expected: Generate and \
+             split the root KEK (generate-and-split-root-kek) succeeds; happened: importing the \
+             root KEK \"keyrite-root-kek\" under policy \"root-kek-import\" on {tok} needs the \
+             attribute CKA_WRAP_WITH_TRUSTED, which the module does not support (vendor quirks \
+             \"openCryptoki\", missing_attributes); use a module that supports it; nothing was \
+             created)\n",
+            ans.display()
+        )
+    );
+    assert!(!events(&data)
+        .iter()
+        .any(|e| matches!(e, keyrite_core::journal::Event::KeyImported { .. })));
     assert_eq!(key_count(&ock, &data, p), "Keys:  2");
 
     // The claims are the module's: with a site quirks section that drops them, the operations

@@ -391,6 +391,16 @@ mod tests {
     }
 
     #[test]
+    fn only_opencryptoki_has_a_factory_so_pin_and_refuses_reinitialisation() {
+        let q = Quirks::builtin().unwrap();
+        for m in q.modules.iter().chain([&q.default]) {
+            let ock = m.name == "openCryptoki";
+            assert_eq!(m.fresh_token_has_so_pin, ock, "{}", m.name);
+            assert_eq!(m.reinitialise, !ock, "{}", m.name);
+        }
+    }
+
+    #[test]
     fn unknown_key_is_refused_with_position() {
         let err = Quirks::parse(
             "q.toml",
