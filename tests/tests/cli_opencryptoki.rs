@@ -104,6 +104,37 @@ fn listed_initialised_with_its_factory_so_pin_and_never_reinitialised() {
         )
     );
 
+    // Its info as JSON: the malformed clock field named as unreadable, the rest read.
+    let o = ock.keyrite(&data, &["--profile", p, "hsm", "info", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    let tok = &v["tokens"][0];
+    assert_eq!(
+        (
+            &tok["slot_description"],
+            &tok["manufacturer"],
+            &tok["model"],
+            &tok["serial"],
+            &tok["initialized"]
+        ),
+        (
+            &"Linux".into(),
+            &"IBM Corp.".into(),
+            &"IBM SoftTok".into(),
+            &"123".into(),
+            &false.into()
+        ),
+        "{v}"
+    );
+    let unreadable = tok["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{v}");
+    assert!(
+        unreadable[0]
+            .as_str()
+            .unwrap()
+            .starts_with("utcTime (the token's clock): \""),
+        "{v}"
+    );
+
     // The fresh token's SO PIN is the factory one; a wrong one is refused by one SO login
     // before anything is journaled or initialised.
     let o = init(&ock, &data, p, "87654320");
