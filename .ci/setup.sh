@@ -115,6 +115,21 @@ if ((${#pkg_missing[@]})); then
 fi
 # --- end packaging ---
 
+# --- openCryptoki: a third PKCS#11 module, Debian's soft token, one that lacks most of what
+# Keyrite needs (tests/tests/cli_opencryptoki.rs). The tests start its pkcsslotd themselves, in a
+# private mount and IPC namespace with their own state (tests/src/opencryptoki.rs, needs root);
+# the package's own service and /var/lib/opencryptoki are never used. ---
+OCK_APT=(opencryptoki)
+ock_missing=()
+for p in "${OCK_APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || ock_missing+=("$p")
+done
+if ((${#ock_missing[@]})); then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${ock_missing[@]}"
+fi
+# --- end openCryptoki ---
+
 # --- Kryoptic: a second, independent PKCS#11 module (tests/tests/*kryoptic*.rs) ---
 # kryoptic-lib is a library; the module is a cdylib exporting the three PKCS#11 entry points,
 # written here (a few lines) and built once into $TOOLS/lib. Without EdDSA: Debian 12's

@@ -29,6 +29,19 @@ pub fn keyrite_fds(
     fds: &[(i32, &str)],
     stdin: &str,
 ) -> Output {
+    let mut cmd = Command::new(crate::bin("keyrite"));
+    cmd.arg("--data-dir").arg(data).args(args);
+    cmd.env_remove("SOFTHSM2_CONF")
+        .env_remove("KEYRITE_DATA_DIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_with_fds(cmd, fds, stdin)
+}
+
+/// Runs `cmd` with each `(fd, text)` readable on descriptor `fd` and `stdin` on standard input
+/// (`keyrite_fds` for a command that is not plain `keyrite`, e.g. one run through `nsenter`).
+pub fn run_with_fds(mut cmd: Command, fds: &[(i32, &str)], stdin: &str) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = Vec::new();
     for (i, (fd, text)) in fds.iter().enumerate() {
@@ -38,13 +51,6 @@ pub fn keyrite_fds(
     }
     assert!(files.len() <= 8, "at most 8 descriptors");
     let pairs: Vec<(i32, i32)> = files.iter().map(|(fd, f)| (f.as_raw_fd(), *fd)).collect();
-    let mut cmd = Command::new(crate::bin("keyrite"));
-    cmd.arg("--data-dir").arg(data).args(args);
-    cmd.env_remove("SOFTHSM2_CONF")
-        .env_remove("KEYRITE_DATA_DIR");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     // SAFETY: dup2 is async-signal-safe; the source descriptors stay open until the child exits.
     unsafe {
         cmd.pre_exec(move || {

@@ -71,9 +71,24 @@ pub struct Run {
 /// Runs `keyrite ceremony run SCRIPT --answers FILE`, inserting each YubiKey the CLI asks for
 /// (and pulling out the one before).
 pub fn run_with_cards(t: &TempData, h: &mut Harness, script: &Path, answers: &Path) -> Run {
+    run_with_cards_on(t, h, script, answers, &[], &[])
+}
+
+/// [`run_with_cards`] with global options before `ceremony run` (e.g. `--profile FILE` for a
+/// module other than the rehearsal token) and extra environment variables.
+pub fn run_with_cards_on(
+    t: &TempData,
+    h: &mut Harness,
+    script: &Path,
+    answers: &Path,
+    global: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let mut cmd = Command::new(bin("keyrite"));
+    cmd.envs(env.iter().copied());
     cmd.arg("--data-dir")
         .arg(t.path())
+        .args(global)
         .args(["ceremony", "run"])
         .arg(script)
         .arg("--answers")

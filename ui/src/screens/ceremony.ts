@@ -187,6 +187,21 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       onSubmit(() => ({ kind: "pin", pin: pin.value }));
       break;
     }
+    case "current-so-pin": {
+      // Asked apart from the new PINs: the token (re)initialised takes the SO PIN it has now.
+      const [box, pin] = secretField("current-so-pin", "Current SO PIN", "The SO PIN the token has now (a new token of some modules: the factory one). It is never shown or stored.");
+      form.append(el("h3", {}, `Current SO PIN of ${p.token}`));
+      const why = fieldError ?? (p.rejected ? `${p.rejected}. Type it again.` : null);
+      if (why) {
+        pin.after(el("p", { class: "error field-error", id: "current-so-pin-rejected", role: "alert" }, why));
+        pin.setAttribute("aria-invalid", "true");
+        pin.setAttribute("aria-describedby", "current-so-pin-rejected current-so-pin-hint");
+      }
+      pin.setAttribute("data-autofocus", "");
+      form.append(box, submit("Check the current SO PIN"));
+      onSubmit(() => ({ kind: "current-so-pin", pin: pin.value }));
+      break;
+    }
     case "new-pins": {
       const [a, so] = secretField("new-so", "New SO PIN", "At least 8 characters.");
       const [b, so2] = secretField("new-so-again", "New SO PIN again", "");
@@ -442,7 +457,7 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
       // A refused approval is counted by the engine (failed attempts are listed): show the
       // prompt as it is now, with the refusal.
       // A rejected PIN: the prompt asks again with the token's words, shown beside the field.
-      if (v.prompt.kind === "approval" || v.prompt.kind === "pin") {
+      if (v.prompt.kind === "approval" || v.prompt.kind === "pin" || v.prompt.kind === "current-so-pin") {
         const now = await ceremonyCurrent().catch(() => null);
         if (now) return drawCeremony(root, now, e);
       }
@@ -458,10 +473,10 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
     // The done screen says the outcome itself (green only for completed).
     v.progress && v.prompt.kind !== "done" ? message("ok", v.progress, "ceremony-progress") : "",
     err,
-    promptForm(v, send, redraw, showError, error !== undefined && v.prompt.kind === "pin" ? errText(error) : null),
+    promptForm(v, send, redraw, showError, error !== undefined && (v.prompt.kind === "pin" || v.prompt.kind === "current-so-pin") ? errText(error) : null),
   );
   root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
-  if (error !== undefined && v.prompt.kind !== "pin") showError(error);
+  if (error !== undefined && v.prompt.kind !== "pin" && v.prompt.kind !== "current-so-pin") showError(error);
   const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit]");
   first?.focus();
 }

@@ -23,6 +23,8 @@ struct Raw {
     so_pin: String,
     #[serde(deserialize_with = "secret::text")]
     user_pin: String,
+    #[serde(default, deserialize_with = "secret::optional")]
+    current_so_pin: Option<String>,
     clock: RawClock,
     #[serde(default, deserialize_with = "secret::optional")]
     share_passphrase: Option<String>,
@@ -83,6 +85,8 @@ pub struct AnswerFile {
     participants: BTreeMap<Role, Vec<String>>,
     so_pin: SecretText,
     user_pin: SecretText,
+    /// The current SO PIN of a token `hsm-init` re-initialises; absent: `so_pin`.
+    current_so_pin: Option<SecretText>,
     clock: RawClock,
     passphrase: Option<SecretText>,
     exceptions: BTreeMap<String, (Decision, Vec<String>, String)>,
@@ -166,6 +170,7 @@ impl AnswerFile {
             participants,
             so_pin: SecretText::new(raw.so_pin),
             user_pin: SecretText::new(raw.user_pin),
+            current_so_pin: raw.current_so_pin.map(SecretText::new),
             clock: raw.clock,
             passphrase: raw.share_passphrase.map(SecretText::new),
             exceptions,
@@ -228,6 +233,19 @@ impl AnswerFile {
                 UserKind::So => SecretText::new(self.so_pin.expose().into()),
                 UserKind::User => SecretText::new(self.user_pin.expose().into()),
             }),
+            Prompt::CurrentSoPin {
+                rejected: Some(why),
+                ..
+            } => {
+                return Err(bad(format!(
+                    "current_so_pin: {why}; an unattended run never sends a rejected PIN again: \
+                     correct current_so_pin (absent: so_pin) in the file and run the ceremony \
+                     again (it resumes)"
+                )));
+            }
+            Prompt::CurrentSoPin { .. } => Answer::CurrentSoPin(copy(
+                self.current_so_pin.as_ref().unwrap_or(&self.so_pin),
+            )),
             Prompt::NewPins { .. } => Answer::NewPins {
                 so: SecretText::new(self.so_pin.expose().into()),
                 user: SecretText::new(self.user_pin.expose().into()),

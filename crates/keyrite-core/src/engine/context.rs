@@ -25,6 +25,8 @@ pub(super) struct HsmContext {
     pub(super) selector: TokenSelector,
     pub(super) so_pin: Option<SecretText>,
     pub(super) user_pin: Option<SecretText>,
+    /// The current SO PIN of a token `hsm-init` re-initialises, tried once when given.
+    pub(super) current_so_pin: Option<SecretText>,
     pub(super) policies: PolicySet,
     pub(super) quirks: Quirks,
     pub(super) protection: ProtectionRule,
@@ -64,6 +66,7 @@ impl HsmContext {
             selector,
             so_pin: None,
             user_pin: None,
+            current_so_pin: None,
             // The site's key-policy and vendor-quirks files merged over the built-in ones.
             policies: crate::hsm::sitedata::policies_for(env.profile())?,
             quirks: crate::hsm::sitedata::quirks_for(env.profile())?,

@@ -54,6 +54,10 @@ impl Engine {
             Phase::Hsm(HsmWait::NewPins) => Prompt::NewPins {
                 token: self.hsm.selector.to_string(),
             },
+            Phase::Hsm(HsmWait::CurrentSoPin(w)) => Prompt::CurrentSoPin {
+                token: crate::hsm::session::token_name(&w.token),
+                rejected: w.rejected.clone(),
+            },
             Phase::Shares(w) => handout::prompt(w, run),
             Phase::Enrol => custodians::prompt(run),
             Phase::Quorum(w) => quorum::prompt(w, run, &self.hsm),
@@ -177,6 +181,10 @@ impl Engine {
             }
             (Phase::Hsm(HsmWait::NewPins), Answer::NewPins { so, user }) => {
                 let next = hsm_actions::new_pins(&mut self.hsm, so, user)?;
+                self.apply(next.map(Phase::Hsm))
+            }
+            (Phase::Hsm(HsmWait::CurrentSoPin(w)), Answer::CurrentSoPin(pin)) => {
+                let next = hsm_actions::current_so_pin(&mut self.hsm, w, pin)?;
                 self.apply(next.map(Phase::Hsm))
             }
             (
@@ -330,6 +338,7 @@ fn answer_name(a: &Answer) -> &'static str {
         Answer::Clock { .. } => "a clock confirmation",
         Answer::Pin(_) => "a PIN",
         Answer::NewPins { .. } => "new PINs",
+        Answer::CurrentSoPin(_) => "the current SO PIN",
         Answer::ShareHandled { .. } => "a share hand-over",
         Answer::ShareProof(_) => "a share proof",
         Answer::SignOff { .. } => "a sign-off",
@@ -352,6 +361,7 @@ fn prompt_name(p: &Prompt) -> &'static str {
         Prompt::ClockConfirmation { .. } => "the clock confirmation",
         Prompt::Pin { .. } => "the PIN request",
         Prompt::NewPins { .. } => "the new-PIN request",
+        Prompt::CurrentSoPin { .. } => "the current-SO-PIN request",
         Prompt::ShowShare { .. } => "the share hand-over",
         Prompt::VerifyShare { .. } => "the share verification",
         Prompt::SignOff { .. } => "the sign-off",

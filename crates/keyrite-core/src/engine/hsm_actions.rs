@@ -1,7 +1,8 @@
 //! The HSM actions runner: `hsm-init`, `generate-key`, `generate-and-split-root-kek`,
 //! `backup`, `checkpoint` and `sign-record`. Every HSM change is bracketed by
 //! `action_intent` and `action_done`; outputs are journaled before the engine moves on.
-//! Its only state of its own is waiting for the new PINs of `hsm-init`.
+//! Its only state of its own is waiting for the PINs of `hsm-init`: the current SO PIN of a
+//! token that has one, then the new SO and user PINs.
 
 use super::anchor;
 use super::context::HsmContext;
@@ -24,6 +25,17 @@ use serde_json::json;
 pub(super) enum HsmWait {
     /// The new SO and user PINs of `hsm-init`.
     NewPins,
+    /// The current SO PIN of the token `hsm-init` initialises (boxed: the token summary is
+    /// large beside the other variant).
+    CurrentSoPin(Box<CurrentSoPinWait>),
+}
+
+/// Waiting for the current SO PIN of `token`.
+pub(super) struct CurrentSoPinWait {
+    /// The token as it was read before initialisation.
+    pub(super) token: TokenSummary,
+    /// Why the last PIN given was rejected.
+    pub(super) rejected: Option<String>,
 }
 
 /// Runs the action as far as it can; `Next::Done` when it finished.
@@ -36,12 +48,30 @@ pub(super) fn start(
         Action::HsmInit { token_label } => {
             // Before the PINs are asked and before any PKCS#11 change: never over live keys.
             let target = init_target(run, hsm, token_label)?;
+            crate::hsm::sopin::check_reinitialise(
+                &target.before,
+                hsm.quirks.for_token(&target.before),
+            )?;
             if target.before.initialized {
                 crate::operations::refuse_reinit_over_live_keys(
                     run.journal.store(),
                     &target.before,
                 )
                 .map_err(|e| StepFailure::refused(e.to_string()))?;
+            }
+            // A token that has an SO PIN takes it in C_InitToken: asked apart from the new
+            // PINs and tried before anything changes. The embedded rehearsal token's is stored.
+            let q = hsm.quirks.for_token(&target.before);
+            if !target.embedded
+                && hsm.current_so_pin.is_none()
+                && crate::hsm::sopin::needs_current_so_pin(&target.before, q)
+            {
+                return Ok(Next::Wait(HsmWait::CurrentSoPin(Box::new(
+                    CurrentSoPinWait {
+                        token: target.before,
+                        rejected: None,
+                    },
+                ))));
             }
             if hsm.so_pin.is_none() || hsm.user_pin.is_none() {
                 return Ok(Next::Wait(HsmWait::NewPins));
@@ -97,6 +127,27 @@ pub(super) fn new_pins(
     }
     hsm.so_pin = Some(so);
     hsm.user_pin = Some(user);
+    Ok(Next::Again)
+}
+
+/// The current SO PIN of the token to initialise: one SO login tries it before it is kept; a
+/// rejected one is dropped and asked for again with why (never sent a second time).
+pub(super) fn current_so_pin(
+    hsm: &mut HsmContext,
+    wait: &mut CurrentSoPinWait,
+    pin: SecretText,
+) -> Result<Next<HsmWait>, EngineError> {
+    if pin.is_empty() {
+        return Err(EngineError::BadAnswer(
+            "the current SO PIN is empty; nothing was sent to the token".into(),
+        ));
+    }
+    if let Err(e) = crate::hsm::sopin::check_current_so_pin(&hsm.module, &wait.token, &pin) {
+        let why = e.to_string();
+        wait.rejected = Some(why.clone());
+        return Err(EngineError::PinRejected(why));
+    }
+    hsm.current_so_pin = Some(pin);
     Ok(Next::Again)
 }
 
@@ -175,14 +226,15 @@ fn hsm_init(
         return Err(StepFailure::refused("the new PINs are not known").into());
     };
     // Re-initialising an initialised token needs its current SO PIN; the embedded
-    // rehearsal token's is stored in the data directory. The new SO PIN is then set.
+    // rehearsal token's is stored in the data directory (the new SO PIN is set below), any
+    // other token's was asked for (`current_so_pin`) and init_token_checked sets the new one.
     let current_so = match (embedded, run.env.rehearsal()) {
         (true, Some(r)) => Some(r.pins()?.0),
         _ => None,
     };
     let init_so = current_so.as_ref().unwrap_or(so);
     let pins = crate::hsm::init::InitPins {
-        current_so: None,
+        current_so: hsm.current_so_pin.as_ref().filter(|_| !embedded),
         new_so: init_so,
         new_user: user,
     };

@@ -62,6 +62,14 @@ pub enum Prompt {
         /// The token about to be (re)initialised.
         token: String,
     },
+    /// The current SO PIN of `token`, which is about to be (re)initialised: asked apart from
+    /// the new PINs, never echoed (answer [`Answer::CurrentSoPin`]).
+    CurrentSoPin {
+        /// The token, as `keyrite hsm info` names it.
+        token: String,
+        /// Asked again: why the token rejected the PIN given (it was dropped).
+        rejected: Option<String>,
+    },
     /// Show one share to its custodian and/or seal it (answer [`Answer::ShareHandled`]).
     /// Only the custodian looks at the screen.
     ShowShare {
@@ -186,6 +194,8 @@ pub enum Answer {
         /// New user PIN.
         user: SecretText,
     },
+    /// To [`Prompt::CurrentSoPin`].
+    CurrentSoPin(SecretText),
     /// To [`Prompt::ShowShare`]: the share was shown and/or sealed.
     ShareHandled {
         /// The custodian saw (and copied or printed) the share.

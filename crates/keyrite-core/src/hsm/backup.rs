@@ -279,6 +279,44 @@ fn find_kek(
     Ok((kek, kcv))
 }
 
+/// Refuses, before anything is journaled or read, a backup the module cannot make: no user
+/// login, or no RFC 5649 wrapping ([`super::wrap::choose`]: vendor quirks, then the module's
+/// own mechanism list). [`backup_key`] checks the same again.
+pub fn check_backup(
+    s: &TokenSession,
+    label: &str,
+    kek_label: &str,
+    quirks: &Quirks,
+) -> Result<(), HsmError> {
+    let op = format!("backing up key \"{label}\" under \"{kek_label}\"");
+    require_user(s, &op)?;
+    let q = quirks.for_token(s.token());
+    super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
+    Ok(())
+}
+
+/// What [`restore_key`] checks before anything changes that does not need the key material:
+/// login, what the module lacks for the backup's policy (vendor quirks), RFC 5649 wrapping.
+/// Callers that journal the operation call it first.
+pub fn check_restore(
+    s: &TokenSession,
+    source_name: &str,
+    backup: &KeyBackup,
+    policies: &PolicySet,
+    quirks: &Quirks,
+) -> Result<(), HsmError> {
+    let op = format!(
+        "restoring key \"{}\" from backup file {source_name}",
+        backup.label
+    );
+    let policy = policies.get(&backup.policy)?;
+    require_user(s, &op)?;
+    let q = quirks.for_token(s.token());
+    q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
+    super::wrap::choose(s.raw_ctx(), s.slot(), s.token(), Some(q), &op)?;
+    Ok(())
+}
+
 /// Wraps the key labelled `label` (made under `policy`) under the root KEK `kek_label`.
 /// The key is read back first; the backup records its public values and fingerprint.
 pub fn backup_key(

@@ -291,11 +291,9 @@ pub fn init_token_checked(
     }
     let target = format!("the token in slot {}", slot.id());
     // An initialised token takes its *current* SO PIN in C_InitToken; the new one is set
-    // below. A fresh token takes the new SO PIN directly.
-    let init_so = match (before.initialized, pins.current_so) {
-        (true, Some(current)) => current,
-        _ => pins.new_so,
-    };
+    // below. A fresh token takes the new SO PIN directly, unless the module gives fresh tokens
+    // a factory SO PIN (vendor quirks `fresh_token_has_so_pin`): then the caller passes it.
+    let init_so = pins.current_so.unwrap_or(pins.new_so);
     let so = AuthPin::new(init_so.expose().into());
     ctx.init_token(slot, &so, label)
         .map_err(|e| call_err("initialising the token (C_InitToken)", &target, &e))?;

@@ -201,13 +201,31 @@ pub fn keygen_mechanism(spec: KeySpec) -> Mechanism<'static> {
 }
 
 /// Generates a key under `policy` labelled `label`, reads it back and returns the evidence.
-/// The policy, label, login and mechanism are checked before anything is created.
+/// The policy, label, login and mechanism are checked before anything is created
+/// ([`check_generate`]).
 pub fn generate(
     s: &TokenSession,
     policy: &KeyPolicy,
     label: &str,
     quirks: &Quirks,
 ) -> Result<KeyEvidence, HsmError> {
+    let policy = &check_generate(s, policy, label, quirks)?;
+    let mech = keygen_mechanism(policy.key);
+    let id = fresh_id(s)?;
+    let priv_t = private_template(policy, label, &id);
+    generate_checked(s, policy, label, &id, &mech, &priv_t)
+}
+
+/// What [`generate`] checks before anything is created: the policy, the login, what the
+/// module lacks (vendor quirks: attributes, then the generation mechanism, also asked of the
+/// module), the label. Returns the policy as this module applies it. Callers that journal an
+/// operation call it first, so that an unsupported operation leaves the journal unchanged.
+pub fn check_generate(
+    s: &TokenSession,
+    policy: &KeyPolicy,
+    label: &str,
+    quirks: &Quirks,
+) -> Result<KeyPolicy, HsmError> {
     let op = format!(
         "generating key \"{label}\" under policy \"{}\"",
         policy.name
@@ -223,41 +241,45 @@ pub fn generate(
     }
     require_user(s, &op)?;
     let q = quirks.for_token(s.token());
-    let policy = &q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
+    let policy = q.policy_for(policy, quirks.site_rule, &op, &s.name())?;
     q.check_label(&op, &s.name(), label)?;
-    let mech = keygen_mechanism(policy.key);
     require_mechanism(
         s.raw_ctx(),
         s.slot(),
         s.token(),
         q,
         &op,
-        mech.mechanism_type(),
+        keygen_mechanism(policy.key).mechanism_type(),
     )?;
     ensure_label_free(s, &op, label)?;
-    let id = fresh_id(s)?;
-    let priv_t = private_template(policy, label, &id);
+    Ok(policy)
+}
+
+fn generate_checked(
+    s: &TokenSession,
+    policy: &KeyPolicy,
+    label: &str,
+    id: &[u8],
+    mech: &Mechanism,
+    priv_t: &[cryptoki::object::Attribute],
+) -> Result<KeyEvidence, HsmError> {
+    let op = format!(
+        "generating key \"{label}\" under policy \"{}\"",
+        policy.name
+    );
     if policy.key.is_secret() {
         let h = s
             .raw()
-            .generate_key(&mech, &priv_t)
+            .generate_key(mech, priv_t)
             .map_err(|e| s.err(&format!("{op} (C_GenerateKey)"), e))?;
-        read_back(s, policy, Origin::Generated, label, &id, h, None)
+        read_back(s, policy, Origin::Generated, label, id, h, None)
     } else {
-        let pub_t = public_template(policy, label, &id);
+        let pub_t = public_template(policy, label, id);
         let (pub_h, priv_h) = s
             .raw()
-            .generate_key_pair(&mech, &pub_t, &priv_t)
+            .generate_key_pair(mech, &pub_t, priv_t)
             .map_err(|e| s.err(&format!("{op} (C_GenerateKeyPair)"), e))?;
-        read_back(
-            s,
-            policy,
-            Origin::Generated,
-            label,
-            &id,
-            priv_h,
-            Some(pub_h),
-        )
+        read_back(s, policy, Origin::Generated, label, id, priv_h, Some(pub_h))
     }
 }
 

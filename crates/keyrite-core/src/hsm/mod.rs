@@ -40,6 +40,7 @@ pub mod rv;
 pub mod session;
 pub mod signer;
 pub mod sitedata;
+pub mod sopin;
 pub mod spki;
 mod token;
 pub mod wrap;
@@ -125,6 +126,29 @@ pub enum HsmError {
         before: PinState,
         /// PIN state read after the attempt.
         after: PinState,
+    },
+    /// The current SO PIN given to (re)initialise a token was rejected by one SO login,
+    /// before anything changed (`hsm::sopin`).
+    #[error("the current SO PIN of {token} was rejected: {rv}; {tries}; nothing was changed")]
+    CurrentSoPin {
+        /// The token.
+        token: String,
+        /// The return code in words.
+        rv: String,
+        /// The tries left as the token reports them.
+        tries: String,
+    },
+    /// The module cannot re-initialise a token (vendor quirks `reinitialise = false`).
+    #[error(
+        "re-initialising {token} is refused: {module} cannot re-initialise a token (vendor \
+         quirks \"{module}\", reinitialise = false: afterwards its SO can no longer log in); \
+         nothing was changed; to start again, reset the token with the vendor's own tools"
+    )]
+    ReinitialiseUnsupported {
+        /// The token.
+        token: String,
+        /// The quirks section's name.
+        module: String,
     },
     /// The PIN is locked: no attempt was made.
     #[error(

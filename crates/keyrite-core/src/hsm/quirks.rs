@@ -55,6 +55,17 @@ pub struct ModuleQuirks {
     /// `CKM_AES_KEY_WRAP_KWP`). Absent: whichever the module offers, 0x210A first.
     #[serde(default)]
     pub wrap_mechanism: Option<super::wrap::Rfc5649>,
+    /// A fresh (uninitialised) token already has an SO PIN, the factory one, which
+    /// `C_InitToken` takes (openCryptoki): initialisation asks for the current SO PIN as for
+    /// an initialised token. Absent: false (PKCS#11: a fresh token takes the new SO PIN).
+    #[serde(default)]
+    pub fresh_token_has_so_pin: bool,
+    /// `C_InitToken` on an initialised token leaves a usable token. Absent: true. False for
+    /// openCryptoki 3.8.1, whose soft token re-initialised with any SO PIN but the factory one
+    /// refuses every SO login afterwards (`CKR_FUNCTION_FAILED`): Keyrite then refuses
+    /// re-initialisation before anything changes.
+    #[serde(default = "yes")]
+    pub reinitialise: bool,
     /// A software token: its keys live in host files (refused in production).
     #[serde(default)]
     pub software: bool,
@@ -99,6 +110,10 @@ pub enum TrustedKeys {
     /// as with `copy-to-private` but is not trusted, and every policy is applied in its
     /// documented weaker form ([`super::policy::KeyPolicy::for_module`]).
     Unsupported,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_name() -> String {
@@ -373,6 +388,16 @@ mod tests {
         );
         assert!(super::super::token::is_software("IBM Corp.", "IBM SoftTok"));
         assert!(!super::super::token::is_software("SafeNet", "Luna K7"));
+    }
+
+    #[test]
+    fn only_opencryptoki_has_a_factory_so_pin_and_refuses_reinitialisation() {
+        let q = Quirks::builtin().unwrap();
+        for m in q.modules.iter().chain([&q.default]) {
+            let ock = m.name == "openCryptoki";
+            assert_eq!(m.fresh_token_has_so_pin, ock, "{}", m.name);
+            assert_eq!(m.reinitialise, !ock, "{}", m.name);
+        }
     }
 
     #[test]

@@ -106,7 +106,10 @@ pub(crate) fn summary_from_raw(slot_id: u64, si: &SlotInfo, info: &CK_TOKEN_INFO
     let v = |x: cryptoki_sys::CK_VERSION| format!("{}.{}", x.major, x.minor);
     TokenSummary {
         slot_id,
-        slot_description: si.slot_description().trim().to_string(),
+        slot_description: si
+            .slot_description()
+            .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+            .to_string(),
         software: is_software(&manufacturer, &model),
         label,
         manufacturer,

@@ -107,7 +107,10 @@ impl TokenSummary {
         let software = is_software(&manufacturer, &model);
         TokenSummary {
             slot_id,
-            slot_description: si.slot_description().trim().to_string(),
+            slot_description: si
+                .slot_description()
+                .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+                .to_string(),
             label: ti.label().trim().to_string(),
             manufacturer,
             model,

@@ -53,6 +53,10 @@ pub enum AnswerIn {
         #[ts(type = "string")]
         user: Typed,
     },
+    CurrentSoPin {
+        #[ts(type = "string")]
+        pin: Typed,
+    },
     ShareText {
         #[ts(type = "string")]
         text: Typed,
@@ -150,6 +154,7 @@ impl AnswerIn {
                 so: so.0,
                 user: user.0,
             },
+            AnswerIn::CurrentSoPin { pin } => Answer::CurrentSoPin(pin.0),
             AnswerIn::ShareText { text } => Answer::ShareProof(ShareProof::Text(text.0)),
             AnswerIn::ShareSealed { file, passphrase } => Answer::ShareProof(ShareProof::Sealed {
                 file: PathBuf::from(file),

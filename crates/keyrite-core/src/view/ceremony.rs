@@ -122,6 +122,10 @@ pub enum PromptView {
     NewPins {
         token: String,
     },
+    CurrentSoPin {
+        token: String,
+        rejected: Option<String>,
+    },
     ShowShare {
         custodian: String,
         custodian_name: String,
@@ -217,6 +221,10 @@ impl From<&Prompt> for PromptView {
             },
             Prompt::NewPins { token } => PromptView::NewPins {
                 token: token.clone(),
+            },
+            Prompt::CurrentSoPin { token, rejected } => PromptView::CurrentSoPin {
+                token: token.clone(),
+                rejected: rejected.clone(),
             },
             // The share itself (human form, QR payload) stays behind: see ShareOnScreen.
             Prompt::ShowShare {

@@ -190,6 +190,12 @@ fn show(p: &Prompt) {
             }
         }
         Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
+        Prompt::CurrentSoPin { token, rejected } => {
+            if let Some(why) = rejected {
+                println!("{why}: the rejected PIN was dropped.");
+            }
+            println!("The current SO PIN of {token} is needed to initialise it (the new PINs come next).");
+        }
         Prompt::ShowShare { custodian, custodian_name, index, count, set_words, fingerprint_words, .. } => println!(
             "Share {index} of {count} for {custodian_name} ({custodian}); set: {set_words}; fingerprint: {fingerprint_words}"
         ),
@@ -319,6 +325,10 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 Answer::Pin(pin)
             }
         }
+        Prompt::CurrentSoPin { token, .. } => Answer::CurrentSoPin(read_pin(
+            PinSource::Terminal,
+            &format!("current SO PIN of {token}"),
+        )?),
         Prompt::NewPins { .. } => {
             let so = crate::pin::read_new_pin(PinSource::Terminal, "SO PIN")?;
             let user = crate::pin::read_new_pin(PinSource::Terminal, "user PIN")?;

@@ -79,12 +79,6 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
              Keyrite initialises a free slot (or the one the site profile pins)"
         );
     }
-    if a.current_so_pin_fd.is_some() && !a.force {
-        anyhow::bail!(
-            "--current-so-pin-fd gives the SO PIN of a token being re-initialised and needs \
-             --force"
-        );
-    }
     let module = env.load_module()?;
     let expected = env.profile().hsm.expect.as_ref();
     let (choice, before) = if a.force {
@@ -100,6 +94,8 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
     keyrite_core::hsm::identity::check_identity(env.mode(), expected, &before)?;
     keyrite_core::names::check_label("token label", &a.label)
         .map_err(|e| anyhow::anyhow!("{e}; choose another --label"))?;
+    let quirks = keyrite_core::hsm::sitedata::quirks_for(env.profile())?;
+    keyrite_core::hsm::sopin::check_reinitialise(&before, quirks.for_token(&before))?;
     if a.force && before.initialized && !a.yes {
         let typed = read_confirmation(&format!(
             "Re-initialising {} erases every key on it. Type the token label to confirm: ",
@@ -114,8 +110,17 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    // C_InitToken on an initialised token needs its current SO PIN; the new one is set after.
-    let current = if a.force && before.initialized {
+    // C_InitToken on an initialised token needs its current SO PIN (so does a fresh token of a
+    // module with a factory SO PIN, vendor quirks); the new one is set after.
+    let needs_current =
+        keyrite_core::hsm::sopin::needs_current_so_pin(&before, quirks.for_token(&before));
+    if a.current_so_pin_fd.is_some() && !needs_current {
+        anyhow::bail!(
+            "--current-so-pin-fd gives the SO PIN of a token being re-initialised and needs \
+             --force"
+        );
+    }
+    let current = if needs_current {
         Some(read_pin(
             current_source,
             &format!("current SO PIN of {}", token_name(&before)),
@@ -125,7 +130,6 @@ pub fn init(globals: &Globals, a: &InitArgs) -> anyhow::Result<ExitCode> {
     };
     let so = read_new_pin(so_source, "SO PIN")?;
     let user = read_new_pin(user_source, "user PIN")?;
-    let quirks = keyrite_core::hsm::sitedata::quirks_for(env.profile())?;
     let mut j = journal(&env)?;
     let t = admin::init_token(
         &mut j,

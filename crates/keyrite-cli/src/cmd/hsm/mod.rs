@@ -47,7 +47,8 @@ pub enum HsmCommand {
         #[arg(long, value_name = "LABEL")]
         token_label: Option<String>,
         /// Rehearsal only: read the token's current SO PIN (needed with --force on an
-        /// initialised token) as one line from this file descriptor.
+        /// initialised token, and on a fresh token of a module with a factory SO PIN such as
+        /// openCryptoki) as one line from this file descriptor.
         #[arg(long, value_name = "N")]
         current_so_pin_fd: Option<i32>,
         /// Rehearsal only: read the new SO PIN as one line from this file descriptor.

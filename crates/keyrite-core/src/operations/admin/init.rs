@@ -72,11 +72,18 @@ pub fn init_token(
     admit(cmd, mode, &before)?;
     crate::hsm::identity::check_identity(mode, expected, &before)?;
     let force = matches!(choice, InitChoice::Force { .. });
-    if force && before.initialized && pins.current_so.is_none() {
+    crate::hsm::sopin::check_reinitialise(&before, quirks.for_token(&before))?;
+    let needs_current = crate::hsm::sopin::needs_current_so_pin(&before, quirks.for_token(&before));
+    if needs_current && pins.current_so.is_none() {
         return Err(AdminError::Refused {
             command: cmd.name(),
             reason: format!(
-                "re-initialising {} needs its current SO PIN",
+                "{} {} needs its current SO PIN",
+                if before.initialized {
+                    "re-initialising"
+                } else {
+                    "initialising"
+                },
                 token_name(&before)
             ),
         });
@@ -90,17 +97,19 @@ pub fn init_token(
             }
         })?;
     }
+    // The current SO PIN is tried (one SO login) before the operation is journaled: a wrong
+    // one changes nothing.
+    let current_so = pins.current_so.filter(|_| needs_current);
+    if let Some(pin) = current_so {
+        crate::hsm::sopin::check_current_so_pin(module, &before, pin)?;
+    }
     let mut op = Op::begin(journal, cmd, label)?;
     let t = crate::hsm::init::init_token_checked(
         module,
         &target,
         label,
         &crate::hsm::init::InitPins {
-            current_so: if before.initialized {
-                pins.current_so
-            } else {
-                None
-            },
+            current_so,
             new_so: pins.new_so,
             new_user: pins.new_user,
         },

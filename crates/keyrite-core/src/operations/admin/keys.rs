@@ -36,6 +36,8 @@ pub fn generate_key(
         ),
         label,
     )?;
+    // What the module lacks is refused before the operation is journaled.
+    crate::hsm::keygen::check_generate(s, policy, label, quirks)?;
     let mut op = Op::begin(journal, cmd, label)?;
     let ev =
         crate::hsm::keygen::generate(s, policy, label, quirks).map_err(|e| op.failed(e.into()))?;
@@ -97,6 +99,8 @@ pub fn backup_key(
         }
         .into());
     }
+    // A module without RFC 5649 wrapping is refused before the key is even looked at.
+    crate::hsm::backup::check_backup(s, label, kek_label, quirks)?;
     let listing = crate::hsm::objects::describe_key(s, label, policies, quirks)?;
     let problem = || {
         if listing.failures.is_empty() {
@@ -195,6 +199,7 @@ pub fn restore_key(
         &format!("restoring key \"{}\"", backup.label),
         &backup.label,
     )?;
+    crate::hsm::backup::check_restore(s, source_name, backup, policies, quirks)?;
     let mut op = Op::begin(journal, cmd, &backup.label)?;
     let ev = crate::hsm::backup::restore_key(s, source_name, backup, policies, kek_label, quirks)
         .map_err(|e| op.failed(e.into()))?;
