@@ -154,3 +154,89 @@ fn initialising_a_token_with_live_keys_again_is_refused() {
     assert_eq!(token_keys(&data), keys);
     assert_eq!(inventory(&data), inv);
 }
+
+/// A fresh HSM (a module whose only token is uninitialised, as delivered) is initialised by the
+/// hsm-initialisation ceremony itself (a SoftHSM2 store of the test's own); a profile that
+/// selects the token under another label than the one the script sets is refused before
+/// anything changes.
+#[test]
+#[serial(softhsm)]
+fn the_hsm_initialisation_ceremony_starts_on_a_fresh_module() {
+    let t = TempData::new();
+    let data = t.path();
+    let tokens = t.scratch("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = t.scratch("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let profile = |label: &str| {
+        let p = t.scratch(&format!("site-{label}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\n[site]\nname = \"SoftHSM2 lab\"\nmode = \"rehearsal\"\n[hsm]\n\
+                 module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"{label}\"\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let ans = answers(t.tmp.path());
+    let env = [("SOFTHSM2_CONF", conf.to_str().unwrap())];
+    let run_with = |prof: &Path, name: &str| {
+        keyrite_tests::keyrite_with_env(
+            &data,
+            &[
+                "--profile",
+                prof.to_str().unwrap(),
+                "ceremony",
+                "run",
+                script(name).to_str().unwrap(),
+                "--answers",
+                ans.to_str().unwrap(),
+            ],
+            &env,
+        )
+    };
+
+    // The script sets "keyrite"; a profile selecting "vault-a" would lose the token after
+    // initialisation: refused, nothing journaled, the store still empty.
+    let o = run_with(&profile("vault-a"), "hsm-initialisation");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "keyrite: error: step \"initialise-token\" of {} initialises the token as \
+             \"keyrite\", but the site profile selects the token labelled \"vault-a\", so the \
+             steps after it would not find the token; nothing was changed\n",
+            script("hsm-initialisation").display()
+        )
+    );
+    assert!(events(&data).is_empty(), "nothing journaled");
+    assert_eq!(
+        std::fs::read_dir(&tokens).unwrap().count(),
+        0,
+        "no token made"
+    );
+
+    // With the labels agreeing, the ceremony initialises the fresh token and completes.
+    let o = run_with(&profile("keyrite"), "hsm-initialisation");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        events(&data)
+            .iter()
+            .any(|e| matches!(e, Event::HsmTokenInitialised { .. })),
+        "the token initialisation is journaled"
+    );
+    let v = keyrite_tests::ceremony::verify_record_against_journal(
+        &data,
+        &keyrite_tests::ceremony::record_of(&data, "hsm-initialisation"),
+    );
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}

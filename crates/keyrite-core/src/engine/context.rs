@@ -12,6 +12,7 @@ use crate::hsm::signer::HsmSigner;
 use crate::hsm::{HsmError, Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use crate::operations::HsmAccess;
 use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
+use crate::script::{Action, Script};
 use crate::secret::SecretText;
 
 pub use crate::record::RECORD_SIGNING_LABEL;
@@ -34,8 +35,14 @@ pub(super) struct HsmContext {
 
 impl HsmContext {
     /// Refusals that need no HSM access, then the module and token with the identity check
-    /// (read-only), then the air-gap check in production.
-    pub(super) fn open(env: &Environment, options: &CeremonyOptions) -> Result<Self, EngineError> {
+    /// (read-only), then the air-gap check in production. A script with an hsm-init step may
+    /// start on a fresh HSM whose token carries no label yet.
+    pub(super) fn open(
+        env: &Environment,
+        options: &CeremonyOptions,
+        script: &Script,
+    ) -> Result<Self, EngineError> {
+        let initialises = script.initialises_token();
         let production = env.mode() == Mode::Production;
         if production && options.unattended {
             return Err(EngineError::ProductionRefused(ANSWERS_REFUSED.into()));
@@ -43,15 +50,22 @@ impl HsmContext {
         let selector = env
             .token_selector()
             .unwrap_or_else(|| TokenSelector::Label(REHEARSAL_TOKEN_LABEL.into()));
+        check_init_label(env, &selector, script)?;
         let module = env.load_module()?;
-        let (_, token) = module
-            .find_token(&selector)
-            .map_err(|e| crate::hsm::fresh_token_hint(&module, e))?;
-        crate::hsm::identity::check_identity(
-            env.mode(),
-            env.profile().hsm.expect.as_ref(),
-            &token,
-        )?;
+        match module.find_token(&selector) {
+            Ok((_, token)) => {
+                crate::hsm::identity::check_identity(
+                    env.mode(),
+                    env.profile().hsm.expect.as_ref(),
+                    &token,
+                )?;
+            }
+            // A fresh HSM: its token gets the label from this ceremony's hsm-init step, which
+            // chooses it (the pinned identity in production, the one uninitialised token in
+            // rehearsal) and checks it before and after C_InitToken.
+            Err(HsmError::TokenNotFound { .. }) if initialises => {}
+            Err(e) => return Err(crate::hsm::fresh_token_hint(&module, e).into()),
+        }
         if production {
             let report = options.airgap.run();
             if !report.is_clean() {
@@ -157,4 +171,32 @@ impl HsmContext {
             .ok()
             .map(|(_, t)| t.serial)
     }
+}
+
+/// The label an hsm-init step sets must be the one the profile selects the token by, or the
+/// steps after it cannot find the token. The embedded rehearsal token keeps its own label.
+fn check_init_label(
+    env: &Environment,
+    selector: &TokenSelector,
+    script: &Script,
+) -> Result<(), EngineError> {
+    let TokenSelector::Label(profile_label) = selector else {
+        return Ok(());
+    };
+    if env.rehearsal().is_some() && profile_label == REHEARSAL_TOKEN_LABEL {
+        return Ok(());
+    }
+    for step in &script.steps {
+        if let Action::HsmInit { token_label } = &step.action {
+            if token_label != profile_label {
+                return Err(EngineError::TokenLabelMismatch {
+                    step: step.id.to_string(),
+                    file: script.file.clone(),
+                    script_label: token_label.clone(),
+                    profile_label: profile_label.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }

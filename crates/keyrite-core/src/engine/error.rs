@@ -64,4 +64,17 @@ pub enum EngineError {
     /// A file could not be written or read.
     #[error("{0}")]
     Io(String),
+    /// The script initialises the token under another label than the one the site profile
+    /// selects it by: after the hsm-init step no later step would find it.
+    #[error("step \"{step}\" of {file} initialises the token as \"{script_label}\", but the site profile selects the token labelled \"{profile_label}\", so the steps after it would not find the token; nothing was changed")]
+    TokenLabelMismatch {
+        /// The hsm-init step.
+        step: String,
+        /// The script file.
+        file: String,
+        /// The label the step sets.
+        script_label: String,
+        /// The label the profile selects.
+        profile_label: String,
+    },
 }

@@ -170,18 +170,34 @@ fn init_target(
 ) -> Result<InitPlan, Failure> {
     let embedded =
         run.env.rehearsal().is_some() && hsm.selector.to_string().contains(REHEARSAL_TOKEN_LABEL);
-    let (slot, token) = hsm.module.find_token(&hsm.selector)?;
-    let previous_serial = token.serial.clone();
     let (target, label, force, before) = if embedded {
+        let (slot, token) = hsm.module.find_token(&hsm.selector)?;
         let label = REHEARSAL_TOKEN_LABEL.to_string();
         (InitTarget::Slot(slot.id()), label, true, token)
     } else if run.env.mode() == Mode::Rehearsal {
-        (
-            InitTarget::Slot(slot.id()),
-            script_label.to_string(),
-            true,
-            token,
-        )
+        match hsm.module.find_token(&hsm.selector) {
+            Ok((slot, token)) => (
+                InitTarget::Slot(slot.id()),
+                script_label.to_string(),
+                true,
+                token,
+            ),
+            // A fresh module: the uninitialised token (the pinned one if the profile pins).
+            Err(crate::hsm::HsmError::TokenNotFound { .. }) => {
+                let t = crate::hsm::init::select_uninitialised(
+                    &hsm.module,
+                    Mode::Rehearsal,
+                    run.env.profile().hsm.expect.as_ref(),
+                )?;
+                (
+                    InitTarget::Slot(t.slot_id),
+                    script_label.to_string(),
+                    false,
+                    t,
+                )
+            }
+            Err(e) => return Err(StepFailure::from(e).into()),
+        }
     } else {
         // Production initialises the token whose pinned identity was checked at start,
         // never "the first free one" (issue 14); it is re-checked after C_InitToken below.
@@ -197,6 +213,7 @@ fn init_target(
             t,
         )
     };
+    let previous_serial = before.serial.clone();
     Ok(InitPlan {
         embedded,
         target,

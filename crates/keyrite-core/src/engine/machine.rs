@@ -78,7 +78,7 @@ impl Engine {
         script: Script,
         options: CeremonyOptions,
     ) -> Result<Self, EngineError> {
-        let hsm = HsmContext::open(&env, &options)?;
+        let hsm = HsmContext::open(&env, &options, &script)?;
         let id = format!(
             "{}-{}",
             script.id.as_str(),
@@ -132,7 +132,7 @@ impl Engine {
                 actual: script.digest.hex(),
             });
         }
-        let hsm = HsmContext::open(&env, &options)?;
+        let hsm = HsmContext::open(&env, &options, &script)?;
         let mut run = CeremonyRun::new(id.into(), env, journal, script, options);
         run.participants = r.participants;
         run.done = r.done;

@@ -83,6 +83,14 @@ pub struct Script {
 }
 
 impl Script {
+    /// Whether a step initialises the token (`hsm-init`): such a ceremony may start on a fresh
+    /// HSM whose token has no label yet.
+    pub fn initialises_token(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.action.kind() == ActionKind::HsmInit)
+    }
+
     /// Reads and validates a script file.
     pub fn load(path: &Path) -> Result<Self, ScriptError> {
         let file = path.display().to_string();
