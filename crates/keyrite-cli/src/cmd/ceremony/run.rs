@@ -189,7 +189,7 @@ fn show(p: &Prompt) {
                 println!("Or leave it empty to {then}.");
             }
         }
-        Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
+        Prompt::NewPins { token } => println!("New SO and user PINs for the token {token}."),
         Prompt::ShowShare { custodian, custodian_name, index, count, set_words, fingerprint_words, .. } => println!(
             "Share {index} of {count} for {custodian_name} ({custodian}); set: {set_words}; fingerprint: {fingerprint_words}"
         ),
@@ -281,6 +281,17 @@ fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
     }
 }
 
+/// Clears the screen *and* the terminal's scrollback once a share has been shown: clearing
+/// the screen alone (`ESC [2J`) leaves the share one scroll away. The sequence is the one
+/// `clear` sends (home, erase display, erase saved lines `ESC [3J`), flushed at once so the
+/// share is gone before the next prompt rather than at the next newline.
+fn clear_screen() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x1b[H\x1b[2J\x1b[3J");
+    let _ = out.flush();
+}
+
 fn line(prompt: &str) -> anyhow::Result<String> {
     read_confirmation(prompt)
 }
@@ -336,7 +347,7 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 "the last two groups of your copy (type-back check)",
             )?;
             if let Err(e) = check_typed_back(human_form, &typed, *index) {
-                print!("\x1b[2J\x1b[H");
+                clear_screen();
                 return Err(e.into());
             }
             let seal = line("Also seal it to a passphrase file? (yes/no): ")? == "yes";
@@ -349,7 +360,7 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 None
             };
             line("Press Enter when the share is copied; the screen is cleared: ")?;
-            print!("\x1b[2J\x1b[H");
+            clear_screen();
             Answer::ShareHandled {
                 shown: true,
                 seal_passphrase: pass,
