@@ -16,6 +16,7 @@ pub mod hsm;
 /// Virtual YubiKeys: pcscd + vpcd + `piv-sim` (the same fixture keyrite-core's tests use).
 #[path = "../../crates/keyrite-core/tests/common/piv.rs"]
 pub mod piv;
+pub mod pty;
 pub mod quorum;
 pub mod x11;
 

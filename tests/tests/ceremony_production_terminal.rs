@@ -1,0 +1,433 @@
+//! Production ceremonies end to end through the interactive CLI in a pseudo-terminal (issue 17
+//! item 8): a production site profile pinning the HSM's identity, no answers file (production
+//! refuses one), every answer typed as the people in the room would.
+//!
+//! The HSM is SoftHSM2 treated as hardware by the `testkit` switch
+//! `KEYRITE_TESTKIT_SOFTWARE_TOKEN_AS_HARDWARE=1` (`hsm::token::is_software`; release builds
+//! have no such switch). The CLI runs in its own network and mount namespace with a fresh
+//! sysfs: a real air gap (loopback only, no route), so production's air-gap check passes
+//! because it is true, not because it is skipped.
+//!
+//! Each ceremony must complete, its record must verify against the journal, every PIN is typed
+//! only once the terminal's echo is off and never appears in the terminal's output, and each
+//! share shown is followed by the escape sequence that clears the screen and the scrollback.
+#![allow(
+    clippy::unwrap_used,
+    reason = "tests and their fixtures stop at the first unexpected error, with its location"
+)]
+
+use keyrite_tests::ceremony::{events, record_of, script, verify_record_against_journal};
+use keyrite_tests::pty::{plain, Pty};
+use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
+use serial_test::serial;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+const SO_PIN: &str = "so-Pin-73915284";
+const USER_PIN: &str = "us-Pin-73915284";
+/// What the CLI writes once a share has been copied: home, erase the screen, erase the
+/// scrollback (what `clear` sends).
+const CLEAR: &str = "\x1b[H\x1b[2J\x1b[3J";
+const CUSTODIANS: [&str; 5] = ["C One", "C Two", "C Three", "C Four", "C Five"];
+
+/// A production site: a SoftHSM2 store of its own holding one "vendor-delivered" token, and a
+/// production profile pinning that token's identity.
+struct Site {
+    t: TempData,
+    conf: PathBuf,
+    profile: PathBuf,
+    serial: String,
+}
+
+impl Site {
+    fn new() -> Self {
+        let t = TempData::new();
+        let conf = t.scratch("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                t.scratch("tokens").display()
+            ),
+        )
+        .unwrap();
+        let mut s = Site {
+            profile: t.scratch("production.toml"),
+            t,
+            conf,
+            serial: String::new(),
+        };
+        s.deliver_hsm();
+        s
+    }
+
+    /// A new HSM arrives: a fresh token store with one token, initialised as a vendor
+    /// delivers it, and the site profile rewritten to pin it. The vendor's SO PIN is the one
+    /// the room then types as the new SO PIN: the hsm-init step opens `C_InitToken` of an
+    /// initialised token with the new SO PIN (it has no current-SO-PIN prompt yet), and
+    /// SoftHSM2 lists no serial for an uninitialised token, so production (which pins a
+    /// serial) cannot start on one.
+    fn deliver_hsm(&mut self) {
+        let tokens = self.t.scratch("tokens");
+        std::fs::create_dir_all(&tokens).unwrap();
+        let o = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                "vendor",
+                "--so-pin",
+                SO_PIN,
+            ])
+            .args(["--pin", "vendor-user-pin-1"])
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .expect("softhsm2-util");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("softhsm2-util")
+            .arg("--show-slots")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .expect("softhsm2-util");
+        self.serial = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Serial number:"))
+            .map(str::trim)
+            .find(|s| !s.is_empty())
+            .expect("the delivered token's serial")
+            .to_string();
+        std::fs::write(
+            &self.profile,
+            format!(
+                "version = 1\n[site]\nname = \"Vault room B\"\nmode = \"production\"\n[hsm]\n\
+                 module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_serial = \"{s}\"\n\
+                 [hsm.expect]\nmanufacturer = \"SoftHSM project\"\nmodel = \"SoftHSM v2\"\n\
+                 serial = \"{s}\"\n",
+                s = self.serial
+            ),
+        )
+        .unwrap();
+    }
+
+    /// The HSM is lost: its token store is moved away.
+    fn lose_hsm(&self) {
+        std::fs::rename(self.t.scratch("tokens"), self.t.scratch("lost-tokens")).unwrap();
+    }
+
+    fn data(&self) -> PathBuf {
+        self.t.path()
+    }
+
+    /// `keyrite --profile production.toml ceremony run SCRIPT` on a PTY, air-gapped.
+    fn ceremony(&self, name: &str) -> Pty {
+        let mut cmd = Command::new("unshare");
+        // A network namespace has only a loopback interface, down, and no route; sysfs
+        // mounted again inside it lists that namespace's interfaces only.
+        cmd.args(["--net", "--mount", "sh", "-c"])
+            .arg("mount -t sysfs sysfs /sys && exec \"$0\" \"$@\"")
+            .arg(bin("keyrite"))
+            .arg("--data-dir")
+            .arg(self.data())
+            .arg("--profile")
+            .arg(&self.profile)
+            .args(["ceremony", "run"])
+            .arg(script(name))
+            .env_remove("KEYRITE_DATA_DIR")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env("KEYRITE_TESTKIT_SOFTWARE_TOKEN_AS_HARDWARE", "1")
+            .env("TERM", "xterm");
+        Pty::spawn(cmd)
+    }
+
+    /// Labels of the keys on the site's current token, read with OpenSC's `pkcs11-tool`.
+    fn token_labels(&self) -> Vec<String> {
+        let o = Command::new("pkcs11-tool")
+            .args([
+                "--module",
+                "/usr/lib/softhsm/libsofthsm2.so",
+                "--token-label",
+            ])
+            .arg("keyrite")
+            .args(["--login", "--pin", USER_PIN, "--list-objects"])
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .expect("pkcs11-tool");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("label:"))
+            .map(|l| l.trim().to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+/// What one ceremony run showed.
+#[derive(Default)]
+struct Seen {
+    /// Shares shown on screen, by index: (custodian name, share text).
+    shares: BTreeMap<u8, (String, String)>,
+    /// Screen-and-scrollback clears that followed a shown share.
+    clears_after_share: usize,
+    /// Everything the terminal showed.
+    output: String,
+}
+
+/// Prompts the driver answers. The earliest one in the output wins, so "new SO PIN: " is not
+/// taken for "SO PIN: ".
+const PROMPTS: &[&str] = &[
+    "Name of the administrator: ",
+    "Name of the witness: ",
+    "Name of the auditor: ",
+    "Name of the custodian: ",
+    "Type \"yes\" to proceed: ",
+    "Witness participant id (e.g. witness-1): ",
+    "Reference clock used: ",
+    "System clock minus reference, seconds: ",
+    "Participant id signing off: ",
+    "Sign with your enrolled YubiKey? (yes/no): ",
+    "new SO PIN: ",
+    "new SO PIN again: ",
+    "new user PIN: ",
+    "new user PIN again: ",
+    "SO PIN: ",
+    "user PIN: ",
+    "Press Enter to show the share: ",
+    "Also seal it to a passphrase file? (yes/no): ",
+    "share (typed, not shown): ",
+    "Custodian id presenting a share (empty: no more shares): ",
+    " steps completed, ",
+    "keyrite: ",
+    "Decision (retry/skip/abort): ",
+];
+
+/// Answers every prompt of one ceremony as the room would, until it closes. `shares` are the
+/// shares the custodians hold (for verification and recovery).
+fn drive(mut pty: Pty, shares: &BTreeMap<u8, (String, String)>) -> Seen {
+    let mut seen = Seen::default();
+    let mut custodians = CUSTODIANS.iter();
+    let mut presented = 0;
+    loop {
+        let (i, before) = pty.expect_any(PROMPTS);
+        let before = plain(&before);
+        match PROMPTS[i] {
+            "Name of the administrator: " => pty.line("Ada Admin"),
+            "Name of the witness: " => pty.line("Wes Witness"),
+            "Name of the auditor: " => pty.line("Aud Auditor"),
+            "Name of the custodian: " => pty.line(custodians.next().expect("five custodians")),
+            "Type \"yes\" to proceed: " | "Sign with your enrolled YubiKey? (yes/no): " => pty
+                .line(if PROMPTS[i].starts_with("Type") {
+                    "yes"
+                } else {
+                    "no"
+                }),
+            "Witness participant id (e.g. witness-1): " => pty.line("witness-1"),
+            "Reference clock used: " => pty.line("the witness's watch"),
+            "System clock minus reference, seconds: " => pty.line("0"),
+            "Participant id signing off: " => {
+                // The engine lists who may sign; the first listed signs.
+                let id = before
+                    .lines()
+                    .rev()
+                    .take_while(|l| l.starts_with("  "))
+                    .last()
+                    .and_then(|l| l.trim().split_once(':'))
+                    .map(|(id, _)| id.to_string())
+                    .unwrap_or_else(|| panic!("no sign-off candidate listed:\n{before}"));
+                pty.line(&id);
+            }
+            "new SO PIN: " | "new SO PIN again: " | "SO PIN: " => pty.secret("", SO_PIN),
+            "new user PIN: " | "new user PIN again: " | "user PIN: " => pty.secret("", USER_PIN),
+            "Press Enter to show the share: " => {
+                let (index, name) = share_heading(&before);
+                pty.line("");
+                let shown =
+                    plain(&pty.expect("the last two groups of your copy (type-back check): "));
+                let text = shown
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .expect("the share on screen")
+                    .to_string();
+                let groups: Vec<&str> = text.split_whitespace().collect();
+                // Typed without echo; the share itself is on screen by design, so this is
+                // not added to the never-shown secrets.
+                pty.hidden("", &groups[groups.len() - 2..].concat());
+                seen.shares.insert(index, (name, text));
+            }
+            "Also seal it to a passphrase file? (yes/no): " => {
+                pty.line("no");
+                pty.expect("Press Enter when the share is copied; the screen is cleared: ");
+                pty.line("");
+                pty.expect(CLEAR);
+                seen.clears_after_share += 1;
+            }
+            "share (typed, not shown): " => {
+                let index = before
+                    .rsplit_once("verifies share ")
+                    .and_then(|(_, r)| r.split_once('.'))
+                    .and_then(|(n, _)| n.parse::<u8>().ok())
+                    .unwrap_or_else(|| panic!("which share is verified:\n{before}"));
+                let share = seen
+                    .shares
+                    .get(&index)
+                    .or_else(|| shares.get(&index))
+                    .expect("the share being verified");
+                let share = share.1.clone();
+                pty.hidden("", &share);
+            }
+            "Custodian id presenting a share (empty: no more shares): " => {
+                // The first three holders listed whose shares the custodians brought.
+                let next = before.lines().find_map(|l| {
+                    let rest = l.trim().strip_prefix("share ")?;
+                    let (n, rest) = rest.split_once(": ")?;
+                    let id = rest.split_once(" (")?.1.split_once(')')?.0;
+                    let index: u8 = n.parse().ok()?;
+                    (!l.contains("presented") && id.starts_with("custodian-"))
+                        .then_some((index, id.to_string()))
+                });
+                match next {
+                    Some((index, id)) if presented < 3 => {
+                        presented += 1;
+                        pty.line(&id);
+                        pty.expect("Type or scan the share from the card (c), or open the sealed file (f)? ");
+                        pty.line("c");
+                        let share = &shares.get(&index).expect("a share the custodian holds").1;
+                        pty.secret("share (typed or scanned, not shown): ", share);
+                    }
+                    _ => pty.line(""),
+                }
+            }
+            " steps completed, " => break,
+            other => panic!(
+                "unexpected {other:?} after:\n{before}\n(all output:\n{})",
+                plain(&pty.output())
+            ),
+        }
+    }
+    let (status, out) = pty.finish();
+    assert!(status.success(), "the ceremony failed:\n{}", plain(&out));
+    seen.output = out;
+    seen
+}
+
+/// "Share 2 of 5 for C Two (custodian-2); set: …" → (2, "C Two").
+fn share_heading(before: &str) -> (u8, String) {
+    let line = before
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("Share "))
+        .unwrap_or_else(|| panic!("no share heading:\n{before}"));
+    let rest = &line["Share ".len()..];
+    let (index, rest) = rest.split_once(" of ").unwrap();
+    let name = rest
+        .split_once(" for ")
+        .unwrap()
+        .1
+        .split_once(" (")
+        .unwrap()
+        .0;
+    (index.parse().unwrap(), name.to_string())
+}
+
+/// The ceremony completed, its record verifies against the journal, and the journal verifies.
+fn completed(site: &Site, id: &str, seen: &Seen) {
+    let out = plain(&seen.output);
+    assert!(
+        out.contains(&format!("Ceremony {id}-")) && out.contains(" completed: "),
+        "{out}"
+    );
+    let data = site.data();
+    let v = verify_record_against_journal(&data, &record_of(&data, id));
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    let v = keyrite(&data, &["journal", "verify"]);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}
+
+#[test]
+#[serial(softhsm)]
+fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() {
+    let mut site = Site::new();
+    let data = site.data();
+
+    // hsm-initialisation: the pinned token, PINs typed twice without echo.
+    let seen = drive(site.ceremony("hsm-initialisation"), &BTreeMap::new());
+    completed(&site, "hsm-initialisation", &seen);
+    let out = plain(&seen.output);
+    assert!(
+        out.contains(&format!(
+            "New SO and user PINs for the token with serial \"{}\".",
+            site.serial
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "SoftHSM project SoftHSM v2, serial {}",
+            site.serial
+        )),
+        "{out}"
+    );
+    let identity = events(&data).into_iter().find_map(|e| match e {
+        keyrite_core::journal::Event::HsmTokenInitialised {
+            token_serial,
+            manufacturer,
+            ..
+        } => Some((token_serial, manufacturer)),
+        _ => None,
+    });
+    assert_eq!(
+        identity,
+        Some((site.serial.clone(), "SoftHSM project".to_string()))
+    );
+
+    // root-key-generation: five shares shown one at a time, each typed back, each followed by
+    // a clear of the screen and the scrollback; then each custodian types their share.
+    let seen = drive(site.ceremony("root-key-generation"), &BTreeMap::new());
+    completed(&site, "root-key-generation", &seen);
+    assert_eq!(seen.shares.len(), 5, "five shares shown");
+    assert_eq!(seen.clears_after_share, 5);
+    let out = seen.output.clone();
+    for (i, (_, share)) in &seen.shares {
+        // Shown once, then cleared: the clear follows the share's only appearance on screen.
+        let at = out.find(share.as_str()).unwrap();
+        assert_eq!(
+            out.matches(share.as_str()).count(),
+            1,
+            "share {i} shown once"
+        );
+        assert!(
+            out[at..].contains(CLEAR),
+            "share {i} is followed by a clear"
+        );
+    }
+    let labels = site.token_labels();
+    assert_eq!(labels, ["keyrite-record-signing", "keyrite-root-kek"]);
+    let shares = seen.shares;
+
+    // The HSM is lost; a replacement arrives and the profile pins it. Three custodians type
+    // their shares (hidden); the KEK is rebuilt into the new token and the backups restored.
+    site.lose_hsm();
+    site.deliver_hsm();
+    let seen = drive(site.ceremony("root-key-recovery"), &shares);
+    completed(&site, "root-key-recovery", &seen);
+    for (_, share) in shares.values() {
+        assert!(
+            !seen.output.contains(share.as_str()),
+            "a typed share was shown"
+        );
+    }
+    assert_eq!(
+        site.token_labels(),
+        ["keyrite-record-signing", "keyrite-root-kek"]
+    );
+    let ev = events(&data);
+    let restored = ev
+        .iter()
+        .filter(|e| matches!(e, keyrite_core::journal::Event::BackupRestored { .. }))
+        .count();
+    assert!(restored > 0, "backups restored");
+}
