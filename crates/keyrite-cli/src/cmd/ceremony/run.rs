@@ -434,9 +434,9 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
             println!("YubiKey serial {serial}: compare it with the number printed on the key.");
             let current_pin =
                 read_pin(PinSource::Terminal, "current YubiKey PIN (new key: 123456)")?;
-            let new_pin = crate::pin::read_new_pin(PinSource::Terminal, "new YubiKey PIN")?;
+            let new_pin = crate::pin::read_new_pin(PinSource::Terminal, "YubiKey PIN")?;
             let current_puk = read_pin(PinSource::Terminal, "current PUK (new key: 12345678)")?;
-            let new_puk = crate::pin::read_new_pin(PinSource::Terminal, "new PUK")?;
+            let new_puk = crate::pin::read_new_pin(PinSource::Terminal, "PUK")?;
             Answer::Enrol {
                 serial,
                 current_pin,
