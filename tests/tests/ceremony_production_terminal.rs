@@ -16,7 +16,9 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
+use keyrite_core::journal::Event;
 use keyrite_tests::ceremony::{events, record_of, script, verify_record_against_journal};
+use keyrite_tests::piv::Harness;
 use keyrite_tests::pty::{plain, Pty};
 use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
 use serial_test::serial;
@@ -30,6 +32,12 @@ const USER_PIN: &str = "us-Pin-73915284";
 /// scrollback (what `clear` sends).
 const CLEAR: &str = "\x1b[H\x1b[2J\x1b[3J";
 const CUSTODIANS: [&str; 5] = ["C One", "C Two", "C Three", "C Four", "C Five"];
+/// Each custodian's virtual YubiKey serial.
+const SERIALS: [u32; 5] = [7_101, 7_102, 7_103, 7_104, 7_105];
+/// The custodians' YubiKey PIN and PUK after enrolment (digits: the simulated card takes no
+/// others; eight of them, so they do not turn up on screen by chance).
+const YK_PIN: &str = "73915028";
+const YK_PUK: &str = "50284739";
 
 /// A production site: a SoftHSM2 store of its own holding one "vendor-delivered" token, and a
 /// production profile pinning that token's identity.
@@ -199,17 +207,65 @@ const PROMPTS: &[&str] = &[
     "Also seal it to a passphrase file? (yes/no): ",
     "share (typed, not shown): ",
     "Custodian id presenting a share (empty: no more shares): ",
+    ": insert your YubiKey, then press Enter: ",
+    "current YubiKey PIN (new key: 123456): ",
+    "new YubiKey PIN: ",
+    "new YubiKey PIN again: ",
+    "current PUK (new key: 12345678): ",
+    "new PUK: ",
+    "new PUK again: ",
+    "Key id: ",
+    "Custodian id approving (empty: no more approvals): ",
+    "Insert the YubiKey of ",
+    "YubiKey PIN: ",
     " steps completed, ",
     "keyrite: ",
     "Decision (retry/skip/abort): ",
 ];
 
+/// The custodians' virtual YubiKeys: the one asked for is inserted, the one before pulled out.
+struct Cards<'a> {
+    h: &'a mut Harness,
+    inserted: Option<u32>,
+    /// Serials inserted, in order.
+    log: Vec<u32>,
+}
+
+impl Cards<'_> {
+    fn insert(&mut self, name: &str) {
+        let i = CUSTODIANS.iter().position(|c| *c == name).unwrap();
+        let serial = SERIALS[i];
+        if self.inserted == Some(serial) {
+            return;
+        }
+        if let Some(old) = self.inserted.take() {
+            self.h.remove(old);
+        }
+        self.h.insert(name, serial, 0);
+        self.inserted = Some(serial);
+        self.log.push(serial);
+    }
+}
+
+impl Drop for Cards<'_> {
+    fn drop(&mut self) {
+        if let Some(old) = self.inserted.take() {
+            self.h.remove(old);
+        }
+    }
+}
+
 /// Answers every prompt of one ceremony as the room would, until it closes. `shares` are the
-/// shares the custodians hold (for verification and recovery).
-fn drive(mut pty: Pty, shares: &BTreeMap<u8, (String, String)>) -> Seen {
+/// shares the custodians hold (for verification and recovery); `cards` their YubiKeys.
+fn drive(
+    mut pty: Pty,
+    shares: &BTreeMap<u8, (String, String)>,
+    mut cards: Option<&mut Cards<'_>>,
+) -> Seen {
     let mut seen = Seen::default();
     let mut custodians = CUSTODIANS.iter();
     let mut presented = 0;
+    let mut approved: Vec<String> = Vec::new();
     loop {
         let (i, before) = pty.expect_any(PROMPTS);
         let before = plain(&before);
@@ -301,6 +357,48 @@ fn drive(mut pty: Pty, shares: &BTreeMap<u8, (String, String)>) -> Seen {
                     _ => pty.line(""),
                 }
             }
+            ": insert your YubiKey, then press Enter: " => {
+                let name = before.lines().last().unwrap_or_default().trim();
+                cards.as_mut().expect("YubiKeys").insert(name);
+                pty.line("");
+            }
+            // The factory PIN and PUK are printed in the prompt itself: typed hidden all the
+            // same, but not counted among the secrets that never appear.
+            "current YubiKey PIN (new key: 123456): " => pty.hidden("", "123456"),
+            "current PUK (new key: 12345678): " => pty.hidden("", "12345678"),
+            "new YubiKey PIN: " | "new YubiKey PIN again: " | "YubiKey PIN: " => {
+                pty.secret("", YK_PIN)
+            }
+            "new PUK: " | "new PUK again: " => pty.secret("", YK_PUK),
+            "Key id: " => {
+                let id = before
+                    .lines()
+                    .find(|l| l.contains("\"keyrite-root-kek\""))
+                    .and_then(|l| l.split_whitespace().next())
+                    .unwrap_or_else(|| panic!("the root KEK is not offered:\n{before}"));
+                pty.line(id);
+            }
+            "Custodian id approving (empty: no more approvals): " => {
+                let next = before.lines().find_map(|l| {
+                    let (id, rest) = l.trim().split_once(": ")?;
+                    (id.starts_with("yk-")
+                        && !rest.contains("not checked in")
+                        && !approved.iter().any(|a| a == id))
+                    .then(|| id.to_string())
+                });
+                match next {
+                    Some(id) if approved.len() < 3 => {
+                        pty.line(&id);
+                        approved.push(id);
+                    }
+                    _ => pty.line(""),
+                }
+            }
+            "Insert the YubiKey of " => {
+                let rest = pty.expect(" now.");
+                let name = rest.split_once(" (serial ").expect("insert line").0;
+                cards.as_mut().expect("YubiKeys").insert(name);
+            }
             " steps completed, " => break,
             other => panic!(
                 "unexpected {other:?} after:\n{before}\n(all output:\n{})",
@@ -354,7 +452,7 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
     let data = site.data();
 
     // hsm-initialisation: the pinned token, PINs typed twice without echo.
-    let seen = drive(site.ceremony("hsm-initialisation"), &BTreeMap::new());
+    let seen = drive(site.ceremony("hsm-initialisation"), &BTreeMap::new(), None);
     completed(&site, "hsm-initialisation", &seen);
     let out = plain(&seen.output);
     assert!(
@@ -386,7 +484,7 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
 
     // root-key-generation: five shares shown one at a time, each typed back, each followed by
     // a clear of the screen and the scrollback; then each custodian types their share.
-    let seen = drive(site.ceremony("root-key-generation"), &BTreeMap::new());
+    let seen = drive(site.ceremony("root-key-generation"), &BTreeMap::new(), None);
     completed(&site, "root-key-generation", &seen);
     assert_eq!(seen.shares.len(), 5, "five shares shown");
     assert_eq!(seen.clears_after_share, 5);
@@ -412,7 +510,7 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
     // their shares (hidden); the KEK is rebuilt into the new token and the backups restored.
     site.lose_hsm();
     site.deliver_hsm();
-    let seen = drive(site.ceremony("root-key-recovery"), &shares);
+    let seen = drive(site.ceremony("root-key-recovery"), &shares, None);
     completed(&site, "root-key-recovery", &seen);
     for (_, share) in shares.values() {
         assert!(
@@ -430,4 +528,76 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
         .filter(|e| matches!(e, keyrite_core::journal::Event::BackupRestored { .. }))
         .count();
     assert!(restored > 0, "backups restored");
+}
+
+#[test]
+#[serial(piv, softhsm)]
+fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
+    let site = Site::new();
+    let data = site.data();
+    for name in ["hsm-initialisation", "root-key-generation"] {
+        let seen = drive(site.ceremony(name), &BTreeMap::new(), None);
+        completed(&site, name, &seen);
+    }
+    let mut h = Harness::start();
+    let mut cards = Cards {
+        h: &mut h,
+        inserted: None,
+        log: Vec::new(),
+    };
+
+    // Each custodian enrols their YubiKey, typing its PIN and PUK without echo.
+    let seen = drive(
+        site.ceremony("custodian-enrolment"),
+        &BTreeMap::new(),
+        Some(&mut cards),
+    );
+    completed(&site, "custodian-enrolment", &seen);
+    assert_eq!(cards.log, SERIALS);
+    let enrolled: Vec<u32> = events(&data)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::CustodianEnrolled { yubikey_serial, .. } => Some(yubikey_serial),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(enrolled, SERIALS);
+
+    // The root KEK is rotated once three custodians approve on their YubiKeys.
+    let mark = events(&data).len();
+    cards.log.clear();
+    let seen = drive(
+        site.ceremony("key-rotation"),
+        &BTreeMap::new(),
+        Some(&mut cards),
+    );
+    completed(&site, "key-rotation", &seen);
+    // The new share set is sealed to the enrolled YubiKeys: no share is shown on screen.
+    assert!(seen.shares.is_empty());
+    let out = plain(&seen.output);
+    for (i, serial) in SERIALS.iter().enumerate() {
+        assert!(
+            out.contains(&format!("sealed for yk-{serial} to ")),
+            "share {} sealed to YubiKey {serial}:\n{out}",
+            i + 1
+        );
+    }
+    assert_eq!(cards.log, SERIALS[..3]);
+    let granted: Vec<String> = events(&data)[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ApprovalGranted { custodian_id, .. } => Some(custodian_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(granted, ["yk-7101", "yk-7102", "yk-7103"]);
+    let labels = site.token_labels();
+    assert!(
+        labels.contains(&"keyrite-root-kek-r2".to_string()),
+        "{labels:?}"
+    );
+    assert!(
+        !labels.contains(&"keyrite-root-kek".to_string()),
+        "{labels:?}"
+    );
 }
