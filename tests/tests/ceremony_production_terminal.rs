@@ -77,14 +77,20 @@ impl Site {
     /// SoftHSM2 lists no serial for an uninitialised token, so production (which pins a
     /// serial) cannot start on one.
     fn deliver_hsm(&mut self) {
-        let tokens = self.t.scratch("tokens");
-        std::fs::create_dir_all(&tokens).unwrap();
+        std::fs::create_dir_all(self.t.scratch("tokens")).unwrap();
+        let serial = self.vendor_token("vendor");
+        self.pin(&serial);
+    }
+
+    /// Initialises the store's free token as a vendor would (label `label`, SO PIN [`SO_PIN`]);
+    /// returns its serial.
+    fn vendor_token(&self, label: &str) -> String {
         let o = Command::new("softhsm2-util")
             .args([
                 "--init-token",
                 "--free",
                 "--label",
-                "vendor",
+                label,
                 "--so-pin",
                 SO_PIN,
             ])
@@ -93,18 +99,37 @@ impl Site {
             .output()
             .expect("softhsm2-util");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        self.slots()
+            .into_iter()
+            .find(|(_, l)| l == label)
+            .map(|(s, _)| s)
+            .unwrap_or_else(|| panic!("no token labelled {label}"))
+    }
+
+    /// (serial, label) of every token of the store, as `softhsm2-util --show-slots` lists
+    /// them (uninitialised ones with blank serial and label).
+    fn slots(&self) -> Vec<(String, String)> {
         let o = Command::new("softhsm2-util")
             .arg("--show-slots")
             .env("SOFTHSM2_CONF", &self.conf)
             .output()
             .expect("softhsm2-util");
-        self.serial = String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("Serial number:"))
-            .map(str::trim)
-            .find(|s| !s.is_empty())
-            .expect("the delivered token's serial")
-            .to_string();
+        let mut out = Vec::new();
+        let mut serial = String::new();
+        for l in String::from_utf8_lossy(&o.stdout).lines() {
+            if let Some(s) = l.trim().strip_prefix("Serial number:") {
+                serial = s.trim().to_string();
+            } else if let Some(label) = l.trim().strip_prefix("Label:") {
+                out.push((std::mem::take(&mut serial), label.trim().to_string()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Writes the production profile selecting and pinning the token `serial`.
+    fn pin(&mut self, serial: &str) {
+        self.serial = serial.to_string();
         std::fs::write(
             &self.profile,
             format!(
@@ -600,4 +625,114 @@ fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
         !labels.contains(&"keyrite-root-kek".to_string()),
         "{labels:?}"
     );
+}
+
+/// The `details` of every journal entry whose event is of type `kind`.
+fn details_of(data: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
+    let j = keyrite_core::journal::Journal::open_read_only(
+        &data.join("journal.sqlite"),
+        &Default::default(),
+    )
+    .unwrap();
+    let mut v = Vec::new();
+    j.for_each_entry(0, j.head().size - 1, |e| {
+        let body = e.body_json()?;
+        if body["event"]["type"] == kind {
+            v.push(body["details"].clone());
+        }
+        Ok(())
+    })
+    .unwrap();
+    v
+}
+
+/// Issue 14: production hsm-initialisation initialises the token the profile pins and no
+/// other, and journals the identity it read again after `C_InitToken`. Both delivered tokens
+/// take the same SO PIN, so initialising the wrong one would succeed and be seen; the other
+/// keeps its label, serial, user PIN and key, and the store's free slot stays free.
+#[test]
+#[serial(softhsm)]
+fn production_hsm_init_initialises_only_the_pinned_token_of_two_and_journals_the_recheck() {
+    let mut site = Site::new();
+    let first = site.serial.clone();
+    // Not "vendor-…": pkcs11-tool's --token-label matches a label's prefix.
+    let second = site.vendor_token("second-hsm");
+    site.pin(&second);
+    let keygen = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--token-label",
+            "vendor",
+        ])
+        .args([
+            "--login",
+            "--pin",
+            "vendor-user-pin-1",
+            "--keygen",
+            "--key-type",
+            "AES:32",
+        ])
+        .args(["--label", "keep-me"])
+        .env("SOFTHSM2_CONF", &site.conf)
+        .output()
+        .expect("pkcs11-tool");
+    assert!(
+        keygen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&keygen.stderr)
+    );
+    let before = site.slots();
+    let mut want = vec![
+        (String::new(), String::new()),
+        (first.clone(), "vendor".to_string()),
+        (second.clone(), "second-hsm".to_string()),
+    ];
+    want.sort();
+    assert_eq!(before, want, "two delivered tokens and the free slot");
+
+    let seen = drive(site.ceremony("hsm-initialisation"), &BTreeMap::new(), None);
+    completed(&site, "hsm-initialisation", &seen);
+
+    let after = site.slots();
+    let expected: Vec<(String, String)> = before
+        .iter()
+        .map(|(s, l)| {
+            let l = if *s == second { "keyrite" } else { l.as_str() };
+            (s.clone(), l.to_string())
+        })
+        .collect();
+    assert_eq!(after, expected, "only the pinned token was initialised");
+    let other = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "--token-label",
+            "vendor",
+        ])
+        .args(["--login", "--pin", "vendor-user-pin-1", "--list-objects"])
+        .env("SOFTHSM2_CONF", &site.conf)
+        .output()
+        .expect("pkcs11-tool");
+    assert!(
+        other.status.success(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    let listed = String::from_utf8_lossy(&other.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.trim().strip_prefix("label:").map(str::trim) == Some("keep-me")),
+        "the other token keeps its key:\n{listed}"
+    );
+    assert_eq!(site.token_labels(), ["keyrite-record-signing"]);
+
+    let details = details_of(&site.data(), "hsm_token_initialised");
+    assert_eq!(details.len(), 1);
+    let re = &details[0]["pinned_identity_rechecked_after_init"];
+    assert_eq!(re["manufacturer"], "SoftHSM project");
+    assert_eq!(re["model"], "SoftHSM v2");
+    assert_eq!(re["serial"], second.as_str());
+    assert!(re["slot"].is_u64(), "{re}");
 }
