@@ -600,6 +600,17 @@ fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
     // The new share set is sealed to the enrolled YubiKeys: no share is shown on screen.
     assert!(seen.shares.is_empty());
     let out = plain(&seen.output);
+    // The result card names the new set by its id and words (it showed "()" before).
+    let set_line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Share set "))
+        .unwrap_or_else(|| panic!("no share set on the result card:\n{out}"));
+    assert!(!set_line.contains("()"), "{set_line}");
+    let words = set_line
+        .split_once(" (")
+        .and_then(|(_, r)| r.split_once("):"))
+        .map(|(w, _)| w.split_whitespace().count());
+    assert!(words.is_some_and(|n| n >= 4), "{set_line}");
     for (i, serial) in SERIALS.iter().enumerate() {
         assert!(
             out.contains(&format!("sealed for yk-{serial} to ")),
