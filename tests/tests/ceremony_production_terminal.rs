@@ -280,14 +280,22 @@ impl Drop for Cards<'_> {
     }
 }
 
+/// A wrong SO PIN, typed once when the room slips.
+const WRONG_SO_PIN: &str = "so-Wrong-4471902";
+
 /// Answers every prompt of one ceremony as the room would, until it closes. `shares` are the
-/// shares the custodians hold (for verification and recovery); `cards` their YubiKeys.
+/// shares the custodians hold (for verification and recovery); `cards` their YubiKeys. With
+/// `slips`, the first SO PIN typed is wrong and the first type-back of a share has a typo:
+/// each must be refused, the PIN asked again without echoing it, the share cleared from the
+/// screen before it is shown again.
 fn drive(
     mut pty: Pty,
     shares: &BTreeMap<u8, (String, String)>,
     mut cards: Option<&mut Cards<'_>>,
+    mut slips: bool,
 ) -> Seen {
     let mut seen = Seen::default();
+    let mut pin_slipped = !slips;
     let mut custodians = CUSTODIANS.iter();
     let mut presented = 0;
     let mut approved: Vec<String> = Vec::new();
@@ -320,6 +328,19 @@ fn drive(
                     .unwrap_or_else(|| panic!("no sign-off candidate listed:\n{before}"));
                 pty.line(&id);
             }
+            "SO PIN: " if !pin_slipped => {
+                pin_slipped = true;
+                pty.secret("", WRONG_SO_PIN);
+                let (j, again) = pty.expect_any(&["SO PIN: ", " steps completed, "]);
+                let again = plain(&again);
+                assert_eq!(j, 0, "the SO PIN is asked again:\n{again}");
+                assert!(
+                    again.contains("keyrite: the SO PIN was rejected by ")
+                        && again.contains(": the rejected PIN was dropped."),
+                    "{again}"
+                );
+                pty.secret("", SO_PIN);
+            }
             "new SO PIN: " | "new SO PIN again: " | "SO PIN: " => pty.secret("", SO_PIN),
             "new user PIN: " | "new user PIN again: " | "user PIN: " => pty.secret("", USER_PIN),
             "Press Enter to show the share: " => {
@@ -334,6 +355,22 @@ fn drive(
                     .expect("the share on screen")
                     .to_string();
                 let groups: Vec<&str> = text.split_whitespace().collect();
+                if slips {
+                    // A typo: refused, and the share leaves the screen before it is shown again.
+                    slips = false;
+                    pty.hidden("", "ZZZZZZZZ");
+                    pty.expect(CLEAR);
+                    let said = plain(&pty.expect("Press Enter to show the share: "));
+                    assert!(
+                        said.contains(&format!(
+                            "keyrite: the check characters do not match share {index}: "
+                        )),
+                        "{said}"
+                    );
+                    seen.clears_after_share += 1;
+                    pty.line("");
+                    pty.expect("the last two groups of your copy (type-back check): ");
+                }
                 // Typed without echo; the share itself is on screen by design, so this is
                 // not added to the never-shown secrets.
                 pty.hidden("", &groups[groups.len() - 2..].concat());
@@ -477,7 +514,12 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
     let data = site.data();
 
     // hsm-initialisation: the pinned token, PINs typed twice without echo.
-    let seen = drive(site.ceremony("hsm-initialisation"), &BTreeMap::new(), None);
+    let seen = drive(
+        site.ceremony("hsm-initialisation"),
+        &BTreeMap::new(),
+        None,
+        false,
+    );
     completed(&site, "hsm-initialisation", &seen);
     let out = plain(&seen.output);
     assert!(
@@ -509,24 +551,42 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
 
     // root-key-generation: five shares shown one at a time, each typed back, each followed by
     // a clear of the screen and the scrollback; then each custodian types their share.
-    let seen = drive(site.ceremony("root-key-generation"), &BTreeMap::new(), None);
+    // The room slips once each way: a wrong SO PIN, a typo in the first type-back.
+    let seen = drive(
+        site.ceremony("root-key-generation"),
+        &BTreeMap::new(),
+        None,
+        true,
+    );
     completed(&site, "root-key-generation", &seen);
     assert_eq!(seen.shares.len(), 5, "five shares shown");
-    assert_eq!(seen.clears_after_share, 5);
+    assert_eq!(seen.clears_after_share, 6, "five copied, one typo");
+    // Between two clears of the screen and scrollback there is never more than one share on
+    // screen: each showing (the first share twice, around its typo) is cleared before the next.
     let out = seen.output.clone();
-    for (i, (_, share)) in &seen.shares {
-        // Shown once, then cleared: the clear follows the share's only appearance on screen.
-        let at = out.find(share.as_str()).unwrap();
-        assert_eq!(
-            out.matches(share.as_str()).count(),
-            1,
-            "share {i} shown once"
-        );
+    let mut showings = 0;
+    for screen in out.split(CLEAR) {
+        let on_screen: usize = seen
+            .shares
+            .values()
+            .map(|(_, share)| screen.matches(share.as_str()).count())
+            .sum();
         assert!(
-            out[at..].contains(CLEAR),
-            "share {i} is followed by a clear"
+            on_screen <= 1,
+            "two shares between clears:\n{}",
+            plain(screen)
         );
+        showings += on_screen;
     }
+    assert_eq!(showings, 6);
+    assert!(
+        !seen.shares.values().any(|(_, share)| out
+            .rsplit(CLEAR)
+            .next()
+            .unwrap()
+            .contains(share.as_str())),
+        "a share is still on screen at the end"
+    );
     let labels = site.token_labels();
     assert_eq!(labels, ["keyrite-record-signing", "keyrite-root-kek"]);
     let shares = seen.shares;
@@ -535,7 +595,7 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
     // their shares (hidden); the KEK is rebuilt into the new token and the backups restored.
     site.lose_hsm();
     site.deliver_hsm();
-    let seen = drive(site.ceremony("root-key-recovery"), &shares, None);
+    let seen = drive(site.ceremony("root-key-recovery"), &shares, None, false);
     completed(&site, "root-key-recovery", &seen);
     for (_, share) in shares.values() {
         assert!(
@@ -561,7 +621,7 @@ fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
     let site = Site::new();
     let data = site.data();
     for name in ["hsm-initialisation", "root-key-generation"] {
-        let seen = drive(site.ceremony(name), &BTreeMap::new(), None);
+        let seen = drive(site.ceremony(name), &BTreeMap::new(), None, false);
         completed(&site, name, &seen);
     }
     let mut h = Harness::start();
@@ -576,6 +636,7 @@ fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
         site.ceremony("custodian-enrolment"),
         &BTreeMap::new(),
         Some(&mut cards),
+        false,
     );
     completed(&site, "custodian-enrolment", &seen);
     assert_eq!(cards.log, SERIALS);
@@ -595,6 +656,7 @@ fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
         site.ceremony("key-rotation"),
         &BTreeMap::new(),
         Some(&mut cards),
+        false,
     );
     completed(&site, "key-rotation", &seen);
     // The new share set is sealed to the enrolled YubiKeys: no share is shown on screen.
@@ -702,7 +764,12 @@ fn production_hsm_init_initialises_only_the_pinned_token_of_two_and_journals_the
     want.sort();
     assert_eq!(before, want, "two delivered tokens and the free slot");
 
-    let seen = drive(site.ceremony("hsm-initialisation"), &BTreeMap::new(), None);
+    let seen = drive(
+        site.ceremony("hsm-initialisation"),
+        &BTreeMap::new(),
+        None,
+        false,
+    );
     completed(&site, "hsm-initialisation", &seen);
 
     let after = site.slots();
