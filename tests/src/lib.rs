@@ -18,6 +18,7 @@ pub mod hsm;
 pub mod piv;
 pub mod pty;
 pub mod quorum;
+pub mod room;
 pub mod x11;
 
 /// The directory holding the workspace's built binaries (`target/debug`), found from the test
