@@ -68,9 +68,10 @@ impl Site {
     /// A new HSM arrives: a fresh token store with one token, initialised as a vendor
     /// delivers it, and the site profile rewritten to pin it. The vendor's SO PIN is the one
     /// the room then types as the new SO PIN: the hsm-init step opens `C_InitToken` of an
-    /// initialised token with the new SO PIN (it has no current-SO-PIN prompt yet), and
-    /// SoftHSM2 lists no serial for an uninitialised token, so production (which pins a
-    /// serial) cannot start on one.
+    /// initialised token with the new SO PIN (it has no current-SO-PIN prompt yet); and
+    /// SoftHSM2 lists no serial for an uninitialised token, which a pinned identity therefore
+    /// cannot name (`hsm::init::check_serial_pinnable`), while production selects its token
+    /// among initialised ones.
     pub fn deliver_hsm(&mut self) {
         std::fs::create_dir_all(self.t.scratch("tokens")).unwrap();
         let serial = self.vendor_token("vendor");
@@ -129,9 +130,10 @@ impl Site {
             &self.profile,
             format!(
                 "version = 1\n[site]\nname = \"Vault room B\"\nmode = \"production\"\n[hsm]\n\
-                 module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_serial = \"{s}\"\n\
+                 module = \"{m}\"\ntoken_serial = \"{s}\"\n\
                  [hsm.expect]\nmanufacturer = \"SoftHSM project\"\nmodel = \"SoftHSM v2\"\n\
                  serial = \"{s}\"\n",
+                m = softhsm().display(),
                 s = self.serial
             ),
         )
@@ -172,12 +174,9 @@ impl Site {
     /// Labels of the keys on the site's current token, read with OpenSC's `pkcs11-tool`.
     pub fn token_labels(&self) -> Vec<String> {
         let o = Command::new("pkcs11-tool")
-            .args([
-                "--module",
-                "/usr/lib/softhsm/libsofthsm2.so",
-                "--token-label",
-            ])
-            .arg("keyrite")
+            .arg("--module")
+            .arg(softhsm())
+            .args(["--token-label", "keyrite"])
             .args(["--login", "--pin", USER_PIN, "--list-objects"])
             .env("SOFTHSM2_CONF", &self.conf)
             .output()
@@ -513,4 +512,9 @@ pub fn completed(site: &Site, id: &str, seen: &Seen) {
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     let v = keyrite(&data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}
+
+/// The SoftHSM2 module, where the rehearsal HSM finds it.
+pub fn softhsm() -> PathBuf {
+    keyrite_core::hsm::rehearsal::softhsm_module_path().expect("SoftHSM2 is installed")
 }

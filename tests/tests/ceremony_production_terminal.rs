@@ -21,7 +21,7 @@ use keyrite_core::journal::Event;
 use keyrite_tests::ceremony::events;
 use keyrite_tests::piv::Harness;
 use keyrite_tests::pty::plain;
-use keyrite_tests::room::{completed, drive, Cards, Site, CLEAR, SERIALS};
+use keyrite_tests::room::{completed, drive, softhsm, Cards, Site, CLEAR, SERIALS};
 use serial_test::serial;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -247,12 +247,9 @@ fn production_hsm_init_initialises_only_the_pinned_token_of_two_and_journals_the
     let second = site.vendor_token("second-hsm");
     site.pin(&second);
     let keygen = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            "/usr/lib/softhsm/libsofthsm2.so",
-            "--token-label",
-            "vendor",
-        ])
+        .arg("--module")
+        .arg(softhsm())
+        .args(["--token-label", "vendor"])
         .args([
             "--login",
             "--pin",
@@ -297,12 +294,9 @@ fn production_hsm_init_initialises_only_the_pinned_token_of_two_and_journals_the
         .collect();
     assert_eq!(after, expected, "only the pinned token was initialised");
     let other = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            "/usr/lib/softhsm/libsofthsm2.so",
-            "--token-label",
-            "vendor",
-        ])
+        .arg("--module")
+        .arg(softhsm())
+        .args(["--token-label", "vendor"])
         .args(["--login", "--pin", "vendor-user-pin-1", "--list-objects"])
         .env("SOFTHSM2_CONF", &site.conf)
         .output()
