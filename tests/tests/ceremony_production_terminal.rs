@@ -55,6 +55,11 @@ fn production_hsm_init_root_key_generation_and_recovery_typed_at_the_terminal() 
         )),
         "{out}"
     );
+    assert!(
+        out.contains("needs 1 more sign-off(s) by an auditor.")
+            && out.contains("needs 1 more sign-off(s) by a witness."),
+        "{out}"
+    );
     let identity = events(&data).into_iter().find_map(|e| match e {
         keyrite_core::journal::Event::HsmTokenInitialised {
             token_serial,

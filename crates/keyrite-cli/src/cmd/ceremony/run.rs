@@ -197,7 +197,10 @@ fn show(p: &Prompt) {
             println!("{custodian_name} ({custodian}) verifies share {index}.")
         }
         Prompt::SignOff { step, role, remaining, .. } => {
-            println!("Step \"{step}\" needs {remaining} more sign-off(s) by a {role}.")
+            let role = role.to_string();
+            // "an auditor", "an administrator", "a witness": read aloud in the room.
+            let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            println!("Step \"{step}\" needs {remaining} more sign-off(s) by {article} {role}.")
         }
         Prompt::ExceptionDecision { exception_id, step, expected, happened, .. } => println!(
             "EXCEPTION {exception_id} in step \"{step}\"\n  expected: {expected}\n  happened: {happened}"
