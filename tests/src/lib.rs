@@ -17,7 +17,9 @@ pub mod opencryptoki;
 /// Virtual YubiKeys: pcscd + vpcd + `piv-sim` (the same fixture keyrite-core's tests use).
 #[path = "../../crates/keyrite-core/tests/common/piv.rs"]
 pub mod piv;
+pub mod pty;
 pub mod quorum;
+pub mod room;
 pub mod x11;
 
 /// The directory holding the workspace's built binaries (`target/debug`), found from the test

@@ -716,3 +716,66 @@ fn ceremony_validate_refuses_a_label_leading_out_with_its_location() {
     );
     assert!(!d.path().join("backups").exists());
 }
+
+/// A pinned identity cannot name a token that has no serial yet (SoftHSM2 and Kryoptic assign
+/// it in `C_InitToken`): such an initialisation is refused before the token or the journal
+/// changes, since the re-check after `C_InitToken` could only fail once the token was erased.
+#[test]
+#[serial(softhsm)]
+fn init_refuses_a_pinned_token_that_reports_no_serial_before_anything_changes() {
+    let d = TempData::new();
+    let dir = d.scratch("fresh-store");
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let profile = d.scratch("blank-serial.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "version = 1\n[site]\nname = \"Lab\"\nmode = \"rehearsal\"\n[hsm]\nmodule = \"{}\"\n\
+             [hsm.expect]\nmanufacturer = \"SoftHSM project\"\nmodel = \"SoftHSM v2\"\n\
+             serial = \"\"\n",
+            keyrite_core::hsm::rehearsal::softhsm_module_path()
+                .unwrap()
+                .display()
+        ),
+    )
+    .unwrap();
+    let data = d.path();
+    let before = tree(&dir);
+    let out = keyrite_fds(
+        &data,
+        &[
+            "--profile",
+            profile.to_str().unwrap(),
+            "hsm",
+            "init",
+            "--label",
+            "fresh",
+            "--so-pin-fd",
+            "3",
+            "--pin-fd",
+            "4",
+        ],
+        &[("SOFTHSM2_CONF", conf.to_str().unwrap())],
+        &[(3, "so-New-63399\n"), (4, "us-New-63399\n")],
+        "",
+    );
+    assert_eq!(
+        refused(&out),
+        "keyrite: error: HSM identity check refused the SoftHSM project SoftHSM v2 token in slot \
+         0: it reports no serial number before initialisation (its module assigns one in \
+         C_InitToken), so the identity the site profile pins cannot single it out nor be \
+         re-checked afterwards; initialise it with the vendor's tool, then pin the serial it \
+         reports; no operation was performed\n"
+    );
+    assert_eq!(tree(&dir), before, "the token store is unchanged");
+    assert!(events(&data).is_empty(), "nothing was journaled");
+}

@@ -278,6 +278,12 @@ fn hsm_init(
             r.store_pins(so, user)?;
         }
     }
+    // init_token_checked re-read the token after C_InitToken and found the pinned identity
+    // again (it refuses otherwise): say so, with what was read, in the journal.
+    let rechecked = expected.map(|_| {
+        json!({"manufacturer": t.manufacturer, "model": t.model, "serial": t.serial,
+               "slot": t.slot_id})
+    });
     run.journal.append_with_details(
         Event::HsmTokenInitialised {
             token_serial: t.serial.clone(),
@@ -286,7 +292,8 @@ fn hsm_init(
             model: t.model.clone(),
         },
         json!({"script_label": script_label, "previous_serial": previous_serial,
-               "embedded_rehearsal_token": embedded}),
+               "embedded_rehearsal_token": embedded,
+               "pinned_identity_rechecked_after_init": rechecked}),
     )?;
     run.done_event()?;
     Ok(())

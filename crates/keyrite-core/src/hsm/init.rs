@@ -186,6 +186,31 @@ pub fn select_pinned(
     }
 }
 
+/// Refuses to initialise a pinned token that reports no serial number yet. SoftHSM2 and
+/// Kryoptic list an uninitialised token with a blank serial and assign one in `C_InitToken`:
+/// a pinned identity then names no particular token before (every fresh slot of the module
+/// answers to it) and cannot match the token after, so the re-check that proves the token
+/// initialised is the token checked would fail only once the token had been erased.
+pub fn check_serial_pinnable(
+    expected: Option<&ExpectedIdentity>,
+    token: &TokenSummary,
+) -> Result<(), HsmError> {
+    if expected.is_some() && token.serial.trim().is_empty() {
+        return Err(HsmError::Identity {
+            token: format!(
+                "the {} {} token in slot {}",
+                token.manufacturer, token.model, token.slot_id
+            ),
+            problem: "it reports no serial number before initialisation (its module assigns \
+                      one in C_InitToken), so the identity the site profile pins cannot single \
+                      it out nor be re-checked afterwards; initialise it with the vendor's \
+                      tool, then pin the serial it reports"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// The token a plain (not forced) initialisation takes: the pinned one when the profile pins
 /// an identity (it must be uninitialised), else the first uninitialised token — which only
 /// rehearsal allows (production always pins).
@@ -196,6 +221,7 @@ pub fn select_uninitialised(
 ) -> Result<TokenSummary, HsmError> {
     if let Some(e) = expected {
         let t = select_pinned(module, e)?;
+        check_serial_pinnable(expected, &t)?;
         if t.initialized {
             return Err(HsmError::Identity {
                 token: token_name(&t),
@@ -274,6 +300,7 @@ pub fn init_token_checked(
     if expected.is_some() || mode == Mode::Production {
         check_identity(mode, expected, &before)?;
     }
+    check_serial_pinnable(expected, &before)?;
     let q = quirks.for_token(&before);
     q.check_label("token initialisation", &token_name(&before), label)?;
     q.check_pin_len("SO PIN", pins.new_so)?;

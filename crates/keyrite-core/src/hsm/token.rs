@@ -37,17 +37,37 @@ pub struct TokenSummary {
 
 /// Whether manufacturer and model name a known software token: a vendor-quirks section of the
 /// built-in file marked `software = true`. A software token keeps its keys in files on the
-/// host: fine for rehearsal, refused in production.
+/// host: fine for rehearsal, refused in production. This is the one place Keyrite decides it
+/// (every `TokenSummary` is built through here), so the test switch below acts here only.
 pub(crate) fn is_software(manufacturer: &str, model: &str) -> bool {
     static BUILTIN: std::sync::OnceLock<Option<super::quirks::Quirks>> = std::sync::OnceLock::new();
-    BUILTIN
+    let listed = BUILTIN
         .get_or_init(|| super::quirks::Quirks::builtin().ok())
         .as_ref()
         .is_some_and(|q| {
             q.modules
                 .iter()
                 .any(|m| m.software && m.matches(manufacturer, model))
-        })
+        });
+    listed && !software_treated_as_hardware()
+}
+
+/// Keyrite's own tests only (feature `testkit`; the shipped binaries refuse to build in release
+/// with it, see `keyrite_core::TESTKIT`): with this variable set to `1`, a software token
+/// (SoftHSM2, Kryoptic) is treated as hardware, so that production ceremonies can run end to
+/// end in a test. Documented beside `journal::crash_point` in docs/engine.md.
+#[cfg(feature = "testkit")]
+pub(crate) const SOFTWARE_TOKEN_AS_HARDWARE: &str = "KEYRITE_TESTKIT_SOFTWARE_TOKEN_AS_HARDWARE";
+
+#[cfg(feature = "testkit")]
+fn software_treated_as_hardware() -> bool {
+    std::env::var_os(SOFTWARE_TOKEN_AS_HARDWARE).is_some_and(|v| v == "1")
+}
+
+/// Without the `testkit` feature there is no switch: no code path reads the environment.
+#[cfg(not(feature = "testkit"))]
+const fn software_treated_as_hardware() -> bool {
+    false
 }
 
 /// The flags from raw `CK_TOKEN_INFO.flags` bits and the slot's info.

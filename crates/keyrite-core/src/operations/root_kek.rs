@@ -380,6 +380,8 @@ pub fn replace_root_kek(
 
     // Record: new KEK, new share set, old set void, rewrapped backups, old KEK deactivated.
     let set_id = hex::encode(set.set_id.0);
+    // Journaled as root-key-generation journals it: the result card reads the words from here.
+    let set_words = set.set_id.words();
     let after = |e: &dyn std::fmt::Display| OperationError::RecordAfter {
         operation: OP,
         key_id: kek_id.into(),
@@ -419,16 +421,19 @@ pub fn replace_root_kek(
             actor,
         )?;
         inventory::transition(journal, new.key_id, KeyState::Active, "new root KEK", actor)?;
-        journal.append(Event::ShareSetCreated {
-            set_id: set_id.clone(),
-            protects_key_id: new.key_id.into(),
-            threshold: new.threshold,
-            share_count: count,
-            share_fingerprints: sealed_shares
-                .iter()
-                .map(|s| s.fingerprint.clone())
-                .collect(),
-        })?;
+        journal.append_with_details(
+            Event::ShareSetCreated {
+                set_id: set_id.clone(),
+                protects_key_id: new.key_id.into(),
+                threshold: new.threshold,
+                share_count: count,
+                share_fingerprints: sealed_shares
+                    .iter()
+                    .map(|s| s.fingerprint.clone())
+                    .collect(),
+            },
+            json!({ "set_words": set_words }),
+        )?;
         inventory::set_share_set(journal, new.key_id, &set_id)?;
         journal.append_with_details(
             Event::ShareSetVoided {

@@ -189,7 +189,7 @@ fn show(p: &Prompt) {
                 println!("Or leave it empty to {then}.");
             }
         }
-        Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
+        Prompt::NewPins { token } => println!("New SO and user PINs for the token {token}."),
         Prompt::CurrentSoPin { token, rejected } => {
             if let Some(why) = rejected {
                 println!("{why}: the rejected PIN was dropped.");
@@ -203,7 +203,10 @@ fn show(p: &Prompt) {
             println!("{custodian_name} ({custodian}) verifies share {index}.")
         }
         Prompt::SignOff { step, role, remaining, .. } => {
-            println!("Step \"{step}\" needs {remaining} more sign-off(s) by a {role}.")
+            let role = role.to_string();
+            // "an auditor", "an administrator", "a witness": read aloud in the room.
+            let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            println!("Step \"{step}\" needs {remaining} more sign-off(s) by {article} {role}.")
         }
         Prompt::ExceptionDecision { exception_id, step, expected, happened, .. } => println!(
             "EXCEPTION {exception_id} in step \"{step}\"\n  expected: {expected}\n  happened: {happened}"
@@ -287,6 +290,17 @@ fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
     }
 }
 
+/// Clears the screen *and* the terminal's scrollback once a share has been shown: clearing
+/// the screen alone (`ESC [2J`) leaves the share one scroll away. The sequence is the one
+/// `clear` sends (home, erase display, erase saved lines `ESC [3J`), flushed at once so the
+/// share is gone before the next prompt rather than at the next newline.
+fn clear_screen() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x1b[H\x1b[2J\x1b[3J");
+    let _ = out.flush();
+}
+
 fn line(prompt: &str) -> anyhow::Result<String> {
     read_confirmation(prompt)
 }
@@ -346,7 +360,7 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 "the last two groups of your copy (type-back check)",
             )?;
             if let Err(e) = check_typed_back(human_form, &typed, *index) {
-                print!("\x1b[2J\x1b[H");
+                clear_screen();
                 return Err(e.into());
             }
             let seal = line("Also seal it to a passphrase file? (yes/no): ")? == "yes";
@@ -359,7 +373,7 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
                 None
             };
             line("Press Enter when the share is copied; the screen is cleared: ")?;
-            print!("\x1b[2J\x1b[H");
+            clear_screen();
             Answer::ShareHandled {
                 shown: true,
                 seal_passphrase: pass,
@@ -433,9 +447,9 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
             println!("YubiKey serial {serial}: compare it with the number printed on the key.");
             let current_pin =
                 read_pin(PinSource::Terminal, "current YubiKey PIN (new key: 123456)")?;
-            let new_pin = crate::pin::read_new_pin(PinSource::Terminal, "new YubiKey PIN")?;
+            let new_pin = crate::pin::read_new_pin(PinSource::Terminal, "YubiKey PIN")?;
             let current_puk = read_pin(PinSource::Terminal, "current PUK (new key: 12345678)")?;
-            let new_puk = crate::pin::read_new_pin(PinSource::Terminal, "new PUK")?;
+            let new_puk = crate::pin::read_new_pin(PinSource::Terminal, "PUK")?;
             Answer::Enrol {
                 serial,
                 current_pin,
