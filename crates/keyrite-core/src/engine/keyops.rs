@@ -2,7 +2,7 @@
 //! step, and after a rotation), certify the record-signing key (when generated, and when
 //! restored by a recovery), and read the live backups a root KEK wraps.
 
-use super::context::{HsmContext, RECORD_SIGNING_LABEL};
+use super::context::HsmContext;
 use super::run::{write_new, CeremonyRun};
 use super::step::{Failure, StepFailure};
 use crate::hsm::backup::{backup_key, KeyBackup};
@@ -29,20 +29,21 @@ pub(super) fn backup(
     run.intent(Some(key))?;
     let s = hsm.login(UserKind::User)?;
     let listing = describe_key(&s, key, &hsm.policies, &hsm.quirks)?;
-    // The record-signing key satisfies the general EC policy too; record the specific one.
-    let preferred = listing
-        .policies
-        .iter()
-        .find(|p| key == RECORD_SIGNING_LABEL && p.as_str() == "record-signing")
-        .or(listing.policies.first())
-        .cloned();
-    let Some(pname) = preferred else {
-        return Err(StepFailure::refused(format!(
-            "key \"{key}\" satisfies no key policy ({}); it cannot be backed up",
-            listing.failures.join("; ")
-        ))
-        .into());
-    };
+    // One rule with `keyrite hsm backup` (`operations::choose_backup_policy`): the policy the
+    // key was made under, as journaled, when several fit.
+    let token = s.name();
+    let pname = crate::operations::choose_backup_policy(
+        &run.journal,
+        crate::operations::KeyOnToken {
+            label: key,
+            token: &token,
+            token_serial: &s.token().serial,
+            satisfies: &listing.policies,
+            failures: &listing.failures,
+        },
+        None,
+    )
+    .map_err(|e| StepFailure::refused(e.to_string()))?;
     let pol = hsm.policies.get(&pname)?;
     let (b, _) = backup_key(&s, key, pol, wrap_key, &hsm.quirks)?;
     let serial = s.token().serial.clone();

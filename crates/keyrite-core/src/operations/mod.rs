@@ -16,6 +16,7 @@
 //! Because step 3 moves the journal head, the same approvals can never be used twice.
 
 pub mod admin;
+mod backup_policy;
 mod destroy;
 mod error;
 mod gate;
@@ -24,6 +25,7 @@ mod reinit;
 mod root_kek;
 mod rotate;
 
+pub use backup_policy::{choose_backup_policy, BackupPolicyError, KeyOnToken};
 pub use destroy::{destroy_key, Destruction};
 pub use error::OperationError;
 pub use gate::{kek_fingerprint, key_ref, new_request, Quorum};

@@ -102,39 +102,24 @@ pub fn backup_key(
     // A module without RFC 5649 wrapping is refused before the key is even looked at.
     crate::hsm::backup::check_backup(s, label, kek_label, quirks)?;
     let listing = crate::hsm::objects::describe_key(s, label, policies, quirks)?;
-    let problem = || {
-        if listing.failures.is_empty() {
-            "its attributes satisfy other policies".to_string()
-        } else {
-            listing.failures.join("; ")
-        }
-    };
-    let name = match (policy, &listing.policies[..]) {
-        (Some(p), ps) if ps.iter().any(|x| x == p) => p.to_string(),
-        (Some(p), _) => {
-            return Err(refused(format!(
-                "key \"{label}\" on {} does not satisfy policy \"{p}\" ({})",
-                s.name(),
-                problem()
-            )))
-        }
-        (None, [one]) => one.clone(),
-        (None, []) => {
-            return Err(refused(format!(
-                "key \"{label}\" on {} satisfies no key policy ({}); it cannot be backed up",
-                s.name(),
-                problem()
-            )))
-        }
-        (None, many) => {
-            return Err(refused(format!(
-                "key \"{label}\" on {} satisfies policies {}; pass --policy to name the one the \
-                 backup records",
-                s.name(),
-                many.join(", ")
-            )))
-        }
-    };
+    let token = s.name();
+    let name = crate::operations::choose_backup_policy(
+        journal,
+        crate::operations::KeyOnToken {
+            label,
+            token: &token,
+            token_serial: &s.token().serial,
+            satisfies: &listing.policies,
+            failures: &listing.failures,
+        },
+        policy,
+    )
+    .map_err(|e| match e {
+        crate::operations::BackupPolicyError::Ambiguous { .. } => refused(format!(
+            "{e}; pass --policy to name the one the backup records"
+        )),
+        other => refused(other.to_string()),
+    })?;
     let pol = policies.get(&name)?;
     let mut op = Op::begin(journal, cmd, label)?;
     let (b, _) = crate::hsm::backup::backup_key(s, label, pol, kek_label, quirks)
