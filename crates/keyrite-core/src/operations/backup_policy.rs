@@ -126,7 +126,13 @@ fn journaled_policy(
         let body = e.body_json()?;
         let ev = &body["event"];
         if ev["label"] == label && ev["token_serial"] == token_serial {
-            if let Some(p) = ev["evidence"]["policy"].as_str() {
+            // key_generated carries its evidence in the event, key_imported in the details.
+            let evidence = if ev["evidence"].is_object() {
+                &ev["evidence"]
+            } else {
+                &body["details"]["evidence"]
+            };
+            if let Some(p) = evidence["policy"].as_str() {
                 found = Some(p.to_string());
             }
         }
@@ -216,6 +222,25 @@ mod tests {
                 .to_string(),
             "key \"signer\" on token \"t\" (serial 42) satisfies no key policy (CKA_SIGN is \
              false, the policy requires true); it cannot be backed up"
+        );
+        // A restore (key_imported, evidence in the details) is newer than the generation.
+        let (_d4, mut restored) = journal_with(&[("signer", "42", "record-signing")]);
+        restored
+            .append_with_details(
+                Event::KeyImported {
+                    key_id: "signer".into(),
+                    label: "signer".into(),
+                    cka_id: "01".into(),
+                    token_serial: "42".into(),
+                    algorithm: "ec-p384".into(),
+                    source: "backup".into(),
+                },
+                json!({"evidence": {"policy": "ec-p384-sign"}}),
+            )
+            .expect("append");
+        assert_eq!(
+            choose_backup_policy(&restored, key(&both, &none), None).unwrap(),
+            "ec-p384-sign"
         );
         // A journaled policy the key no longer satisfies is not taken.
         let (_d3, stale) = journal_with(&[("signer", "42", "aes-data")]);
