@@ -83,6 +83,36 @@ size: number,
 sha256: string, };
 
 /**
+ * The sticky banner.
+ */
+export type Banner = { 
+/**
+ * Rehearsal or production.
+ */
+mode: Mode, 
+/**
+ * `REHEARSAL` or `PRODUCTION`, as shown.
+ */
+mode_label: string, 
+/**
+ * The script's title.
+ */
+script_title: string, 
+/**
+ * "Step 4 of 8 · Generate the root KEK", "Check-in before step 1 of 8", or none once
+ * the ceremony is closed.
+ */
+step: string | null, 
+/**
+ * "share 2 of 5 · C Two" while a share is handed out or verified.
+ */
+share: string | null, 
+/**
+ * The whole line, parts joined by " · " (the CLI prints it).
+ */
+text: string, };
+
+/**
  * One ceremony as the journal records it.
  */
 export type CeremonyHistory = { 
@@ -246,7 +276,11 @@ prompt: PromptView,
 /**
  * What the last answer achieved ("Step … completed."), if anything worth saying.
  */
-progress: string | null, };
+progress: string | null, 
+/**
+ * Where the ceremony is: mode, script, step, share (the sticky banner).
+ */
+banner: Banner, };
 
 /**
  * One part of the air-gap check.

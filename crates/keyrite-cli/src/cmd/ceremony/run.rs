@@ -72,10 +72,20 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             c
         }
     };
+    if file.is_none() {
+        println!("{BY_HAND_HELP}");
+    }
     // The result card of a step is printed once, before its first sign-off.
     let mut card_shown: Option<(String, usize)> = None;
+    let mut banner_shown = String::new();
     loop {
         let p = c.prompt();
+        // Where the ceremony is, whenever that changes (step, share).
+        let banner = c.banner().text;
+        if banner != banner_shown && !matches!(p, Prompt::Done { .. }) {
+            println!("[{banner}]");
+            banner_shown = banner;
+        }
         if let Prompt::SignOff { step, result, .. } = &p {
             let shown = (step.clone(), result.len());
             if !result.is_empty() && card_shown.as_ref() != Some(&shown) {
@@ -108,10 +118,22 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             }
             None => match ask(&p) {
                 Ok(a) => a,
-                Err(e) => {
-                    eprintln!("keyrite: {e}");
-                    continue;
-                }
+                Err(e) => match e.downcast::<ByHand>() {
+                    Ok(ByHand::Stop) => {
+                        println!("{}", c.pause()?);
+                        return Ok(exit::code(exit::NOT_COMPLETED));
+                    }
+                    Ok(act) => {
+                        if let Err(e) = by_hand(&mut c, act) {
+                            eprintln!("keyrite: {e}");
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!("keyrite: {e}");
+                        continue;
+                    }
+                },
             },
         };
         match c.answer(a) {
@@ -186,7 +208,7 @@ fn show(p: &Prompt) {
             }
             println!("The {who} PIN is needed to {purpose}.");
             if let Some(then) = proceed_without {
-                println!("Or leave it empty to {then}.");
+                println!("Without it, Keyrite will {then}.");
             }
         }
         Prompt::NewPins { token } => println!("New SO and user PINs for {token}."),
@@ -281,8 +303,79 @@ fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
     }
 }
 
+/// Said once when an interactive ceremony starts.
+const BY_HAND_HELP: &str = "At any prompt that reads a line you may type: !stop to pause the \
+ceremony (run the same command again to resume it), !raise REASON to raise an exception at \
+the current step, !abort REASON to abort the ceremony (you are asked to confirm). A PIN or \
+share prompt does not read these.";
+
+/// An act by hand typed at a prompt (`!stop`, `!raise REASON`, `!abort REASON`): the `!` and
+/// the whole word make it impossible to type by accident while answering.
+#[derive(Debug)]
+enum ByHand {
+    Stop,
+    Raise(String),
+    Abort(String),
+}
+
+impl std::fmt::Display for ByHand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ByHand::Stop => "!stop",
+            ByHand::Raise(_) => "!raise",
+            ByHand::Abort(_) => "!abort",
+        })
+    }
+}
+
+impl std::error::Error for ByHand {}
+
+/// The act a typed line asks for, if it starts with `!`.
+fn parse_by_hand(text: &str) -> Option<anyhow::Result<ByHand>> {
+    let rest = text.trim().strip_prefix('!')?;
+    let (word, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let reason = reason.trim().to_string();
+    Some(match word {
+        "stop" => Ok(ByHand::Stop),
+        "raise" => Ok(ByHand::Raise(reason)),
+        "abort" => Ok(ByHand::Abort(reason)),
+        _ => Err(anyhow::anyhow!(
+            "\"!{word}\" is not an act by hand: type !stop, !raise REASON or !abort REASON"
+        )),
+    })
+}
+
+/// Raises an exception or aborts, as typed; an abort is confirmed first.
+fn by_hand(c: &mut Ceremony, act: ByHand) -> anyhow::Result<()> {
+    let by = read_confirmation("Your participant id (e.g. administrator-1): ")?;
+    match act {
+        ByHand::Raise(reason) => {
+            c.raise_exception(&by, &reason)?;
+        }
+        ByHand::Abort(reason) => {
+            let yes = read_confirmation(&format!(
+                "Abort ceremony {}? It is closed as aborted and cannot be resumed. Type \
+                 \"abort\" to confirm, anything else to keep working: ",
+                c.id()
+            ))?;
+            if yes.trim() != "abort" {
+                println!("Not aborted: the ceremony goes on.");
+                return Ok(());
+            }
+            c.abort(&by, &reason)?;
+        }
+        ByHand::Stop => {}
+    }
+    Ok(())
+}
+
+/// One typed line; a line starting with `!` is an act by hand, handed to the loop.
 fn line(prompt: &str) -> anyhow::Result<String> {
-    read_confirmation(prompt)
+    let text = read_confirmation(prompt)?;
+    match parse_by_hand(&text) {
+        Some(act) => Err(act?.into()),
+        None => Ok(text),
+    }
 }
 
 fn ask(p: &Prompt) -> anyhow::Result<Answer> {
@@ -309,15 +402,17 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
         },
         Prompt::Pin {
             who,
-            proceed_without,
+            proceed_without: Some(_),
             ..
         } => {
-            let pin = read_pin(PinSource::Terminal, &format!("{who} PIN"))?;
-            if pin.is_empty() && proceed_without.is_some() {
-                Answer::Proceed
-            } else {
-                Answer::Pin(pin)
+            // Asked first, on a line: an empty PIN is refused before the engine sees it.
+            if line(&format!("Give the {who} PIN now? (yes/no): "))?.trim() != "yes" {
+                return Ok(Answer::Proceed);
             }
+            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
+        }
+        Prompt::Pin { who, .. } => {
+            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
         }
         Prompt::NewPins { .. } => {
             let so = crate::pin::read_new_pin(PinSource::Terminal, "SO PIN")?;
