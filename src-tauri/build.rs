@@ -16,6 +16,8 @@ const COMMANDS: &[&str] = &[
     "ceremony_resume",
     "ceremony_current",
     "ceremony_pause",
+    "ceremony_raise",
+    "ceremony_abort",
     "ceremony_answer",
     "ceremony_share",
     "ceremony_share_confirm",

@@ -38,6 +38,8 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
             commands::ceremony::ceremony_resume,
             commands::ceremony::ceremony_current,
             commands::ceremony::ceremony_pause,
+            commands::ceremony::ceremony_raise,
+            commands::ceremony::ceremony_abort,
             commands::ceremony::ceremony_answer,
             commands::ceremony::ceremony_share,
             commands::ceremony::ceremony_share_confirm,

@@ -163,13 +163,131 @@ impl Session {
             .expect("perform key actions");
     }
 
-    /// Types `text` into the input `css` (clearing it first).
-    pub async fn type_into(&self, css: &str, text: &str) {
-        let e = self.wait(css).await;
-        e.clear().await.expect("clear input");
-        if !text.is_empty() {
-            e.send_keys(text).await.expect("type into input");
+    /// Presses and releases `keys` one after the other (WebDriver key actions: what a
+    /// keyboard sends to the focused element).
+    pub async fn keys(&self, keys: &[char]) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut a = KeyActions::new("keyboard".into());
+        for &k in keys {
+            a = a
+                .then(KeyAction::Down { value: k })
+                .then(KeyAction::Up { value: k });
         }
+        self.client
+            .perform_actions(a)
+            .await
+            .expect("perform key actions");
+    }
+
+    /// Presses `key` with `modifier` held (Shift+Tab, Ctrl+A).
+    pub async fn chord(&self, modifier: fantoccini::key::Key, key: char) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let m: char = modifier.into();
+        let a = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: m })
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key })
+            .then(KeyAction::Up { value: m });
+        self.client
+            .perform_actions(a)
+            .await
+            .expect("perform key actions");
+    }
+
+    /// Presses one special key (Enter, Tab, Space, Escape, arrows…).
+    pub async fn press(&self, key: fantoccini::key::Key) {
+        self.keys(&[key.into()]).await;
+    }
+
+    /// Whether the focused element matches `css`.
+    pub async fn focus_is(&self, css: &str) -> bool {
+        self.client
+            .execute(
+                "const a = document.activeElement; return !!a && a.matches(arguments[0]);",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .expect("read the focus")
+            == serde_json::json!(true)
+    }
+
+    /// The focused element, for messages: its id, else its tag and text.
+    pub async fn focused(&self) -> String {
+        self.client
+            .execute(
+                "const a = document.activeElement; return a ? (a.id || a.tagName + ' ' + (a.textContent || '').slice(0, 40)) : '';",
+                vec![],
+            )
+            .await
+            .expect("read the focus")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Moves the focus to the element `css` with Tab only, as a keyboard user would (waiting
+    /// for it first); panics when Tab never reaches it (a keyboard trap or an unreachable
+    /// control).
+    pub async fn tab_to(&self, css: &str) {
+        self.wait(css).await;
+        for _ in 0..120 {
+            if self.focus_is(css).await {
+                return;
+            }
+            self.press(fantoccini::key::Key::Tab).await;
+        }
+        panic!(
+            "Tab never reached {css} (the focus is on {})",
+            self.focused().await
+        );
+    }
+
+    /// Activates the control `css` by keyboard: Tab to it, then Space for a checkbox or a
+    /// radio button, Enter for anything else.
+    pub async fn activate(&self, css: &str) {
+        use fantoccini::key::Key;
+        self.tab_to(css).await;
+        let toggle = self
+            .focus_is("input[type=checkbox], input[type=radio]")
+            .await;
+        self.press(if toggle { Key::Space } else { Key::Enter })
+            .await;
+    }
+
+    /// Types `text` at the focus, one key at a time.
+    pub async fn type_text(&self, text: &str) {
+        let chars: Vec<char> = text.chars().collect();
+        // In chunks: one WebDriver call per 64 characters.
+        for c in chars.chunks(64) {
+            self.keys(c).await;
+        }
+    }
+
+    /// Types `text` into the input `css`: Tab to it, select what it holds (Ctrl+A), delete it,
+    /// type.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        use fantoccini::key::Key;
+        self.tab_to(css).await;
+        self.chord(Key::Control, 'a').await;
+        self.press(Key::Backspace).await;
+        if !text.is_empty() {
+            self.type_text(text).await;
+        }
+    }
+
+    /// Chooses the option with value `value` in the select `css` by keyboard: Tab to it, then
+    /// Home and Down until it is selected.
+    pub async fn select(&self, css: &str, value: &str) {
+        use fantoccini::key::Key;
+        self.tab_to(css).await;
+        self.press(Key::Home).await;
+        for _ in 0..40 {
+            if self.value(css).await == value {
+                return;
+            }
+            self.press(Key::Down).await;
+        }
+        panic!("the select {css} never showed the option {value}");
     }
 
     /// Scrolls the first element matching `css` into the middle of the window.
@@ -269,14 +387,17 @@ impl Session {
         }
     }
 
-    /// Clicks the prompt's submit button and waits for the next prompt.
+    /// Presses the prompt's submit button (by keyboard) and waits for the next prompt.
     pub async fn submit_prompt(&self) {
         let before = self.attr("#ceremony-view", "data-render").await;
-        self.wait("#prompt-submit")
-            .await
-            .click()
-            .await
-            .expect("click submit");
+        self.activate("#prompt-submit").await;
+        self.after_render(&before).await;
+    }
+
+    /// Activates `css` (by keyboard) and waits for the ceremony view to be redrawn.
+    pub async fn activate_and_wait(&self, css: &str) {
+        let before = self.attr("#ceremony-view", "data-render").await;
+        self.activate(css).await;
         self.after_render(&before).await;
     }
 
@@ -288,7 +409,7 @@ impl Session {
         self.wait("#script-form").await;
         self.type_into("#script-path", path.to_str().expect("utf-8 path"))
             .await;
-        self.wait("#script-load").await.click().await.expect("load");
+        self.activate("#script-load").await;
         self.wait("#ceremony-choose[data-state='loaded']").await;
         let expected = keyrite_core::script::Script::load(&path)
             .expect("script")
@@ -299,11 +420,7 @@ impl Session {
                 .await,
             expected
         );
-        self.wait("#ceremony-start")
-            .await
-            .click()
-            .await
-            .expect("start");
+        self.activate("#ceremony-start").await;
         self.wait("#ceremony-view").await;
     }
 

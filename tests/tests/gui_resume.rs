@@ -247,3 +247,161 @@ async fn an_aborted_ceremony_is_never_shown_in_green() {
     s.screenshot("ceremony-done-aborted").await;
     s.close().await;
 }
+
+/// The journal's events of `data` (type and fields), in order.
+fn journal_events(data: &std::path::Path) -> Vec<serde_json::Value> {
+    let j = keyrite_core::journal::Journal::open_read_only(
+        &data.join("journal.sqlite"),
+        &Default::default(),
+    )
+    .unwrap();
+    (0..j.head().size)
+        .map(|s| j.entry(s).unwrap().body_json().unwrap())
+        .collect()
+}
+
+/// Stop, Raise an exception and Abort, by keyboard from the ceremony screen, under the sticky
+/// banner: a raised exception ends in the engine's decision prompt (as the CLI's `!raise`,
+/// `ceremony_by_hand`), Stop pauses it resumably, Abort asks first with "Keep working"
+/// focused; each leaves its journal entries.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn stop_raise_and_abort_by_hand_under_the_banner() {
+    use fantoccini::key::Key;
+    let data = TempData::new();
+    let s = Session::open(&data.path()).await;
+    s.start_ceremony(&script("hsm-initialisation")).await;
+    assert_eq!(s.text("#banner-mode").await, "REHEARSAL");
+    assert_eq!(s.text("#banner-script").await, "HSM initialisation");
+    assert_eq!(s.text("#banner-step").await, "Check-in before step 1 of 7");
+    assert_eq!(s.attr("#ceremony-banner", "data-mode").await, "rehearsal");
+    // No step yet: nothing to raise an exception in; stop and abort are there.
+    assert!(s.all("#ceremony-raise").await.is_empty());
+    s.wait("#ceremony-pause").await;
+    s.wait("#ceremony-abort").await;
+    for name in ["Ada Admin", "Wes Witness", "Aud Auditor"] {
+        s.type_into("#checkin-name", name).await;
+        s.submit_prompt().await;
+    }
+    let id = s
+        .text(".ceremony-status dd[data-field='ceremony-id']")
+        .await;
+    assert_eq!(s.attr("#ceremony-view", "data-kind").await, "instructions");
+    assert_eq!(
+        s.text("#banner-step").await,
+        "Step 1 of 7 · Check the air gap"
+    );
+    // The banner stays at the top of the window while the screen scrolls.
+    assert_eq!(
+        s.client
+            .execute(
+                "return getComputedStyle(document.getElementById('ceremony-banner')).position;",
+                vec![]
+            )
+            .await
+            .unwrap(),
+        serde_json::json!("sticky")
+    );
+    s.screenshot("ceremony-banner-instructions").await;
+
+    // Raise an exception: refused without a reason (said beside the field, focus there).
+    s.activate("#ceremony-raise").await;
+    s.wait("#raise-dialog").await;
+    assert!(s.focus_is("#raise-reason").await, "{}", s.focused().await);
+    s.press(Key::Enter).await;
+    assert_eq!(
+        s.text("#raise-error").await,
+        "the answer does not fit: raising an exception needs a reason: say what is wrong"
+    );
+    assert!(s.focus_is("#raise-reason").await);
+    s.type_text("the air-gap checklist is missing").await;
+    s.select("#raise-who", "witness-1").await;
+    s.screenshot("ceremony-raise-dialog").await;
+    s.activate_and_wait("#raise-confirm").await;
+    assert!(s.all("#raise-dialog").await.is_empty());
+    assert_eq!(
+        s.attr("#ceremony-view", "data-kind").await,
+        "exception-decision"
+    );
+    assert_eq!(
+        s.text("#prompt-form dd[data-field='happened']").await,
+        "exception raised by hand by Wes Witness (witness-1): the air-gap checklist is missing"
+    );
+    assert_eq!(
+        s.text("#prompt-form dd[data-field='expected']").await,
+        "Check the air gap (preflight) succeeds"
+    );
+    // Retry: back to where the step was (its instructions).
+    s.activate("#exception-who input[data-participant='administrator-1']")
+        .await;
+    s.type_into("#exception-reason", "the checklist was found")
+        .await;
+    s.submit_prompt().await;
+    assert_eq!(s.attr("#ceremony-view", "data-kind").await, "instructions");
+
+    // Stop: the list of unfinished ceremonies, saying where it stopped.
+    s.activate("#ceremony-pause").await;
+    assert_eq!(
+        s.text("#ceremony-paused").await,
+        format!(
+            "Ceremony {id} paused during step \"preflight\" (Check the air gap). Nothing more \
+             is done until it is resumed; the journal holds everything so far."
+        )
+    );
+    s.activate(&format!("#ceremony-unfinished button[data-resume='{id}']"))
+        .await;
+    s.wait("#ceremony-view").await;
+
+    // Abort: "Keep working" has the focus; Enter in the reason field does not abort.
+    s.activate("#ceremony-abort").await;
+    s.wait("#abort-dialog").await;
+    assert!(s.focus_is("#abort-keep").await, "{}", s.focused().await);
+    s.press(Key::Enter).await;
+    assert!(s.all("#abort-dialog").await.is_empty());
+    assert_eq!(s.attr("#ceremony-view", "data-kind").await, "instructions");
+    s.activate("#ceremony-abort").await;
+    s.type_into("#abort-reason", "the bag's seal is broken")
+        .await;
+    s.press(Key::Enter).await;
+    s.wait("#abort-dialog").await;
+    s.screenshot("ceremony-abort-confirm").await;
+    s.activate_and_wait("#abort-confirm").await;
+    // Closing: the administrator closes without a closing checkpoint (no key yet).
+    s.activate_and_wait("#pin-proceed-without").await;
+    assert_eq!(s.attr("#prompt-form", "data-outcome").await, "aborted");
+    s.close().await;
+
+    let ev: Vec<serde_json::Value> = journal_events(&data.path())
+        .into_iter()
+        .map(|b| b["event"].clone())
+        .filter(|e| {
+            let t = e["type"].as_str().unwrap_or_default();
+            t.starts_with("exception") || t == "note" || t == "ceremony_closed"
+        })
+        .collect();
+    let kinds: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "exception_opened",
+            "exception_decided",
+            "note",
+            "exception_opened",
+            "exception_decided",
+            "ceremony_closed",
+            "note"
+        ],
+        "{ev:#?}"
+    );
+    assert_eq!(ev[1]["decision"], "retry");
+    assert_eq!(ev[2]["kind"], "ceremony_paused");
+    assert_eq!(
+        ev[3]["description"],
+        "expected: Check the air gap (preflight) succeeds; happened: the ceremony was aborted \
+         by hand by Ada Admin (administrator-1) during step \"preflight\" (Check the air gap): \
+         the bag's seal is broken"
+    );
+    assert_eq!(ev[4]["decision"], "abort");
+    assert_eq!(ev[5]["outcome"], "aborted");
+}

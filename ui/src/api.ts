@@ -43,7 +43,12 @@ export const ceremonyStart = (path: string) => invoke<CeremonyView>("ceremony_st
 export const ceremonyResume = (path: string | null, ceremonyId: string) =>
   invoke<CeremonyView>("ceremony_resume", { path, ceremonyId });
 export const ceremonyCurrent = () => invoke<CeremonyView | null>("ceremony_current");
-export const ceremonyPause = () => invoke<void>("ceremony_pause");
+/** Stop: pauses the running ceremony (journaled; resumable); says what to tell the room. */
+export const ceremonyPause = () => invoke<string | null>("ceremony_pause");
+/** Raises an exception at the current step by hand; the engine then asks for the decision. */
+export const ceremonyRaise = (by: string, reason: string) => invoke<CeremonyView>("ceremony_raise", { by, reason });
+/** Aborts the running ceremony (confirmed in the window first). */
+export const ceremonyAbort = (by: string, reason: string) => invoke<CeremonyView>("ceremony_abort", { by, reason });
 /** Closing the window anyway: pauses the running ceremony (it stays resumable) and quits. */
 export const ceremonyPauseAndQuit = () => invoke<void>("ceremony_pause_and_quit");
 export const ceremonyAnswer = (answer: AnswerIn) => invoke<CeremonyView>("ceremony_answer", { answer });

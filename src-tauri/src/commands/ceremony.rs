@@ -135,12 +135,52 @@ pub fn ceremony_current(state: tauri::State<'_, AppState>) -> Result<Option<Cere
     Ok(slot.as_ref().map(|c| CeremonyView::of(c, None)))
 }
 
-/// Pauses: the ceremony stays unfinished in the journal and can be resumed, here or later.
+/// Stop: pauses the ceremony (journaled by the core: where it stopped); it stays unfinished
+/// and can be resumed, here or later. Returns what to tell the room. A closed ceremony is
+/// only taken off the screen.
 #[tauri::command(async)]
-pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<(), String> {
+pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<Option<String>, String> {
     let mut slot = slot(&state)?;
-    *slot = None;
-    Ok(())
+    match slot.take() {
+        Some(c) if !matches!(c.prompt(), Prompt::Done { .. }) => {
+            c.pause().map(Some).map_err(|e| e.to_string())
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Raises an exception at the current step by hand: `by` (a checked-in participant id) says
+/// what is wrong. The engine then asks for the decision, as after any exception.
+#[tauri::command(async)]
+pub fn ceremony_raise(
+    state: tauri::State<'_, AppState>,
+    by: String,
+    reason: String,
+) -> Result<CeremonyView, String> {
+    by_hand(&state, |c| c.raise_exception(&by, &reason))
+}
+
+/// Aborts the ceremony (the window asked for confirmation): journaled as an exception decided
+/// `abort` by `by`, then closed as aborted.
+#[tauri::command(async)]
+pub fn ceremony_abort(
+    state: tauri::State<'_, AppState>,
+    by: String,
+    reason: String,
+) -> Result<CeremonyView, String> {
+    by_hand(&state, |c| c.abort(&by, &reason))
+}
+
+fn by_hand(
+    state: &AppState,
+    act: impl FnOnce(&mut Ceremony) -> Result<keyrite_core::engine::Progress, EngineError>,
+) -> Result<CeremonyView, String> {
+    let mut slot = slot(state)?;
+    let c = slot
+        .as_mut()
+        .ok_or_else(|| "no ceremony is running in this window: start or resume one".to_string())?;
+    let p = act(c).map_err(|e| e.to_string())?;
+    Ok(CeremonyView::of(c, progress_text(&p)))
 }
 
 /// Whether a ceremony runs in this window and is not closed: closing the window then asks
@@ -156,7 +196,13 @@ pub fn ceremony_pause_and_quit<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
     state: tauri::State<'_, AppState>,
 ) -> Result<(), String> {
-    *slot(&state)? = None;
+    if let Some(c) = slot(&state)?.take() {
+        // Journaled like Stop; a journal that cannot record still lets the window close (the
+        // ceremony resumes from what the journal holds).
+        if let Err(e) = c.pause() {
+            tracing::warn!("closing: the pause could not be journaled: {e}");
+        }
+    }
     app.exit(0);
     Ok(())
 }

@@ -21,6 +21,7 @@ import {
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
 import { verdictView } from "./records";
+import { byHandBar, ceremonyBanner, stoppedNotice } from "./byhand";
 import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
 
 let scriptPath = "";
@@ -449,24 +450,28 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
       showError(e);
     }
   };
-  const pause = el("button", { id: "ceremony-pause", type: "button" }, "Pause (resume later)");
-  pause.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(root)));
   const main = el(
     "section",
     { id: "ceremony-view", "aria-labelledby": "ceremony-title", "data-kind": v.prompt.kind, "data-render": String(renders) },
-    el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now"), v.prompt.kind === "done" ? "" : pause),
+    el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now")),
     // The done screen says the outcome itself (green only for completed).
     v.progress && v.prompt.kind !== "done" ? message("ok", v.progress, "ceremony-progress") : "",
     err,
     promptForm(v, send, redraw, showError, error !== undefined && v.prompt.kind === "pin" ? errText(error) : null),
   );
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
+  const stopped = (said: string | null) => drawChooser(root, said);
+  root.replaceChildren(
+    ceremonyBanner(v),
+    el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"),
+    byHandBar(v, redraw, stopped),
+    el("div", { class: "ceremony-grid" }, main, statusPanel(v)),
+  );
   if (error !== undefined && v.prompt.kind !== "pin") showError(error);
   const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit]");
   first?.focus();
 }
 
-function drawChooser(root: HTMLElement): void {
+function drawChooser(root: HTMLElement, said: string | null = null): void {
   const sec = panel("ceremony-choose", "Choose a script");
   const form = el("form", { id: "script-form", novalidate: "" });
   const [box, path] = field("script-path", "Ceremony script", "Full path of the reviewed script, e.g. /media/usb/root-key-generation.toml.", scriptPath);
@@ -478,7 +483,9 @@ function drawChooser(root: HTMLElement): void {
   unfinished.append(ulist);
   sec.append(form, details);
   sec.dataset.state = "idle";
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), unfinished, sec);
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), stoppedNotice(said), unfinished, sec);
+  // After a stop, focus lands on the screen's title (the notice under it says what happened).
+  if (said) root.querySelector<HTMLElement>(".screen-title")?.focus();
 
   const err = (e: unknown, where: HTMLElement) => where.replaceChildren(message("error", errText(e), "ceremony-start-error"));
   const loadUnfinished = async () => {
