@@ -157,7 +157,9 @@ pub fn ceremony_raise(
     by: String,
     reason: String,
 ) -> Result<CeremonyView, String> {
-    by_hand(&state, |c| c.raise_exception(&by, &reason))
+    by_hand(&state, |c| {
+        c.raise_exception(&by, &reason).map_err(|e| e.to_string())
+    })
 }
 
 /// Aborts the ceremony (the window asked for confirmation): journaled as an exception decided
@@ -168,18 +170,18 @@ pub fn ceremony_abort(
     by: String,
     reason: String,
 ) -> Result<CeremonyView, String> {
-    by_hand(&state, |c| c.abort(&by, &reason))
+    by_hand(&state, |c| c.abort(&by, &reason).map_err(|e| e.to_string()))
 }
 
 fn by_hand(
     state: &AppState,
-    act: impl FnOnce(&mut Ceremony) -> Result<keyrite_core::engine::Progress, EngineError>,
+    act: impl FnOnce(&mut Ceremony) -> Result<keyrite_core::engine::Progress, String>,
 ) -> Result<CeremonyView, String> {
     let mut slot = slot(state)?;
     let c = slot
         .as_mut()
         .ok_or_else(|| "no ceremony is running in this window: start or resume one".to_string())?;
-    let p = act(c).map_err(|e| e.to_string())?;
+    let p = act(c)?;
     Ok(CeremonyView::of(c, progress_text(&p)))
 }
 
