@@ -85,7 +85,26 @@ pub struct Session {
     /// The WebDriver client.
     pub client: fantoccini::Client,
     _driver: Driver,
+    /// Screens (route and prompt) the accessibility check has passed in this session.
+    checked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
+
+/// axe-core's source, vendored at build time from ui/node_modules (see `tests/build.rs`).
+const AXE: &str = include_str!(concat!(env!("OUT_DIR"), "/axe.min.js"));
+
+/// Runs axe-core on the page and gives back its serious and critical violations, one line
+/// per element (rule, impact, help, element, what is wrong).
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { resultTypes: ["violations"] }).then((r) => {
+  const bad = [];
+  for (const v of r.violations) {
+    if (v.impact !== "serious" && v.impact !== "critical") continue;
+    for (const n of v.nodes) bad.push(`${v.id} (${v.impact}): ${v.help} — ${n.target.join(" ")}: ${(n.failureSummary || "").replace(/\s+/g, " ")}`);
+  }
+  done(bad);
+}, (e) => done([`axe-core failed: ${e}`]));
+"#;
 
 impl Session {
     /// Starts tauri-driver and opens the app on `data_dir` (retrying the launch once: under a
@@ -93,7 +112,7 @@ impl Session {
     pub async fn open(data_dir: &Path) -> Self {
         let driver = Driver::start(data_dir);
         let mut last = None;
-        for _ in 0..2 {
+        for _ in 0..3 {
             match fantoccini::ClientBuilder::new(
                 hyper_util::client::legacy::connect::HttpConnector::new(),
             )
@@ -105,13 +124,17 @@ impl Session {
                     let s = Self {
                         client,
                         _driver: driver,
+                        checked: Default::default(),
                     };
                     // The first screen is drawn once the app status has loaded; from then on
                     // the keyboard shortcuts are live.
                     s.wait("main[data-route]:not([data-route=''])").await;
                     return s;
                 }
-                Err(e) => last = Some(e),
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
             }
         }
         panic!("WebDriver session with the desktop app: {last:?}");
@@ -199,6 +222,16 @@ impl Session {
         self.keys(&[key.into()]).await;
     }
 
+    /// Presses `key` when the press may end the app (its answer may never come).
+    pub async fn press_unanswered(&self, key: fantoccini::key::Key) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let k: char = key.into();
+        let a = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: k })
+            .then(KeyAction::Up { value: k });
+        let _ = self.client.perform_actions(a).await;
+    }
+
     /// Whether the focused element matches `css`.
     pub async fn focus_is(&self, css: &str) -> bool {
         self.client
@@ -252,6 +285,40 @@ impl Session {
             .await;
         self.press(if toggle { Key::Space } else { Key::Enter })
             .await;
+    }
+
+    /// Checks the radio button `css` by keyboard: Tab into its group, then the arrow keys
+    /// (Space when the focus is on it but it is not yet checked).
+    pub async fn check_radio(&self, css: &str) {
+        use fantoccini::key::Key;
+        let e = self.wait(css).await;
+        let name = e
+            .attr("name")
+            .await
+            .expect("radio name")
+            .unwrap_or_else(|| panic!("{css} has no name"));
+        self.tab_to(&format!("input[type=radio][name='{name}']"))
+            .await;
+        for _ in 0..40 {
+            let checked = self
+                .client
+                .execute(
+                    "return document.querySelector(arguments[0]).checked;",
+                    vec![serde_json::json!(css)],
+                )
+                .await
+                .expect("read the radio")
+                == serde_json::json!(true);
+            if checked {
+                return;
+            }
+            if self.focus_is(css).await {
+                self.press(Key::Space).await;
+            } else {
+                self.press(Key::Down).await;
+            }
+        }
+        panic!("the arrow keys never checked {css}");
     }
 
     /// Types `text` at the focus, one key at a time.
@@ -310,8 +377,75 @@ impl Session {
             .expect("scroll into view");
     }
 
-    /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set.
+    /// The accessibility check: axe-core, injected through WebDriver, on the page as it is
+    /// now; panics listing every serious or critical violation.
+    pub async fn check_accessibility(&self, screen: &str) {
+        let lines = self.accessibility_violations().await;
+        assert!(
+            lines.is_empty(),
+            "accessibility check on screen {screen}: {} serious or critical violation(s):\n{}",
+            lines.len(),
+            lines.join("\n")
+        );
+    }
+
+    /// axe-core's serious and critical violations on the page as it is now, one line each.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        assert!(
+            !AXE.is_empty(),
+            "axe-core is not installed: run `npm ci` in ui/ (it is a devDependency), then build again"
+        );
+        let loaded = self
+            .client
+            .execute("return typeof window.axe === 'object';", vec![])
+            .await
+            .expect("look for axe-core");
+        if loaded != serde_json::json!(true) {
+            // Run as WebDriver script (the app's CSP allows no inline script): axe-core's UMD
+            // wrapper sets window.axe.
+            self.client
+                .execute(&format!("{AXE}\n;return true;"), vec![])
+                .await
+                .expect("inject axe-core");
+        }
+        let found = self
+            .client
+            .execute_async(AXE_RUN, vec![])
+            .await
+            .expect("run axe-core");
+        serde_json::from_value(found).expect("axe-core's answer")
+    }
+
+    /// Checks the screen as it is now once per session and screen: the route and, on the
+    /// ceremony screen, the prompt kind (and any open dialog).
+    pub async fn check_screen(&self) {
+        let key = self
+            .client
+            .execute(
+                "const m = document.getElementById('screen'); const v = document.getElementById('ceremony-view'); \
+                 const d = document.querySelector('.modal'); \
+                 return [m ? m.dataset.route : '', v ? v.dataset.kind : '', d ? d.id : ''].join('/');",
+                vec![],
+            )
+            .await
+            .expect("which screen")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let new = self
+            .checked
+            .lock()
+            .map(|mut c| c.insert(key.clone()))
+            .unwrap_or(true);
+        if new {
+            self.check_accessibility(&key).await;
+        }
+    }
+
+    /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set; every screen
+    /// photographed is also checked for accessibility.
     pub async fn screenshot(&self, name: &str) {
+        self.check_accessibility(name).await;
         let Some(dir) = std::env::var_os("KEYRITE_SCREENSHOT_DIR") else {
             return;
         };
@@ -375,6 +509,7 @@ impl Session {
             {
                 if let Ok(Some(r)) = v.attr("data-render").await {
                     if r != before {
+                        self.check_screen().await;
                         return;
                     }
                 }

@@ -246,8 +246,19 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       break;
     }
     case "exception-decision": {
-      const decision = el("select", { id: "exception-decision" });
-      for (const d of p.retry_allowed ? ["retry", "skip", "abort"] : ["skip", "abort"]) decision.append(el("option", { value: d }, d));
+      // Radio buttons, not a select: a key like End on a focused select silently changed the
+      // decision. Arrow keys move between them; the first (retry, else skip) is chosen.
+      const said: Record<string, string> = {
+        retry: "Retry — back to where the step was",
+        skip: "Skip the step (a witness must be among those deciding)",
+        abort: "Abort the ceremony",
+      };
+      const decision = el("fieldset", { id: "exception-decision", class: "choices" }, el("legend", {}, "Decision"));
+      (p.retry_allowed ? ["retry", "skip", "abort"] : ["skip", "abort"]).forEach((d, i) => {
+        const r = el("input", { type: "radio", name: "decision", value: d, id: `decision-${d}` });
+        r.checked = i === 0;
+        decision.append(el("label", { class: "choice", for: `decision-${d}` }, r, said[d]));
+      });
       const boxes = el("fieldset", { id: "exception-who" }, el("legend", {}, "Decided by"));
       for (const x of people)
         boxes.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: x.id, "data-participant": x.id }), ` ${x.name} (${x.id})`));
@@ -260,14 +271,14 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
           ["Expected", p.expected, "expected"],
           ["Happened", p.happened, "happened"],
         ]),
-        labelled("exception-decision", "Decision", decision),
+        decision,
         boxes,
         rBox,
         submit("Record the decision"),
       );
       onSubmit(() => ({
         kind: "decide",
-        decision: decision.value,
+        decision: decision.querySelector<HTMLInputElement>("input:checked")?.value ?? "",
         decided_by: [...boxes.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value),
         reason: reason.value,
       }));
