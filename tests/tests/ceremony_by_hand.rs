@@ -66,6 +66,22 @@ fn stop_raise_and_abort_typed_at_the_prompts() {
          step, !abort REASON to abort the ceremony (you are asked to confirm). A PIN or share \
          prompt does not read these."
     ));
+    // The pre-start checklist, the core's (as the window's picker shows it).
+    assert!(
+        out.contains(
+            "Before starting \"HSM initialisation\":\n  [CHECK] In the room, identity checked: \
+             1 administrator(s)\n"
+        ),
+        "{out}"
+    );
+    // The embedded rehearsal token comes initialised (with no keys) with a new data directory.
+    assert!(
+        out.contains(
+            " is already initialised: this ceremony initialises it again, which is refused \
+             while it holds keys the inventory knows as live\n"
+        ),
+        "{out}"
+    );
     assert!(out.contains("[REHEARSAL · HSM initialisation · Check-in before step 1 of 7]\n"));
     assert!(out.contains("[REHEARSAL · HSM initialisation · Step 1 of 7 · Check the air gap]\n"));
     let id = out

@@ -401,3 +401,102 @@ async fn stop_raise_and_abort_by_hand_under_the_banner() {
     assert_eq!(ev[4]["decision"], "abort");
     assert_eq!(ev[5]["outcome"], "aborted");
 }
+
+/// The script picker: the shipped scripts and a chosen folder's, each with its hash in the
+/// words `keyrite ceremony validate` prints, roles, steps and the core's pre-start checklist;
+/// a shipped script starts with no path typed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
+#[serial_test::serial(softhsm)]
+async fn the_picker_shows_each_script_with_its_checklist_and_starts_a_shipped_one() {
+    let data = TempData::new();
+    let folder = data.scratch("usb");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(script("key-rotation"), folder.join("key-rotation.toml")).unwrap();
+    std::fs::write(folder.join("notes.toml"), "title = 3\n").unwrap();
+
+    let s = Session::open(&data.path()).await;
+    s.shortcut('6').await;
+    s.wait("#ceremony-picker[data-state='ok']").await;
+    assert_eq!(
+        s.all("#picker-shipped button[data-choose]").await.len(),
+        keyrite_core::script::shipped::SHIPPED.len()
+    );
+    s.activate("#picker-shipped button[data-choose='root-key-generation.toml']")
+        .await;
+    s.wait("#picker-details[data-state='chosen']").await;
+    assert!(s.focus_is("#picker-title").await, "{}", s.focused().await);
+    // The same words as `keyrite ceremony validate`.
+    let o = keyrite_tests::keyrite(
+        &data.path(),
+        &[
+            "ceremony",
+            "validate",
+            script("root-key-generation").to_str().unwrap(),
+        ],
+    );
+    let words = keyrite_tests::stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("Words:").map(|w| w.trim().to_string()))
+        .unwrap();
+    assert_eq!(
+        s.text("#picker-details dd[data-field='picker-words']")
+            .await,
+        words
+    );
+    let checks = s.all("#picker-checklist li").await;
+    let mut lines = Vec::new();
+    for c in &checks {
+        lines.push((
+            c.attr("data-state").await.unwrap().unwrap_or_default(),
+            c.text().await.unwrap(),
+        ));
+    }
+    assert!(
+        lines.contains(&(
+            "bring".to_string(),
+            "CHECK In the room, identity checked: 5 custodians (any 3 of the 5 rebuild or approve)"
+                .to_string()
+        )),
+        "{lines:#?}"
+    );
+    let token = lines.last().unwrap();
+    assert_eq!(token.0, "ready", "{lines:#?}");
+    assert!(
+        token.1.starts_with("READY Token \"keyrite-rehearsal\""),
+        "{lines:#?}"
+    );
+    s.screenshot("ceremony-picker").await;
+
+    // A folder: its valid script listed, the other file refused with its problem.
+    s.type_into("#folder-path", "usb").await;
+    s.activate("#folder-list").await;
+    assert_eq!(
+        s.text("#folder-error").await,
+        "\"usb\" is not a full path: start it with / (e.g. /media/usb)"
+    );
+    s.type_into("#folder-path", folder.to_str().unwrap()).await;
+    s.activate("#folder-list").await;
+    s.wait("#picker-folder[data-state='ok']").await;
+    let listed = folder.join("key-rotation.toml");
+    s.wait(&format!(
+        "#picker-folder button[data-choose='{}']",
+        listed.display()
+    ))
+    .await;
+    let refused = s.text("#picker-folder .warn").await;
+    assert!(
+        refused.starts_with(&format!("{}: ", folder.join("notes.toml").display())),
+        "{refused}"
+    );
+
+    // A shipped script starts with one action.
+    s.activate("#picker-shipped button[data-choose='hsm-initialisation.toml']")
+        .await;
+    s.wait("#picker-title").await;
+    s.activate("#picker-start").await;
+    s.wait("#ceremony-view").await;
+    assert_eq!(s.text("#banner-script").await, "HSM initialisation");
+    assert_eq!(s.attr("#ceremony-view", "data-kind").await, "check-in");
+    s.close().await;
+}

@@ -15,6 +15,8 @@ import type {
   JournalVerdict,
   RecordVerdict,
   ScriptView,
+  ScriptChoice,
+  FolderScripts,
   ShareOnScreen,
 } from "./generated/keyrite";
 
@@ -37,6 +39,11 @@ export const recordVerify = (path: string, pinnedCert: string | null) =>
   invoke<RecordVerdict>("record_verify", { path, pinnedCert });
 
 export const scriptInspect = (path: string) => invoke<ScriptView>("script_inspect", { path });
+/** The shipped scripts with their pre-start checklists. */
+export const scriptShipped = () => invoke<ScriptChoice[]>("script_shipped");
+/** The scripts of a folder (full path), with their checklists. */
+export const scriptFolder = (path: string) => invoke<FolderScripts>("script_folder", { path });
+export const ceremonyStartShipped = (name: string) => invoke<CeremonyView>("ceremony_start_shipped", { name });
 export const ceremonyUnfinished = () => invoke<UnfinishedView[]>("ceremony_unfinished");
 export const ceremonyStart = (path: string) => invoke<CeremonyView>("ceremony_start", { path });
 /** Resumes `ceremonyId` with the shipped script of its journaled hash (path null), or a typed path. */

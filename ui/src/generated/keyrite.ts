@@ -283,9 +283,27 @@ progress: string | null,
 banner: Banner, };
 
 /**
+ * One line of the pre-start checklist.
+ */
+export type CheckItem = { 
+/**
+ * What it is about.
+ */
+what: string, 
+/**
+ * Ready, to bring, or blocked.
+ */
+state: CheckState, };
+
+/**
  * One part of the air-gap check.
  */
 export type CheckKind = "network-interfaces" | "wireless" | "bluetooth" | "default-route" | "removable-media";
+
+/**
+ * How a checklist item stands.
+ */
+export type CheckState = "ready" | "bring" | "blocked";
 
 /**
  * One preflight check as shown.
@@ -434,6 +452,19 @@ notice: string | null, };
  * Export formats.
  */
 export type ExportFormat = "jsonl" | "cef" | "syslog";
+
+/**
+ * What the picker lists from a folder.
+ */
+export type FolderScripts = { 
+/**
+ * The valid scripts.
+ */
+scripts: Array<ScriptChoice>, 
+/**
+ * The `.toml` files that are not valid scripts.
+ */
+refused: Array<ScriptRefused>, };
 
 /**
  * What hardening could be applied to this process.
@@ -865,6 +896,40 @@ value: string, };
  * A role in the room.
  */
 export type Role = "administrator" | "witness" | "custodian" | "auditor";
+
+/**
+ * A script offered by the picker.
+ */
+export type ScriptChoice = { 
+/**
+ * Title, purpose, steps and hash (hex and words).
+ */
+script: ScriptView, 
+/**
+ * The shipped script's file name, to start it by (none for a script in a folder).
+ */
+shipped: string | null, 
+/**
+ * The people the script needs, one line per role.
+ */
+roles: Array<string>, 
+/**
+ * The pre-start checklist.
+ */
+checklist: Array<CheckItem>, };
+
+/**
+ * A file of a chosen folder that is not a valid script, and why.
+ */
+export type ScriptRefused = { 
+/**
+ * The file.
+ */
+file: string, 
+/**
+ * Every problem, as `keyrite ceremony validate` says it.
+ */
+error: string, };
 
 /**
  * A script as the "choose a script" screen shows it.

@@ -22,6 +22,7 @@ import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
 import { verdictView } from "./records";
 import { byHandBar, ceremonyBanner, stoppedNotice } from "./byhand";
+import { pickerPanel } from "./picker";
 import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
 
 let scriptPath = "";
@@ -483,7 +484,7 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
 }
 
 function drawChooser(root: HTMLElement, said: string | null = null): void {
-  const sec = panel("ceremony-choose", "Choose a script");
+  const sec = panel("ceremony-choose", "Or type the path of a script");
   const form = el("form", { id: "script-form", novalidate: "" });
   const [box, path] = field("script-path", "Ceremony script", "Full path of the reviewed script, e.g. /media/usb/root-key-generation.toml.", scriptPath);
   const load = el("button", { id: "script-load", type: "submit" }, "Load and check");
@@ -494,7 +495,8 @@ function drawChooser(root: HTMLElement, said: string | null = null): void {
   unfinished.append(ulist);
   sec.append(form, details);
   sec.dataset.state = "idle";
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), stoppedNotice(said), unfinished, sec);
+  const picker = pickerPanel((v) => drawCeremony(root, v));
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), stoppedNotice(said), unfinished, picker, sec);
   // After a stop, focus lands on the screen's title (the notice under it says what happened).
   if (said) root.querySelector<HTMLElement>(".screen-title")?.focus();
 

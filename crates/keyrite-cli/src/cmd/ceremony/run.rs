@@ -64,6 +64,9 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             c
         }
         None => {
+            if file.is_none() {
+                print_checklist(&env, &script);
+            }
             let c = Ceremony::start(env, journal, script, options)?;
             let st = c.status();
             println!("Ceremony {}: {}", st.ceremony_id, st.script_title);
@@ -148,6 +151,28 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             ) if file.is_none() => eprintln!("keyrite: {e}"),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// The pre-start checklist (the core's, as the window shows it): people, materials, token.
+fn print_checklist(env: &keyrite_core::environment::Environment, script: &Script) {
+    let tokens = env
+        .load_module()
+        .map_err(|e| e.to_string())
+        .and_then(|m| m.tokens().map_err(|e| e.to_string()));
+    let selector = env.token_selector();
+    println!("Before starting \"{}\":", script.title);
+    for i in keyrite_core::view::checklist(
+        script,
+        tokens.as_deref().map_err(Clone::clone),
+        selector.as_ref(),
+    ) {
+        let mark = match i.state {
+            keyrite_core::view::CheckState::Ready => "READY",
+            keyrite_core::view::CheckState::Bring => "CHECK",
+            keyrite_core::view::CheckState::Blocked => "BLOCKED",
+        };
+        println!("  [{mark}] {}", i.what);
     }
 }
 
