@@ -240,6 +240,12 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                     .await
                     .unwrap();
                 assert_eq!(focused, serde_json::json!("share-heading"));
+                // The banner says whose share this is, in the core's words.
+                let who = heading.rsplit(" for ").next().unwrap().to_string();
+                assert_eq!(
+                    s.text("#banner-share").await,
+                    format!("share {index} of 5 · {who}")
+                );
                 s.activate("#share-show").await;
                 let share = s.text("#share-human").await;
                 s.wait("#share-qr").await;
@@ -295,6 +301,12 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                     .get(&index)
                     .expect("share copied earlier")
                     .clone();
+                assert!(
+                    s.text("#banner-share")
+                        .await
+                        .starts_with(&format!("share {index} of 5 · ")),
+                    "the banner names the share being verified"
+                );
                 s.type_into("#share-text", &share).await;
                 submit(s).await;
             }
