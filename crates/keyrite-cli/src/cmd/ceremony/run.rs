@@ -18,6 +18,9 @@ use keyrite_core::store::StoreOptions;
 use std::path::Path;
 use std::process::ExitCode;
 
+mod by_hand;
+use by_hand::{by_hand, parse_by_hand, print_checklist, ByHand, BY_HAND_HELP};
+
 /// `ceremony run SCRIPT [--answers FILE]`: starts, or resumes the unfinished ceremony of
 /// the same script.
 pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -151,28 +154,6 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             ) if file.is_none() => eprintln!("keyrite: {e}"),
             Err(e) => return Err(e.into()),
         }
-    }
-}
-
-/// The pre-start checklist (the core's, as the window shows it): people, materials, token.
-fn print_checklist(env: &keyrite_core::environment::Environment, script: &Script) {
-    let tokens = env
-        .load_module()
-        .map_err(|e| e.to_string())
-        .and_then(|m| m.tokens().map_err(|e| e.to_string()));
-    let selector = env.token_selector();
-    println!("Before starting \"{}\":", script.title);
-    for i in keyrite_core::view::checklist(
-        script,
-        tokens.as_deref().map_err(Clone::clone),
-        selector.as_ref(),
-    ) {
-        let mark = match i.state {
-            keyrite_core::view::CheckState::Ready => "READY",
-            keyrite_core::view::CheckState::Bring => "CHECK",
-            keyrite_core::view::CheckState::Blocked => "BLOCKED",
-        };
-        println!("  [{mark}] {}", i.what);
     }
 }
 
@@ -326,72 +307,6 @@ fn say_insert(p: &Prompt, a: &Answer, f: &AnswerFile) {
         }
         _ => {}
     }
-}
-
-/// Said once when an interactive ceremony starts.
-const BY_HAND_HELP: &str = "At any prompt that reads a line you may type: !stop to pause the \
-ceremony (run the same command again to resume it), !raise REASON to raise an exception at \
-the current step, !abort REASON to abort the ceremony (you are asked to confirm). A PIN or \
-share prompt does not read these.";
-
-/// An act by hand typed at a prompt (`!stop`, `!raise REASON`, `!abort REASON`): the `!` and
-/// the whole word make it impossible to type by accident while answering.
-#[derive(Debug)]
-enum ByHand {
-    Stop,
-    Raise(String),
-    Abort(String),
-}
-
-impl std::fmt::Display for ByHand {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ByHand::Stop => "!stop",
-            ByHand::Raise(_) => "!raise",
-            ByHand::Abort(_) => "!abort",
-        })
-    }
-}
-
-impl std::error::Error for ByHand {}
-
-/// The act a typed line asks for, if it starts with `!`.
-fn parse_by_hand(text: &str) -> Option<anyhow::Result<ByHand>> {
-    let rest = text.trim().strip_prefix('!')?;
-    let (word, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let reason = reason.trim().to_string();
-    Some(match word {
-        "stop" => Ok(ByHand::Stop),
-        "raise" => Ok(ByHand::Raise(reason)),
-        "abort" => Ok(ByHand::Abort(reason)),
-        _ => Err(anyhow::anyhow!(
-            "\"!{word}\" is not an act by hand: type !stop, !raise REASON or !abort REASON"
-        )),
-    })
-}
-
-/// Raises an exception or aborts, as typed; an abort is confirmed first.
-fn by_hand(c: &mut Ceremony, act: ByHand) -> anyhow::Result<()> {
-    let by = read_confirmation("Your participant id (e.g. administrator-1): ")?;
-    match act {
-        ByHand::Raise(reason) => {
-            c.raise_exception(&by, &reason)?;
-        }
-        ByHand::Abort(reason) => {
-            let yes = read_confirmation(&format!(
-                "Abort ceremony {}? It is closed as aborted and cannot be resumed. Type \
-                 \"abort\" to confirm, anything else to keep working: ",
-                c.id()
-            ))?;
-            if yes.trim() != "abort" {
-                println!("Not aborted: the ceremony goes on.");
-                return Ok(());
-            }
-            c.abort(&by, &reason)?;
-        }
-        ByHand::Stop => {}
-    }
-    Ok(())
 }
 
 /// One typed line; a line starting with `!` is an act by hand, handed to the loop.
