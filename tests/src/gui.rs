@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod axe;
+mod keys;
+
 /// Where `tauri-driver` is: `$KEYRITE_TOOLS/bin`, else `~/.cache/keyrite-tools/bin` (where
 /// `.ci/setup.sh` installs it), else `PATH`.
 pub fn tauri_driver() -> PathBuf {
@@ -85,6 +88,8 @@ pub struct Session {
     /// The WebDriver client.
     pub client: fantoccini::Client,
     _driver: Driver,
+    /// Screens (route and prompt) the accessibility check has passed in this session.
+    checked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Session {
@@ -93,7 +98,7 @@ impl Session {
     pub async fn open(data_dir: &Path) -> Self {
         let driver = Driver::start(data_dir);
         let mut last = None;
-        for _ in 0..2 {
+        for _ in 0..3 {
             match fantoccini::ClientBuilder::new(
                 hyper_util::client::legacy::connect::HttpConnector::new(),
             )
@@ -105,13 +110,17 @@ impl Session {
                     let s = Self {
                         client,
                         _driver: driver,
+                        checked: Default::default(),
                     };
                     // The first screen is drawn once the app status has loaded; from then on
                     // the keyboard shortcuts are live.
                     s.wait("main[data-route]:not([data-route=''])").await;
                     return s;
                 }
-                Err(e) => last = Some(e),
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
             }
         }
         panic!("WebDriver session with the desktop app: {last:?}");
@@ -163,15 +172,6 @@ impl Session {
             .expect("perform key actions");
     }
 
-    /// Types `text` into the input `css` (clearing it first).
-    pub async fn type_into(&self, css: &str, text: &str) {
-        let e = self.wait(css).await;
-        e.clear().await.expect("clear input");
-        if !text.is_empty() {
-            e.send_keys(text).await.expect("type into input");
-        }
-    }
-
     /// Scrolls the first element matching `css` into the middle of the window.
     pub async fn scroll_to(&self, css: &str) {
         let e = self.wait(css).await;
@@ -192,8 +192,10 @@ impl Session {
             .expect("scroll into view");
     }
 
-    /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set.
+    /// Saves a screenshot as `NAME.png` in `$KEYRITE_SCREENSHOT_DIR`, if set; every screen
+    /// photographed is also checked for accessibility.
     pub async fn screenshot(&self, name: &str) {
+        self.check_accessibility(name).await;
         let Some(dir) = std::env::var_os("KEYRITE_SCREENSHOT_DIR") else {
             return;
         };
@@ -257,6 +259,7 @@ impl Session {
             {
                 if let Ok(Some(r)) = v.attr("data-render").await {
                     if r != before {
+                        self.check_screen().await;
                         return;
                     }
                 }
@@ -269,14 +272,17 @@ impl Session {
         }
     }
 
-    /// Clicks the prompt's submit button and waits for the next prompt.
+    /// Presses the prompt's submit button (by keyboard) and waits for the next prompt.
     pub async fn submit_prompt(&self) {
         let before = self.attr("#ceremony-view", "data-render").await;
-        self.wait("#prompt-submit")
-            .await
-            .click()
-            .await
-            .expect("click submit");
+        self.activate("#prompt-submit").await;
+        self.after_render(&before).await;
+    }
+
+    /// Activates `css` (by keyboard) and waits for the ceremony view to be redrawn.
+    pub async fn activate_and_wait(&self, css: &str) {
+        let before = self.attr("#ceremony-view", "data-render").await;
+        self.activate(css).await;
         self.after_render(&before).await;
     }
 
@@ -288,7 +294,7 @@ impl Session {
         self.wait("#script-form").await;
         self.type_into("#script-path", path.to_str().expect("utf-8 path"))
             .await;
-        self.wait("#script-load").await.click().await.expect("load");
+        self.activate("#script-load").await;
         self.wait("#ceremony-choose[data-state='loaded']").await;
         let expected = keyrite_core::script::Script::load(&path)
             .expect("script")
@@ -299,11 +305,7 @@ impl Session {
                 .await,
             expected
         );
-        self.wait("#ceremony-start")
-            .await
-            .click()
-            .await
-            .expect("start");
+        self.activate("#ceremony-start").await;
         self.wait("#ceremony-view").await;
     }
 

@@ -97,6 +97,7 @@ async fn after(s: &Session, before: &str) {
             Err(_) => Ok(None),
         } {
             if r != before {
+                s.check_screen().await;
                 return;
             }
         }
@@ -110,7 +111,7 @@ async fn after(s: &Session, before: &str) {
 
 async fn submit(s: &Session) {
     let before = attr(s, "#ceremony-view", "data-render").await;
-    s.wait("#prompt-submit").await.click().await.unwrap();
+    s.activate("#prompt-submit").await;
     after(s, &before).await;
 }
 
@@ -120,7 +121,7 @@ async fn choose_script(s: &Session, path: &Path) {
     s.shortcut('6').await;
     s.wait("#script-form").await;
     s.type_into("#script-path", path.to_str().unwrap()).await;
-    s.wait("#script-load").await.click().await.unwrap();
+    s.activate("#script-load").await;
     s.wait("#ceremony-choose[data-state='loaded']").await;
     let expected = Script::load(path).unwrap().digest.words();
     assert_eq!(
@@ -189,13 +190,6 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 s.type_into("#clock-reference", "test clock").await;
                 if run.shares.is_empty() && run.checked_in.len() > 3 && !run.clock_exception_done {
                     // The witness's clock disagrees by five minutes: an exception.
-                    s.client
-                        .execute(
-                            "document.getElementById('clock-offset').value = '';",
-                            vec![],
-                        )
-                        .await
-                        .unwrap();
                     s.type_into("#clock-offset", "300").await;
                     run.clock_exception_done = true;
                 }
@@ -246,7 +240,13 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                     .await
                     .unwrap();
                 assert_eq!(focused, serde_json::json!("share-heading"));
-                s.wait("#share-show").await.click().await.unwrap();
+                // The banner says whose share this is, in the core's words.
+                let who = heading.rsplit(" for ").next().unwrap().to_string();
+                assert_eq!(
+                    s.text("#banner-share").await,
+                    format!("share {index} of 5 · {who}")
+                );
+                s.activate("#share-show").await;
                 let share = s.text("#share-human").await;
                 s.wait("#share-qr").await;
                 run.shot(s, "ceremony-share-shown").await;
@@ -272,7 +272,7 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 assert!(groups.len() > 4, "{share}");
                 // A wrong check first: refused, the share stays.
                 s.type_into("#share-check", "AAAA AAAA").await;
-                s.wait("#share-confirm").await.click().await.unwrap();
+                s.activate("#share-confirm").await;
                 let err = s.text("#prompt-error-text").await;
                 assert_eq!(
                     err,
@@ -288,7 +288,7 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 let check = groups[groups.len() - 2..].join(" ").to_lowercase();
                 s.type_into("#share-check", &check).await;
                 let before = attr(s, "#ceremony-view", "data-render").await;
-                s.wait("#share-confirm").await.click().await.unwrap();
+                s.activate("#share-confirm").await;
                 after(s, &before).await;
                 // Cleared from the screen.
                 assert!(s.all("#share-human").await.is_empty());
@@ -301,6 +301,12 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                     .get(&index)
                     .expect("share copied earlier")
                     .clone();
+                assert!(
+                    s.text("#banner-share")
+                        .await
+                        .starts_with(&format!("share {index} of 5 · ")),
+                    "the banner names the share being verified"
+                );
                 s.type_into("#share-text", &share).await;
                 submit(s).await;
             }
@@ -317,21 +323,11 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 assert_eq!(expected, "the system clock within 120 s of the reference");
                 let happened = s.text("dd[data-field='happened']").await;
                 assert!(happened.contains("300"), "{happened}");
-                s.client
-                    .find(fantoccini::Locator::Css(
-                        "#exception-decision option[value='retry']",
-                    ))
-                    .await
-                    .unwrap()
-                    .click()
-                    .await
-                    .unwrap();
+                s.check_radio("#exception-decision input[value='retry']")
+                    .await;
                 for who in ["witness-1", "administrator-1"] {
-                    s.wait(&format!("#exception-who input[data-participant='{who}']"))
-                        .await
-                        .click()
-                        .await
-                        .unwrap();
+                    s.activate(&format!("#exception-who input[data-participant='{who}']"))
+                        .await;
                 }
                 s.type_into(
                     "#exception-reason",
@@ -345,7 +341,7 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 let summary = s.text("#ceremony-summary").await;
                 done_screen(s, run).await;
                 run.shot(s, "ceremony-done").await;
-                s.wait("#ceremony-close").await.click().await.unwrap();
+                s.activate("#ceremony-close").await;
                 s.wait("#script-form").await;
                 return Some(summary);
             }
@@ -487,7 +483,7 @@ async fn done_screen(s: &Session, run: &mut Run) {
         words
     );
     // Verify: the same verdict line as `keyrite record verify --journal`.
-    s.wait("#done-verify-button").await.click().await.unwrap();
+    s.activate("#done-verify-button").await;
     s.wait("#done-verify[data-verdict]").await;
     let shown = s.text("#done-verify #record-verdict-text").await;
     let cli = keyrite(
@@ -527,7 +523,7 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     choose_script(&s, &script("hsm-initialisation")).await;
     s.scroll_to("#script-details h3").await;
     s.screenshot("ceremony-choose").await;
-    s.wait("#ceremony-start").await.click().await.unwrap();
+    s.activate("#ceremony-start").await;
     s.wait("#ceremony-view").await;
     assert_eq!(drive(&s, &mut run, Some(2)).await, None);
     s.close().await;
@@ -553,7 +549,8 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     );
     let id = resume.attr("data-resume").await.unwrap().unwrap();
     s.screenshot("ceremony-resume").await;
-    resume.click().await.unwrap();
+    s.activate(&format!("#ceremony-unfinished button[data-resume='{id}']"))
+        .await;
     s.wait("#ceremony-view").await;
     assert!(s
         .text("#ceremony-progress")
@@ -566,7 +563,7 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     // Root key generation, 3 of 5.
     run.checked_in.clear();
     choose_script(&s, &script("root-key-generation")).await;
-    s.wait("#ceremony-start").await.click().await.unwrap();
+    s.activate("#ceremony-start").await;
     s.wait("#ceremony-view").await;
     // Leaving the screen mid-ceremony: Home says the HSM belongs to the ceremony, and coming
     // back shows the same prompt.

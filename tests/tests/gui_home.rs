@@ -42,10 +42,15 @@ async fn home_screen_shows_rehearsal_banner_and_hsm_panel_lists_the_rehearsal_to
     s.shortcut('2').await;
     s.wait("main[data-route]:not([data-route='home'])").await;
     let route = s.attr("main", "data-route").await;
+    // The skip link is the first thing Tab reaches from the top of the page.
     client
-        .execute("document.querySelector('a.skip').click();", vec![])
+        .execute(
+            "document.activeElement && document.activeElement.blur();",
+            vec![],
+        )
         .await
         .unwrap();
+    s.activate("a.skip").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(s.attr("main", "data-route").await, route);
     let inside = client
@@ -86,5 +91,28 @@ async fn home_screen_shows_rehearsal_banner_and_hsm_panel_lists_the_rehearsal_to
         .await;
     s.wait("#ceremonies-panel[data-state='ok']").await;
     s.screenshot("home-fresh").await;
+
+    // The accessibility check can fail: a button without a name is a critical violation.
+    client
+        .execute(
+            "const b = document.createElement('button'); b.id = 'axe-control'; \
+             document.getElementById('screen').append(b);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found = s.accessibility_violations().await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with(
+            "button-name (critical): Buttons must have discernible text — #axe-control: "
+        ),
+        "{found:#?}"
+    );
+    client
+        .execute("document.getElementById('axe-control').remove();", vec![])
+        .await
+        .unwrap();
+    assert_eq!(s.accessibility_violations().await, Vec::<String>::new());
     s.close().await;
 }

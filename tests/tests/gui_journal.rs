@@ -121,7 +121,7 @@ async fn journal_screen_lists_entries_and_names_the_first_bad_seq_after_tamperin
     assert!(first.contains("ceremony_started"), "{first}");
     assert!(first.contains("root-2026-05"), "{first}");
 
-    s.wait("#journal-verify").await.click().await.unwrap();
+    s.activate("#journal-verify").await;
     s.wait("#journal-head[data-state='ok']").await;
     s.screenshot("journal").await;
 
@@ -141,7 +141,7 @@ async fn journal_screen_lists_entries_and_names_the_first_bad_seq_after_tamperin
     assert_eq!(json["first_bad_seq"], 2);
     assert_eq!(json["error"], cli_msg.as_str());
 
-    s.wait("#journal-verify").await.click().await.unwrap();
+    s.activate("#journal-verify").await;
     s.wait("#journal-head[data-state='tampered']").await;
     assert_eq!(
         s.text("#journal-verdict-text").await,
@@ -210,7 +210,7 @@ async fn inventory_screen_shows_states_and_due_dates_as_the_cli_lists_them() {
     );
     s.screenshot("inventory").await;
     // The filter keeps only keys due within the window.
-    s.wait("#inventory-only-due").await.click().await.unwrap();
+    s.activate("#inventory-only-due").await;
     let ids: Vec<Option<String>> = futures_ids(&s).await;
     assert_eq!(ids, vec![Some("next-dek".into()), Some("old-dek".into())]);
     s.close().await;
@@ -234,7 +234,7 @@ async fn siem_export_writes_the_file_and_manifest_and_refuses_bad_paths() {
     s.wait("#export-form").await;
 
     s.type_into("#export-out", "relative.cef").await;
-    s.wait("#export-button").await.click().await.unwrap();
+    s.activate("#export-button").await;
     s.wait("#siem-export[data-state='error']").await;
     assert_eq!(
         s.text("#export-error").await,
@@ -242,17 +242,9 @@ async fn siem_export_writes_the_file_and_manifest_and_refuses_bad_paths() {
     );
 
     let out = data.scratch("journal.cef");
-    s.client
-        .find(fantoccini::Locator::Css(
-            "#export-format option[value='cef']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    s.select("#export-format", "cef").await;
     s.type_into("#export-out", out.to_str().unwrap()).await;
-    s.wait("#export-button").await.click().await.unwrap();
+    s.activate("#export-button").await;
     s.wait("#siem-export[data-state='ok']").await;
     assert_eq!(
         s.text("#export-done").await,
@@ -274,7 +266,7 @@ async fn siem_export_writes_the_file_and_manifest_and_refuses_bad_paths() {
     s.screenshot("siem-export").await;
 
     // A second export to the same file is refused, the first one stays as it was.
-    s.wait("#export-button").await.click().await.unwrap();
+    s.activate("#export-button").await;
     s.wait("#siem-export[data-state='error']").await;
     assert_eq!(
         s.text("#export-error").await,

@@ -148,7 +148,7 @@ async fn drive(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) -> String {
             "exception-decision" => retry_after_refusal(s, seen).await,
             "done" => {
                 let summary = s.text("#ceremony-summary").await;
-                s.wait("#ceremony-close").await.click().await.unwrap();
+                s.activate("#ceremony-close").await;
                 s.wait("#script-form").await;
                 return summary;
             }
@@ -184,7 +184,7 @@ async fn enrol(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
         }
         s.type_into("#enrol-new-pin-again", "246811").await;
         let before = s.attr("#ceremony-view", "data-render").await;
-        s.wait("#prompt-submit").await.click().await.unwrap();
+        s.activate("#prompt-submit").await;
         assert_eq!(
             s.text("#prompt-error-text").await,
             "The two entries of the new PIN differ: type them again."
@@ -210,7 +210,7 @@ async fn choose_key(s: &Session, seen: &mut Seen) {
         "Step rotate-key: choose the key to rotate"
     );
     if !seen.no_key_refused {
-        s.wait("#prompt-submit").await.click().await.unwrap();
+        s.activate("#prompt-submit").await;
         assert_eq!(
             s.text("#prompt-error-text").await,
             "Choose a key first (arrow keys move through the list)."
@@ -235,11 +235,8 @@ async fn choose_key(s: &Session, seen: &mut Seen) {
         ],
         "the keys the CLI generated on this token"
     );
-    s.wait("#key-choices input[data-label='keyrite-root-kek']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    s.check_radio("#key-choices input[data-label='keyrite-root-kek']")
+        .await;
     seen.shot(s, "quorum-choose-key").await;
     s.submit_prompt().await;
 }
@@ -300,13 +297,10 @@ async fn approve(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
     let name = APPROVERS[k];
     let serial = serial_of(name);
     cards.insert(name, serial);
-    s.wait(&format!(
+    s.check_radio(&format!(
         "#approval-candidates input[data-custodian='yk-{serial}']"
     ))
-    .await
-    .click()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         s.text("#approval-insert").await,
         format!("Insert the YubiKey of {name} (serial {serial}), then enter the PIN.")
@@ -316,7 +310,7 @@ async fn approve(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
         // A wrong PIN: the card counts a try, the engine refuses, the screen explains; the PIN
         // field is empty again and the same custodian stays chosen.
         s.type_into("#approval-pin", WRONG_PIN).await;
-        s.wait("#prompt-submit").await.click().await.unwrap();
+        s.activate("#prompt-submit").await;
         assert_eq!(s.text("#prompt-error-text").await, refusal);
         assert_eq!(
             s.text("#approval-failures li").await,
@@ -350,7 +344,7 @@ async fn approve(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) {
 /// rotation and raises an exception.
 async fn submit_too_few(s: &Session, seen: &mut Seen) {
     seen.too_few = Some(s.text("#approval-hash-words").await);
-    s.wait("#approval-finish").await.click().await.unwrap();
+    s.activate("#approval-finish").await;
     assert_eq!(
         s.text("#approval-finish-warning").await,
         "Only 2 of the 3 approvals needed: the rotate operation will be refused, the refusal journaled, and the step raises an exception."
@@ -358,11 +352,7 @@ async fn submit_too_few(s: &Session, seen: &mut Seen) {
     s.scroll_to("#approval-finish-box").await;
     seen.shot(s, "quorum-approval-submit").await;
     let before = s.attr("#ceremony-view", "data-render").await;
-    s.wait("#approval-finish-confirm")
-        .await
-        .click()
-        .await
-        .unwrap();
+    s.activate("#approval-finish-confirm").await;
     s.after_render(&before).await;
 }
 
@@ -377,21 +367,11 @@ async fn retry_after_refusal(s: &Session, seen: &mut Seen) {
         )),
         "{happened}"
     );
-    s.client
-        .find(fantoccini::Locator::Css(
-            "#exception-decision option[value='retry']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    s.check_radio("#exception-decision input[value='retry']")
+        .await;
     for who in ["witness-1", "administrator-1"] {
-        s.wait(&format!("#exception-who input[data-participant='{who}']"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        s.activate(&format!("#exception-who input[data-participant='{who}']"))
+            .await;
     }
     s.type_into(
         "#exception-reason",

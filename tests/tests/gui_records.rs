@@ -56,11 +56,7 @@ async fn verify_in_gui(s: &Session, pdf: &str, pin: &str) -> String {
     s.type_into("#record-path", pdf).await;
     s.type_into("#record-pin", pin).await;
     // Enter in the form submits it: no mouse needed.
-    s.wait("#record-pin")
-        .await
-        .send_keys("\u{E007}")
-        .await
-        .unwrap();
+    s.press(fantoccini::key::Key::Enter).await;
     s.wait("#record-verify:not([data-state='loading']):not([data-state='idle'])")
         .await
         .attr("data-state")

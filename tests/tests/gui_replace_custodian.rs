@@ -111,14 +111,11 @@ async fn approve(s: &Session, reader: &mut Reader<'_>) {
         .unwrap();
     let name = APPROVERS[k];
     reader.insert(name);
-    s.wait(&format!(
+    s.check_radio(&format!(
         "#approval-candidates input[data-custodian='yk-{}']",
         serial_of(name)
     ))
-    .await
-    .click()
-    .await
-    .unwrap();
+    .await;
     s.type_into("#approval-pin", YK_PIN).await;
     s.submit_prompt().await;
 }
@@ -218,7 +215,7 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
             }
             "done" => {
                 let summary = s.text("#ceremony-summary").await;
-                s.wait("#ceremony-close").await.click().await.unwrap();
+                s.activate("#ceremony-close").await;
                 break summary;
             }
             "exception-decision" => panic!(

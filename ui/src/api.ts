@@ -15,6 +15,8 @@ import type {
   JournalVerdict,
   RecordVerdict,
   ScriptView,
+  ScriptChoice,
+  FolderScripts,
   ShareOnScreen,
 } from "./generated/keyrite";
 
@@ -37,13 +39,23 @@ export const recordVerify = (path: string, pinnedCert: string | null) =>
   invoke<RecordVerdict>("record_verify", { path, pinnedCert });
 
 export const scriptInspect = (path: string) => invoke<ScriptView>("script_inspect", { path });
+/** The shipped scripts with their pre-start checklists. */
+export const scriptShipped = () => invoke<ScriptChoice[]>("script_shipped");
+/** The scripts of a folder (full path), with their checklists. */
+export const scriptFolder = (path: string) => invoke<FolderScripts>("script_folder", { path });
+export const ceremonyStartShipped = (name: string) => invoke<CeremonyView>("ceremony_start_shipped", { name });
 export const ceremonyUnfinished = () => invoke<UnfinishedView[]>("ceremony_unfinished");
 export const ceremonyStart = (path: string) => invoke<CeremonyView>("ceremony_start", { path });
 /** Resumes `ceremonyId` with the shipped script of its journaled hash (path null), or a typed path. */
 export const ceremonyResume = (path: string | null, ceremonyId: string) =>
   invoke<CeremonyView>("ceremony_resume", { path, ceremonyId });
 export const ceremonyCurrent = () => invoke<CeremonyView | null>("ceremony_current");
-export const ceremonyPause = () => invoke<void>("ceremony_pause");
+/** Stop: pauses the running ceremony (journaled; resumable); says what to tell the room. */
+export const ceremonyPause = () => invoke<string | null>("ceremony_pause");
+/** Raises an exception at the current step by hand; the engine then asks for the decision. */
+export const ceremonyRaise = (by: string, reason: string) => invoke<CeremonyView>("ceremony_raise", { by, reason });
+/** Aborts the running ceremony (confirmed in the window first). */
+export const ceremonyAbort = (by: string, reason: string) => invoke<CeremonyView>("ceremony_abort", { by, reason });
 /** Closing the window anyway: pauses the running ceremony (it stays resumable) and quits. */
 export const ceremonyPauseAndQuit = () => invoke<void>("ceremony_pause_and_quit");
 export const ceremonyAnswer = (answer: AnswerIn) => invoke<CeremonyView>("ceremony_answer", { answer });

@@ -17,8 +17,8 @@ use keyrite_core::script::Script;
 use keyrite_core::shares::typeback::check_typed_back;
 use keyrite_core::store::StoreOptions;
 use keyrite_core::view::{
-    check_script_path, progress_text, AnswerIn, CeremonyView, ScriptView, ShareOnScreen, Typed,
-    UnfinishedView,
+    check_script_path, progress_text, AnswerIn, CeremonyView, FolderScripts, ScriptChoice,
+    ScriptView, ShareOnScreen, Typed, UnfinishedView,
 };
 use std::sync::MutexGuard;
 
@@ -30,6 +30,88 @@ fn load_script(path: &str) -> Result<Script, String> {
 #[tauri::command(async)]
 pub fn script_inspect(path: String) -> Result<ScriptView, String> {
     Ok(ScriptView::from(&load_script(&path)?))
+}
+
+/// The profile's token as the checklist reads it: the tokens of the app's module (loaded
+/// once, as the HSM panel does), or why they cannot be read now.
+fn with_tokens<T>(
+    state: &AppState,
+    f: impl FnOnce(
+        Result<&[keyrite_core::hsm::TokenSummary], String>,
+        Option<&keyrite_core::hsm::TokenSelector>,
+    ) -> T,
+) -> Result<T, String> {
+    let env = environment(state)?;
+    let selector = env.token_selector();
+    if slot(state)?.is_some() {
+        return Ok(f(
+            Err(
+                "the HSM is held by the ceremony open in this window; close that screen first"
+                    .into(),
+            ),
+            selector.as_ref(),
+        ));
+    }
+    let mut guard = state.module.lock().map_err(|_| {
+        "internal error: the HSM state lock is poisoned; restart Keyrite".to_string()
+    })?;
+    if guard.is_none() {
+        match env.load_module() {
+            Ok(m) => *guard = Some(m),
+            Err(e) => return Ok(f(Err(e.to_string()), selector.as_ref())),
+        }
+    }
+    let tokens = guard
+        .as_ref()
+        .ok_or_else(|| "internal error: the HSM module is not loaded".to_string())
+        .and_then(|m| m.tokens().map_err(|e| e.to_string()));
+    Ok(f(
+        tokens.as_deref().map_err(Clone::clone),
+        selector.as_ref(),
+    ))
+}
+
+/// The shipped scripts, each with its roles, hash and pre-start checklist.
+#[tauri::command(async)]
+pub fn script_shipped(state: tauri::State<'_, AppState>) -> Result<Vec<ScriptChoice>, String> {
+    with_tokens(&state, keyrite_core::view::shipped_choices)?
+}
+
+/// The scripts in a chosen folder (full path), each with its checklist; files that are not
+/// valid scripts are listed with their problems.
+#[tauri::command(async)]
+pub fn script_folder(
+    state: tauri::State<'_, AppState>,
+    path: String,
+) -> Result<FolderScripts, String> {
+    let dir = check_folder_path(&path)?.to_path_buf();
+    with_tokens(&state, |t, s| {
+        keyrite_core::view::folder_choices(&dir, t, s)
+    })?
+}
+
+/// A folder typed into the window must be a full path, like a script's.
+fn check_folder_path(path: &str) -> Result<&std::path::Path, String> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Err("type the full path of the folder holding the reviewed scripts".into());
+    }
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() {
+        return Err(format!(
+            "\"{path}\" is not a full path: start it with / (e.g. /media/usb)"
+        ));
+    }
+    Ok(p)
+}
+
+/// Starts a new ceremony from the shipped script `name` (its file name).
+#[tauri::command(async)]
+pub fn ceremony_start_shipped(
+    state: tauri::State<'_, AppState>,
+    name: String,
+) -> Result<CeremonyView, String> {
+    start_with(&state, keyrite_core::view::shipped_script(&name)?)
 }
 
 /// Unfinished ceremonies in the journal (they can be resumed), each with the shipped script
@@ -87,11 +169,14 @@ pub fn ceremony_start(
     state: tauri::State<'_, AppState>,
     path: String,
 ) -> Result<CeremonyView, String> {
-    let script = load_script(&path)?;
-    let mut slot = slot(&state)?;
+    start_with(&state, load_script(&path)?)
+}
+
+fn start_with(state: &AppState, script: Script) -> Result<CeremonyView, String> {
+    let mut slot = slot(state)?;
     running(&slot)?;
     *slot = None;
-    let (env, journal) = open_for_ceremony(&state)?;
+    let (env, journal) = open_for_ceremony(state)?;
     let c = Ceremony::start(env, journal, script, ceremony_options()).map_err(|e| e.to_string())?;
     let v = CeremonyView::of(&c, None);
     *slot = Some(c);
@@ -135,12 +220,54 @@ pub fn ceremony_current(state: tauri::State<'_, AppState>) -> Result<Option<Cere
     Ok(slot.as_ref().map(|c| CeremonyView::of(c, None)))
 }
 
-/// Pauses: the ceremony stays unfinished in the journal and can be resumed, here or later.
+/// Stop: pauses the ceremony (journaled by the core: where it stopped); it stays unfinished
+/// and can be resumed, here or later. Returns what to tell the room. A closed ceremony is
+/// only taken off the screen.
 #[tauri::command(async)]
-pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<(), String> {
+pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<Option<String>, String> {
     let mut slot = slot(&state)?;
-    *slot = None;
-    Ok(())
+    match slot.take() {
+        Some(c) if !matches!(c.prompt(), Prompt::Done { .. }) => {
+            c.pause().map(Some).map_err(|e| e.to_string())
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Raises an exception at the current step by hand: `by` (a checked-in participant id) says
+/// what is wrong. The engine then asks for the decision, as after any exception.
+#[tauri::command(async)]
+pub fn ceremony_raise(
+    state: tauri::State<'_, AppState>,
+    by: String,
+    reason: String,
+) -> Result<CeremonyView, String> {
+    by_hand(&state, |c| {
+        c.raise_exception(&by, &reason).map_err(|e| e.to_string())
+    })
+}
+
+/// Aborts the ceremony (the window asked for confirmation): journaled as an exception decided
+/// `abort` by `by`, then closed as aborted.
+#[tauri::command(async)]
+pub fn ceremony_abort(
+    state: tauri::State<'_, AppState>,
+    by: String,
+    reason: String,
+) -> Result<CeremonyView, String> {
+    by_hand(&state, |c| c.abort(&by, &reason).map_err(|e| e.to_string()))
+}
+
+fn by_hand(
+    state: &AppState,
+    act: impl FnOnce(&mut Ceremony) -> Result<keyrite_core::engine::Progress, String>,
+) -> Result<CeremonyView, String> {
+    let mut slot = slot(state)?;
+    let c = slot
+        .as_mut()
+        .ok_or_else(|| "no ceremony is running in this window: start or resume one".to_string())?;
+    let p = act(c)?;
+    Ok(CeremonyView::of(c, progress_text(&p)))
 }
 
 /// Whether a ceremony runs in this window and is not closed: closing the window then asks
@@ -156,7 +283,13 @@ pub fn ceremony_pause_and_quit<R: tauri::Runtime>(
     app: tauri::AppHandle<R>,
     state: tauri::State<'_, AppState>,
 ) -> Result<(), String> {
-    *slot(&state)? = None;
+    if let Some(c) = slot(&state)?.take() {
+        // Journaled like Stop; a journal that cannot record still lets the window close (the
+        // ceremony resumes from what the journal holds).
+        if let Err(e) = c.pause() {
+            tracing::warn!("closing: the pause could not be journaled: {e}");
+        }
+    }
     app.exit(0);
     Ok(())
 }

@@ -83,6 +83,36 @@ size: number,
 sha256: string, };
 
 /**
+ * The sticky banner.
+ */
+export type Banner = { 
+/**
+ * Rehearsal or production.
+ */
+mode: Mode, 
+/**
+ * `REHEARSAL` or `PRODUCTION`, as shown.
+ */
+mode_label: string, 
+/**
+ * The script's title.
+ */
+script_title: string, 
+/**
+ * "Step 4 of 8 · Generate the root KEK", "Check-in before step 1 of 8", or none once
+ * the ceremony is closed.
+ */
+step: string | null, 
+/**
+ * "share 2 of 5 · C Two" while a share is handed out or verified.
+ */
+share: string | null, 
+/**
+ * The whole line, parts joined by " · " (the CLI prints it).
+ */
+text: string, };
+
+/**
  * One ceremony as the journal records it.
  */
 export type CeremonyHistory = { 
@@ -246,12 +276,34 @@ prompt: PromptView,
 /**
  * What the last answer achieved ("Step … completed."), if anything worth saying.
  */
-progress: string | null, };
+progress: string | null, 
+/**
+ * Where the ceremony is: mode, script, step, share (the sticky banner).
+ */
+banner: Banner, };
+
+/**
+ * One line of the pre-start checklist.
+ */
+export type CheckItem = { 
+/**
+ * What it is about.
+ */
+what: string, 
+/**
+ * Ready, to bring, or blocked.
+ */
+state: CheckState, };
 
 /**
  * One part of the air-gap check.
  */
 export type CheckKind = "network-interfaces" | "wireless" | "bluetooth" | "default-route" | "removable-media";
+
+/**
+ * How a checklist item stands.
+ */
+export type CheckState = "ready" | "bring" | "blocked";
 
 /**
  * One preflight check as shown.
@@ -400,6 +452,19 @@ notice: string | null, };
  * Export formats.
  */
 export type ExportFormat = "jsonl" | "cef" | "syslog";
+
+/**
+ * What the picker lists from a folder.
+ */
+export type FolderScripts = { 
+/**
+ * The valid scripts.
+ */
+scripts: Array<ScriptChoice>, 
+/**
+ * The `.toml` files that are not valid scripts.
+ */
+refused: Array<ScriptRefused>, };
 
 /**
  * What hardening could be applied to this process.
@@ -831,6 +896,40 @@ value: string, };
  * A role in the room.
  */
 export type Role = "administrator" | "witness" | "custodian" | "auditor";
+
+/**
+ * A script offered by the picker.
+ */
+export type ScriptChoice = { 
+/**
+ * Title, purpose, steps and hash (hex and words).
+ */
+script: ScriptView, 
+/**
+ * The shipped script's file name, to start it by (none for a script in a folder).
+ */
+shipped: string | null, 
+/**
+ * The people the script needs, one line per role.
+ */
+roles: Array<string>, 
+/**
+ * The pre-start checklist.
+ */
+checklist: Array<CheckItem>, };
+
+/**
+ * A file of a chosen folder that is not a valid script, and why.
+ */
+export type ScriptRefused = { 
+/**
+ * The file.
+ */
+file: string, 
+/**
+ * Every problem, as `keyrite ceremony validate` says it.
+ */
+error: string, };
 
 /**
  * A script as the "choose a script" screen shows it.

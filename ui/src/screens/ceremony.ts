@@ -21,6 +21,8 @@ import {
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
 import { verdictView } from "./records";
+import { byHandBar, ceremonyBanner, stoppedNotice } from "./byhand";
+import { pickerPanel } from "./picker";
 import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
 
 let scriptPath = "";
@@ -260,8 +262,19 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       break;
     }
     case "exception-decision": {
-      const decision = el("select", { id: "exception-decision" });
-      for (const d of p.retry_allowed ? ["retry", "skip", "abort"] : ["skip", "abort"]) decision.append(el("option", { value: d }, d));
+      // Radio buttons, not a select: a key like End on a focused select silently changed the
+      // decision. Arrow keys move between them; the first (retry, else skip) is chosen.
+      const said: Record<string, string> = {
+        retry: "Retry — back to where the step was",
+        skip: "Skip the step (a witness must be among those deciding)",
+        abort: "Abort the ceremony",
+      };
+      const decision = el("fieldset", { id: "exception-decision", class: "choices" }, el("legend", {}, "Decision"));
+      (p.retry_allowed ? ["retry", "skip", "abort"] : ["skip", "abort"]).forEach((d, i) => {
+        const r = el("input", { type: "radio", name: "decision", value: d, id: `decision-${d}` });
+        r.checked = i === 0;
+        decision.append(el("label", { class: "choice", for: `decision-${d}` }, r, said[d]));
+      });
       const boxes = el("fieldset", { id: "exception-who" }, el("legend", {}, "Decided by"));
       for (const x of people)
         boxes.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: x.id, "data-participant": x.id }), ` ${x.name} (${x.id})`));
@@ -274,14 +287,14 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
           ["Expected", p.expected, "expected"],
           ["Happened", p.happened, "happened"],
         ]),
-        labelled("exception-decision", "Decision", decision),
+        decision,
         boxes,
         rBox,
         submit("Record the decision"),
       );
       onSubmit(() => ({
         kind: "decide",
-        decision: decision.value,
+        decision: decision.querySelector<HTMLInputElement>("input:checked")?.value ?? "",
         decided_by: [...boxes.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value),
         reason: reason.value,
       }));
@@ -464,25 +477,29 @@ function drawCeremony(root: HTMLElement, v: CeremonyView, error?: unknown): void
       showError(e);
     }
   };
-  const pause = el("button", { id: "ceremony-pause", type: "button" }, "Pause (resume later)");
-  pause.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(root)));
   const main = el(
     "section",
     { id: "ceremony-view", "aria-labelledby": "ceremony-title", "data-kind": v.prompt.kind, "data-render": String(renders) },
-    el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now"), v.prompt.kind === "done" ? "" : pause),
+    el("div", { class: "panel-head" }, el("h2", { id: "ceremony-title" }, "Now")),
     // The done screen says the outcome itself (green only for completed).
     v.progress && v.prompt.kind !== "done" ? message("ok", v.progress, "ceremony-progress") : "",
     err,
     promptForm(v, send, redraw, showError, error !== undefined && (v.prompt.kind === "pin" || v.prompt.kind === "current-so-pin") ? errText(error) : null),
   );
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), el("div", { class: "ceremony-grid" }, main, statusPanel(v)));
+  const stopped = (said: string | null) => drawChooser(root, said);
+  root.replaceChildren(
+    ceremonyBanner(v),
+    el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"),
+    byHandBar(v, redraw, stopped),
+    el("div", { class: "ceremony-grid" }, main, statusPanel(v)),
+  );
   if (error !== undefined && v.prompt.kind !== "pin" && v.prompt.kind !== "current-so-pin") showError(error);
   const first = main.querySelector<HTMLElement>("[data-autofocus]") ?? main.querySelector<HTMLElement>("input, select, button[type=submit]");
   first?.focus();
 }
 
-function drawChooser(root: HTMLElement): void {
-  const sec = panel("ceremony-choose", "Choose a script");
+function drawChooser(root: HTMLElement, said: string | null = null): void {
+  const sec = panel("ceremony-choose", "Or type the path of a script");
   const form = el("form", { id: "script-form", novalidate: "" });
   const [box, path] = field("script-path", "Ceremony script", "Full path of the reviewed script, e.g. /media/usb/root-key-generation.toml.", scriptPath);
   const load = el("button", { id: "script-load", type: "submit" }, "Load and check");
@@ -493,7 +510,10 @@ function drawChooser(root: HTMLElement): void {
   unfinished.append(ulist);
   sec.append(form, details);
   sec.dataset.state = "idle";
-  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), unfinished, sec);
+  const picker = pickerPanel((v) => drawCeremony(root, v));
+  root.replaceChildren(el("h2", { class: "screen-title", tabindex: "-1" }, "Run a ceremony"), stoppedNotice(said), unfinished, picker, sec);
+  // After a stop, focus lands on the screen's title (the notice under it says what happened).
+  if (said) root.querySelector<HTMLElement>(".screen-title")?.focus();
 
   const err = (e: unknown, where: HTMLElement) => where.replaceChildren(message("error", errText(e), "ceremony-start-error"));
   const loadUnfinished = async () => {

@@ -267,7 +267,7 @@ impl Engine {
         self.complete_step()
     }
 
-    fn decide(
+    pub(super) fn decide(
         &mut self,
         decision: Decision,
         decided_by: Vec<String>,
@@ -279,6 +279,12 @@ impl Engine {
         let id = x.id.clone();
         self.run
             .decide_exception(&id, decision, decided_by, reason)?;
+        // Raised by hand: a retry goes back to where the step was.
+        if let (Decision::Retry, Some(back)) = (decision, self.interrupted.take()) {
+            self.phase = back;
+            return Ok(Progress::Continue);
+        }
+        self.interrupted = None;
         match decision {
             Decision::Retry => {
                 self.phase = Phase::Instructions;

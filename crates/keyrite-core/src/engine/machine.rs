@@ -60,6 +60,8 @@ pub(super) struct Engine {
     pub(super) phase: Phase,
     /// Interrupted actions to reconcile with the token before the next step (resume).
     pub(super) pending: Vec<Pending>,
+    /// Where the step was when an exception was raised by hand: a retry goes back there.
+    pub(super) interrupted: Option<Phase>,
 }
 
 impl Engine {
@@ -69,6 +71,7 @@ impl Engine {
             hsm,
             phase: Phase::CheckIn,
             pending: Vec::new(),
+            interrupted: None,
         }
     }
 

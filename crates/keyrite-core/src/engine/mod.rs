@@ -20,6 +20,8 @@
 
 mod anchor;
 pub mod answers;
+mod banner;
+mod by_hand;
 mod cardprint;
 mod cards;
 mod checks;
@@ -54,6 +56,8 @@ mod signoffs;
 mod status;
 mod step;
 
+pub use banner::Banner;
+pub use by_hand::PAUSED_NOTE;
 pub use cards::{CardAccess, PcscCards};
 pub use closing::ClosingCheckpoint;
 pub use custodians::acknowledgement_text;

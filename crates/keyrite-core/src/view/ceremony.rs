@@ -319,6 +319,8 @@ pub struct CeremonyView {
     pub prompt: PromptView,
     /// What the last answer achieved ("Step … completed."), if anything worth saying.
     pub progress: Option<String>,
+    /// Where the ceremony is: mode, script, step, share (the sticky banner).
+    pub banner: crate::engine::Banner,
 }
 
 impl CeremonyView {
@@ -328,6 +330,7 @@ impl CeremonyView {
             status: c.status(),
             prompt: PromptView::from(&c.prompt()),
             progress,
+            banner: c.banner(),
         }
     }
 }

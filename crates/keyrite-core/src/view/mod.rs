@@ -8,6 +8,7 @@
 mod answer;
 mod ceremony;
 mod journal;
+mod picker;
 mod resume;
 mod shares;
 mod typescript;
@@ -20,6 +21,10 @@ pub use ceremony::{
 pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
     JournalHead, JournalVerdict,
+};
+pub use picker::{
+    checklist, folder_choices, roles_needed, shipped_choices, shipped_script, CheckItem,
+    CheckState, FolderScripts, ScriptChoice, ScriptRefused,
 };
 pub use resume::{resume_script, unfinished, UnfinishedView};
 pub use shares::ShareCheck;

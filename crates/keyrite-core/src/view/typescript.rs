@@ -44,6 +44,8 @@ pub fn typescript() -> String {
     };
     c.visit::<super::CeremonyView>();
     c.visit::<super::ScriptView>();
+    c.visit::<super::ScriptChoice>();
+    c.visit::<super::FolderScripts>();
     c.visit::<super::ShareOnScreen>();
     c.visit::<super::AnswerIn>();
     c.visit::<crate::engine::CeremonyHistory>();

@@ -18,6 +18,9 @@ use keyrite_core::store::StoreOptions;
 use std::path::Path;
 use std::process::ExitCode;
 
+mod by_hand;
+use by_hand::{by_hand, parse_by_hand, print_checklist, ByHand, BY_HAND_HELP};
+
 /// `ceremony run SCRIPT [--answers FILE]`: starts, or resumes the unfinished ceremony of
 /// the same script.
 pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -64,6 +67,9 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             c
         }
         None => {
+            if file.is_none() {
+                print_checklist(&env, &script);
+            }
             let c = Ceremony::start(env, journal, script, options)?;
             let st = c.status();
             println!("Ceremony {}: {}", st.ceremony_id, st.script_title);
@@ -72,10 +78,20 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             c
         }
     };
+    if file.is_none() {
+        println!("{BY_HAND_HELP}");
+    }
     // The result card of a step is printed once, before its first sign-off.
     let mut card_shown: Option<(String, usize)> = None;
+    let mut banner_shown = String::new();
     loop {
         let p = c.prompt();
+        // Where the ceremony is, whenever that changes (step, share).
+        let banner = c.banner().text;
+        if banner != banner_shown && !matches!(p, Prompt::Done { .. }) {
+            println!("[{banner}]");
+            banner_shown = banner;
+        }
         if let Prompt::SignOff { step, result, .. } = &p {
             let shown = (step.clone(), result.len());
             if !result.is_empty() && card_shown.as_ref() != Some(&shown) {
@@ -108,10 +124,22 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             }
             None => match ask(&p) {
                 Ok(a) => a,
-                Err(e) => {
-                    eprintln!("keyrite: {e}");
-                    continue;
-                }
+                Err(e) => match e.downcast::<ByHand>() {
+                    Ok(ByHand::Stop) => {
+                        println!("{}", c.pause()?);
+                        return Ok(exit::code(exit::NOT_COMPLETED));
+                    }
+                    Ok(act) => {
+                        if let Err(e) = by_hand(&mut c, act) {
+                            eprintln!("keyrite: {e}");
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!("keyrite: {e}");
+                        continue;
+                    }
+                },
             },
         };
         match c.answer(a) {
@@ -186,7 +214,7 @@ fn show(p: &Prompt) {
             }
             println!("The {who} PIN is needed to {purpose}.");
             if let Some(then) = proceed_without {
-                println!("Or leave it empty to {then}.");
+                println!("Without it, Keyrite will {then}.");
             }
         }
         Prompt::NewPins { token } => println!("New SO and user PINs for the token {token}."),
@@ -301,8 +329,13 @@ fn clear_screen() {
     let _ = out.flush();
 }
 
+/// One typed line; a line starting with `!` is an act by hand, handed to the loop.
 fn line(prompt: &str) -> anyhow::Result<String> {
-    read_confirmation(prompt)
+    let text = read_confirmation(prompt)?;
+    match parse_by_hand(&text) {
+        Some(act) => Err(act?.into()),
+        None => Ok(text),
+    }
 }
 
 fn ask(p: &Prompt) -> anyhow::Result<Answer> {
@@ -329,15 +362,17 @@ fn ask(p: &Prompt) -> anyhow::Result<Answer> {
         },
         Prompt::Pin {
             who,
-            proceed_without,
+            proceed_without: Some(_),
             ..
         } => {
-            let pin = read_pin(PinSource::Terminal, &format!("{who} PIN"))?;
-            if pin.is_empty() && proceed_without.is_some() {
-                Answer::Proceed
-            } else {
-                Answer::Pin(pin)
+            // Asked first, on a line: an empty PIN is refused before the engine sees it.
+            if line(&format!("Give the {who} PIN now? (yes/no): "))?.trim() != "yes" {
+                return Ok(Answer::Proceed);
             }
+            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
+        }
+        Prompt::Pin { who, .. } => {
+            Answer::Pin(read_pin(PinSource::Terminal, &format!("{who} PIN"))?)
         }
         Prompt::CurrentSoPin { token, .. } => Answer::CurrentSoPin(read_pin(
             PinSource::Terminal,
