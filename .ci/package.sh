@@ -61,8 +61,9 @@ bash packaging/source-tree.sh "$KEYRITE_COMMIT" "$A"
 cp -a "$A" "$B"
 
 # The second CLI build starts now, in its own directory and target directory, and runs beside
-# the first directory's two builds: each build ends in a long single-threaded LTO step, and
-# overlapping them keeps both cores busy. Its output goes to its own log.
+# the first directory's two builds: each build has phases that keep fewer than two cores busy
+# (the crates at the top of the graph, the link-time optimisation), and overlapping them fills
+# the other core. Its output goes to its own log.
 step "release build of keyrite-cli in the second directory (background, log: second-build.log)"
 # setsid: its own process group, so that a failure here stops the whole build (cargo, rustc).
 setsid bash -c 'TIMEFORMAT="$1"; time bash packaging/rebuild.sh "$0" keyrite-cli' "$B" "$TIMEFORMAT" \
