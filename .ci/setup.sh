@@ -50,7 +50,9 @@ mkdir -p "$TOOLS"
 need_tool() { # name version
   [[ -x "$TOOLS/bin/$1" ]] && "$TOOLS/bin/$1" --version 2>/dev/null | grep -q "$2"
 }
-if ! need_tool tauri-driver 2.; then
+# tauri-driver has no --version (it exits 1 with its usage): ask cargo's install record instead,
+# else `cargo install` ran, and queried the registry, on every setup.
+if ! { [[ -x "$TOOLS/bin/tauri-driver" ]] && grep -q '^"tauri-driver 2\.' "$TOOLS/.crates.toml" 2>/dev/null; }; then
   cargo install tauri-driver --version '^2' --locked --root "$TOOLS"
 fi
 if ! need_tool cargo-deny 0.20.2; then
