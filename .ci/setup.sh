@@ -50,7 +50,9 @@ mkdir -p "$TOOLS"
 need_tool() { # name version
   [[ -x "$TOOLS/bin/$1" ]] && "$TOOLS/bin/$1" --version 2>/dev/null | grep -q "$2"
 }
-if ! need_tool tauri-driver 2.; then
+# tauri-driver has no --version (it exits 1 with its usage): ask cargo's install record instead,
+# else `cargo install` ran, and queried the registry, on every setup.
+if ! { [[ -x "$TOOLS/bin/tauri-driver" ]] && grep -q '^"tauri-driver 2\.' "$TOOLS/.crates.toml" 2>/dev/null; }; then
   cargo install tauri-driver --version '^2' --locked --root "$TOOLS"
 fi
 if ! need_tool cargo-deny 0.20.2; then
@@ -101,10 +103,13 @@ sys.exit(any(m.version(name) != version for name, version in pins))' "$RECOVER_R
 fi
 # --- end recovery without Keyrite ---
 
-# --- packaging (.ci/package.sh): lintian checks the .deb, zsh loads the completion script, man-db
-# renders the man pages (tests/tests/cli_conventions.rs too). cargo-cyclonedx (pinned), which
-# writes the SBOMs, is a long build: .ci/package.sh installs it itself when it runs ---
-PKG_APT=(lintian zsh man-db)
+# --- packaging (.ci/package.sh, the last step of .ci/test.sh): dpkg-dev (dpkg-shlibdeps) computes
+# the .deb's Depends, lintian checks it, zsh loads the completion script, man-db renders the man
+# pages (tests/tests/cli_conventions.rs too); xvfb, imagemagick and x11-utils (above) watch the
+# installed desktop's first paint. cargo-cyclonedx writes the SBOMs: pinned, built once into
+# $TOOLS (a few minutes), checked with `cargo-cyclonedx cyclonedx --version` because the bare
+# binary takes no --version ---
+PKG_APT=(dpkg-dev lintian zsh man-db)
 pkg_missing=()
 for p in "${PKG_APT[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || pkg_missing+=("$p")
@@ -112,6 +117,10 @@ done
 if ((${#pkg_missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkg_missing[@]}"
+fi
+if [[ -z "${KEYRITE_SETUP_APP_ONLY:-}" ]] &&
+  ! "$TOOLS/bin/cargo-cyclonedx" cyclonedx --version 2>/dev/null | grep -qx 'cargo-cyclonedx-cyclonedx 0.5.9'; then
+  cargo install cargo-cyclonedx --version '=0.5.9' --locked --root "$TOOLS"
 fi
 # --- end packaging ---
 

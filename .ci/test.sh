@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command: formatting, lints, supply-chain checks, and every unit,
-# integration and end-to-end test (the GUI ones in a real window under Xvfb).
+# The README's test command: formatting, lints, supply-chain checks, every unit, integration
+# and end-to-end test (the GUI ones in a real window under Xvfb), then the release package
+# (.ci/package.sh: bit-for-bit rebuild of the CLI, .deb, lintian, SBOMs, installed run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh
@@ -36,5 +37,7 @@ mkdir -p target/screenshots
 KEYRITE_SCREENSHOT_DIR="$PWD/target/screenshots" \
   xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --locked --test 'gui_*' -- --ignored
 
-# The release checks (.deb, lintian, bit-for-bit rebuild, SBOMs, installed run) are
-# .ci/package.sh, run by hand for now: see its header.
+step "release package: two bit-identical CLI builds, .deb, lintian, SBOMs, installed run"
+# .ci/package.sh (its header lists the checks): release builds of its own, from a vendored
+# tree of HEAD, in target/package/.
+bash .ci/package.sh
