@@ -145,6 +145,22 @@ pub fn certify_record_signing(data: &Path, label: &str, id_hex: &str, site: &str
     der
 }
 
+/// A SoftHSM2 token store of a test's own: `DIR/tokens` and `DIR/softhsm2.conf` (file object
+/// store, errors only in the log). Returns the configuration's path, for `SOFTHSM2_CONF`.
+pub fn softhsm_store(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("tokens")).expect("token directory");
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.join("tokens").display()
+        ),
+    )
+    .expect("write softhsm2.conf");
+    conf
+}
+
 /// The rehearsal token's serial, from `keyrite hsm info --json`.
 pub fn rehearsal_serial(data: &Path) -> String {
     let out = crate::keyrite(data, &["hsm", "info", "--json"]);

@@ -49,15 +49,7 @@ impl Site {
     /// A site whose HSM has just been delivered.
     pub fn delivered() -> Self {
         let t = TempData::new();
-        let conf = t.scratch("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                t.scratch("tokens").display()
-            ),
-        )
-        .unwrap();
+        let conf = crate::hsm::softhsm_store(t.tmp.path());
         let mut s = Site {
             profile: t.scratch("production.toml"),
             t,

@@ -44,16 +44,7 @@ fn initialised(ev: &[Event]) -> usize {
 fn a_rehearsal_on_softhsm2_asks_the_current_so_pin_apart_from_the_new_ones() {
     let t = TempData::new();
     let data = t.path();
-    std::fs::create_dir(t.scratch("tokens")).unwrap();
-    let conf = t.scratch("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            t.scratch("tokens").display()
-        ),
-    )
-    .unwrap();
+    let conf = keyrite_tests::hsm::softhsm_store(t.tmp.path());
     let prof = t.scratch("site.toml");
     std::fs::write(
         &prof,

@@ -164,17 +164,8 @@ fn initialising_a_token_with_live_keys_again_is_refused() {
 fn the_hsm_initialisation_ceremony_starts_on_a_fresh_module() {
     let t = TempData::new();
     let data = t.path();
+    let conf = keyrite_tests::hsm::softhsm_store(t.tmp.path());
     let tokens = t.scratch("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = t.scratch("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
     let profile = |label: &str| {
         let p = t.scratch(&format!("site-{label}.toml"));
         std::fs::write(

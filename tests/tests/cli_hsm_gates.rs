@@ -444,17 +444,7 @@ fn ceremony_backup_into_a_linked_backups_directory_is_refused_and_nothing_lands_
 
 /// A SoftHSM2 configuration of its own with two initialised tokens ("one", "two").
 fn two_tokens(d: &TempData) -> (std::path::PathBuf, String, String) {
-    let dir = d.scratch("two-tokens");
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.join("tokens").display()
-        ),
-    )
-    .unwrap();
+    let conf = keyrite_tests::hsm::softhsm_store(&d.scratch("two-tokens"));
     for (label, so, user) in [
         ("one", "so-One-41177", "us-One-41177"),
         ("two", "so-Two-52288", "us-Two-52288"),
@@ -725,16 +715,7 @@ fn ceremony_validate_refuses_a_label_leading_out_with_its_location() {
 fn init_refuses_a_pinned_token_that_reports_no_serial_before_anything_changes() {
     let d = TempData::new();
     let dir = d.scratch("fresh-store");
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.join("tokens").display()
-        ),
-    )
-    .unwrap();
+    let conf = keyrite_tests::hsm::softhsm_store(&dir);
     let profile = d.scratch("blank-serial.toml");
     std::fs::write(
         &profile,

@@ -54,16 +54,14 @@ fn first_page(pdf: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-#[test]
-#[serial(kryoptic)]
-fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
-    let t = TempData::new();
-    let data = t.path();
+/// A Kryoptic token store of the test's own with one slot `slot` (its `KRYOPTIC_CONF`) and a
+/// rehearsal site profile selecting the token labelled "keyrite" on it.
+fn kryoptic_site(t: &TempData, slot: u32) -> (std::path::PathBuf, std::path::PathBuf) {
     let conf = t.scratch("kryoptic.conf");
     std::fs::write(
         &conf,
         format!(
-            "[[slots]]\nslot = 7\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
+            "[[slots]]\nslot = {slot}\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
             t.scratch("token.sql").display()
         ),
     )
@@ -78,6 +76,15 @@ fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
         ),
     )
     .unwrap();
+    (conf, profile)
+}
+
+#[test]
+#[serial(kryoptic)]
+fn ceremonies_run_on_kryoptic_with_the_weaker_policy_stated() {
+    let t = TempData::new();
+    let data = t.path();
+    let (conf, profile) = kryoptic_site(&t, 7);
     let p = profile.to_str().unwrap();
     let env = [("KRYOPTIC_CONF", conf.to_str().unwrap())];
     let run = |args: &[&str]| {
@@ -316,25 +323,7 @@ fn root_kek_rotation_on_kryoptic_then_restore_under_the_new_kek() {
     let mut h = Harness::start();
     let t = TempData::new();
     let data = t.path();
-    let conf = t.scratch("kryoptic.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[[slots]]\nslot = 9\ndbtype = \"sqlite\"\ndbargs = \"{}\"\n",
-            t.scratch("token.sql").display()
-        ),
-    )
-    .unwrap();
-    let profile = t.scratch("kryoptic-site.toml");
-    std::fs::write(
-        &profile,
-        format!(
-            "version = 1\n[site]\nname = \"Kryoptic lab\"\nmode = \"rehearsal\"\n[hsm]\n\
-             module = \"{}\"\ntoken_label = \"keyrite\"\n",
-            module().display()
-        ),
-    )
-    .unwrap();
+    let (conf, profile) = kryoptic_site(&t, 9);
     let p = profile.to_str().unwrap();
     let env = [("KRYOPTIC_CONF", conf.to_str().unwrap())];
     let run = |args: &[&str]| {

@@ -377,33 +377,8 @@ mod tests {
     use super::*;
 
     fn summary(locked: bool, low: bool, final_try: bool) -> TokenSummary {
-        let mut t = TokenSummary {
-            slot_id: 1,
-            slot_description: String::new(),
-            label: "root".into(),
-            manufacturer: "X".into(),
-            model: "Y".into(),
-            serial: "42".into(),
-            firmware: "1.0".into(),
-            hardware: "1.0".into(),
-            initialized: true,
-            software: false,
-            flags: super::super::TokenFlags {
-                user_pin_initialized: true,
-                login_required: true,
-                write_protected: false,
-                rng: true,
-                user_pin_count_low: false,
-                user_pin_final_try: false,
-                user_pin_locked: false,
-                so_pin_count_low: false,
-                so_pin_final_try: false,
-                so_pin_locked: false,
-                hardware_slot: true,
-                removable: false,
-            },
-            unreadable: Vec::new(),
-        };
+        let mut t = TokenSummary::for_tests("root", true);
+        t.serial = "42".into();
         t.flags.user_pin_locked = locked;
         t.flags.user_pin_count_low = low;
         t.flags.user_pin_final_try = final_try;

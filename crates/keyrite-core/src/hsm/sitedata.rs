@@ -187,39 +187,16 @@ impl SiteFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hsm::{TokenFlags, TokenSummary};
+    use crate::hsm::TokenSummary;
 
     const PROFILE: &str = "version = 1\n[site]\nname = \"Lab\"\nmode = \"rehearsal\"\n[hsm]\n\
                            vendor_quirks = \"quirks.toml\"\nkey_policies = \"policies.toml\"\n";
 
     fn softhsm_token() -> TokenSummary {
-        TokenSummary {
-            slot_id: 1,
-            slot_description: String::new(),
-            label: "t".into(),
-            manufacturer: "SoftHSM project".into(),
-            model: "SoftHSM v2".into(),
-            serial: "1".into(),
-            firmware: "2.6".into(),
-            hardware: "2.6".into(),
-            initialized: true,
-            software: true,
-            flags: TokenFlags {
-                user_pin_initialized: true,
-                login_required: true,
-                write_protected: false,
-                rng: true,
-                user_pin_count_low: false,
-                user_pin_final_try: false,
-                user_pin_locked: false,
-                so_pin_count_low: false,
-                so_pin_final_try: false,
-                so_pin_locked: false,
-                hardware_slot: false,
-                removable: false,
-            },
-            unreadable: Vec::new(),
-        }
+        let mut t = TokenSummary::for_tests("t", true);
+        t.serial = "1".into();
+        t
+    }
     }
 
     fn site(quirks: &str, policies: &str) -> (tempfile::TempDir, Result<SiteProfile, String>) {

@@ -157,3 +157,39 @@ impl TokenSummary {
         }
     }
 }
+
+#[cfg(test)]
+impl TokenSummary {
+    /// A token for the core's unit tests: SoftHSM2's identity, slot 1, serial "5e1a", an
+    /// initialised one with its user PIN set, login required, no PIN counter raised. Tests
+    /// change the fields they are about.
+    pub(crate) fn for_tests(label: &str, initialized: bool) -> Self {
+        TokenSummary {
+            slot_id: 1,
+            slot_description: "slot".into(),
+            label: label.into(),
+            manufacturer: "SoftHSM project".into(),
+            model: "SoftHSM v2".into(),
+            serial: "5e1a".into(),
+            firmware: "2.6".into(),
+            hardware: "2.6".into(),
+            initialized,
+            software: true,
+            flags: TokenFlags {
+                user_pin_initialized: initialized,
+                login_required: true,
+                write_protected: false,
+                rng: true,
+                user_pin_count_low: false,
+                user_pin_final_try: false,
+                user_pin_locked: false,
+                so_pin_count_low: false,
+                so_pin_final_try: false,
+                so_pin_locked: false,
+                hardware_slot: false,
+                removable: false,
+            },
+            unreadable: Vec::new(),
+        }
+    }
+}

@@ -262,36 +262,10 @@ fn choice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hsm::TokenFlags;
 
     fn token(label: &str, initialized: bool) -> TokenSummary {
-        TokenSummary {
-            slot_id: 1,
-            slot_description: "slot".into(),
-            label: label.into(),
-            manufacturer: "SoftHSM project".into(),
-            model: "SoftHSM v2".into(),
-            serial: "5e1a".into(),
-            firmware: "2.6".into(),
-            hardware: "2.6".into(),
-            initialized,
-            software: true,
-            flags: TokenFlags {
-                user_pin_initialized: initialized,
-                login_required: true,
-                write_protected: false,
-                rng: true,
-                user_pin_count_low: false,
-                user_pin_final_try: false,
-                user_pin_locked: false,
-                so_pin_count_low: false,
-                so_pin_final_try: false,
-                so_pin_locked: false,
-                hardware_slot: false,
-                removable: false,
-            },
-            unreadable: Vec::new(),
-        }
+        TokenSummary::for_tests(label, initialized)
+    }
     }
 
     fn last(name: &str, tokens: Result<&[TokenSummary], String>) -> CheckItem {
