@@ -197,7 +197,6 @@ mod tests {
         t.serial = "1".into();
         t
     }
-    }
 
     fn site(quirks: &str, policies: &str) -> (tempfile::TempDir, Result<SiteProfile, String>) {
         let d = tempfile::tempdir().unwrap();

@@ -266,7 +266,6 @@ mod tests {
     fn token(label: &str, initialized: bool) -> TokenSummary {
         TokenSummary::for_tests(label, initialized)
     }
-    }
 
     fn last(name: &str, tokens: Result<&[TokenSummary], String>) -> CheckItem {
         let s = shipped_script(name).unwrap_or_else(|e| panic!("{e}"));
