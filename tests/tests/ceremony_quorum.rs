@@ -171,9 +171,14 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     std::fs::write(&ans, format!("yubikey_sign_offs = true\n{text}")).unwrap();
     let r = run_with_cards(&t, &mut h, &script("key-rotation"), &ans);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    // Approvals, the rotation's sign-offs, every custodian opening their new share, the
+    // verify step's sign-offs (every custodian), the record's.
     assert_eq!(
         r.inserted,
-        [7_002, 7_004, 7_005, 7_001, 7_002, 7_003, 7_001, 7_002, 7_003]
+        [
+            7_002, 7_004, 7_005, 7_001, 7_002, 7_003, 7_001, 7_002, 7_003, 7_004, 7_005, 7_001,
+            7_002, 7_003, 7_004, 7_005, 7_001, 7_002, 7_003
+        ]
     );
     let after = token_labels(&data);
     assert!(
@@ -188,7 +193,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     let (granted, refused) = approvals_of(&ev, mark);
     assert_eq!(granted, vec!["yk-7002", "yk-7004", "yk-7005"]);
     assert!(refused.is_empty(), "{refused:?}");
-    check_yubikey_sign_offs(&data, mark, 6);
+    check_yubikey_sign_offs(&data, mark, 11);
     let rewrapped: Vec<KeyBackup> = std::fs::read_dir(data.join("backups"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -223,6 +228,29 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     assert!(ev[mark..]
         .iter()
         .any(|e| matches!(e, Event::ShareSetVoided { .. })));
+    // The new set is verified before the ceremony closes: each custodian opened their share.
+    let verified: Vec<(&str, &str)> = ev[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ShareVerified {
+                set_id,
+                custodian_id,
+                ..
+            } => Some((set_id.as_str(), custodian_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    let s = set.0.as_str();
+    assert_eq!(
+        verified,
+        [
+            (s, "yk-7001"),
+            (s, "yk-7002"),
+            (s, "yk-7003"),
+            (s, "yk-7004"),
+            (s, "yk-7005")
+        ]
+    );
 
     // Emergency rotation of a signing key suspected compromised: replaced (and the
     // replacement backed up under the root KEK), the old key recorded compromised, its backup
@@ -252,6 +280,19 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
             r.stdout
         );
     }
+    // A signing key is not the root KEK: the verify step passes at once, asking nobody
+    // (only the approvers' cards were inserted), and says why.
+    assert_eq!(r.inserted, [7_001, 7_002, 7_003, 7_004, 7_005, 7_001]);
+    assert!(
+        r.stdout.contains("no new share set: the key rotated in this ceremony is not the root KEK, so every custodian's share is unchanged and nothing is verified"),
+        "{}",
+        r.stdout
+    );
+    let notes = events(&data)[mark..]
+        .iter()
+        .filter(|e| matches!(e, Event::Note { kind } if kind == "no_new_share_set"))
+        .count();
+    assert_eq!(notes, 1);
     let labels = token_labels(&data);
     assert!(
         labels.contains(&"keyrite-signing-key-r2".to_string()),

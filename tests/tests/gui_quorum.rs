@@ -146,6 +146,21 @@ async fn drive(s: &Session, cards: &mut Cards<'_>, seen: &mut Seen) -> String {
             "choose-key" => choose_key(s, seen).await,
             "approval" => approve(s, cards, seen).await,
             "exception-decision" => retry_after_refusal(s, seen).await,
+            "verify-share" => {
+                // A root KEK rotation's new share, sealed to the custodian's card: they open it.
+                let name = heading
+                    .split_once(" proves share ")
+                    .map(|(n, _)| n.to_string())
+                    .unwrap_or_else(|| panic!("heading {heading}"));
+                let serial = CUSTODIANS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, serial)| *serial)
+                    .unwrap_or_else(|| panic!("{name} is not a custodian"));
+                cards.insert(&name, serial);
+                s.type_into("#share-yubikey-pin", YK_PIN).await;
+                s.submit_prompt().await;
+            }
             "done" => {
                 let summary = s.text("#ceremony-summary").await;
                 s.activate("#ceremony-close").await;
@@ -434,11 +449,12 @@ async fn custodians_enrol_and_approve_a_root_kek_rotation_with_virtual_yubikeys_
     seen.checked_in.clear();
     s.start_ceremony(&script("key-rotation")).await;
     let summary = drive(&s, &mut cards, &mut seen).await;
-    assert_eq!(summary, "5 steps completed, 0 skipped, 1 exceptions.");
+    assert_eq!(summary, "6 steps completed, 0 skipped, 1 exceptions.");
     assert_eq!(
         cards.inserted,
-        [7_001, 7_002, 7_001, 7_002, 7_004],
-        "two approvers' cards for the refused request, three for the approved one"
+        [7_001, 7_002, 7_001, 7_002, 7_004, 7_001, 7_002, 7_003, 7_004, 7_005],
+        "two approvers' cards for the refused request, three for the approved one, then every \
+         custodian's to open their new share"
     );
     assert!(seen.mismatch_refused && seen.no_key_refused && seen.wrong_pin_refused);
     let too_few = seen

@@ -190,3 +190,27 @@ fn every_screen_text_a_script_quotes_is_shown_by_its_step() {
     }
     assert!(quoted >= 5, "only {quoted} quoted screen texts found");
 }
+
+/// Every shipped script that rotates a key has every custodian open their new share (when the
+/// root KEK was rotated) in a verify-shares step right after the rotation, before anything
+/// else is done with the keys.
+#[test]
+fn every_rotation_is_followed_by_a_verify_step_of_every_custodian() {
+    for name in ["key-rotation", "emergency-rotation"] {
+        let s = load(name);
+        let k = kinds(&s);
+        let rotate = k
+            .iter()
+            .position(|x| *x == ActionKind::Rotate)
+            .expect("a rotate step");
+        assert_eq!(k.get(rotate + 1), Some(&ActionKind::VerifyShares), "{name}");
+        let n = s.roles.custodians.expect("custodians declared").n();
+        assert!(
+            s.steps[rotate + 1]
+                .sign_offs
+                .iter()
+                .any(|so| so.role == Role::Custodian && so.needed(&s.roles) == n),
+            "{name}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! The share runner: `distribute-share` (each custodian is shown their share or takes it
-//! sealed with a passphrase) and `verify-shares` (each custodian proves they hold the share
+//! The share runner: `distribute-share` (a custodian enrolled with a YubiKey gets their share
+//! sealed to its 9d key; any other is shown their share or takes it sealed with a passphrase)
+//! and `verify-shares` (each custodian proves they hold the share
 //! issued: typed back, a sealed file and its passphrase, or opened with their YubiKey).
 //! The share set itself is the ceremony's ([`CeremonyRun::set`]): steps before and after
 //! this one make and read it.
@@ -21,6 +22,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
+mod sealed;
+use sealed::seal_to_enrolled;
+
 /// What the runner waits for.
 pub(super) enum ShareWait {
     Distribute,
@@ -31,9 +35,14 @@ fn bad(m: String) -> EngineError {
     EngineError::BadAnswer(m)
 }
 
-pub(super) fn start(run: &CeremonyRun, action: &Action) -> Result<Next<ShareWait>, Failure> {
+pub(super) fn start(run: &mut CeremonyRun, action: &Action) -> Result<Next<ShareWait>, Failure> {
     match action {
         Action::DistributeShare => {
+            if run.shares.is_some() {
+                if let Some(f) = seal_to_enrolled(run)? {
+                    return Ok(Next::Failed(f));
+                }
+            }
             // Every share is journaled as handed out (killed before the step's sign-offs
             // completed): nothing is lost and nothing is handed out twice.
             if run
@@ -53,6 +62,21 @@ pub(super) fn start(run: &CeremonyRun, action: &Action) -> Result<Next<ShareWait
         }
         Action::VerifyShares => {
             let Some(set) = run.set.as_ref().filter(|s| !s.void) else {
+                if rotated_earlier(run) {
+                    // The rotation step rotated a key other than the root KEK: the custodians'
+                    // shares are unchanged, so nobody is asked for anything.
+                    run.journal.append_with_details(
+                        Event::Note {
+                            kind: NO_NEW_SET_NOTE.into(),
+                        },
+                        json!({
+                            "ceremony_id": run.id,
+                            "step": run.step_id(),
+                            "reason": NO_NEW_SET_REASON,
+                        }),
+                    )?;
+                    return Ok(Next::Done);
+                }
                 return Err(StepFailure::refused("no share set of this ceremony to verify").into());
             };
             let missing = set.undistributed();
@@ -75,6 +99,21 @@ pub(super) fn start(run: &CeremonyRun, action: &Action) -> Result<Next<ShareWait
             StepFailure::refused(format!("action {} hands out no shares", action.kind())).into(),
         ),
     }
+}
+
+/// The journal note of a verify step after a rotation that made no new share set.
+pub(super) const NO_NEW_SET_NOTE: &str = "no_new_share_set";
+/// Its reason, shown on the step's result card.
+pub(super) const NO_NEW_SET_REASON: &str = "no new share set: the key rotated in this ceremony is not the root KEK, so every custodian's share is unchanged and nothing is verified";
+
+/// A rotate step comes before the current one (it made a share set only if it rotated the root
+/// KEK).
+fn rotated_earlier(run: &CeremonyRun) -> bool {
+    run.script
+        .steps
+        .iter()
+        .take(run.step)
+        .any(|s| s.action.kind() == crate::script::ActionKind::Rotate)
 }
 
 pub(super) fn prompt(w: &ShareWait, run: &CeremonyRun) -> Prompt {
@@ -219,6 +258,9 @@ pub(super) fn distribute(
     }
     if let Some(mem) = run.shares.as_mut() {
         mem.shares.retain(|s| s.index() != i);
+    }
+    if let Some(f) = seal_to_enrolled(run)? {
+        return Ok(Next::Failed(f));
     }
     if next_undistributed(run).is_none() {
         run.shares = None;

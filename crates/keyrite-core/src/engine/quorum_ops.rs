@@ -332,6 +332,8 @@ fn hand_out_sealed(run: &mut CeremonyRun, r: &RootKekRotation) -> Result<(), Ste
         set.distributed
             .insert(s.index, Some(path.display().to_string()));
         set.holders.insert(s.index, s.custodian_id.clone());
+        // Named on the result card as "sealed to NAME's YubiKey (serial N)".
+        let holder = register::get(run.journal.store(), &s.custodian_id)?.map(|c| c.record);
         run.journal.append_with_details(
             Event::ShareDistributed {
                 ceremony_id: run.id.clone(),
@@ -342,7 +344,12 @@ fn hand_out_sealed(run: &mut CeremonyRun, r: &RootKekRotation) -> Result<(), Ste
                 sealed_file: Some(path.display().to_string()),
                 sealed_sha256: Some(hex::encode(Sha256::digest(&s.sealed))),
             },
-            json!({"sealed_to": "the custodian's YubiKey (9d)", "fingerprint": s.fingerprint}),
+            json!({
+                "sealed_to": "the custodian's YubiKey (9d)",
+                "fingerprint": s.fingerprint,
+                "custodian_name": holder.as_ref().map(|h| h.name.clone()),
+                "yubikey_serial": holder.as_ref().map(|h| h.yubikey_serial),
+            }),
         )?;
     }
     // A later verify-shares step asks each holder to open their share with their card.

@@ -18,6 +18,9 @@ pub const FINGERPRINT_WORDS: usize = 8;
 pub const HOST_COPY_ERASED: &str = "host copy erased";
 /// What the script quotes for a destroyed key that a fresh search no longer finds.
 pub const KEY_GONE: &str = "key no longer on the token";
+/// What the script quotes for a share sealed to its custodian's YubiKey ("sealed to NAME's
+/// YubiKey (serial N)").
+const SEALED_TO: &str = "sealed to";
 
 /// The texts a result card shows for a step whose action is `kind` and which scripts may quote
 /// in bold ("the screen says **\"…\"**"); `N` stands for a share number. A test checks every
@@ -26,7 +29,8 @@ pub fn promised_texts(kind: crate::script::ActionKind) -> &'static [&'static str
     use crate::script::ActionKind as K;
     match kind {
         K::GenerateAndSplitRootKek => &[HOST_COPY_ERASED],
-        K::VerifyShares => &["share N verifies"],
+        K::DistributeShare => &[SEALED_TO],
+        K::VerifyShares => &["share N verifies", "no new share set"],
         K::Destroy => &[KEY_GONE],
         _ => &[],
     }
@@ -173,9 +177,19 @@ fn lines_of(event: &Event, details: &Value, out: &mut Vec<ResultLine>) {
             if *shown || sealed_file.is_some() || card.is_none() {
                 out.push(line(
                     &format!("Share {index}"),
-                    match sealed_file {
-                        Some(f) => format!("sealed for {custodian_id} to {f}"),
-                        None => format!("shown to {custodian_id}"),
+                    match (
+                        sealed_file,
+                        details.get("yubikey_serial").and_then(Value::as_u64),
+                    ) {
+                        (Some(f), Some(serial)) => format!(
+                            "{SEALED_TO} {}'s YubiKey (serial {serial}) into {f}",
+                            details
+                                .get("custodian_name")
+                                .and_then(Value::as_str)
+                                .unwrap_or(custodian_id)
+                        ),
+                        (Some(f), None) => format!("sealed for {custodian_id} to {f}"),
+                        (None, _) => format!("shown to {custodian_id}"),
                     },
                 ));
             }
@@ -203,6 +217,13 @@ fn lines_of(event: &Event, details: &Value, out: &mut Vec<ResultLine>) {
                 promised_texts(crate::script::ActionKind::VerifyShares)[0]
                     .replace('N', &index.to_string())
             ),
+        )),
+        Event::Note { kind } if kind == super::handout::NO_NEW_SET_NOTE => out.push(line(
+            "Shares",
+            details
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or(super::handout::NO_NEW_SET_REASON),
         )),
         Event::BackupMade {
             key_id,
@@ -287,68 +308,4 @@ impl CeremonyRun {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_root_kek_import_reads_its_attributes_and_check_value() {
-        let ev = json!({"attributes": [
-            {"attribute": "CKA_SENSITIVE", "actual": "true", "ok": true},
-            {"attribute": "CKA_EXTRACTABLE", "actual": "false", "ok": true},
-        ], "kcv": "3b7511c93bb13744"});
-        let mut out = Vec::new();
-        lines_of(
-            &Event::KeyImported {
-                key_id: "k".into(),
-                label: "keyrite-root-kek".into(),
-                cka_id: "ab".into(),
-                token_serial: "1".into(),
-                algorithm: "aes-256".into(),
-                source: "s".into(),
-            },
-            &json!({ "evidence": ev }),
-            &mut out,
-        );
-        assert_eq!(
-            out,
-            vec![
-                line("Key", "keyrite-root-kek (aes-256), CKA_ID ab"),
-                line(
-                    "Attributes",
-                    "sensitive yes, extractable no; all 2 read back as the policy requires"
-                ),
-                line("Key check value", "3b7511c93bb13744"),
-            ]
-        );
-    }
-
-    #[test]
-    fn an_attribute_off_policy_is_named() {
-        let ev = json!({"attributes": [
-            {"attribute": "CKA_EXTRACTABLE", "actual": "true", "ok": false},
-        ]});
-        assert_eq!(
-            attribute_summary(&ev).as_deref(),
-            Some("extractable yes; NOT as the policy requires: CKA_EXTRACTABLE")
-        );
-    }
-
-    #[test]
-    fn a_destroy_without_an_empty_search_is_not_called_gone() {
-        let mut out = Vec::new();
-        let destroyed = |remaining: u64| Event::KeyDestroyed {
-            key_id: "k".into(),
-            token_serial: "1".into(),
-            cka_id: "ab".into(),
-            proof: json!({ "remaining_with_label": remaining, "remaining_with_id": 0 }),
-        };
-        lines_of(&destroyed(0), &Value::Null, &mut out);
-        lines_of(&destroyed(1), &Value::Null, &mut out);
-        assert_eq!(out[0].value, format!("k: {KEY_GONE}"));
-        assert_eq!(
-            out[1].value,
-            "k: the search after the destroy did not prove it gone"
-        );
-    }
-}
+mod tests;

@@ -1,11 +1,14 @@
 //! Test fixture: virtual YubiKeys through the real stack — the `yubikey` crate →
 //! libpcsclite → pcscd → vpcd → `piv-sim` (a software PIV card).
 //!
-//! The fixture needs root (CI runs as root): it creates the network namespace `keyrite-pcsc`
-//! so vpcd's TCP listener (0.0.0.0:35963/35964) never faces a real network, starts
-//! `pcscd --foreground` inside it (the unix socket /run/pcscd/pcscd.comm stays reachable),
-//! and starts one `piv-sim` per inserted card inside it. Everything is stopped on drop.
-//! If a pcscd is already running it is reused and the simulators run in the host namespace.
+//! The fixture needs root (CI runs as root). Each test process gets its own pcscd, so test
+//! binaries run at the same time never share one: pcscd starts in a private mount namespace
+//! where /run/pcscd (its socket and pid file, fixed in pcsc-lite 1.9) is this process's own
+//! directory, and in its own network namespace `keyrite-pcsc-<pid>` so vpcd's TCP listener
+//! (0.0.0.0:35963/35964) neither faces a real network nor collides with another harness's.
+//! The process and every program it starts (the `keyrite` CLI, the desktop app) reach it through
+//! `PCSCLITE_CSOCK_NAME`. One `piv-sim` per inserted card runs in that network namespace.
+//! Everything is stopped on drop, also when pcscd does not come up.
 //!
 //! Every card attests its keys under the harness's test attestation CA (`piv-sim make-ca`,
 //! trusted with [`Harness::attestation_trust`]) unless inserted with other [`SimOptions`].
@@ -16,6 +19,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use keyrite_core::custodian::attestation::AttestationTrust;
@@ -24,7 +28,24 @@ use keyrite_core::custodian::{list_cards, YubiKeyPiv};
 use keyrite_core::quorum::{approve, Approval, ApprovalRequest};
 use keyrite_core::secret::SecretBytes;
 
-const NETNS: &str = "keyrite-pcsc";
+/// This process's network namespace for pcscd and the simulators.
+fn netns() -> String {
+    format!("keyrite-pcsc-{}", std::process::id())
+}
+
+/// This process's pcscd directory (bound over /run/pcscd in pcscd's mount namespace). Fixed per
+/// process, because libpcsclite reads `PCSCLITE_CSOCK_NAME` once per process; the harnesses of
+/// one process run one after the other (`serial(piv)`) and reuse it.
+fn pcscd_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("keyrite-pcscd-{}", std::process::id()));
+        // Set before this process's first PC/SC call; inherited by the programs it starts.
+        std::env::set_var("PCSCLITE_CSOCK_NAME", d.join("pcscd.comm"));
+        d
+    })
+    .clone()
+}
 
 /// The workspace root: the nearest ancestor of the test crate holding `Cargo.lock` (this file
 /// is shared by the core's tests and, through `#[path]`, by `tests/`).
@@ -102,6 +123,7 @@ impl Harness {
         let bin = piv_sim_bin();
         let dir = tempfile::tempdir().unwrap();
         make_ca(&bin, &dir.path().join("attestation-ca"), TEST_ROOT);
+        let run_dir = pcscd_dir();
         if pcscd_answers() {
             return Self {
                 pcscd: None,
@@ -111,34 +133,49 @@ impl Harness {
                 dir,
             };
         }
-        // `ip netns add` fails harmlessly when the namespace exists from an earlier run.
+        let ns = netns();
+        // `ip netns add` fails harmlessly when the namespace exists from an earlier harness.
         let _ = Command::new("ip")
-            .args(["netns", "add", NETNS])
+            .args(["netns", "add", &ns])
             .stderr(Stdio::null())
             .status();
         let up = Command::new("ip")
-            .args(["netns", "exec", NETNS, "ip", "link", "set", "lo", "up"])
+            .args(["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])
             .status()
             .expect("ip netns exec (needs root and iproute2)");
-        assert!(up.success(), "could not bring up loopback in netns {NETNS}");
-        let pcscd = Command::new("ip")
-            .args(["netns", "exec", NETNS, "pcscd", "--foreground"])
+        assert!(up.success(), "could not bring up loopback in netns {ns}");
+        // A socket or pid file left by a pcscd of this directory that was killed: pcscd would
+        // take it for a running one.
+        for f in ["pcscd.comm", "pcscd.pid"] {
+            let _ = std::fs::remove_file(run_dir.join(f));
+        }
+        std::fs::create_dir_all(&run_dir).expect("create this process's pcscd directory");
+        std::fs::create_dir_all("/run/pcscd").expect("create /run/pcscd (the mount point)");
+        // unshare and sh exec: the child is pcscd itself, so SIGTERM reaches it.
+        let pcscd = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$0\" /run/pcscd && exec ip netns exec \"$1\" pcscd --foreground")
+            .arg(&run_dir)
+            .arg(&ns)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start pcscd");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !pcscd_answers() {
-            assert!(Instant::now() < deadline, "pcscd did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
+            .expect("start pcscd (needs unshare from util-linux)");
+        // Owned by the harness before the wait: a pcscd that never answers is stopped on drop
+        // (when the assertion below unwinds) instead of being left running for the next test.
+        let harness = Self {
             pcscd: Some(pcscd),
             in_netns: true,
             sims: vec![],
             bin,
             dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !pcscd_answers() {
+            assert!(Instant::now() < deadline, "pcscd did not come up");
+            std::thread::sleep(Duration::from_millis(100));
         }
+        harness
     }
 
     /// The file holding the identity named `name`.
@@ -177,7 +214,7 @@ impl Harness {
     pub fn insert_with(&mut self, name: &str, serial: u32, reader: u16, opts: &SimOptions) {
         let mut cmd = if self.in_netns {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", NETNS]).arg(&self.bin);
+            c.args(["netns", "exec", &netns()]).arg(&self.bin);
             c
         } else {
             Command::new(&self.bin)
@@ -252,7 +289,14 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        self.stop_pcscd();
+        if self.stop_pcscd() {
+            // Nothing runs in them any more; the next harness of this process makes them again.
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &netns()])
+                .stderr(Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir(pcscd_dir());
+        }
     }
 }
 
