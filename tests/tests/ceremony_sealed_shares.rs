@@ -235,3 +235,136 @@ fn root_key_generation_seals_each_share_to_its_custodians_yubikey_and_recovers_f
     let v = verify_record_against_journal(&data, &record);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
 }
+
+/// Issue 17's acceptance: the HSM is lost and the root KEK is recovered into a fresh token
+/// from three shares of mixed kinds — one sealed to its custodian's (virtual) YubiKey, one typed
+/// from the card, one passphrase-sealed file with its passphrase — and every backup comes back.
+/// Custodians 1-3 are enrolled, so their shares are sealed to their YubiKeys; the people in
+/// seats 4 and 5 are not, so theirs are handed out as the script's alternative (sealed to the
+/// passphrase; a card would carry the same text).
+#[test]
+#[serial(piv, softhsm)]
+fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
+    let mut h = Harness::start();
+    let t = TempData::new();
+    let data = t.path();
+    let dir = t.tmp.path();
+    run_plain(&data, &script("hsm-initialisation"), &answers(dir));
+    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
+    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+
+    // Seats 4 and 5 taken by people who hold no enrolled YubiKey.
+    let seats = |name: &str, extra: &str| {
+        let p = quorum_answers(dir, name, &[], &[], &[]);
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("\"C Four\", \"C Five\"]", "\"D Four\", \"D Five\"]");
+        assert!(text.contains("\"D Four\", \"D Five\"]"), "{text}");
+        std::fs::write(&p, format!("{text}{extra}")).unwrap();
+        p
+    };
+    let mark = events(&data).len();
+    let r = run_with_cards(
+        &t,
+        &mut h,
+        &script("root-key-generation"),
+        &seats("rootkey", ""),
+    );
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let mut sealed: Vec<(u8, String, Option<String>)> = Vec::new();
+    for e in &events(&data)[mark..] {
+        if let Event::ShareDistributed {
+            index,
+            custodian_id,
+            sealed_file,
+            ..
+        } = e
+        {
+            sealed.push((*index, custodian_id.clone(), sealed_file.clone()));
+        }
+    }
+    sealed.sort();
+    let kinds: Vec<(u8, &str)> = sealed.iter().map(|(i, c, _)| (*i, c.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "yk-7001"),
+            (2, "yk-7002"),
+            (3, "yk-7003"),
+            (4, "custodian-4"),
+            (5, "custodian-5")
+        ],
+        "shares 1-3 sealed to YubiKeys, 4-5 to the passphrase"
+    );
+    // What seat 4's holder types: the text of their share.
+    let four = {
+        let file = sealed[3].2.clone().expect("share 4's sealed file");
+        let bytes = std::fs::read(file).unwrap();
+        keyrite_core::shares::seal::open_with_passphrase(
+            &bytes,
+            &keyrite_core::secret::SecretText::new(keyrite_tests::ceremony::PASSPHRASE.into()),
+        )
+        .unwrap()
+    };
+    let kcv = std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            KeyBackup::decode("b", &std::fs::read_to_string(&p).ok()?).ok()
+        })
+        .find(|b| b.wrapping_key_label == "keyrite-root-kek")
+        .expect("a backup under the root KEK")
+        .wrapping_key_kcv;
+
+    // The HSM is lost.
+    std::fs::rename(data.join("softhsm"), dir.join("lost-hsm")).unwrap();
+    let mark = events(&data).len();
+    let present = format!(
+        "[[present.recover-root-kek]]\ncustodian = \"C One\"\nyubikey = true\n\
+         [[present.recover-root-kek]]\ncustodian = \"D Four\"\ntext = \"{}\"\n\
+         [[present.recover-root-kek]]\ncustodian = \"D Five\"\npassphrase = \"{}\"\n",
+        four.human_form().expose(),
+        keyrite_tests::ceremony::PASSPHRASE,
+    );
+    let r = run_with_cards(
+        &t,
+        &mut h,
+        &script("root-key-recovery"),
+        &seats("recover", &present),
+    );
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.inserted, vec![7_001], "only C One's card was needed");
+    assert!(
+        !r.stdout.contains(four.canonical_text().expose())
+            && !r.stdout.contains(four.human_form().expose()),
+        "the typed share was echoed"
+    );
+    assert_eq!(
+        token_labels(&data),
+        ["keyrite-record-signing", "keyrite-root-kek"],
+        "the root KEK and every backed-up key are back"
+    );
+    let opened: Vec<(u8, String)> = events(&data)[mark..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ShareVerified {
+                index,
+                custodian_id,
+                ..
+            } => Some((*index, custodian_id.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        [
+            (1, "yk-7001".to_string()),
+            (4, "custodian-4".to_string()),
+            (5, "custodian-5".to_string())
+        ]
+    );
+    record_prints_kek(&data, "root-key-recovery", &kcv);
+    let v = verify_record_against_journal(&data, &record_of(&data, "root-key-recovery"));
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}
