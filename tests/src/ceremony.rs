@@ -102,6 +102,33 @@ pub fn record_of(data: &Path, ceremony: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no record of a {ceremony} ceremony"))
 }
 
+/// `keyrite ceremony run SCRIPT --answers ANSWERS` on the data directory `data`.
+pub fn run_answered(data: &Path, script: &Path, answers: &Path) -> std::process::Output {
+    crate::keyrite(
+        data,
+        &[
+            "ceremony",
+            "run",
+            script.to_str().expect("utf-8 path"),
+            "--answers",
+            answers.to_str().expect("utf-8 path"),
+        ],
+    )
+}
+
+/// [`run_answered`], which must complete; its standard output.
+pub fn run_answered_ok(data: &Path, script: &Path, answers: &Path) -> String {
+    let o = run_answered(data, script, answers);
+    assert!(
+        o.status.success(),
+        "{}: {}{}",
+        script.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// `keyrite record verify RECORD --journal DATA/journal.sqlite`: the full verdict.
 pub fn verify_record_against_journal(data: &Path, record: &Path) -> std::process::Output {
     crate::keyrite(

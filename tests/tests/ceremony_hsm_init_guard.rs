@@ -16,16 +16,7 @@ use serial_test::serial;
 use std::path::Path;
 
 fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
-    keyrite(
-        data,
-        &[
-            "ceremony",
-            "run",
-            script(name).to_str().unwrap(),
-            "--answers",
-            ans.to_str().unwrap(),
-        ],
-    )
+    keyrite_tests::ceremony::run_answered(data, &script(name), ans)
 }
 
 fn token_keys(data: &Path) -> String {

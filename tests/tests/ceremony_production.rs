@@ -91,6 +91,8 @@ fn software_token_is_refused_in_production_before_any_operation() {
         &[("SOFTHSM2_CONF", conf.to_str().unwrap())],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // The refusal is all it prints: no checklist, no header of a ceremony that never started.
+    assert_eq!(stdout(&o), "");
     let err = stderr(&o);
     assert!(
         err.starts_with(

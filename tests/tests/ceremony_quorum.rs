@@ -21,6 +21,7 @@ use keyrite_core::journal::{Event, Journal};
 use keyrite_core::script::Script;
 use keyrite_core::secret::SecretText;
 use keyrite_tests::ceremony::events;
+use keyrite_tests::ceremony::run_answered_ok;
 use keyrite_tests::ceremony::{
     answers, record_of, record_prints_kek, script, verify_record_against_journal,
 };
@@ -30,20 +31,6 @@ use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTOD
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
-
-fn run_plain(data: &Path, script: &Path, answers: &Path) {
-    let o = keyrite(
-        data,
-        &[
-            "ceremony",
-            "run",
-            script.to_str().unwrap(),
-            "--answers",
-            answers.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-}
 
 /// key-generation-and-backup without its backup step, for a key named `label`: a key the
 /// retention guard lets go.
@@ -89,9 +76,9 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         "root-key-generation",
         "key-generation-and-backup",
     ] {
-        run_plain(&data, &script(name), &base);
+        run_answered_ok(&data, &script(name), &base);
     }
-    run_plain(
+    run_answered_ok(
         &data,
         &generation_without_backup(dir, "keyrite-temp-key"),
         &base,

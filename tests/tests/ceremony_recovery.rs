@@ -20,27 +20,13 @@ use keyrite_core::script::Script;
 use keyrite_core::secret::{SecretBytes, SecretText};
 use keyrite_core::shares::seal::open_with_passphrase;
 use keyrite_core::shares::Share;
+use keyrite_tests::ceremony::run_answered_ok;
 use keyrite_tests::ceremony::{answers, script, PASSPHRASE};
 use keyrite_tests::ceremony::{events, record_of, verify_record_against_journal};
 use keyrite_tests::quorum::token_labels;
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
-
-fn run_cli(data: &Path, script: &Path, answers: &Path) -> String {
-    let o = keyrite(
-        data,
-        &[
-            "ceremony",
-            "run",
-            script.to_str().unwrap(),
-            "--answers",
-            answers.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    stdout(&o)
-}
 
 /// What root-key-generation left: the set id and each custodian's share (index 1..=5 is
 /// `custodian-i`, C One … C Five), read back from the sealed files as the custodians would
@@ -66,7 +52,7 @@ fn generated(t: &TempData) -> Issued {
     let data = t.path();
     let ans = answers(t.tmp.path());
     for name in ["hsm-initialisation", "root-key-generation"] {
-        run_cli(&data, &script(name), &ans);
+        run_answered_ok(&data, &script(name), &ans);
     }
     let set_id = events(&data)
         .into_iter()
@@ -438,7 +424,7 @@ fn recovery_through_the_cli_from_an_answers_file() {
     ));
     let ans = t.tmp.path().join("recover.answers.toml");
     std::fs::write(&ans, text).unwrap();
-    let out = run_cli(&data, &script("root-key-recovery"), &ans);
+    let out = run_answered_ok(&data, &script("root-key-recovery"), &ans);
     assert!(out.contains("share 5: C Five (custodian-5)"), "{out}");
     for s in &issued.shares {
         assert!(

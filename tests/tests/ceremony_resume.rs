@@ -69,16 +69,7 @@ fn token_keys(data: &Path) -> BTreeSet<(String, String)> {
 
 /// Runs `script` unattended to its end; its output.
 fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
-    keyrite(
-        data,
-        &[
-            "ceremony",
-            "run",
-            script(name).to_str().unwrap(),
-            "--answers",
-            ans.to_str().unwrap(),
-        ],
-    )
+    keyrite_tests::ceremony::run_answered(data, &script(name), ans)
 }
 
 /// The unattended root-key-generation command on `data` (SoftHSM2 found through the data

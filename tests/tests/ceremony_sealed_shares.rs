@@ -16,28 +16,28 @@ use keyrite_core::inventory::custodians as register;
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::operations::open_sealed_share;
 use keyrite_core::secret::SecretBytes;
+use keyrite_tests::ceremony::run_answered_ok;
 use keyrite_tests::ceremony::{
     answers, events, record_of, record_prints_kek, script, verify_record_against_journal,
 };
 use keyrite_tests::piv::Harness;
 use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS, YK_PIN};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_tests::{stderr, stdout, TempData};
 use serial_test::serial;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-fn run_plain(data: &Path, script: &Path, answers: &Path) {
-    let o = keyrite(
-        data,
-        &[
-            "ceremony",
-            "run",
-            script.to_str().unwrap(),
-            "--answers",
-            answers.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+/// The root KEK's check value, as the backups made under it record it.
+fn root_kek_kcv(data: &Path) -> String {
+    std::fs::read_dir(data.join("backups"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            KeyBackup::decode("b", &std::fs::read_to_string(&p).ok()?).ok()
+        })
+        .find(|b| b.wrapping_key_label == "keyrite-root-kek")
+        .expect("a backup under the root KEK")
+        .wrapping_key_kcv
 }
 
 /// Opens `file` on the card `serial` as custodian `holder` (their enrolled record).
@@ -71,7 +71,7 @@ fn root_key_generation_seals_each_share_to_its_custodians_yubikey_and_recovers_f
     let t = TempData::new();
     let data = t.path();
     let dir = t.tmp.path();
-    run_plain(&data, &script("hsm-initialisation"), &answers(dir));
+    run_answered_ok(&data, &script("hsm-initialisation"), &answers(dir));
 
     // The five custodians enrol before the root key exists.
     let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
@@ -196,15 +196,7 @@ fn root_key_generation_seals_each_share_to_its_custodians_yubikey_and_recovers_f
 
     // The HSM is lost; three custodians open their sealed files on their cards and the root
     // KEK is rebuilt into a fresh token, with its recorded check value.
-    let kcv = std::fs::read_dir(data.join("backups"))
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            KeyBackup::decode("b", &std::fs::read_to_string(&p).ok()?).ok()
-        })
-        .find(|b| b.wrapping_key_label == "keyrite-root-kek")
-        .expect("the record-signing key's backup under the root KEK")
-        .wrapping_key_kcv;
+    let kcv = root_kek_kcv(&data);
     std::fs::rename(data.join("softhsm"), dir.join("lost-hsm")).unwrap();
     let mark = events(&data).len();
     let ans = quorum_answers(
@@ -249,7 +241,7 @@ fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
     let t = TempData::new();
     let data = t.path();
     let dir = t.tmp.path();
-    run_plain(&data, &script("hsm-initialisation"), &answers(dir));
+    run_answered_ok(&data, &script("hsm-initialisation"), &answers(dir));
     let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
     let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
@@ -307,15 +299,7 @@ fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
         )
         .unwrap()
     };
-    let kcv = std::fs::read_dir(data.join("backups"))
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            KeyBackup::decode("b", &std::fs::read_to_string(&p).ok()?).ok()
-        })
-        .find(|b| b.wrapping_key_label == "keyrite-root-kek")
-        .expect("a backup under the root KEK")
-        .wrapping_key_kcv;
+    let kcv = root_kek_kcv(&data);
 
     // The HSM is lost.
     std::fs::rename(data.join("softhsm"), dir.join("lost-hsm")).unwrap();

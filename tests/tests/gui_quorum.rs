@@ -13,6 +13,7 @@
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::words::short_words;
+use keyrite_tests::ceremony::run_answered_ok;
 use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
 use keyrite_tests::gui::Session;
 use keyrite_tests::piv::Harness;
@@ -396,20 +397,6 @@ async fn retry_after_refusal(s: &Session, seen: &mut Seen) {
     s.submit_prompt().await;
 }
 
-fn run_cli(data: &Path, script: &Path, answers: &Path) {
-    let o = keyrite(
-        data,
-        &[
-            "ceremony",
-            "run",
-            script.to_str().unwrap(),
-            "--answers",
-            answers.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root (virtual YubiKeys), an X display and tauri-driver: run under xvfb-run with --ignored"]
 #[serial(piv, softhsm)]
@@ -424,7 +411,7 @@ async fn custodians_enrol_and_approve_a_root_kek_rotation_with_virtual_yubikeys_
         "root-key-generation",
         "key-generation-and-backup",
     ] {
-        run_cli(&data, &script(name), &base);
+        run_answered_ok(&data, &script(name), &base);
     }
     let mark = events(&data).len();
     let cli_records = records(&data);

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 mod by_hand;
-use by_hand::{by_hand, parse_by_hand, print_checklist, ByHand, BY_HAND_HELP};
+use by_hand::{by_hand, checklist_lines, parse_by_hand, ByHand, BY_HAND_HELP};
 
 /// `ceremony run SCRIPT [--answers FILE]`: starts, or resumes the unfinished ceremony of
 /// the same script.
@@ -67,10 +67,13 @@ pub fn run(globals: &Globals, script: &Path, answers: Option<&Path>) -> anyhow::
             c
         }
         None => {
-            if file.is_none() {
-                print_checklist(&env, &script);
-            }
+            // Read before the engine takes the environment, printed only once it accepted the
+            // start: a refusal (production, a software token) is all a refused run prints.
+            let checklist = file.is_none().then(|| checklist_lines(&env, &script));
             let c = Ceremony::start(env, journal, script, options)?;
+            for line in checklist.into_iter().flatten() {
+                println!("{line}");
+            }
             let st = c.status();
             println!("Ceremony {}: {}", st.ceremony_id, st.script_title);
             println!("Script SHA-256: {}", st.script_sha256);

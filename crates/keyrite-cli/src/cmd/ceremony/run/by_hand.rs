@@ -74,13 +74,16 @@ pub(super) fn by_hand(c: &mut Ceremony, act: ByHand) -> anyhow::Result<()> {
 }
 
 /// The pre-start checklist (the core's, as the window shows it): people, materials, token.
-pub(super) fn print_checklist(env: &keyrite_core::environment::Environment, script: &Script) {
+pub(super) fn checklist_lines(
+    env: &keyrite_core::environment::Environment,
+    script: &Script,
+) -> Vec<String> {
     let tokens = env
         .load_module()
         .map_err(|e| e.to_string())
         .and_then(|m| m.tokens().map_err(|e| e.to_string()));
     let selector = env.token_selector();
-    println!("Before starting \"{}\":", script.title);
+    let mut lines = vec![format!("Before starting \"{}\":", script.title)];
     for i in keyrite_core::view::checklist(
         script,
         tokens.as_deref().map_err(Clone::clone),
@@ -91,6 +94,7 @@ pub(super) fn print_checklist(env: &keyrite_core::environment::Environment, scri
             keyrite_core::view::CheckState::Bring => "CHECK",
             keyrite_core::view::CheckState::Blocked => "BLOCKED",
         };
-        println!("  [{mark}] {}", i.what);
+        lines.push(format!("  [{mark}] {}", i.what));
     }
+    lines
 }
