@@ -197,6 +197,26 @@ fn production_refuses_every_token_change_in_the_core_before_any_pin() {
     // Reading stays available in production (it stops here only at the software token).
     let out = keyrite_with_env(&prod_data, &["--profile", p, "hsm", "info"], &env);
     assert!(ok(&out).contains("Mode:   production\n"));
+    // … and says, in the core's words (the desktop's HSM panel shows the same sentence), that
+    // ceremonies would refuse the profile's token.
+    let verdict = ok(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("Profile's token: "))
+        .map(str::to_string);
+    let verdict = verdict.unwrap_or_else(|| panic!("{}", ok(&out)));
+    assert!(
+        verdict.starts_with("Slot ")
+            && verdict.contains(": HSM identity check refused token ")
+            && verdict.ends_with(
+                "it is a software token (SoftHSM project SoftHSM v2) whose keys live in host \
+                 files; production needs a hardware HSM; no operation was performed."
+            ),
+        "{verdict}"
+    );
+    let json = keyrite_with_env(&prod_data, &["--profile", p, "hsm", "info", "--json"], &env);
+    let json: serde_json::Value = serde_json::from_str(&ok(&json)).unwrap();
+    assert_eq!(json["profile_token"]["verdict"], "refused");
+    assert_eq!(json["profile_token"]["text"], verdict.as_str());
 }
 
 #[test]

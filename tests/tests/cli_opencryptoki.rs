@@ -99,8 +99,9 @@ fn listed_initialised_with_its_factory_so_pin_and_never_reinitialised() {
     assert_eq!(
         ok(&o),
         format!(
-            "Mode:   rehearsal\nModule: {}\n\nSlot 0: uninitialised token (Linux)\n",
-            m.display()
+            "Mode:   rehearsal\nModule: {m}\nProfile's token: No token labelled \"keyrite\" in \
+             PKCS#11 module {m}; present tokens: none.\n\nSlot 0: uninitialised token (Linux)\n",
+            m = m.display()
         )
     );
 
@@ -171,10 +172,12 @@ fn listed_initialised_with_its_factory_so_pin_and_never_reinitialised() {
     let text = ok(&o);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        lines[..8],
+        lines[..9],
         [
             "Mode:   rehearsal",
             &format!("Module: {}", m.display()),
+            "Profile's token: Slot 0: the token labelled \"keyrite\" is used without a pinned \
+             identity (no [hsm.expect]): rehearsal accepts it, production would refuse it.",
             "",
             "Slot 0: keyrite",
             "  Manufacturer: IBM Corp.",
@@ -184,7 +187,7 @@ fn listed_initialised_with_its_factory_so_pin_and_never_reinitialised() {
         ],
         "{text}"
     );
-    let clock = lines[8]
+    let clock = lines[9]
         .strip_prefix("  Unreadable:   utcTime (the token's clock): \"")
         .and_then(|r| r.strip_suffix("........\" is not 16 digits YYYYMMDDhhmmss00"))
         .unwrap_or_else(|| panic!("{text}"));
@@ -197,7 +200,7 @@ fn listed_initialised_with_its_factory_so_pin_and_never_reinitialised() {
         "{clock}"
     );
     assert_eq!(
-        lines[9..],
+        lines[10..],
         [
             "  Software:     yes: keys live in host files (rehearsal only)",
             "  Flags:        user PIN set, login required, has RNG",

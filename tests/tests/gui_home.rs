@@ -37,6 +37,26 @@ async fn home_screen_shows_rehearsal_banner_and_hsm_panel_lists_the_rehearsal_to
         .unwrap();
     assert_eq!(manufacturer, "SoftHSM project");
 
+    // The profile's token and the identity check's verdict on it: the core's sentence, the one
+    // `keyrite hsm info` prints for the same data directory (amber: rehearsal, not pinned).
+    let cli = keyrite_tests::keyrite(&data.path(), &["hsm", "info"]);
+    let cli = keyrite_tests::stdout(&cli);
+    let line = cli
+        .lines()
+        .find_map(|l| l.strip_prefix("Profile's token: "))
+        .unwrap_or_else(|| panic!("no profile token line in:\n{cli}"));
+    assert!(line.contains("is used without a pinned identity"), "{line}");
+    assert_eq!(s.text("#hsm-profile-token").await, line);
+    let verdict = s.wait("#hsm-profile-token").await;
+    assert_eq!(
+        verdict.attr("data-verdict").await.unwrap().as_deref(),
+        Some("unpinned")
+    );
+    assert_eq!(
+        verdict.attr("class").await.unwrap().as_deref(),
+        Some("warn")
+    );
+
     // "Skip to the screen" moves focus into the current screen and keeps the route (it used
     // to follow its #screen link to Home).
     s.shortcut('2').await;

@@ -82,6 +82,21 @@ async fn home_shows_the_verified_head_the_cli_prints_inventory_due_and_ceremonie
         rows[0].attr("data-ceremony-id").await.unwrap().as_deref(),
         Some("rotate-2026-06")
     );
+    // The same list, in the same order, as `keyrite journal ceremonies` (one core function).
+    let cli = keyrite(&data.path(), &["journal", "ceremonies", "--json"]);
+    assert!(cli.status.success(), "{}", stderr(&cli));
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("JSON list");
+    let cli_ids: Vec<&str> = cli
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["ceremony_id"].as_str().expect("id"))
+        .collect();
+    let mut window_ids = Vec::new();
+    for r in &rows {
+        window_ids.push(r.attr("data-ceremony-id").await.unwrap().unwrap());
+    }
+    assert_eq!(window_ids, cli_ids);
     let root = s.text("tr[data-ceremony-id='root-2026-05']").await;
     assert!(root.contains("root-key"), "{root}");
     assert!(root.contains("completed"), "{root}");

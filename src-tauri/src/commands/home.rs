@@ -3,7 +3,7 @@
 use super::environment;
 use crate::state::AppState;
 use keyrite_core::hsm::Pkcs11Module;
-use keyrite_core::view::{AppStatus, HsmView};
+use keyrite_core::view::{self, AppStatus, HsmView};
 
 /// Mode, site, data directory and startup problems.
 #[tauri::command]
@@ -45,8 +45,5 @@ pub fn hsm_tokens(state: tauri::State<'_, AppState>) -> Result<HsmView, String> 
     let module: &Pkcs11Module = guard
         .as_ref()
         .ok_or_else(|| "internal error: the HSM module is not loaded".to_string())?;
-    Ok(HsmView {
-        module: module.path().display().to_string(),
-        tokens: module.tokens().map_err(|e| e.to_string())?,
-    })
+    view::hsm_view(env, module).map_err(|e| e.to_string())
 }

@@ -74,20 +74,8 @@ pub fn ceremonies_recent(
     let Some(j) = j else {
         return Ok(Vec::new());
     };
-    let size = j.head().size;
-    let mut events = Vec::new();
-    if size > 0 {
-        j.for_each_entry(0, size - 1, |e| {
-            if let Ok(ev) = e.event() {
-                events.push((e.seq, e.time.to_rfc3339(), ev));
-            }
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
-    }
-    let mut list = view::ceremonies(&events);
-    list.truncate(limit.unwrap_or(10));
-    Ok(list)
+    // The same core function as `keyrite journal ceremonies`, through the journal's index.
+    view::recent_ceremonies(&j, limit.unwrap_or(10)).map_err(|e| e.to_string())
 }
 
 /// How far ahead "due soon" looks.

@@ -494,7 +494,16 @@ module: string,
 /**
  * Tokens in the module's slots.
  */
-tokens: Array<TokenSummary>, };
+tokens: Array<TokenSummary>, 
+/**
+ * The token the site profile selects and its identity verdict (`view::hsm`).
+ */
+profile_token: ProfileToken, };
+
+/**
+ * What the identity check says about the token the profile selects.
+ */
+export type IdentityVerdict = "no-selection" | "not-found" | "pinned" | "unpinned" | "refused";
 
 /**
  * The inventory with rotation due dates.
@@ -734,6 +743,27 @@ role: Role,
  * Credential fingerprint, if any.
  */
 credential_fingerprint: string | null, };
+
+/**
+ * The token the site profile selects, checked as a ceremony would check it.
+ */
+export type ProfileToken = { 
+/**
+ * How the profile selects it (`labelled "…"` / `with serial "…"`), if it does.
+ */
+selection: string | null, 
+/**
+ * The slot it was found in.
+ */
+slot_id: number | null, 
+/**
+ * The verdict.
+ */
+verdict: IdentityVerdict, 
+/**
+ * The verdict in words, the same in both faces.
+ */
+text: string, };
 
 /**
  * What the engine asks for ([`Prompt`]) without its secrets: the share on screen is fetched

@@ -48,8 +48,15 @@ async function loadHsm(section: HTMLElement, body: HTMLElement): Promise<void> {
   section.dataset.state = "loading";
   try {
     const view = await hsmTokens();
+    // The core's identity verdict, in the words `keyrite hsm info` prints: green only when the
+    // token is the pinned HSM, red when ceremonies would refuse it.
+    const pt = view.profile_token;
+    const kind = pt.verdict === "pinned" ? "ok" : pt.verdict === "refused" ? "error" : "warn";
+    const verdict = message(kind, pt.text, "hsm-profile-token");
+    verdict.dataset.verdict = pt.verdict;
     body.replaceChildren(
       el("p", { id: "hsm-module", class: "muted" }, `PKCS#11 module: ${view.module}`),
+      verdict,
       el("div", { id: "hsm-tokens", class: "tokens" }, ...view.tokens.map(tokenCard)),
     );
     section.dataset.state = "ok";

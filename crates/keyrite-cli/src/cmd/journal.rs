@@ -46,6 +46,19 @@ pub enum JournalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The ceremonies most recently active, newest first (the desktop's home screen lists the
+    /// same).
+    Ceremonies {
+        /// How many to list.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Journal database (default: the data directory's).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign a checkpoint of the journal's head with the token's record-signing key and store it.
     Checkpoint {
         /// Journal database (default: the data directory's).
@@ -153,6 +166,27 @@ pub fn run(globals: &Globals, command: JournalCommand) -> anyhow::Result<ExitCod
                 print_verdict(&v);
             }
             Ok(exit::code(if v.ok { exit::OK } else { exit::INVALID }))
+        }
+        JournalCommand::Ceremonies { limit, db, json } => {
+            // A data directory without a journal has no ceremony yet (the home screen says
+            // the same); a --db that does not exist is an error.
+            let path = db_path(globals, db.clone())?;
+            let list = if db.is_none() && !path.exists() {
+                Vec::new()
+            } else {
+                let j = Journal::open_read_only(&path, &StoreOptions::default())?;
+                keyrite_core::view::recent_ceremonies(&j, limit)?
+            };
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                println!("No ceremony has been journaled yet.");
+            } else {
+                for c in &list {
+                    println!("{}", keyrite_core::view::ceremony_line(c));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         JournalCommand::Checkpoint { db, token } => {
             let db = match db {

@@ -115,7 +115,7 @@ pub(super) fn fields(body: &Value) -> (String, Option<String>) {
 }
 
 /// [`fields`] of stored body bytes (entries not yet indexed).
-fn fields_of(body: &[u8]) -> (String, Option<String>) {
+pub(super) fn fields_of(body: &[u8]) -> (String, Option<String>) {
     serde_json::from_slice::<Value>(body)
         .map(|v| fields(&v))
         .unwrap_or_default()

@@ -16,6 +16,7 @@ pub mod export;
 pub mod index;
 pub mod merkle;
 pub mod proof;
+mod recent;
 mod scan;
 pub mod time;
 pub mod verify;

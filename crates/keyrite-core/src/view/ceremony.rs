@@ -416,4 +416,6 @@ pub struct HsmView {
     pub module: String,
     /// Tokens in the module's slots.
     pub tokens: Vec<TokenSummary>,
+    /// The token the site profile selects and its identity verdict (`view::hsm`).
+    pub profile_token: super::hsm::ProfileToken,
 }

@@ -7,8 +7,10 @@
 
 mod answer;
 mod ceremony;
+mod hsm;
 mod journal;
 mod picker;
+mod recent;
 mod resume;
 mod shares;
 mod typescript;
@@ -18,6 +20,7 @@ pub use ceremony::{
     check_script_path, progress_text, AppStatus, CeremonyView, CheckView, HsmView, PromptView,
     ScriptView, ShareOnScreen,
 };
+pub use hsm::{hsm_view, profile_token, IdentityVerdict, ProfileToken};
 pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
     JournalHead, JournalVerdict,
@@ -26,6 +29,7 @@ pub use picker::{
     checklist, folder_choices, roles_needed, shipped_choices, shipped_script, CheckItem,
     CheckState, FolderScripts, ScriptChoice, ScriptRefused,
 };
+pub use recent::{ceremony_line, recent_ceremonies};
 pub use resume::{resume_script, unfinished, UnfinishedView};
 pub use shares::ShareCheck;
 pub use typescript::{typescript, GENERATED_TS};

@@ -8,18 +8,22 @@ use std::process::ExitCode;
 pub fn info(globals: &Globals, json: bool) -> anyhow::Result<ExitCode> {
     let env = globals.environment()?;
     let module = env.load_module()?;
-    let tokens = module.tokens()?;
+    // The same view the desktop's HSM panel shows (tokens, the profile's token, its identity
+    // verdict): one function in the core for both faces.
+    let view = keyrite_core::view::hsm_view(&env, &module)?;
     if json {
         print_json(&serde_json::json!({
             "mode": env.mode(),
             "module": module.path(),
-            "tokens": tokens,
+            "tokens": view.tokens,
+            "profile_token": view.profile_token,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("Mode:   {}", env.mode());
     println!("Module: {}", module.path().display());
-    for t in &tokens {
+    println!("Profile's token: {}", view.profile_token.text);
+    for t in &view.tokens {
         if !t.initialized {
             println!(
                 "\nSlot {}: uninitialised token ({})",
