@@ -352,3 +352,96 @@ fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
     let v = verify_record_against_journal(&data, &record_of(&data, "root-key-recovery"));
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
 }
+
+/// A kill in the middle of the YubiKey-sealed hand-out: root-key-generation with custodians
+/// 1-3 enrolled (their shares sealed to their cards) and seats 4-5 not, SIGKILLed right after
+/// the first sealed share is journaled. The shares were in memory only, so the resumed run
+/// must void the set (naming who holds a void sealed copy), destroy the root KEK that no
+/// complete share set protects, and make and hand out a new set — not stop at "no share set is
+/// in memory" (reported by a helper in an earlier session, not reproduced then).
+#[test]
+#[serial(piv, softhsm)]
+fn root_key_generation_killed_after_the_first_sealed_share_resumes_with_a_new_share_set() {
+    use keyrite_core::journal::crash_point::KILL_AT_JOURNAL_SIZE;
+    use keyrite_tests::quorum::run_with_cards_on;
+    let mut h = Harness::start();
+    let t = TempData::new();
+    let data = t.path();
+    let dir = t.tmp.path();
+    run_answered_ok(&data, &script("hsm-initialisation"), &answers(dir));
+    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
+    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let p = quorum_answers(dir, "rootkey", &[], &[], &[]);
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("\"C Four\", \"C Five\"]", "\"D Four\", \"D Five\"]");
+    assert!(text.contains("\"D Four\", \"D Five\"]"), "{text}");
+    std::fs::write(&p, text).unwrap();
+
+    // Where the first sealed share lands in the journal: an uninterrupted run on a copy.
+    let reference = TempData::new();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(reference.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = run_with_cards(&reference, &mut h, &script("root-key-generation"), &p);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let first_sealed = events(&reference.path())
+        .iter()
+        .position(|e| {
+            matches!(e, Event::ShareDistributed { custodian_id, .. } if custodian_id.starts_with("yk-"))
+        })
+        .expect("a share sealed to a YubiKey");
+
+    let size = (first_sealed + 1).to_string();
+    let r = run_with_cards_on(
+        &t,
+        &mut h,
+        &script("root-key-generation"),
+        &p,
+        &[],
+        &[(KILL_AT_JOURNAL_SIZE, size.as_str())],
+    );
+    assert_eq!(r.code, None, "killed: {}{}", r.stdout, r.stderr);
+    let killed = events(&data);
+    assert_eq!(killed.len(), first_sealed + 1);
+    assert!(matches!(
+        killed.last(),
+        Some(Event::ShareDistributed { custodian_id, .. }) if custodian_id == "yk-7001"
+    ));
+
+    let r = run_with_cards(&t, &mut h, &script("root-key-generation"), &p);
+    assert_eq!(r.code, Some(0), "resume: {}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("was not fully distributed before the interruption; its shares are lost; these copies are void and must be destroyed: share 1 held by yk-7001 (sealed file "),
+        "{}",
+        r.stdout
+    );
+    let after = events(&data);
+    let sets: Vec<&str> = after
+        .iter()
+        .filter_map(|e| match e {
+            Event::ShareDistributed { set_id, .. } => Some(set_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let new_set = *sets.last().unwrap();
+    assert_ne!(sets[0], new_set, "a new share set was made");
+    assert_eq!(
+        sets.iter().filter(|s| **s == new_set).count(),
+        5,
+        "every share of the new set handed out"
+    );
+    assert_eq!(
+        token_labels(&data),
+        ["keyrite-record-signing", "keyrite-root-kek"],
+        "one root KEK on the token"
+    );
+    let record = record_of(&data, "root-key-generation");
+    let v = verify_record_against_journal(&data, &record);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+}
