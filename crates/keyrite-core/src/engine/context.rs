@@ -164,6 +164,21 @@ impl HsmContext {
         })
     }
 
+    /// What `ceremony_started` states about the HSM: the vendor quirks and key policies in
+    /// force, and the serial of the token the profile selects (null: none initialised yet),
+    /// from which the record finds the root KEK in force in the journal.
+    pub(super) fn start_facts(
+        &self,
+        env: &Environment,
+        m: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        m.insert(
+            "hsm_data".into(),
+            crate::hsm::sitedata::evidence(env.profile()),
+        );
+        m.insert("token_serial".into(), self.token_serial().into());
+    }
+
     /// The serial of the ceremony's token, if it can be read.
     pub(super) fn token_serial(&self) -> Option<String> {
         self.module

@@ -420,3 +420,19 @@ pub struct CheckpointRef {
     /// The signed checkpoint text (also the QR code's content).
     pub text: String,
 }
+
+/// The root KEK in force on the ceremony's token, as the journal states it
+/// (`operations::kek_in_force`): at the start, and at the end when the ceremony changed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKekInForce {
+    /// The token's serial journaled with `ceremony_started` (`details.token_serial`); `None`
+    /// when no initialised token answered to the profile's selector then (a fresh HSM).
+    pub token_serial: Option<String>,
+    /// The root KEK in force when the ceremony started (`None`: none yet).
+    pub at_start: Option<crate::operations::kek_in_force::JournaledKek>,
+    /// The root KEK in force after the ceremony's own entries (`None`: none).
+    pub at_end: Option<crate::operations::kek_in_force::JournaledKek>,
+    /// The token the end state is about (changes when the ceremony initialised a token).
+    pub end_token_serial: Option<String>,
+}
