@@ -63,7 +63,14 @@ impl HsmContext {
             // A fresh HSM: its token gets the label from this ceremony's hsm-init step, which
             // chooses it (the pinned identity in production, the one uninitialised token in
             // rehearsal) and checks it before and after C_InitToken.
-            Err(HsmError::TokenNotFound { .. }) if initialises => {}
+            Err(HsmError::TokenNotFound { .. }) if initialises => {
+                // Production initialises the pinned token only: it must be singled out now,
+                // before anything is journaled (none, or several, is refused here).
+                if let (true, Some(e)) = (production, env.profile().hsm.expect.as_ref()) {
+                    let t = crate::hsm::init::select_pinned(&module, e)?;
+                    crate::hsm::init::check_serial_pinnable(Some(e), &t)?;
+                }
+            }
             Err(e) => return Err(crate::hsm::fresh_token_hint(&module, e).into()),
         }
         if production {

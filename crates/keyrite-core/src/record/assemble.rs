@@ -175,6 +175,9 @@ pub(super) fn assemble(
                 manufacturer,
                 model,
                 seq,
+                assigned_serial: it
+                    .detail("assigned_serial")
+                    .filter(|s| !s.trim().is_empty()),
             }),
             Event::StepStarted { step, title, .. } => {
                 let mut compliance: Vec<String> = ALWAYS.iter().map(|c| c.to_string()).collect();

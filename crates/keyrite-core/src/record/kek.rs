@@ -56,9 +56,23 @@ pub(super) fn root_kek_in_force(
     }))
 }
 
-/// The lines, in order; empty for a record without the statement.
+/// The lines, in order: the serial to pin (a token pinned by slot and initialised by this
+/// ceremony), then the root KEK in force; empty when there is nothing to state.
 pub(super) fn first_page_lines(t: &RecordTranscript) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = t
+        .hsm
+        .iter()
+        .filter_map(|h| {
+            h.assigned_serial.as_ref().map(|s| {
+                format!(
+                    "PIN THE SERIAL: the module assigned serial \"{s}\" to the token \"{}\" \
+                     when this ceremony initialised it in the slot the site profile pins; write \
+                     serial = \"{s}\" under [hsm.expect] before the next ceremony.",
+                    h.token_label
+                )
+            })
+        })
+        .collect();
     let Some(r) = &t.root_kek else {
         return out;
     };

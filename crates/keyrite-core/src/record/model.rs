@@ -103,6 +103,10 @@ pub struct HsmIdentity {
     pub model: String,
     /// Journal entry.
     pub seq: u64,
+    /// The serial `C_InitToken` assigned to a token the profile pinned by slot
+    /// (`details.assigned_serial`): the officer pins it in the profile from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_serial: Option<String>,
 }
 
 /// One script step.
