@@ -125,3 +125,99 @@ fn parsed(e: &Entry) -> Result<(Event, Value), JournalError> {
         body.get("details").cloned().unwrap_or(Value::Null),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn import(j: &mut Journal, label: &str, serial: &str, policy: &str, kcv: &str) -> u64 {
+        j.append_with_details(
+            Event::KeyImported {
+                key_id: label.into(),
+                label: label.into(),
+                cka_id: "01".into(),
+                token_serial: serial.into(),
+                algorithm: "aes-256".into(),
+                source: "test".into(),
+            },
+            json!({"evidence": {"policy": policy, "kcv": {"method": "m", "value": kcv}}}),
+        )
+        .expect("append")
+        .seq
+    }
+
+    fn initialised(j: &mut Journal, serial: &str) -> u64 {
+        j.append(Event::HsmTokenInitialised {
+            token_serial: serial.into(),
+            token_label: "keyrite".into(),
+            manufacturer: "m".into(),
+            model: "v".into(),
+        })
+        .expect("append")
+        .seq
+    }
+
+    fn in_force(j: &Journal, serial: &str, before: u64) -> Option<(String, String)> {
+        root_kek_in_force(j, serial, before)
+            .expect("lookup")
+            .map(|k| (k.label, k.kcv))
+    }
+
+    #[test]
+    fn the_newest_root_kek_of_the_token_until_it_is_erased_or_destroyed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut j = Journal::open(&dir.path().join("j.db"), &Default::default()).expect("journal");
+        let first = initialised(&mut j, "A");
+        assert_eq!(in_force(&j, "A", first + 1), None);
+        import(&mut j, "kek", "A", ROOT_KEK_POLICY, "0102030405060708");
+        // A restore (another policy) and another token's KEK are not A's root KEK.
+        import(&mut j, "signer", "A", "ec-p384-sign", "ffffffffffffffff");
+        let other = import(&mut j, "kek", "B", ROOT_KEK_POLICY, "1111111111111111");
+        let kek = Some(("kek".to_string(), "0102030405060708".to_string()));
+        assert_eq!(in_force(&j, "A", other + 1), kek);
+        assert_eq!(
+            in_force(&j, "B", other + 1),
+            Some(("kek".into(), "1111111111111111".into()))
+        );
+        // Only what came before `before` counts.
+        assert_eq!(in_force(&j, "B", other), None);
+        let r2 = import(&mut j, "kek-r2", "A", ROOT_KEK_POLICY, "2222222222222222");
+        assert_eq!(in_force(&j, "A", r2), kek);
+        assert_eq!(
+            in_force(&j, "A", r2 + 1),
+            Some(("kek-r2".into(), "2222222222222222".into()))
+        );
+        // Destroying an older KEK does not end the newer one; destroying it does.
+        let d = |j: &mut Journal, key: &str| {
+            j.append(Event::KeyDestroyed {
+                key_id: key.into(),
+                token_serial: "A".into(),
+                cka_id: "01".into(),
+                proof: json!({}),
+            })
+            .expect("append")
+            .seq
+        };
+        let old = d(&mut j, "kek");
+        assert_eq!(
+            in_force(&j, "A", old + 1).map(|k| k.0),
+            Some("kek-r2".into())
+        );
+        let gone = d(&mut j, "kek-r2");
+        assert_eq!(in_force(&j, "A", gone + 1), None);
+        // C_InitToken of A erases A's KEK, not B's.
+        import(&mut j, "kek-r3", "A", ROOT_KEK_POLICY, "3333333333333333");
+        let erased = initialised(&mut j, "A");
+        assert_eq!(in_force(&j, "A", erased + 1), None);
+        assert_eq!(
+            in_force(&j, "B", erased + 1).map(|k| k.0),
+            Some("kek".into())
+        );
+        assert_eq!(kcv_words("zz"), "");
+        assert_eq!(
+            kcv_words("0102030405060708"),
+            crate::words::to_words(&[1, 2, 3, 4, 5, 6, 7, 8])
+        );
+    }
+}
