@@ -421,6 +421,8 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         .expect("a backup under the new KEK")
         .wrapping_key_kcv;
     record_prints_kek(&data, "replace-custodian", &r3_kcv);
+    let kek3 = kek_named(&data, "keyrite-root-kek-r3");
+    assert_kek_in_force(&data, "replace-custodian", &kek2, Some(&kek3));
 
     // Recovery onto a replacement token: three custodians open the shares of the new set
     // (sealed to their YubiKeys); the root KEK comes back with its recorded fingerprint and
@@ -472,6 +474,19 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     assert_eq!(restored, 2);
     let record = record_of(&data, "root-key-recovery");
     record_prints_kek(&data, "root-key-recovery", &r3_kcv);
+    // Recovered into a fresh token: none at the start, the recovered KEK (same KCV) at the end.
+    let recovered = kek_named(&data, "keyrite-root-kek-r3");
+    assert_ne!(recovered, kek3, "a new key_imported entry");
+    assert!(
+        recovered.contains(&format!("KCV {r3_kcv}: ")),
+        "{recovered}"
+    );
+    assert_kek_in_force(
+        &data,
+        "root-key-recovery",
+        "No root KEK on this token yet (token ",
+        Some(&recovered),
+    );
     let v = verify_record_against_journal(&data, &record);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     // Every record of the run verifies in full, the quorum ones with their approvals checked
