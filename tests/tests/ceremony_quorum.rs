@@ -84,6 +84,13 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         &generation_without_backup(dir, "keyrite-temp-key"),
         &base,
     );
+    // A backup ceremony leaves the root KEK as it was: named at the start, no end line.
+    assert_kek_in_force(
+        &data,
+        "key-generation-and-backup",
+        &kek_named(&data, "keyrite-root-kek"),
+        None,
+    );
 
     // Enrolment: each custodian's card is asked for, in check-in order, once.
     let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
