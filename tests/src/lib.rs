@@ -13,6 +13,7 @@ pub mod ceremony;
 pub mod cups;
 pub mod gui;
 pub mod hsm;
+pub mod kek_record;
 pub mod opencryptoki;
 /// Virtual YubiKeys: pcscd + vpcd + `piv-sim` (the same fixture keyrite-core's tests use).
 #[path = "../../crates/keyrite-core/tests/common/piv.rs"]

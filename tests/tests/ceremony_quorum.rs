@@ -25,6 +25,7 @@ use keyrite_tests::ceremony::run_answered_ok;
 use keyrite_tests::ceremony::{
     answers, record_of, record_prints_kek, script, verify_record_against_journal,
 };
+use keyrite_tests::kek_record::{assert_kek_in_force, kek_named};
 use keyrite_tests::piv::Harness;
 use keyrite_tests::quorum::YK_PIN;
 use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
@@ -83,6 +84,13 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         &generation_without_backup(dir, "keyrite-temp-key"),
         &base,
     );
+    // A backup ceremony leaves the root KEK as it was: named at the start, no end line.
+    assert_kek_in_force(
+        &data,
+        "key-generation-and-backup",
+        &kek_named(&data, "keyrite-root-kek"),
+        None,
+    );
 
     // Enrolment: each custodian's card is asked for, in check-in order, once.
     let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
@@ -109,6 +117,9 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         enrolled,
         CUSTODIANS.map(|(n, s)| (n.to_string(), s)).to_vec()
     );
+    // The enrolment record names the root KEK in force, as root-key-generation journaled it.
+    let kek1 = kek_named(&data, "keyrite-root-kek");
+    assert_kek_in_force(&data, "custodian-enrolment", &kek1, None);
 
     // Rotation of the root KEK with two approvals: refused, nothing changes on the token.
     let before = token_labels(&data);
@@ -195,6 +206,8 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     assert_eq!(labels, ["keyrite-record-signing", "keyrite-signing-key"]);
     // The rotation's record says which KEK: the new one's KCV and words (issue 14).
     record_prints_kek(&data, "key-rotation", &rewrapped[0].wrapping_key_kcv);
+    let kek2 = kek_named(&data, "keyrite-root-kek-r2");
+    assert_kek_in_force(&data, "key-rotation", &kek1, Some(&kek2));
     let set = ev[mark..]
         .iter()
         .find_map(|e| match e {
@@ -354,6 +367,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     assert!(ev[mark..]
         .iter()
         .any(|e| matches!(e, Event::KeyDestroyed { key_id, .. } if key_id == "keyrite-temp-key")));
+    assert_kek_in_force(&data, "key-destruction", &kek2, None);
 
     // C Five leaves; C Six joins with a new YubiKey. Three custodians approve the new set;
     // the root KEK is replaced and its shares sealed to the five in the room, who each open
@@ -414,6 +428,8 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
         .expect("a backup under the new KEK")
         .wrapping_key_kcv;
     record_prints_kek(&data, "replace-custodian", &r3_kcv);
+    let kek3 = kek_named(&data, "keyrite-root-kek-r3");
+    assert_kek_in_force(&data, "replace-custodian", &kek2, Some(&kek3));
 
     // Recovery onto a replacement token: three custodians open the shares of the new set
     // (sealed to their YubiKeys); the root KEK comes back with its recorded fingerprint and
@@ -465,6 +481,19 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     assert_eq!(restored, 2);
     let record = record_of(&data, "root-key-recovery");
     record_prints_kek(&data, "root-key-recovery", &r3_kcv);
+    // Recovered into a fresh token: none at the start, the recovered KEK (same KCV) at the end.
+    let recovered = kek_named(&data, "keyrite-root-kek-r3");
+    assert_ne!(recovered, kek3, "a new key_imported entry");
+    assert!(
+        recovered.contains(&format!("KCV {r3_kcv}: ")),
+        "{recovered}"
+    );
+    assert_kek_in_force(
+        &data,
+        "root-key-recovery",
+        "No root KEK on this token yet (token ",
+        Some(&recovered),
+    );
     let v = verify_record_against_journal(&data, &record);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
     // Every record of the run verifies in full, the quorum ones with their approvals checked

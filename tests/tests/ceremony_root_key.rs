@@ -20,6 +20,7 @@ use keyrite_tests::ceremony::{
     answers, record_of, script, verify_record_against_journal, PASSPHRASE, USER_PIN,
 };
 use keyrite_tests::hsm::keyrite_fds;
+use keyrite_tests::kek_record::{assert_kek_in_force, kek_named};
 use keyrite_tests::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 
@@ -70,6 +71,18 @@ fn root_key_ceremony_end_to_end() {
         let sig_out = String::from_utf8_lossy(&sig.stdout);
         assert!(sig_out.contains("Signature is Valid."), "{sig_out}");
         assert!(sig_out.contains("Total document signed"), "{sig_out}");
+        // The first page names the root KEK in force (issue 14): none before the
+        // root-key-generation, which names the one it imported at its end.
+        let no_kek = "No root KEK on this token yet";
+        match name {
+            "hsm-initialisation" => assert_kek_in_force(&data, name, no_kek, None),
+            _ => assert_kek_in_force(
+                &data,
+                name,
+                no_kek,
+                Some(&kek_named(&data, "keyrite-root-kek")),
+            ),
+        }
         closings.push(closing_of(&stdout(&o)));
         if name == "root-key-generation" {
             check_root_key_record(&t, &data, &record, &closings[0]);

@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod expect;
+pub use expect::{ExpectedIdentity, SlotDescription};
+
 /// Rehearsal (software HSM allowed, every record stamped) or production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
@@ -141,18 +144,6 @@ pub struct HsmSelection {
     /// and records name (`crate::hsm::sitedata`).
     #[serde(skip)]
     pub site_files: crate::hsm::sitedata::SiteFiles,
-}
-
-/// The pinned identity of the site's HSM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectedIdentity {
-    /// `CK_TOKEN_INFO.manufacturerID`, trimmed.
-    pub manufacturer: String,
-    /// `CK_TOKEN_INFO.model`, trimmed.
-    pub model: String,
-    /// `CK_TOKEN_INFO.serialNumber`, trimmed.
-    pub serial: String,
 }
 
 /// Errors reading a site profile.

@@ -540,6 +540,8 @@ fn identity_pinning_refuses_software_and_mismatch() {
         manufacturer: "SoftHSM project".into(),
         model: "SoftHSM v2".into(),
         serial: "0000".into(),
+        slot_id: None,
+        slot_description: None,
     };
     let err = check_identity(Mode::Rehearsal, Some(&wrong), &t).unwrap_err();
     assert_eq!(

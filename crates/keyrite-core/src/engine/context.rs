@@ -63,7 +63,14 @@ impl HsmContext {
             // A fresh HSM: its token gets the label from this ceremony's hsm-init step, which
             // chooses it (the pinned identity in production, the one uninitialised token in
             // rehearsal) and checks it before and after C_InitToken.
-            Err(HsmError::TokenNotFound { .. }) if initialises => {}
+            Err(HsmError::TokenNotFound { .. }) if initialises => {
+                // Production initialises the pinned token only: it must be singled out now,
+                // before anything is journaled (none, or several, is refused here).
+                if let (true, Some(e)) = (production, env.profile().hsm.expect.as_ref()) {
+                    let t = crate::hsm::init::select_pinned(&module, e)?;
+                    crate::hsm::init::check_serial_pinnable(Some(e), &t)?;
+                }
+            }
             Err(e) => return Err(crate::hsm::fresh_token_hint(&module, e).into()),
         }
         if production {
@@ -162,6 +169,21 @@ impl HsmContext {
             quirks: &self.quirks,
             protection: self.protection,
         })
+    }
+
+    /// What `ceremony_started` states about the HSM: the vendor quirks and key policies in
+    /// force, and the serial of the token the profile selects (null: none initialised yet),
+    /// from which the record finds the root KEK in force in the journal.
+    pub(super) fn start_facts(
+        &self,
+        env: &Environment,
+        m: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        m.insert(
+            "hsm_data".into(),
+            crate::hsm::sitedata::evidence(env.profile()),
+        );
+        m.insert("token_serial".into(), self.token_serial().into());
     }
 
     /// The serial of the ceremony's token, if it can be read.

@@ -284,6 +284,11 @@ fn hsm_init(
         json!({"manufacturer": t.manufacturer, "model": t.model, "serial": t.serial,
                "slot": t.slot_id})
     });
+    // The profile pinned the slot and C_InitToken assigned the serial: the record tells the
+    // officer to pin it, since the next ceremony's identity check needs it.
+    let assigned_serial = expected
+        .filter(|e| e.serial_assigned_at_init())
+        .map(|_| t.serial.clone());
     run.journal.append_with_details(
         Event::HsmTokenInitialised {
             token_serial: t.serial.clone(),
@@ -293,7 +298,8 @@ fn hsm_init(
         },
         json!({"script_label": script_label, "previous_serial": previous_serial,
                "embedded_rehearsal_token": embedded,
-               "pinned_identity_rechecked_after_init": rechecked}),
+               "pinned_identity_rechecked_after_init": rechecked,
+               "assigned_serial": assigned_serial}),
     )?;
     run.done_event()?;
     Ok(())

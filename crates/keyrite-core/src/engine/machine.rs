@@ -97,10 +97,7 @@ impl Engine {
             m.insert("script_words".into(), json!(script.digest.words()));
             m.insert("script_title".into(), json!(script.title));
             m.insert("script_file".into(), json!(script.file));
-            m.insert(
-                "hsm_data".into(),
-                crate::hsm::sitedata::evidence(env.profile()),
-            );
+            hsm.start_facts(&env, m);
         }
         journal.append_with_details(
             Event::CeremonyStarted {

@@ -55,12 +55,21 @@ pub fn check_identity(
             ("model", &e.model, &token.model),
             ("serial", &e.serial, &token.serial),
         ] {
-            if want.trim() != got.trim() {
-                diffs.push(format!(
-                    "{what} is \"{got}\", the profile expects \"{want}\""
-                ));
+            if want.trim() == got.trim() {
+                continue;
             }
+            // A profile that pinned the slot of a token whose serial C_InitToken assigns:
+            // from then on the serial must be pinned (the hsm-initialisation record says so).
+            diffs.push(if what == "serial" && e.serial_assigned_at_init() {
+                format!(
+                    "serial is \"{got}\" (assigned when the token was initialised) and the \
+                     profile pins none; write serial = \"{got}\" under [hsm.expect]"
+                )
+            } else {
+                format!("{what} is \"{got}\", the profile expects \"{want}\"")
+            });
         }
+        diffs.extend(e.slot_differences(token));
         if !diffs.is_empty() {
             return Err(refuse(diffs.join(", ")));
         }

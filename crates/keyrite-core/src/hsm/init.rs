@@ -137,20 +137,15 @@ pub fn select_pinned(
     expected: &ExpectedIdentity,
 ) -> Result<TokenSummary, HsmError> {
     let tokens = module.tokens()?;
-    let is = |t: &TokenSummary| {
-        t.manufacturer.trim() == expected.manufacturer.trim()
-            && t.model.trim() == expected.model.trim()
-            && t.serial.trim() == expected.serial.trim()
-    };
+    let is = |t: &TokenSummary| expected.matches(t);
     let mut hits: Vec<TokenSummary> = tokens.iter().filter(|t| is(t)).cloned().collect();
     match hits.len() {
         1 => Ok(hits.remove(0)),
         0 => Err(HsmError::TokenNotFound {
             path: module.path().to_path_buf(),
             selection: format!(
-                "with the identity the site profile pins (manufacturer \"{}\", model \"{}\", \
-                 serial \"{}\")",
-                expected.manufacturer, expected.model, expected.serial
+                "with the identity the site profile pins ({})",
+                expected.describe()
             ),
             present: if tokens.is_empty() {
                 "none".into()
@@ -159,8 +154,9 @@ pub fn select_pinned(
                     .iter()
                     .map(|t| {
                         format!(
-                            "slot {}: {} {} serial \"{}\"{}",
+                            "slot {}{}: {} {} serial \"{}\"{}",
                             t.slot_id,
+                            slot_description_of(expected, t),
                             t.manufacturer,
                             t.model,
                             t.serial,
@@ -176,7 +172,7 @@ pub fn select_pinned(
             },
         }),
         n => Err(HsmError::Identity {
-            token: format!("serial \"{}\"", expected.serial),
+            token: format!("pinned as {}", expected.describe()),
             problem: format!(
                 "{n} tokens of PKCS#11 module {} answer to the pinned identity; Keyrite cannot \
                  tell which one to initialise",
@@ -186,16 +182,26 @@ pub fn select_pinned(
     }
 }
 
+/// The slot's description, when the profile pins one: what a refusal shows beside the slot id.
+fn slot_description_of(expected: &ExpectedIdentity, t: &TokenSummary) -> String {
+    match expected.slot_description {
+        Some(_) => format!(" (\"{}\")", t.slot_description.trim()),
+        None => String::new(),
+    }
+}
+
 /// Refuses to initialise a pinned token that reports no serial number yet. SoftHSM2 and
 /// Kryoptic list an uninitialised token with a blank serial and assign one in `C_InitToken`:
 /// a pinned identity then names no particular token before (every fresh slot of the module
 /// answers to it) and cannot match the token after, so the re-check that proves the token
-/// initialised is the token checked would fail only once the token had been erased.
+/// initialised is the token checked would fail only once the token had been erased. A profile
+/// that pins the slot instead (`slot_id`, `slot_description`) names the token by its slot, and
+/// the re-check after `C_InitToken` reads that same slot.
 pub fn check_serial_pinnable(
     expected: Option<&ExpectedIdentity>,
     token: &TokenSummary,
 ) -> Result<(), HsmError> {
-    if expected.is_some() && token.serial.trim().is_empty() {
+    if expected.is_some_and(|e| !e.pins_slot()) && token.serial.trim().is_empty() {
         return Err(HsmError::Identity {
             token: format!(
                 "the {} {} token in slot {}",
@@ -327,6 +333,8 @@ pub fn init_token_checked(
     // SoftHSM2 moves a freshly initialised token to a new slot id: find it again, by the
     // pinned identity when there is one (two tokens may share a label), else by label.
     let (slot, t) = match expected {
+        // The slot is pinned and C_InitToken assigned the serial: read that same slot again.
+        Some(e) if e.serial_assigned_at_init() => (slot, module.token(slot)?),
         Some(e) => {
             let t = select_pinned(module, e)?;
             let s = module
@@ -346,7 +354,12 @@ pub fn init_token_checked(
     };
     // Re-read and re-checked after C_InitToken: the initialised token must be the pinned one.
     if expected.is_some() || mode == Mode::Production {
-        check_identity(mode, expected, &t)?;
+        // Manufacturer, model and the pinned slot as before; the serial is the one the module
+        // assigned when the profile left it to C_InitToken.
+        let assigned = expected
+            .filter(|e| e.serial_assigned_at_init())
+            .map(|e| e.with_serial(&t.serial));
+        check_identity(mode, assigned.as_ref().or(expected), &t)?;
     }
     if t.label != label {
         return Err(HsmError::Identity {

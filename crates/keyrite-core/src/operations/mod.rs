@@ -20,6 +20,7 @@ mod backup_policy;
 mod destroy;
 mod error;
 mod gate;
+pub mod kek_in_force;
 mod recover;
 mod reinit;
 mod root_kek;

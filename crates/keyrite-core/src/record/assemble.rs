@@ -7,6 +7,7 @@ use super::model::*;
 use super::transcript::{Item, RecordTranscript, TRANSCRIPT_FORMAT};
 use super::RecordError;
 use crate::journal::Event;
+use crate::operations::kek_in_force::kcv_words;
 
 /// Compliance references an event gives evidence for. Every step is journaled, hence audit
 /// controls for all; the rest follows the feature → control table.
@@ -101,6 +102,7 @@ pub(super) fn assemble(
         other_events: vec![],
         checkpoint: CheckpointRef::default(),
         previous_closing: None,
+        root_kek: None,
     };
     // The step that is running, as an index into t.steps.
     let mut open_step: Option<usize> = None;
@@ -173,6 +175,9 @@ pub(super) fn assemble(
                 manufacturer,
                 model,
                 seq,
+                assigned_serial: it
+                    .detail("assigned_serial")
+                    .filter(|s| !s.trim().is_empty()),
             }),
             Event::StepStarted { step, title, .. } => {
                 let mut compliance: Vec<String> = ALWAYS.iter().map(|c| c.to_string()).collect();
@@ -570,12 +575,11 @@ fn key_output(mut k: KeyOutput, evidence: &Value, details: &Value) -> KeyOutput 
             .and_then(Value::as_str)
             .map(str::to_string);
     }
-    k.fingerprint_words = k
-        .fingerprint
-        .as_deref()
-        .or(k.kcv.as_deref())
-        .and_then(|h| hex::decode(h).ok())
-        .map(|b| crate::words::to_words(&b));
+    k.fingerprint_words = match (&k.fingerprint, &k.kcv) {
+        (Some(fp), _) => hex::decode(fp).ok().map(|b| crate::words::to_words(&b)),
+        (None, Some(kcv)) => Some(kcv_words(kcv)).filter(|w| !w.is_empty()),
+        (None, None) => None,
+    };
     // Hook for the key-protection statement (private KEK, unwrap template): taken as
     // journaled from the evidence or the details, whichever names it.
     k.protection = ["protection", "key_protection"].iter().find_map(|f| {

@@ -20,6 +20,7 @@ mod cms;
 mod error;
 mod evidence_text;
 mod input;
+mod kek;
 pub mod model;
 mod notes;
 mod produce;

@@ -103,6 +103,10 @@ pub struct HsmIdentity {
     pub model: String,
     /// Journal entry.
     pub seq: u64,
+    /// The serial `C_InitToken` assigned to a token the profile pinned by slot
+    /// (`details.assigned_serial`): the officer pins it in the profile from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_serial: Option<String>,
 }
 
 /// One script step.
@@ -419,4 +423,20 @@ pub struct CheckpointRef {
     pub signer_fingerprint: String,
     /// The signed checkpoint text (also the QR code's content).
     pub text: String,
+}
+
+/// The root KEK in force on the ceremony's token, as the journal states it
+/// (`operations::kek_in_force`): at the start, and at the end when the ceremony changed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKekInForce {
+    /// The token's serial journaled with `ceremony_started` (`details.token_serial`); `None`
+    /// when no initialised token answered to the profile's selector then (a fresh HSM).
+    pub token_serial: Option<String>,
+    /// The root KEK in force when the ceremony started (`None`: none yet).
+    pub at_start: Option<crate::operations::kek_in_force::JournaledKek>,
+    /// The root KEK in force after the ceremony's own entries (`None`: none).
+    pub at_end: Option<crate::operations::kek_in_force::JournaledKek>,
+    /// The token the end state is about (changes when the ceremony initialised a token).
+    pub end_token_serial: Option<String>,
 }

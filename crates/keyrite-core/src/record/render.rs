@@ -289,9 +289,7 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
                 .map(|w| match b.wrapping_key_kcv.as_deref() {
                     Some(kcv) => format!(
                         "{w} (KCV {kcv}: {})",
-                        hex::decode(kcv)
-                            .map(|v| crate::words::to_words(&v))
-                            .unwrap_or_default()
+                        crate::operations::kek_in_force::kcv_words(kcv)
                     ),
                     None => w.to_string(),
                 })
@@ -425,6 +423,9 @@ fn first_page(f: &mut Flow, t: &RecordTranscript, rehearsal: bool) -> Result<(),
     f.para(&hsm_line(t))?;
     for note in super::notes::first_page_notes(t) {
         f.para(&note)?;
+    }
+    for line in super::kek::first_page_lines(t) {
+        f.para(&line)?;
     }
     f.para(&format!(
         "Keyrite {} — binary SHA-256 {} — {}",

@@ -57,6 +57,10 @@ pub struct RecordTranscript {
     /// The previous ceremony's closing checkpoint (`None`: the first ceremony of this journal).
     #[serde(default)]
     pub previous_closing: Option<PreviousClosing>,
+    /// The root KEK in force on the ceremony's token (absent for ceremonies started before
+    /// Keyrite journaled the token's serial at the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_kek: Option<RootKekInForce>,
 }
 
 impl RecordTranscript {
@@ -282,6 +286,7 @@ fn build_with(
     let mut t = super::assemble::assemble(ceremony_id, &items, journal.origin())?;
     t.checkpoint = checkpoint_ref(&cp, text);
     t.previous_closing = previous_closing(journal, scan.start)?;
+    t.root_kek = super::kek::root_kek_in_force(journal, &items)?;
     Ok(t)
 }
 
