@@ -7,6 +7,7 @@
 
 mod answer;
 mod ceremony;
+mod closing;
 mod journal;
 mod picker;
 mod resume;
@@ -18,6 +19,7 @@ pub use ceremony::{
     check_script_path, progress_text, AppStatus, CeremonyView, CheckView, HsmView, PromptView,
     ScriptView, ShareOnScreen,
 };
+pub use closing::{checkpoint_qr, print_record, record_queue, QrView, RecordPrinted};
 pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
     JournalHead, JournalVerdict,
