@@ -25,6 +25,8 @@ const COMMANDS: &[&str] = &[
     "ceremony_share",
     "ceremony_share_confirm",
     "ceremony_pause_and_quit",
+    "ceremony_correct",
+    "record_print",
 ];
 
 fn main() {

@@ -47,6 +47,8 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
             commands::ceremony::ceremony_share,
             commands::ceremony::ceremony_share_confirm,
             commands::ceremony::ceremony_pause_and_quit,
+            commands::correct::ceremony_correct,
+            commands::print::record_print,
         ])
         .on_window_event(|window, event| {
             // Closing the window mid-ceremony asks first: the close is held and the window

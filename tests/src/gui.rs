@@ -42,6 +42,12 @@ fn free_port() -> u16 {
 impl Driver {
     /// Starts tauri-driver with the app's data directory in its environment (the app inherits it).
     pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts tauri-driver as [`Driver::start`] does, with `env` added to its environment (the
+    /// app inherits it: e.g. `SOFTHSM2_CONF`, `PKCS11SPY`, `CUPS_SERVER`).
+    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         assert!(
             std::env::var_os("DISPLAY").is_some(),
             "GUI tests need an X display: run them under xvfb-run (the README's test command does)"
@@ -57,6 +63,7 @@ impl Driver {
         ])
         .env("KEYRITE_DATA_DIR", data_dir)
         .env_remove("SOFTHSM2_CONF")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         let proc = GroupChild::spawn(cmd).expect("start tauri-driver (run .ci/setup.sh)");
@@ -72,11 +79,16 @@ impl Driver {
 
     /// WebDriver capabilities that launch the desktop app binary.
     pub fn capabilities() -> serde_json::Map<String, serde_json::Value> {
+        Self::capabilities_with(&[])
+    }
+
+    /// Capabilities that launch the desktop app binary with `args` (e.g. `--profile FILE`).
+    pub fn capabilities_with(args: &[&str]) -> serde_json::Map<String, serde_json::Value> {
         let app = bin("keyrite-desktop");
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": app }),
+            serde_json::json!({ "application": app, "args": args }),
         );
         caps
     }
@@ -96,13 +108,19 @@ impl Session {
     /// Starts tauri-driver and opens the app on `data_dir` (retrying the launch once: under a
     /// loaded X server GTK can fail to start, see research/tauri.md §7).
     pub async fn open(data_dir: &Path) -> Self {
-        let driver = Driver::start(data_dir);
+        Self::open_with(data_dir, &[], &[]).await
+    }
+
+    /// Opens the app as [`Session::open`] does, started with `args` and with `env` added to
+    /// its environment.
+    pub async fn open_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let driver = Driver::start_with(data_dir, env);
         let mut last = None;
         for _ in 0..3 {
             match fantoccini::ClientBuilder::new(
                 hyper_util::client::legacy::connect::HttpConnector::new(),
             )
-            .capabilities(Driver::capabilities())
+            .capabilities(Driver::capabilities_with(args))
             .connect(&driver.url)
             .await
             {

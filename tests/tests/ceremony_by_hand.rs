@@ -144,7 +144,8 @@ fn stop_raise_and_abort_typed_at_the_prompts() {
     );
     assert!(
         err.contains(
-            "keyrite: \"!bogus\" is not an act by hand: type !stop, !raise REASON or !abort REASON\n"
+            "keyrite: \"!bogus\" is not an act by hand: type !stop, !raise REASON, !abort REASON \
+             or !correct SEAT NAME\n"
         ),
         "{err}"
     );

@@ -14,6 +14,7 @@ import type {
   InventoryView,
   JournalVerdict,
   RecordVerdict,
+  RecordPrinted,
   ScriptView,
   ScriptChoice,
   FolderScripts,
@@ -37,6 +38,8 @@ export const inventoryView = () => invoke<InventoryView>("inventory_view");
 export const ceremoniesRecent = (limit: number) => invoke<CeremonySummary[]>("ceremonies_recent", { limit });
 export const recordVerify = (path: string, pinnedCert: string | null) =>
   invoke<RecordVerdict>("record_verify", { path, pinnedCert });
+/** Prints the signed record (a file of DATA/records) on the site's or CUPS's default queue. */
+export const recordPrint = (path: string) => invoke<RecordPrinted>("record_print", { path });
 
 export const scriptInspect = (path: string) => invoke<ScriptView>("script_inspect", { path });
 /** The shipped scripts with their pre-start checklists. */
@@ -54,6 +57,9 @@ export const ceremonyCurrent = () => invoke<CeremonyView | null>("ceremony_curre
 export const ceremonyPause = () => invoke<string | null>("ceremony_pause");
 /** Raises an exception at the current step by hand; the engine then asks for the decision. */
 export const ceremonyRaise = (by: string, reason: string) => invoke<CeremonyView>("ceremony_raise", { by, reason });
+/** Corrects a check-in (until the ceremony's first HSM action): the seat, the right name, why. */
+export const ceremonyCorrect = (participantId: string, name: string, reason: string) =>
+  invoke<CeremonyView>("ceremony_correct", { participantId, name, reason });
 /** Aborts the running ceremony (confirmed in the window first). */
 export const ceremonyAbort = (by: string, reason: string) => invoke<CeremonyView>("ceremony_abort", { by, reason });
 /** Closing the window anyway: pauses the running ceremony (it stays resumable) and quits. */

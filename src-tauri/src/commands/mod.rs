@@ -5,8 +5,10 @@
 //! responsive while a large journal is verified.
 
 pub mod ceremony;
+pub mod correct;
 pub mod home;
 pub mod journal;
+pub mod print;
 pub mod records;
 
 use crate::state::AppState;

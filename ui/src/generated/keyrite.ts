@@ -280,7 +280,11 @@ progress: string | null,
 /**
  * Where the ceremony is: mode, script, step, share (the sticky banner).
  */
-banner: Banner, };
+banner: Banner, 
+/**
+ * Whether a check-in can still be corrected (someone checked in, no HSM action yet).
+ */
+correctable: boolean, };
 
 /**
  * One line of the pre-start checklist.
@@ -821,7 +825,24 @@ expires_at: number,
 /**
  * `recover` only: the shares of the set issued to custodians, any kind (else empty).
  */
-holders: Array<ShareHolder>, } | { "kind": "done", summary: Summary, };
+holders: Array<ShareHolder>, } | { "kind": "done", summary: Summary, 
+/**
+ * The closing checkpoint's signed text as a QR code (none without a checkpoint).
+ */
+checkpoint_qr: QrView | null, };
+
+/**
+ * A QR code as the window draws it: side length and modules, row by row.
+ */
+export type QrView = { 
+/**
+ * Side length in modules.
+ */
+size: number, 
+/**
+ * Modules, row by row (true = dark).
+ */
+modules: Array<boolean>, };
 
 /**
  * One check of the verdict.
@@ -839,6 +860,23 @@ outcome: Outcome,
  * What was found.
  */
 detail: string, };
+
+/**
+ * A record CUPS accepted, as the window shows it.
+ */
+export type RecordPrinted = { 
+/**
+ * The queue it went to.
+ */
+queue: string, 
+/**
+ * CUPS's request id, e.g. `office-7`.
+ */
+job_id: string, 
+/**
+ * SHA-256 of the PDF handed over (the signed record, byte for byte), hex.
+ */
+sha256: string, };
 
 /**
  * Everything a face says about a record.

@@ -3,6 +3,7 @@
 // engine decides whether each is allowed and journals it; this only asks and shows.
 import { ceremonyAbort, ceremonyPause, ceremonyRaise, type CeremonyView, type Participant } from "../api";
 import { busy, el, errText, field, message } from "../dom";
+import { correctButton } from "./correct";
 
 /** "REHEARSAL · Root key generation · Step 4 of 8 · Generate … · share 2 of 5 · C Two". */
 export function ceremonyBanner(v: CeremonyView): HTMLElement {
@@ -22,7 +23,7 @@ export function ceremonyBanner(v: CeremonyView): HTMLElement {
 }
 
 /** A modal over the screen: Escape closes it, Tab and Shift+Tab stay inside, focus returns. */
-function modal(id: string, role: "dialog" | "alertdialog", title: string, ...content: HTMLElement[]): { box: HTMLElement; close: () => void } {
+export function modal(id: string, role: "dialog" | "alertdialog", title: string, ...content: HTMLElement[]): { box: HTMLElement; close: () => void } {
   const back = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   const box = el(
     "div",
@@ -56,7 +57,7 @@ function whoSelect(id: string, people: Participant[]): HTMLSelectElement {
 }
 
 /** An error said beside the reason field, which gets the focus back. */
-function fieldError(reason: HTMLInputElement, id: string, e: unknown): void {
+export function fieldError(reason: HTMLInputElement, id: string, e: unknown): void {
   document.getElementById(id)?.remove();
   reason.after(el("p", { class: "error field-error", id, role: "alert" }, errText(e)));
   reason.setAttribute("aria-invalid", "true");
@@ -148,6 +149,7 @@ export function byHandBar(v: CeremonyView, redraw: (v: CeremonyView) => void, st
     raise.addEventListener("click", () => raiseDialog(v, redraw));
     bar.append(raise);
   }
+  bar.append(...correctButton(v, redraw));
   if (v.status.outcome === "running") {
     const abort = el("button", { id: "ceremony-abort", type: "button" }, "Abort…");
     abort.addEventListener("click", () => abortDialog(v, redraw));

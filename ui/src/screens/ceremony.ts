@@ -16,8 +16,10 @@ import {
   type PromptView,
   type ShareOnScreen,
   type Summary,
+  type QrView,
   recordVerify,
 } from "../api";
+import { checkpointQr, printRecordButton } from "./closing";
 import { busy, el, errText, facts, field, message, panel } from "../dom";
 import { renderMarkdown } from "../markdown";
 import { verdictView } from "./records";
@@ -310,7 +312,7 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       approvalForm(p, kit);
       break;
     case "done":
-      return doneView(p.summary);
+      return doneView(p.summary, p.checkpoint_qr);
   }
   return form;
 }
@@ -331,7 +333,7 @@ function liveUtc(reading: string): HTMLElement {
 
 /** The closed ceremony: outcome (green only when completed), the record and the closing
  * checkpoint to write on it, and the record's full verification, as `keyrite record verify`. */
-function doneView(s: Summary): HTMLElement {
+function doneView(s: Summary, qr: QrView | null): HTMLElement {
   const completed = s.outcome === "completed";
   const box = el("div", { id: "prompt-form", class: "done-box", "data-outcome": s.outcome });
   const counts = `${s.steps_completed} steps completed, ${s.steps_skipped} skipped, ${s.exceptions} exceptions.`;
@@ -360,8 +362,10 @@ function doneView(s: Summary): HTMLElement {
     ]),
   );
   if (cp) box.append(el("p", { class: "hint" }, "The witness writes the checkpoint's size and words on the printed record."));
+  if (qr) box.append(checkpointQr(qr));
   const out = el("div", { id: "done-verify", "aria-live": "polite" });
   const actions = el("div", { class: "actions" });
+  let printed: HTMLElement | null = null;
   if (s.record_path) {
     const path = s.record_path;
     const verify = el("button", { id: "done-verify-button", type: "button", "data-autofocus": "" }, "Verify the record");
@@ -377,13 +381,17 @@ function doneView(s: Summary): HTMLElement {
         }
       }),
     );
-    actions.append(verify);
+    const [print, printOut] = printRecordButton(path);
+    actions.append(verify, print);
+    printed = printOut;
   }
   const back = el("button", { id: "ceremony-close", type: "button" }, "Close this ceremony screen");
   if (!s.record_path) back.setAttribute("data-autofocus", "");
   back.addEventListener("click", () => void ceremonyPause().then(() => renderCeremony(document.getElementById("screen") as HTMLElement)));
   actions.append(back);
-  box.append(actions, out);
+  box.append(actions);
+  if (printed) box.append(printed);
+  box.append(out);
   return box;
 }
 

@@ -27,6 +27,7 @@ mod cards;
 mod checks;
 mod closing;
 mod context;
+mod correct;
 mod custodians;
 mod decision;
 mod dispatch;

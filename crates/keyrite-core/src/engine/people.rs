@@ -22,9 +22,20 @@ impl CeremonyRun {
     /// Refuses a check-in of `name` as `role` when that person already checked in, in the same
     /// role or in a role the script does not let them combine with it.
     pub(super) fn check_person(&self, name: &str, role: Role) -> Result<(), EngineError> {
+        self.check_person_except(name, role, None)
+    }
+
+    /// [`Self::check_person`], leaving out the seat `except` (the one being corrected).
+    pub(super) fn check_person_except(
+        &self,
+        name: &str,
+        role: Role,
+        except: Option<&str>,
+    ) -> Result<(), EngineError> {
         let Some(p) = self
             .participants
             .iter()
+            .filter(|p| Some(p.id.as_str()) != except)
             .find(|p| same_person(&p.name, name))
         else {
             return Ok(());

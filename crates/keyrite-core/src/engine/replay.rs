@@ -90,6 +90,16 @@ impl Replayed {
                         credential_fingerprint,
                     });
                 }
+                Event::ParticipantCorrected {
+                    ceremony_id,
+                    participant_id,
+                    name,
+                    ..
+                } if mine(&ceremony_id) => {
+                    if let Some(p) = r.participants.iter_mut().find(|p| p.id == participant_id) {
+                        p.name = name;
+                    }
+                }
                 Event::StepStarted {
                     ceremony_id, step, ..
                 } if mine(&ceremony_id) => {

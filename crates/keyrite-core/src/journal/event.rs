@@ -45,6 +45,18 @@ pub enum Event {
         role: ParticipantRole,
         credential_fingerprint: Option<String>,
     },
+    /// A check-in corrected before the ceremony's first HSM action: seat `participant_id`
+    /// (its `role` and `seat` number) is held by `name`, not `previous_name`
+    /// (`engine::Ceremony::correct_check_in`).
+    ParticipantCorrected {
+        ceremony_id: String,
+        participant_id: String,
+        role: ParticipantRole,
+        seat: u32,
+        previous_name: String,
+        name: String,
+        reason: String,
+    },
     /// A step started.
     StepStarted {
         ceremony_id: String,

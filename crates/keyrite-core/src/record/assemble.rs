@@ -89,6 +89,7 @@ pub(super) fn assemble(
             hsm_data: first.details.get("hsm_data").cloned(),
         },
         participants: vec![],
+        corrections: vec![],
         preflight: vec![],
         hsm: vec![],
         steps: vec![],
@@ -152,6 +153,28 @@ pub(super) fn assemble(
                 at,
                 seq,
             }),
+            Event::ParticipantCorrected {
+                participant_id,
+                role,
+                seat,
+                previous_name,
+                name,
+                reason,
+                ..
+            } => super::corrections::apply(
+                &mut t.participants,
+                &mut t.corrections,
+                super::corrections::Correction {
+                    participant_id,
+                    role: role.into(),
+                    seat,
+                    previous_name,
+                    name,
+                    reason,
+                    at,
+                    seq,
+                },
+            ),
             Event::PreflightResult {
                 check,
                 passed,

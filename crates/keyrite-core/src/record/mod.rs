@@ -17,6 +17,7 @@ mod assemble;
 mod attachment;
 mod check;
 mod cms;
+pub mod corrections;
 mod error;
 mod evidence_text;
 mod input;

@@ -126,6 +126,13 @@ pub fn render_record(t: &RecordTranscript, size: PageSize) -> Result<Vec<u8>, Pd
         ))?;
     }
 
+    if !t.corrections.is_empty() {
+        f.heading("Check-in corrections")?;
+        for l in super::corrections::lines(&t.corrections) {
+            f.para(&l)?;
+        }
+    }
+
     f.heading("Preflight and clock")?;
     for r in &t.preflight {
         f.para(&format!(

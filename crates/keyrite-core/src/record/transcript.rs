@@ -28,6 +28,9 @@ pub struct RecordTranscript {
     pub header: Header,
     /// Who took part, in check-in order.
     pub participants: Vec<Participant>,
+    /// Check-ins corrected before the first HSM action (absent when none were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<super::corrections::Correction>,
     /// Preflight results, clock check included.
     pub preflight: Vec<PreflightRow>,
     /// HSM tokens the ceremony used.

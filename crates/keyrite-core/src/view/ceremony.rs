@@ -173,6 +173,8 @@ pub enum PromptView {
     },
     Done {
         summary: Summary,
+        /// The closing checkpoint's signed text as a QR code (none without a checkpoint).
+        checkpoint_qr: Option<super::QrView>,
     },
 }
 
@@ -305,6 +307,12 @@ impl From<&Prompt> for PromptView {
             Prompt::Approval(a) => PromptView::Approval { request: a.clone() },
             Prompt::Done { summary } => PromptView::Done {
                 summary: summary.clone(),
+                // The text is a few hundred bytes, far within a QR code's capacity; were it
+                // not, the done screen still shows the words and the file.
+                checkpoint_qr: summary
+                    .closing_checkpoint
+                    .as_ref()
+                    .and_then(|c| super::checkpoint_qr(&c.text).ok()),
             },
         }
     }
@@ -321,6 +329,8 @@ pub struct CeremonyView {
     pub progress: Option<String>,
     /// Where the ceremony is: mode, script, step, share (the sticky banner).
     pub banner: crate::engine::Banner,
+    /// Whether a check-in can still be corrected (someone checked in, no HSM action yet).
+    pub correctable: bool,
 }
 
 impl CeremonyView {
@@ -331,6 +341,7 @@ impl CeremonyView {
             prompt: PromptView::from(&c.prompt()),
             progress,
             banner: c.banner(),
+            correctable: c.check_in_correctable(),
         }
     }
 }

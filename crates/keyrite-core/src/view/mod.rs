@@ -7,6 +7,7 @@
 
 mod answer;
 mod ceremony;
+mod closing;
 mod hsm;
 mod journal;
 mod picker;
@@ -20,6 +21,7 @@ pub use ceremony::{
     check_script_path, progress_text, AppStatus, CeremonyView, CheckView, HsmView, PromptView,
     ScriptView, ShareOnScreen,
 };
+pub use closing::{checkpoint_qr, print_record, record_queue, QrView, RecordPrinted};
 pub use hsm::{hsm_view, profile_token, IdentityVerdict, ProfileToken};
 pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,

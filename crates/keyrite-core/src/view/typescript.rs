@@ -58,6 +58,7 @@ pub fn typescript() -> String {
     c.visit::<super::InventoryView>();
     c.visit::<super::ExportDone>();
     c.visit::<crate::record::RecordVerdict>();
+    c.visit::<super::RecordPrinted>();
     c.visit::<super::ShareCheck>();
     c.visit::<super::JournalHead>();
     let mut out = String::from(

@@ -1,6 +1,6 @@
 //! What the interactive CLI offers by hand at its line prompts (`!stop`, `!raise REASON`,
-//! `!abort REASON`, the engine's `Ceremony::pause`, `raise_exception`, `abort`), and the
-//! pre-start checklist it prints before a new ceremony.
+//! `!abort REASON`, `!correct SEAT NAME`: the engine's `Ceremony::pause`, `raise_exception`,
+//! `abort`, `correct_check_in`), and the pre-start checklist it prints before a new ceremony.
 
 use crate::pin::read_confirmation;
 use keyrite_core::engine::Ceremony;
@@ -11,7 +11,9 @@ pub(super) const BY_HAND_HELP: &str =
     "At any prompt that reads a line you may type: !stop to pause the \
 ceremony (run the same command again to resume it), !raise REASON to raise an exception at \
 the current step, !abort REASON to abort the ceremony (you are asked to confirm). A PIN or \
-share prompt does not read these.";
+share prompt does not read these.
+Until the ceremony's first HSM action, !correct SEAT NAME corrects a check-in made under the \
+wrong name (e.g. !correct witness-1 Wes Witness; you are asked why).";
 
 /// An act by hand typed at a prompt (`!stop`, `!raise REASON`, `!abort REASON`): the `!` and
 /// the whole word make it impossible to type by accident while answering.
@@ -20,6 +22,8 @@ pub(super) enum ByHand {
     Stop,
     Raise(String),
     Abort(String),
+    /// A check-in corrected: the seat (`witness-1`) and the name that belongs there.
+    Correct(String, String),
 }
 
 impl std::fmt::Display for ByHand {
@@ -28,6 +32,7 @@ impl std::fmt::Display for ByHand {
             ByHand::Stop => "!stop",
             ByHand::Raise(_) => "!raise",
             ByHand::Abort(_) => "!abort",
+            ByHand::Correct(..) => "!correct",
         })
     }
 }
@@ -43,14 +48,28 @@ pub(super) fn parse_by_hand(text: &str) -> Option<anyhow::Result<ByHand>> {
         "stop" => Ok(ByHand::Stop),
         "raise" => Ok(ByHand::Raise(reason)),
         "abort" => Ok(ByHand::Abort(reason)),
+        "correct" => match reason.split_once(char::is_whitespace) {
+            Some((seat, name)) => Ok(ByHand::Correct(seat.into(), name.trim().into())),
+            None => Err(anyhow::anyhow!(
+                "!correct needs the seat and the right name: type e.g. !correct witness-1 Wes \
+                 Witness"
+            )),
+        },
         _ => Err(anyhow::anyhow!(
-            "\"!{word}\" is not an act by hand: type !stop, !raise REASON or !abort REASON"
+            "\"!{word}\" is not an act by hand: type !stop, !raise REASON, !abort REASON or \
+             !correct SEAT NAME"
         )),
     })
 }
 
 /// Raises an exception or aborts, as typed; an abort is confirmed first.
 pub(super) fn by_hand(c: &mut Ceremony, act: ByHand) -> anyhow::Result<()> {
+    if let ByHand::Correct(seat, name) = act {
+        let reason = read_confirmation("Why is the check-in corrected? ")?;
+        let p = c.correct_check_in(&seat, &name, &reason)?;
+        println!("Check-in corrected: {} is {}.", p.id, p.name);
+        return Ok(());
+    }
     let by = read_confirmation("Your participant id (e.g. administrator-1): ")?;
     match act {
         ByHand::Raise(reason) => {
@@ -68,7 +87,7 @@ pub(super) fn by_hand(c: &mut Ceremony, act: ByHand) -> anyhow::Result<()> {
             }
             c.abort(&by, &reason)?;
         }
-        ByHand::Stop => {}
+        ByHand::Stop | ByHand::Correct(..) => {}
     }
     Ok(())
 }
