@@ -17,6 +17,7 @@ mod assemble;
 mod attachment;
 mod check;
 mod cms;
+mod compliance;
 pub mod corrections;
 mod error;
 mod evidence_text;
@@ -32,11 +33,11 @@ mod transcript;
 mod verdict;
 mod verify;
 
-pub use assemble::compliance_for;
 pub use attachment::{
     attach_file, extract_attachment, list_attachments, Attachment, AttachmentError,
 };
 pub use check::{check_record, CheckLine, Outcome, RecordReport};
+pub use compliance::compliance_for;
 pub use error::RecordError;
 pub use input::PdfInputError;
 pub use produce::{
