@@ -32,22 +32,22 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
             commands::journal::inventory_view,
             commands::journal::ceremonies_recent,
             commands::records::record_verify,
-            commands::ceremony::script_inspect,
-            commands::ceremony::script_shipped,
-            commands::ceremony::script_folder,
+            commands::scripts::script_inspect,
+            commands::scripts::script_shipped,
+            commands::scripts::script_folder,
             commands::ceremony::ceremony_start_shipped,
             commands::ceremony::ceremony_unfinished,
             commands::ceremony::ceremony_start,
             commands::ceremony::ceremony_resume,
             commands::ceremony::ceremony_current,
-            commands::ceremony::ceremony_pause,
-            commands::ceremony::ceremony_raise,
-            commands::ceremony::ceremony_abort,
+            commands::by_hand::ceremony_pause,
+            commands::by_hand::ceremony_raise,
+            commands::by_hand::ceremony_abort,
             commands::ceremony::ceremony_answer,
             commands::ceremony::ceremony_share,
             commands::ceremony::ceremony_share_confirm,
-            commands::ceremony::ceremony_pause_and_quit,
-            commands::correct::ceremony_correct,
+            commands::by_hand::ceremony_pause_and_quit,
+            commands::by_hand::ceremony_correct,
             commands::print::record_print,
         ])
         .on_window_event(|window, event| {
@@ -55,7 +55,7 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
             // shows the question (closing anyway pauses the ceremony; it stays resumable).
             if let tauri::WindowEvent::CloseRequested { api, .. } = event {
                 use tauri::{Emitter, Manager};
-                if commands::ceremony::in_progress(&window.state::<AppState>()) {
+                if commands::by_hand::in_progress(&window.state::<AppState>()) {
                     api.prevent_close();
                     let _ = window.emit(CLOSE_REQUESTED_EVENT, ());
                 }

@@ -7,6 +7,7 @@
 //! [`SecretText`] at once.
 
 use super::environment;
+use super::scripts::load_script;
 use crate::state::AppState;
 use keyrite_core::engine::{
     Answer, Ceremony, CeremonyOptions, EngineError, JournalRecordProducer, Prompt,
@@ -17,93 +18,9 @@ use keyrite_core::script::Script;
 use keyrite_core::shares::typeback::check_typed_back;
 use keyrite_core::store::StoreOptions;
 use keyrite_core::view::{
-    check_script_path, progress_text, AnswerIn, CeremonyView, FolderScripts, ScriptChoice,
-    ScriptView, ShareOnScreen, Typed, UnfinishedView,
+    progress_text, AnswerIn, CeremonyView, ShareOnScreen, Typed, UnfinishedView,
 };
 use std::sync::MutexGuard;
-
-fn load_script(path: &str) -> Result<Script, String> {
-    Script::load(check_script_path(path)?).map_err(|e| e.to_string())
-}
-
-/// Loads and validates a script; shows its hash in words.
-#[tauri::command(async)]
-pub fn script_inspect(path: String) -> Result<ScriptView, String> {
-    Ok(ScriptView::from(&load_script(&path)?))
-}
-
-/// The profile's token as the checklist reads it: the tokens of the app's module (loaded
-/// once, as the HSM panel does), or why they cannot be read now.
-fn with_tokens<T>(
-    state: &AppState,
-    f: impl FnOnce(
-        Result<&[keyrite_core::hsm::TokenSummary], String>,
-        Option<&keyrite_core::hsm::TokenSelector>,
-    ) -> T,
-) -> Result<T, String> {
-    let env = environment(state)?;
-    let selector = env.token_selector();
-    if slot(state)?.is_some() {
-        return Ok(f(
-            Err(
-                "the HSM is held by the ceremony open in this window; close that screen first"
-                    .into(),
-            ),
-            selector.as_ref(),
-        ));
-    }
-    let mut guard = state.module.lock().map_err(|_| {
-        "internal error: the HSM state lock is poisoned; restart Keyrite".to_string()
-    })?;
-    if guard.is_none() {
-        match env.load_module() {
-            Ok(m) => *guard = Some(m),
-            Err(e) => return Ok(f(Err(e.to_string()), selector.as_ref())),
-        }
-    }
-    let tokens = guard
-        .as_ref()
-        .ok_or_else(|| "internal error: the HSM module is not loaded".to_string())
-        .and_then(|m| m.tokens().map_err(|e| e.to_string()));
-    Ok(f(
-        tokens.as_deref().map_err(Clone::clone),
-        selector.as_ref(),
-    ))
-}
-
-/// The shipped scripts, each with its roles, hash and pre-start checklist.
-#[tauri::command(async)]
-pub fn script_shipped(state: tauri::State<'_, AppState>) -> Result<Vec<ScriptChoice>, String> {
-    with_tokens(&state, keyrite_core::view::shipped_choices)?
-}
-
-/// The scripts in a chosen folder (full path), each with its checklist; files that are not
-/// valid scripts are listed with their problems.
-#[tauri::command(async)]
-pub fn script_folder(
-    state: tauri::State<'_, AppState>,
-    path: String,
-) -> Result<FolderScripts, String> {
-    let dir = check_folder_path(&path)?.to_path_buf();
-    with_tokens(&state, |t, s| {
-        keyrite_core::view::folder_choices(&dir, t, s)
-    })?
-}
-
-/// A folder typed into the window must be a full path, like a script's.
-fn check_folder_path(path: &str) -> Result<&std::path::Path, String> {
-    let path = path.trim();
-    if path.is_empty() {
-        return Err("type the full path of the folder holding the reviewed scripts".into());
-    }
-    let p = std::path::Path::new(path);
-    if !p.is_absolute() {
-        return Err(format!(
-            "\"{path}\" is not a full path: start it with / (e.g. /media/usb)"
-        ));
-    }
-    Ok(p)
-}
 
 /// Starts a new ceremony from the shipped script `name` (its file name).
 #[tauri::command(async)]
@@ -128,16 +45,16 @@ pub fn ceremony_unfinished(
     keyrite_core::view::unfinished(&j)
 }
 
-type Slot<'a> = MutexGuard<'a, Option<Ceremony>>;
+pub(super) type Slot<'a> = MutexGuard<'a, Option<Ceremony>>;
 
-fn slot<'a>(state: &'a AppState) -> Result<Slot<'a>, String> {
+pub(super) fn slot<'a>(state: &'a AppState) -> Result<Slot<'a>, String> {
     state
         .ceremony
         .lock()
         .map_err(|_| "internal error: the ceremony lock is poisoned; restart Keyrite (the ceremony resumes from the journal)".to_string())
 }
 
-fn running(slot: &Slot<'_>) -> Result<(), String> {
+pub(super) fn running(slot: &Slot<'_>) -> Result<(), String> {
     match slot.as_ref() {
         Some(c) if !matches!(c.prompt(), Prompt::Done { .. }) => Err(format!(
             "ceremony {} is running in this window; finish or pause it first",
@@ -218,80 +135,6 @@ pub fn ceremony_resume(
 pub fn ceremony_current(state: tauri::State<'_, AppState>) -> Result<Option<CeremonyView>, String> {
     let slot = slot(&state)?;
     Ok(slot.as_ref().map(|c| CeremonyView::of(c, None)))
-}
-
-/// Stop: pauses the ceremony (journaled by the core: where it stopped); it stays unfinished
-/// and can be resumed, here or later. Returns what to tell the room. A closed ceremony is
-/// only taken off the screen.
-#[tauri::command(async)]
-pub fn ceremony_pause(state: tauri::State<'_, AppState>) -> Result<Option<String>, String> {
-    let mut slot = slot(&state)?;
-    match slot.take() {
-        Some(c) if !matches!(c.prompt(), Prompt::Done { .. }) => {
-            c.pause().map(Some).map_err(|e| e.to_string())
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Raises an exception at the current step by hand: `by` (a checked-in participant id) says
-/// what is wrong. The engine then asks for the decision, as after any exception.
-#[tauri::command(async)]
-pub fn ceremony_raise(
-    state: tauri::State<'_, AppState>,
-    by: String,
-    reason: String,
-) -> Result<CeremonyView, String> {
-    by_hand(&state, |c| {
-        c.raise_exception(&by, &reason).map_err(|e| e.to_string())
-    })
-}
-
-/// Aborts the ceremony (the window asked for confirmation): journaled as an exception decided
-/// `abort` by `by`, then closed as aborted.
-#[tauri::command(async)]
-pub fn ceremony_abort(
-    state: tauri::State<'_, AppState>,
-    by: String,
-    reason: String,
-) -> Result<CeremonyView, String> {
-    by_hand(&state, |c| c.abort(&by, &reason).map_err(|e| e.to_string()))
-}
-
-fn by_hand(
-    state: &AppState,
-    act: impl FnOnce(&mut Ceremony) -> Result<keyrite_core::engine::Progress, String>,
-) -> Result<CeremonyView, String> {
-    let mut slot = slot(state)?;
-    let c = slot
-        .as_mut()
-        .ok_or_else(|| "no ceremony is running in this window: start or resume one".to_string())?;
-    let p = act(c)?;
-    Ok(CeremonyView::of(c, progress_text(&p)))
-}
-
-/// Whether a ceremony runs in this window and is not closed: closing the window then asks
-/// first (the window's close request is held; see `lib.rs`).
-pub fn in_progress(state: &AppState) -> bool {
-    slot(state).is_ok_and(|s| running(&s).is_err())
-}
-
-/// The window's "close anyway": pauses the ceremony (it stays unfinished in the journal and
-/// can be resumed, here or later) and quits.
-#[tauri::command(async)]
-pub fn ceremony_pause_and_quit<R: tauri::Runtime>(
-    app: tauri::AppHandle<R>,
-    state: tauri::State<'_, AppState>,
-) -> Result<(), String> {
-    if let Some(c) = slot(&state)?.take() {
-        // Journaled like Stop; a journal that cannot record still lets the window close (the
-        // ceremony resumes from what the journal holds).
-        if let Err(e) = c.pause() {
-            tracing::warn!("closing: the pause could not be journaled: {e}");
-        }
-    }
-    app.exit(0);
-    Ok(())
 }
 
 fn answer_engine(state: &AppState, answer: Answer) -> Result<CeremonyView, String> {

@@ -4,12 +4,13 @@
 //! that read files or the journal run off the main thread (`async`), so the window stays
 //! responsive while a large journal is verified.
 
+pub mod by_hand;
 pub mod ceremony;
-pub mod correct;
 pub mod home;
 pub mod journal;
 pub mod print;
 pub mod records;
+pub mod scripts;
 
 use crate::state::AppState;
 use keyrite_core::environment::Environment;
