@@ -62,6 +62,9 @@ pub enum Presentation {
     Typed(String),
     /// The passphrase of their sealed file.
     Passphrase(String),
+    /// A share typed wrong: the engine must refuse it (its words are kept in
+    /// [`Seen::refusals`]); the custodian tries again with the next presentation.
+    TypedWrong(String),
 }
 
 /// Who is in the room and what they answer.
@@ -91,8 +94,12 @@ pub struct Seen {
     pub results: BTreeMap<String, String>,
     /// Sign-offs made on a YubiKey: (step, custodian name).
     pub yubikey_sign_offs: Vec<(String, String)>,
-    /// Shares presented for recovery, by custodian name, in order.
+    /// Shares presented for recovery, by custodian name, in order (refused ones too).
     pub presented: Vec<String>,
+    /// The engine's refusals of presented shares, as the screen said them.
+    pub refusals: Vec<String>,
+    /// Whether the page's text ever held a typed share (it must not).
+    pub share_echoed: bool,
 }
 
 impl Room {
@@ -254,27 +261,38 @@ impl Session {
     }
 
     async fn present_share(&self, room: &Room, cards: &mut Cards<'_>, seen: &mut Seen) {
-        let k: usize = self
-            .attr("#prompt-form", "data-presented")
-            .await
-            .parse()
-            .expect("shares presented so far");
+        let k = seen.presented.len();
         let (name, how) = room
             .presents
             .get(k)
-            .unwrap_or_else(|| panic!("share {} of the recovery: nobody left to present", k + 1));
+            .unwrap_or_else(|| panic!("presentation {} of the recovery: nobody left", k + 1));
         self.check_radio(&format!("#recover-holders input[data-name='{name}']"))
             .await;
+        seen.presented.push(name.clone());
         match how {
             Presentation::YubiKey => {
                 cards.insert(name, room.serial(name));
                 self.type_into("#recover-yubikey-pin", YK_PIN).await;
             }
-            Presentation::Typed(text) => self.type_into("#recover-share-text", text).await,
+            Presentation::Typed(text) | Presentation::TypedWrong(text) => {
+                self.type_into("#recover-share-text", text).await
+            }
             Presentation::Passphrase(p) => self.type_into("#recover-passphrase", p).await,
         }
+        if let Presentation::TypedWrong(text) = how {
+            self.activate("#prompt-submit").await;
+            let said = self.text("#prompt-error-text").await;
+            let page = self
+                .client
+                .execute("return document.body.innerText;", vec![])
+                .await
+                .expect("page text");
+            seen.share_echoed |= page.as_str().is_some_and(|p| p.contains(text.as_str()));
+            seen.refusals.push(said);
+            self.clear_prompt_error().await;
+            return;
+        }
         self.submit_prompt().await;
-        seen.presented.push(name.clone());
     }
 
     /// A sign-off: the result card is kept; a custodian with an enrolled YubiKey signs on it
