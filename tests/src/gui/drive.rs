@@ -82,6 +82,9 @@ pub struct Room {
     pub presents: Vec<(String, Presentation)>,
     /// Screenshots taken (by name, once each): the first prompt of a kind, `PREFIX-KIND`.
     pub shots: Option<&'static str>,
+    /// At most this many sign-offs of a step are signed on a YubiKey (the others on paper,
+    /// as the engine allows); `None`: every enrolled custodian signs on their card.
+    pub yubikey_sign_offs_per_step: Option<usize>,
     checked_in: BTreeMap<String, usize>,
 }
 
@@ -100,6 +103,8 @@ pub struct Seen {
     pub refusals: Vec<String>,
     /// Whether the page's text ever held a typed share (it must not).
     pub share_echoed: bool,
+    /// Time spent answering each kind of prompt (for the report of the tests' run times).
+    pub time_by_kind: BTreeMap<String, std::time::Duration>,
 }
 
 impl Room {
@@ -173,6 +178,7 @@ impl Session {
                 return seen;
             }
             let heading = self.text("#prompt-form h3").await;
+            let at = std::time::Instant::now();
             match kind.as_str() {
                 "check-in" => {
                     let role = heading.trim_start_matches("Check in: ").to_string();
@@ -235,6 +241,7 @@ impl Session {
                 ),
                 other => panic!("unexpected prompt {other}: {heading}"),
             }
+            *seen.time_by_kind.entry(kind).or_default() += at.elapsed();
         }
     }
 
@@ -328,7 +335,15 @@ impl Session {
             }
             v
         };
-        let enrolled = |n: &str| room.serials.contains_key(n);
+        let on_card = seen
+            .yubikey_sign_offs
+            .iter()
+            .filter(|(s, _)| *s == step)
+            .count();
+        let cards_left = room
+            .yubikey_sign_offs_per_step
+            .is_none_or(|max| on_card < max);
+        let enrolled = |n: &str| cards_left && room.serials.contains_key(n);
         let pick = options
             .iter()
             .find(|(_, n)| enrolled(n) && cards.current == room.serials.get(n).copied())
