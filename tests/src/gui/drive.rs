@@ -80,8 +80,9 @@ pub struct Room {
     pub approvers: BTreeMap<String, Vec<String>>,
     /// Who presents a share for recovery, in order, and how.
     pub presents: Vec<(String, Presentation)>,
-    /// Screenshots taken (by name, once each): the first prompt of a kind, `PREFIX-KIND`.
-    pub shots: Option<&'static str>,
+    /// Photograph the recovery form (`ceremony-recover.png`, and after a refused share
+    /// `ceremony-recover-refused.png`) when screenshots are asked for.
+    pub shots: bool,
     /// At most this many sign-offs of a step are signed on a YubiKey (the others on paper,
     /// as the engine allows); `None`: every enrolled custodian signs on their card.
     pub yubikey_sign_offs_per_step: Option<usize>,
@@ -162,14 +163,8 @@ impl Session {
         room.checked_in.clear();
         self.start_ceremony(script).await;
         let mut seen = Seen::default();
-        let mut shot = std::collections::BTreeSet::new();
         loop {
             let kind = self.attr("#ceremony-view", "data-kind").await;
-            if let Some(prefix) = room.shots {
-                if shot.insert(kind.clone()) {
-                    self.screenshot(&format!("{prefix}-{kind}")).await;
-                }
-            }
             if kind == "done" {
                 seen.summary = self.text("#ceremony-summary").await;
                 self.activate("#ceremony-close").await;
@@ -286,9 +281,17 @@ impl Session {
             }
             Presentation::Passphrase(p) => self.type_into("#recover-passphrase", p).await,
         }
+        if room.shots && k == 0 {
+            self.scroll_to("#recover-holders").await;
+            self.screenshot("ceremony-recover").await;
+        }
         if let Presentation::TypedWrong(text) = how {
             self.activate("#prompt-submit").await;
             let said = self.text("#prompt-error-text").await;
+            if room.shots {
+                self.scroll_to("#prompt-error").await;
+                self.screenshot("ceremony-recover-refused").await;
+            }
             let page = self
                 .client
                 .execute("return document.body.innerText;", vec![])
