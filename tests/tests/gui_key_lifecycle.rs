@@ -325,6 +325,14 @@ async fn a_key_is_generated_recovered_rotated_in_an_emergency_and_destroyed_in_t
     );
     assert!(!seen.share_echoed, "a typed share was shown on screen");
     assert_eq!(
+        seen.form_refusals,
+        [
+            "Choose who presents a share first (arrow keys move through the list).",
+            "Type or scan the share from the card, or type the sealed file's passphrase.",
+            "Give either the share from the card or the sealed file's passphrase, not both."
+        ]
+    );
+    assert_eq!(
         token_labels(&data),
         [
             "keyrite-archive-key",

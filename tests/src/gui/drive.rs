@@ -102,6 +102,8 @@ pub struct Seen {
     pub presented: Vec<String>,
     /// The engine's refusals of presented shares, as the screen said them.
     pub refusals: Vec<String>,
+    /// The recovery form's own refusals (nothing sent), as the screen said them.
+    pub form_refusals: Vec<String>,
     /// Whether the page's text ever held a typed share (it must not).
     pub share_echoed: bool,
     /// Time spent answering each kind of prompt (for the report of the tests' run times).
@@ -268,6 +270,10 @@ impl Session {
             .presents
             .get(k)
             .unwrap_or_else(|| panic!("presentation {} of the recovery: nobody left", k + 1));
+        if k == 0 {
+            // Nobody chosen: the form says so and sends nothing.
+            seen.form_refusals.push(self.refused_by_form().await);
+        }
         self.check_radio(&format!("#recover-holders input[data-name='{name}']"))
             .await;
         seen.presented.push(name.clone());
@@ -276,9 +282,16 @@ impl Session {
                 cards.insert(name, room.serial(name));
                 self.type_into("#recover-yubikey-pin", YK_PIN).await;
             }
-            Presentation::Typed(text) | Presentation::TypedWrong(text) => {
-                self.type_into("#recover-share-text", text).await
+            Presentation::TypedWrong(text) => {
+                // Neither the share nor the passphrase, then both: refused by the form.
+                seen.form_refusals.push(self.refused_by_form().await);
+                self.type_into("#recover-share-text", text).await;
+                self.type_into("#recover-passphrase", "a passphrase too")
+                    .await;
+                seen.form_refusals.push(self.refused_by_form().await);
+                self.type_into("#recover-share-text", text).await;
             }
+            Presentation::Typed(text) => self.type_into("#recover-share-text", text).await,
             Presentation::Passphrase(p) => self.type_into("#recover-passphrase", p).await,
         }
         if room.shots && k == 0 {
@@ -303,6 +316,17 @@ impl Session {
             return;
         }
         self.submit_prompt().await;
+    }
+
+    /// Submits the prompt expecting the form itself to refuse (the view is not redrawn):
+    /// gives back what it said and clears it.
+    async fn refused_by_form(&self) -> String {
+        let before = self.attr("#ceremony-view", "data-render").await;
+        self.activate("#prompt-submit").await;
+        let said = self.text("#prompt-error-text").await;
+        assert_eq!(self.attr("#ceremony-view", "data-render").await, before);
+        self.clear_prompt_error().await;
+        said
     }
 
     /// A sign-off: the result card is kept; a custodian with an enrolled YubiKey signs on it
