@@ -111,7 +111,7 @@ pub struct Seen {
 }
 
 impl Room {
-    /// The rehearsal's five custodians, `serials` enrolled.
+    /// A room with `custodians` (in check-in order), those in `serials` enrolled.
     pub fn new(custodians: &[&str], serials: &[(&str, u32)]) -> Self {
         Self {
             custodians: custodians.iter().map(|c| c.to_string()).collect(),
@@ -153,9 +153,9 @@ impl Room {
 }
 
 impl Session {
-    /// Starts the shipped script `name` with the picker's neighbour, the typed path (the
-    /// helper every GUI test uses), answers every prompt as `room` would and closes the done
-    /// screen; panics at an exception or a prompt the room cannot answer.
+    /// Starts `script` ([`Session::start_ceremony`]: its path typed, its words checked),
+    /// answers every prompt as `room` would and closes the done screen; panics at an
+    /// exception or a prompt the room cannot answer.
     pub async fn run_ceremony(
         &self,
         script: &Path,
