@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Refreshes the screenshots in this folder from the GUI tests (docs/gui.md shows them): every
 # GUI test writes the screens it visits here (KEYRITE_SCREENSHOT_DIR), one binary at a time,
-# each screen also passing the accessibility check. `--all` adds the two tests that need
+# each screen also passing the accessibility check. `--all` adds the tests that need
 # virtual YubiKeys (root and pcscd; never run them beside another pcscd user).
 # Run from anywhere: bash docs/screenshots/refresh.sh [--all]
 set -euo pipefail
@@ -11,7 +11,7 @@ cd "$root"
 export PATH="$HOME/.cache/keyrite-tools/bin:$PATH"
 tests=(gui_home gui_journal gui_records gui_resume gui_ceremony)
 if [[ "${1:-}" == "--all" ]]; then
-  tests+=(gui_quorum gui_replace_custodian)
+  tests+=(gui_quorum gui_replace_custodian gui_key_lifecycle)
 fi
 npm --prefix ui ci --no-audit --no-fund
 npm --prefix ui run build

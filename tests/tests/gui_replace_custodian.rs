@@ -13,6 +13,7 @@
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
+use keyrite_tests::gui::drive::{records, verified_record};
 use keyrite_tests::gui::Session;
 use keyrite_tests::piv::Harness;
 use keyrite_tests::quorum::{quorum_answers, run_with_cards, CUSTODIANS, YK_PIN, YK_PUK};
@@ -154,6 +155,7 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
 
     // The replacement, entirely in the window.
     let mark = events(&data).len();
+    let before = records(&data);
     let s = Session::open(&data).await;
     s.start_ceremony(&script("replace-custodian")).await;
     let mut reader = Reader {
@@ -237,4 +239,6 @@ async fn replace_custodian_verifies_yubikey_sealed_shares_in_the_window() {
     );
     let v = keyrite(&data, &["journal", "verify"]);
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    // Its record passes `keyrite record verify` (exit 0, VALID) and pdfsig.
+    verified_record(&data, &before, "replace-custodian");
 }

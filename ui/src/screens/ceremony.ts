@@ -26,6 +26,7 @@ import { verdictView } from "./records";
 import { byHandBar, ceremonyBanner, stoppedNotice } from "./byhand";
 import { pickerPanel } from "./picker";
 import { approvalForm, chooseKeyForm, clearSecrets, enrolForm, secretField, type FormKit } from "./quorum";
+import { recoverForm } from "./recover";
 
 let scriptPath = "";
 let renders = 0;
@@ -309,7 +310,9 @@ function promptForm(v: CeremonyView, send: Send, redraw: (v: CeremonyView) => vo
       chooseKeyForm(p, kit);
       break;
     case "approval":
-      approvalForm(p, kit);
+      // Recovery presents shares of any kind, not approvals on cards.
+      if (p.operation === "recover") recoverForm(p, kit);
+      else approvalForm(p, kit);
       break;
     case "done":
       return doneView(p.summary, p.checkpoint_qr);

@@ -104,6 +104,15 @@ pub(super) fn run_operation(
     {
         mark_compromised(run, &q.key_id)?;
     }
+    // A destroyed key's wrapped backups go with it ("wrapped backups of the key are
+    // deleted"): left live, a later root-key recovery would restore the destroyed key.
+    if matches!(action, Action::Destroy { .. }) {
+        retire_backups(
+            run,
+            &q.key_id,
+            &format!("its key {} was destroyed", q.key_id),
+        )?;
+    }
     Ok(())
 }
 
@@ -124,6 +133,11 @@ fn mark_compromised(run: &mut CeremonyRun, key_id: &str) -> Result<(), StepFailu
         &actor,
     )?;
     // A compromised key's backups must never be restored or rewrapped again.
+    retire_backups(run, key_id, &format!("its key {key_id} is compromised"))
+}
+
+/// Retires every live backup of `key_id` (the key is compromised or destroyed).
+fn retire_backups(run: &mut CeremonyRun, key_id: &str, reason: &str) -> Result<(), StepFailure> {
     let backups: Vec<String> = {
         let conn = run.journal.store().conn();
         let mut stmt =
@@ -134,11 +148,7 @@ fn mark_compromised(run: &mut CeremonyRun, key_id: &str) -> Result<(), StepFailu
         rows
     };
     for b in backups {
-        inventory::retire_backup(
-            &mut run.journal,
-            &b,
-            &format!("its key {key_id} is compromised"),
-        )?;
+        inventory::retire_backup(&mut run.journal, &b, reason)?;
     }
     Ok(())
 }
