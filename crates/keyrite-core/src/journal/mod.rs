@@ -15,6 +15,7 @@ pub mod event;
 pub mod export;
 pub mod index;
 pub mod merkle;
+mod pipeline;
 pub mod proof;
 mod scan;
 pub mod time;
