@@ -115,8 +115,8 @@ warm() { # binary, window title, data directory: one launch until the window map
 }
 
 echo "$profile builds, $runs run(s) each, alternated, Xvfb 1280x800, idle ${idle} s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '  %-16s %s, %s bytes\n' keyrite-desktop "$keyrite" "$(stat -c %s "$keyrite")"
-printf '  %-16s %s, %s bytes\n' minimal-tauri "$minimal" "$(stat -c %s "$minimal")"
+printf '  %-16s %s, %s bytes\n' keyrite-desktop "$keyrite" "$(stat -L -c %s "$keyrite")"
+printf '  %-16s %s, %s bytes\n' minimal-tauri "$minimal" "$(stat -L -c %s "$minimal")"
 mkdir -p "$work/data-keyrite" "$work/data-minimal"
 warm "$keyrite" Keyrite "$work/data-keyrite"
 warm "$minimal" Minimal "$work/data-minimal"
