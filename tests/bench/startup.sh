@@ -40,12 +40,18 @@ fi
 keyrite="$target/$profile/keyrite-desktop"
 minimal="$target/$profile/minimal-tauri"
 
-display=":$((90 + RANDOM % 9))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
-xvfb=$!
 work="$(mktemp -d)"
+xvfb=""
 trap 'kill $xvfb 2>/dev/null || true; rm -rf "$work"' EXIT
-sleep 1
+# A display of our own: another session's Xvfb may hold a number (then ours exits at once, and
+# the apps would open on the other one).
+for _ in $(seq 1 20); do
+  display=":$((90 + RANDOM % 60))"
+  Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  xvfb=$!
+  sleep 1
+  kill -0 "$xvfb" 2>/dev/null && break
+done
 
 descendants() { # pid, then every descendant once
   echo "$1"
@@ -54,11 +60,11 @@ descendants() { # pid, then every descendant once
 }
 
 pss_kib() {
-  local total=0 p
+  local total=0 p v
   for p in $(descendants "$1"); do
-    if [[ -r /proc/$p/smaps_rollup ]]; then
-      total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
-    fi
+    # A process may end between the listing and the read: it then counts 0.
+    v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    total=$((total + ${v:-0}))
   done
   echo "$total"
 }
