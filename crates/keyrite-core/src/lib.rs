@@ -35,6 +35,7 @@ pub mod secret;
 pub mod shares;
 pub mod signer;
 pub mod store;
+pub mod timing;
 pub mod view;
 pub mod words;
 pub mod x509;

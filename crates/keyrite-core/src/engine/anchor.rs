@@ -129,15 +129,15 @@ pub(super) fn sign_record(run: &mut CeremonyRun, hsm: &HsmContext) -> Result<(),
     let Some(producer) = run.options.record_producer.as_ref() else {
         return Err(StepFailure::refused("no record producer").into());
     };
-    let rec = producer
-        .produce(RecordInput {
-            status: &status,
-            script: &run.script,
-            journal: &run.journal,
-            signer: &signer,
-            certificate_der: &certificate,
-            data: run.env.data(),
-        })
+    let input = RecordInput {
+        status: &status,
+        script: &run.script,
+        journal: &run.journal,
+        signer: &signer,
+        certificate_der: &certificate,
+        data: run.env.data(),
+    };
+    let rec = crate::timing::phase("record", || producer.produce(input))
         .map_err(|e| StepFailure::refused(e.to_string()))?;
     drop(signer);
     run.journal.append_with_details(

@@ -44,6 +44,14 @@ pub(super) fn start(
     hsm: &mut HsmContext,
     action: &Action,
 ) -> Result<Next<HsmWait>, Failure> {
+    crate::timing::phase("hsm-action", || start_untimed(run, hsm, action))
+}
+
+fn start_untimed(
+    run: &mut CeremonyRun,
+    hsm: &mut HsmContext,
+    action: &Action,
+) -> Result<Next<HsmWait>, Failure> {
     match action {
         Action::HsmInit { token_label } => {
             // Before the PINs are asked and before any PKCS#11 change: never over live keys.

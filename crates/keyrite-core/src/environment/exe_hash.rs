@@ -154,18 +154,21 @@ pub(super) fn use_cache_in(data: &Path) {
 
 /// SHA-256 (hex) of the running executable, or a sentence saying why it is unknown.
 pub fn executable_sha256() -> String {
-    MEMO.get_or_init(|| {
-        let Ok(exe) = std::env::current_exe() else {
-            return "unknown (the executable could not be found)".into();
-        };
-        let r = match CACHE_DIR.get() {
-            Some(dir) => cached_sha256(&exe, &dir.join(CACHE_FILE), crate::clock::now(), SETTLE)
-                .map(|(h, _)| h),
-            None => hash_file(&exe),
-        };
-        r.unwrap_or_else(|_| "unknown (the executable could not be read)".into())
-    })
-    .clone()
+    MEMO.get_or_init(|| crate::timing::phase("executable-hash", executable_sha256_untimed))
+        .clone()
+}
+
+fn executable_sha256_untimed() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "unknown (the executable could not be found)".into();
+    };
+    let r = match CACHE_DIR.get() {
+        Some(dir) => {
+            cached_sha256(&exe, &dir.join(CACHE_FILE), crate::clock::now(), SETTLE).map(|(h, _)| h)
+        }
+        None => hash_file(&exe),
+    };
+    r.unwrap_or_else(|_| "unknown (the executable could not be read)".into())
 }
 
 #[cfg(test)]

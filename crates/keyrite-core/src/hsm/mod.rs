@@ -447,6 +447,10 @@ pub struct Pkcs11Module {
 impl Pkcs11Module {
     /// Loads the module at `path` and calls `C_Initialize`.
     pub fn load(path: &Path) -> Result<Self, HsmError> {
+        crate::timing::phase("pkcs11-load", || Self::load_untimed(path))
+    }
+
+    fn load_untimed(path: &Path) -> Result<Self, HsmError> {
         if !path.exists() {
             return Err(HsmError::ModuleMissing {
                 path: path.to_path_buf(),

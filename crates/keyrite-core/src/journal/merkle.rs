@@ -62,8 +62,18 @@ impl TreeBuilder {
     /// Appends one entry hash as a leaf and calls `completed(leaves, hash)` for each perfect
     /// subtree it completes (the leaf itself, then every merge), smallest first. They all end
     /// at the new leaf.
-    pub fn push_with(&mut self, entry: &Hash, mut completed: impl FnMut(u64, &Hash)) {
-        let mut node = (1u64, leaf_hash(entry));
+    pub fn push_with(&mut self, entry: &Hash, completed: impl FnMut(u64, &Hash)) {
+        self.push_leaf_with(leaf_hash(entry), completed);
+    }
+
+    /// Appends a leaf given as its leaf hash (`leaf_hash(entry)`, computed elsewhere, e.g. on
+    /// another thread).
+    pub fn push_leaf(&mut self, leaf: Hash) {
+        self.push_leaf_with(leaf, |_, _| {});
+    }
+
+    fn push_leaf_with(&mut self, leaf: Hash, mut completed: impl FnMut(u64, &Hash)) {
+        let mut node = (1u64, leaf);
         completed(node.0, &node.1);
         while let Some(top) = self.stack.last() {
             if top.0 != node.0 {

@@ -15,6 +15,7 @@ pub mod event;
 pub mod export;
 pub mod index;
 pub mod merkle;
+mod pipeline;
 pub mod proof;
 mod recent;
 mod scan;
@@ -169,6 +170,10 @@ const META_ORIGIN: &str = "origin";
 impl Journal {
     /// Opens the writable journal at `db` (creating it), taking the data directory's writer lock.
     pub fn open(db: &Path, options: &StoreOptions) -> Result<Self, JournalError> {
+        crate::timing::phase("journal", || Self::open_untimed(db, options))
+    }
+
+    fn open_untimed(db: &Path, options: &StoreOptions) -> Result<Self, JournalError> {
         let store = Store::open(db, options)?;
         let origin: Option<String> = store
             .conn()
@@ -299,6 +304,15 @@ impl Journal {
     /// Runs `op` and appends `event` in one SQLite transaction: both commit or neither does.
     /// If `op` fails nothing is journaled; if the event cannot be written `op` is rolled back.
     pub fn append_with<T, E: From<JournalError>>(
+        &mut self,
+        event: Event,
+        details: Value,
+        op: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<(Entry, T), E> {
+        crate::timing::phase("journal", || self.append_untimed(event, details, op))
+    }
+
+    fn append_untimed<T, E: From<JournalError>>(
         &mut self,
         event: Event,
         details: Value,

@@ -10,6 +10,7 @@
 
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::merkle::{entry_hash, Hash, TreeBuilder};
+use super::pipeline::{Batch, End};
 use super::time::UtcTime;
 use super::TreeHead;
 use crate::store::{Store, StoreError};
@@ -80,85 +81,34 @@ pub fn verify(
         store.quick_check()?;
     }
     // Roots at the sizes something claims, collected during the scan.
-    let wanted: std::collections::BTreeSet<u64> = stored_rows.iter().map(|(s, _)| *s).collect();
-    let mut roots: std::collections::BTreeMap<u64, Hash> = std::collections::BTreeMap::new();
-    let mut journaled: Vec<(u64, Option<String>)> = Vec::new();
+    let mut scan = Scan {
+        wanted: stored_rows.iter().map(|(s, _)| *s).collect(),
+        roots: std::collections::BTreeMap::new(),
+        journaled: Vec::new(),
+        tree: TreeBuilder::new(),
+        prev: [0; 32],
+        prev_time: UtcTime(i64::MIN),
+        at_checkpoint: None,
+        cp_size: checkpoint.map(|c| c.size),
+    };
     let mut stmt = store
         .conn()
         .prepare("SELECT seq, body, prev_hash, entry_hash FROM journal_entry ORDER BY seq")
         .map_err(|e| store.err(e))?;
     let mut rows = stmt.query([]).map_err(|e| store.err(e))?;
-    let mut tree = TreeBuilder::new();
-    let mut prev: Hash = [0; 32];
-    let mut prev_time = UtcTime(i64::MIN);
-    let mut at_checkpoint: Option<Hash> = None;
-    let cp_size = checkpoint.map(|c| c.size);
-    if cp_size == Some(0) {
-        at_checkpoint = Some(tree.root());
+    if scan.cp_size == Some(0) {
+        scan.at_checkpoint = Some(scan.tree.root());
     }
-    while let Some(r) = rows.next().map_err(|e| store.err(e))? {
-        // Borrowed from SQLite's row buffer: no copy unless something is wrong.
-        let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
-        let seq = r.get::<_, i64>(0).map_err(|e| store.err(e))? as u64;
-        let (body, prev_col, hash_col) = match (blob(1), blob(2), blob(3)) {
-            (Ok(b), Ok(p), Ok(h)) => (b, p, h),
-            _ => {
-                let row = Row {
-                    seq,
-                    body: r.get(1).map_err(|e| store.err(e))?,
-                    prev: r.get(2).map_err(|e| store.err(e))?,
-                    hash: r.get(3).map_err(|e| store.err(e))?,
-                };
-                return Err(diagnose(store, tree.size(), &prev, &row)?);
-            }
-        };
-        let pos = tree.size();
-        let hash_ok = <Hash>::try_from(hash_col)
-            .ok()
-            .filter(|h| seq == pos && prev_col == prev && *h == entry_hash(seq, &prev, body));
-        let Some(h) = hash_ok else {
-            let row = Row {
-                seq,
-                body: body.to_vec(),
-                prev: prev_col.to_vec(),
-                hash: hash_col.to_vec(),
-            };
-            return Err(diagnose(store, pos, &prev, &row)?);
-        };
-        let fields = super::scan::checked(body).filter(|b| b.seq == pos);
-        let time = fields.as_ref().and_then(|b| UtcTime::parse(&b.time));
-        let Some(time) = time else {
-            return Err(tamper(
-                pos,
-                TamperKind::Modified,
-                "its body was rewritten (and re-hashed): it has no valid seq and time".into(),
-            ));
-        };
-        if time < prev_time {
-            return Err(tamper(
-                pos,
-                TamperKind::Reordered,
-                format!(
-                    "it is dated {} before entry {} ({}): entries were reordered or forged",
-                    time.to_rfc3339(),
-                    pos - 1,
-                    prev_time.to_rfc3339()
-                ),
-            ));
-        }
-        prev_time = time;
-        tree.push(&h);
-        prev = h;
-        if cp_size == Some(tree.size()) {
-            at_checkpoint = Some(tree.root());
-        }
-        if let Some(ev) = fields.and_then(|f| f.checkpoint()) {
-            journaled.push(ev);
-        }
-        if wanted.contains(&tree.size()) {
-            roots.insert(tree.size(), tree.root());
-        }
-    }
+    super::pipeline::run(&mut rows, store, |batch| scan.fold(store, batch))?;
+    let Scan {
+        wanted,
+        mut roots,
+        journaled,
+        tree,
+        prev,
+        at_checkpoint,
+        ..
+    } = scan;
     if wanted.contains(&0) {
         roots.insert(0, TreeBuilder::new().root());
     }
@@ -286,6 +236,73 @@ pub fn verify(
         stored,
         coverage,
     })
+}
+
+/// The in-order part of the scan: links, positions, times, the tree, and what the stored
+/// checkpoints are compared with afterwards.
+struct Scan {
+    /// Sizes something claims a root at, and those roots once reached.
+    wanted: std::collections::BTreeSet<u64>,
+    roots: std::collections::BTreeMap<u64, Hash>,
+    /// `(size, signer_fingerprint)` of every `checkpoint` entry.
+    journaled: Vec<(u64, Option<String>)>,
+    tree: TreeBuilder,
+    prev: Hash,
+    prev_time: UtcTime,
+    at_checkpoint: Option<Hash>,
+    cp_size: Option<u64>,
+}
+
+impl Scan {
+    /// Folds one batch in order; `Ok(false)` after the last row. The checks of a row come in
+    /// the order the first bad row's verdict depends on: hash and link, body, time.
+    fn fold(&mut self, store: &Store, batch: &mut Batch) -> Result<bool, VerifyError> {
+        for e in batch.entries() {
+            let pos = self.tree.size();
+            let linked = e.facts.hash.filter(|_| e.seq == pos && e.prev == self.prev);
+            let Some(h) = linked else {
+                return Err(diagnose(store, pos, &self.prev, &e.row())?);
+            };
+            let Some(time) = e.facts.time else {
+                return Err(tamper(
+                    pos,
+                    TamperKind::Modified,
+                    "its body was rewritten (and re-hashed): it has no valid seq and time".into(),
+                ));
+            };
+            if time < self.prev_time {
+                return Err(tamper(
+                    pos,
+                    TamperKind::Reordered,
+                    format!(
+                        "it is dated {} before entry {} ({}): entries were reordered or forged",
+                        time.to_rfc3339(),
+                        pos - 1,
+                        self.prev_time.to_rfc3339()
+                    ),
+                ));
+            }
+            self.prev_time = time;
+            self.tree.push_leaf(e.facts.leaf);
+            self.prev = h;
+            let size = self.tree.size();
+            if self.cp_size == Some(size) {
+                self.at_checkpoint = Some(self.tree.root());
+            }
+            if let Some(ev) = &e.facts.checkpoint {
+                self.journaled.push(ev.clone());
+            }
+            if self.wanted.contains(&size) {
+                self.roots.insert(size, self.tree.root());
+            }
+        }
+        match batch.end.take() {
+            None => Ok(true),
+            Some(End::Exhausted) => Ok(false),
+            Some(End::Odd(row)) => Err(diagnose(store, self.tree.size(), &self.prev, &row)?),
+            Some(End::Failed(e)) => Err(e.into()),
+        }
+    }
 }
 
 /// `(size, text)` of every stored checkpoint in size order, and whether the table is gone.

@@ -214,7 +214,7 @@ impl Document {
 
     /// Registers a QR code and draws it on `page` at the cursor, `side_mm` wide, left-aligned.
     pub fn qr(&mut self, page: &mut Page, payload: &str, side_mm: f32) -> Result<(), PdfError> {
-        let (img, px) = qr_image(payload)?;
+        let (img, px) = crate::timing::phase("pdf", || qr_image(payload))?;
         // Named in order (printpdf's `add_image` picks a random name) so equal inputs give
         // equal files.
         let id = printpdf::XObjectId(format!("KrQr{}", self.doc.resources.xobjects.map.len()));
@@ -241,7 +241,11 @@ impl Document {
 
     /// The PDF bytes: footers stamped, fonts subset and embedded, the declared version in the
     /// header, a trailer `/ID` derived from the content.
-    pub fn save(mut self) -> Result<Vec<u8>, PdfError> {
+    pub fn save(self) -> Result<Vec<u8>, PdfError> {
+        crate::timing::phase("pdf", || self.save_untimed())
+    }
+
+    fn save_untimed(mut self) -> Result<Vec<u8>, PdfError> {
         let (w, h) = self.size.mm();
         let total = self.pages.len();
         let mut pages = std::mem::take(&mut self.pages);

@@ -352,8 +352,10 @@ fn argon2_key(
         .map_err(|e| SealError::Crypto(format!("Argon2id parameters: {e}")))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut key = SecretBytes::zeroed(32);
-    a.hash_password_into(pass.expose().as_bytes(), salt, key.expose_mut())
-        .map_err(|e| SealError::Crypto(format!("Argon2id: {e}")))?;
+    crate::timing::phase("argon2id", || {
+        a.hash_password_into(pass.expose().as_bytes(), salt, key.expose_mut())
+    })
+    .map_err(|e| SealError::Crypto(format!("Argon2id: {e}")))?;
     Ok(key)
 }
 

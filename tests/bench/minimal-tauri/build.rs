@@ -1,0 +1,4 @@
+//! Tauri's build step (config, context), nothing else.
+fn main() {
+    tauri_build::build();
+}
