@@ -7,8 +7,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::script;
-use keyrite_tests::{bin, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::script;
+use keyrite_testkit::{bin, stderr, stdout, TempData};
 use serial_test::serial;
 use std::io::Write;
 use std::path::Path;

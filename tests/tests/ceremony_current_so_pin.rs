@@ -10,9 +10,9 @@
 )]
 
 use keyrite_core::journal::Event;
-use keyrite_tests::ceremony::{events, record_of, script, verify_record_against_journal};
-use keyrite_tests::hsm::keyrite_fds;
-use keyrite_tests::{keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{events, record_of, script, verify_record_against_journal};
+use keyrite_testkit::hsm::keyrite_fds;
+use keyrite_testkit::{keyrite_with_env, stderr, stdout, TempData};
 use std::path::Path;
 use std::process::Output;
 
@@ -44,7 +44,7 @@ fn initialised(ev: &[Event]) -> usize {
 fn a_rehearsal_on_softhsm2_asks_the_current_so_pin_apart_from_the_new_ones() {
     let t = TempData::new();
     let data = t.path();
-    let conf = keyrite_tests::hsm::softhsm_store(t.tmp.path());
+    let conf = keyrite_testkit::hsm::softhsm_store(t.tmp.path());
     let prof = t.scratch("site.toml");
     std::fs::write(
         &prof,

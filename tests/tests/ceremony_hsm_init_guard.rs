@@ -8,15 +8,15 @@
 )]
 
 use keyrite_core::journal::Event;
-use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
-use keyrite_tests::hsm::{keyrite_fds, rehearsal_serial};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::events;
+use keyrite_testkit::ceremony::{answers, script, SO_PIN, USER_PIN};
+use keyrite_testkit::hsm::{keyrite_fds, rehearsal_serial};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
 
 fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
-    keyrite_tests::ceremony::run_answered(data, &script(name), ans)
+    keyrite_testkit::ceremony::run_answered(data, &script(name), ans)
 }
 
 fn token_keys(data: &Path) -> String {
@@ -155,7 +155,7 @@ fn initialising_a_token_with_live_keys_again_is_refused() {
 fn the_hsm_initialisation_ceremony_starts_on_a_fresh_module() {
     let t = TempData::new();
     let data = t.path();
-    let conf = keyrite_tests::hsm::softhsm_store(t.tmp.path());
+    let conf = keyrite_testkit::hsm::softhsm_store(t.tmp.path());
     let tokens = t.scratch("tokens");
     let profile = |label: &str| {
         let p = t.scratch(&format!("site-{label}.toml"));
@@ -172,7 +172,7 @@ fn the_hsm_initialisation_ceremony_starts_on_a_fresh_module() {
     let ans = answers(t.tmp.path());
     let env = [("SOFTHSM2_CONF", conf.to_str().unwrap())];
     let run_with = |prof: &Path, name: &str| {
-        keyrite_tests::keyrite_with_env(
+        keyrite_testkit::keyrite_with_env(
             &data,
             &[
                 "--profile",
@@ -216,9 +216,9 @@ fn the_hsm_initialisation_ceremony_starts_on_a_fresh_module() {
             .any(|e| matches!(e, Event::HsmTokenInitialised { .. })),
         "the token initialisation is journaled"
     );
-    let v = keyrite_tests::ceremony::verify_record_against_journal(
+    let v = keyrite_testkit::ceremony::verify_record_against_journal(
         &data,
-        &keyrite_tests::ceremony::record_of(&data, "hsm-initialisation"),
+        &keyrite_testkit::ceremony::record_of(&data, "hsm-initialisation"),
     );
     assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
 }

@@ -5,8 +5,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::{answers, script};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 
 #[test]

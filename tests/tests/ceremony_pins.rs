@@ -6,14 +6,14 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::{answers, script, SO_PIN};
-use keyrite_tests::hsm::rehearsal_serial;
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script, SO_PIN};
+use keyrite_testkit::hsm::rehearsal_serial;
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
 
 fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
-    keyrite_tests::ceremony::run_answered(data, &script(name), ans)
+    keyrite_testkit::ceremony::run_answered(data, &script(name), ans)
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn a_pin_written_as_a_number_is_not_echoed() {
     std::fs::write(
         &ans,
         text.replace(
-            &format!("user_pin = \"{}\"", keyrite_tests::ceremony::USER_PIN),
+            &format!("user_pin = \"{}\"", keyrite_testkit::ceremony::USER_PIN),
             "user_pin = 20261206",
         ),
     )

@@ -5,8 +5,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::{answers, script};
-use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script};
+use keyrite_testkit::{keyrite, keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;
 
 /// A production profile pointing at SoftHSM2's module and the rehearsal token.

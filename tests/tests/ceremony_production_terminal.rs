@@ -11,17 +11,17 @@
 //! Each ceremony must complete, its record must verify against the journal, every PIN is typed
 //! only once the terminal's echo is off and never appears in the terminal's output, and each
 //! share shown is followed by the escape sequence that clears the screen and the scrollback.
-//! The site and the room that answers the prompts are `keyrite_tests::room`.
+//! The site and the room that answers the prompts are `keyrite_testkit::room`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
 use keyrite_core::journal::Event;
-use keyrite_tests::ceremony::events;
-use keyrite_tests::piv::Harness;
-use keyrite_tests::pty::plain;
-use keyrite_tests::room::{completed, drive, softhsm, Cards, Site, CLEAR, SERIALS};
+use keyrite_testkit::ceremony::events;
+use keyrite_testkit::piv::Harness;
+use keyrite_testkit::pty::plain;
+use keyrite_testkit::room::{completed, drive, softhsm, Cards, Site, CLEAR, SERIALS};
 use serial_test::serial;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -197,7 +197,7 @@ fn production_root_kek_rotation_approved_on_yubikeys_at_the_terminal() {
         assert!(
             out.contains(&format!(
                 "sealed to {}'s YubiKey (serial {serial}) into ",
-                keyrite_tests::room::CUSTODIANS[i]
+                keyrite_testkit::room::CUSTODIANS[i]
             )),
             "share {} sealed to YubiKey {serial}:\n{out}",
             i + 1

@@ -20,15 +20,15 @@ use keyrite_core::hsm::backup::KeyBackup;
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::script::Script;
 use keyrite_core::secret::SecretText;
-use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::run_answered_ok;
-use keyrite_tests::ceremony::{
+use keyrite_testkit::ceremony::events;
+use keyrite_testkit::ceremony::run_answered_ok;
+use keyrite_testkit::ceremony::{
     answers, record_of, record_prints_kek, script, verify_record_against_journal,
 };
-use keyrite_tests::piv::Harness;
-use keyrite_tests::quorum::YK_PIN;
-use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::YK_PIN;
+use keyrite_testkit::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
 

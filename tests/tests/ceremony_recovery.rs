@@ -20,11 +20,11 @@ use keyrite_core::script::Script;
 use keyrite_core::secret::{SecretBytes, SecretText};
 use keyrite_core::shares::seal::open_with_passphrase;
 use keyrite_core::shares::Share;
-use keyrite_tests::ceremony::run_answered_ok;
-use keyrite_tests::ceremony::{answers, script, PASSPHRASE};
-use keyrite_tests::ceremony::{events, record_of, verify_record_against_journal};
-use keyrite_tests::quorum::token_labels;
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::run_answered_ok;
+use keyrite_testkit::ceremony::{answers, script, PASSPHRASE};
+use keyrite_testkit::ceremony::{events, record_of, verify_record_against_journal};
+use keyrite_testkit::quorum::token_labels;
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 

@@ -14,10 +14,10 @@
 
 use keyrite_core::journal::crash_point::KILL_AT_JOURNAL_SIZE;
 use keyrite_core::journal::Event;
-use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::{answers, script, verify_record_against_journal, USER_PIN};
-use keyrite_tests::hsm::keyrite_fds;
-use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::events;
+use keyrite_testkit::ceremony::{answers, script, verify_record_against_journal, USER_PIN};
+use keyrite_testkit::hsm::keyrite_fds;
+use keyrite_testkit::{bin, keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -69,7 +69,7 @@ fn token_keys(data: &Path) -> BTreeSet<(String, String)> {
 
 /// Runs `script` unattended to its end; its output.
 fn run(data: &Path, ans: &Path, name: &str) -> std::process::Output {
-    keyrite_tests::ceremony::run_answered(data, &script(name), ans)
+    keyrite_testkit::ceremony::run_answered(data, &script(name), ans)
 }
 
 /// The unattended root-key-generation command on `data` (SoftHSM2 found through the data

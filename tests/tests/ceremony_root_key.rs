@@ -15,12 +15,12 @@ use keyrite_core::journal::{Event, Journal};
 use keyrite_core::paths::DataDir;
 use keyrite_core::secret::SecretText;
 use keyrite_core::shares::seal::open_with_passphrase;
-use keyrite_tests::ceremony::events;
-use keyrite_tests::ceremony::{
+use keyrite_testkit::ceremony::events;
+use keyrite_testkit::ceremony::{
     answers, record_of, script, verify_record_against_journal, PASSPHRASE, USER_PIN,
 };
-use keyrite_tests::hsm::keyrite_fds;
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::hsm::keyrite_fds;
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 
 #[test]

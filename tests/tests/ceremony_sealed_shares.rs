@@ -16,13 +16,13 @@ use keyrite_core::inventory::custodians as register;
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::operations::open_sealed_share;
 use keyrite_core::secret::SecretBytes;
-use keyrite_tests::ceremony::run_answered_ok;
-use keyrite_tests::ceremony::{
+use keyrite_testkit::ceremony::run_answered_ok;
+use keyrite_testkit::ceremony::{
     answers, events, record_of, record_prints_kek, script, verify_record_against_journal,
 };
-use keyrite_tests::piv::Harness;
-use keyrite_tests::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS, YK_PIN};
-use keyrite_tests::{stderr, stdout, TempData};
+use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS, YK_PIN};
+use keyrite_testkit::{stderr, stdout, TempData};
 use serial_test::serial;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -295,7 +295,7 @@ fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
         let bytes = std::fs::read(file).unwrap();
         keyrite_core::shares::seal::open_with_passphrase(
             &bytes,
-            &keyrite_core::secret::SecretText::new(keyrite_tests::ceremony::PASSPHRASE.into()),
+            &keyrite_core::secret::SecretText::new(keyrite_testkit::ceremony::PASSPHRASE.into()),
         )
         .unwrap()
     };
@@ -309,7 +309,7 @@ fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
          [[present.recover-root-kek]]\ncustodian = \"D Four\"\ntext = \"{}\"\n\
          [[present.recover-root-kek]]\ncustodian = \"D Five\"\npassphrase = \"{}\"\n",
         four.human_form().expose(),
-        keyrite_tests::ceremony::PASSPHRASE,
+        keyrite_testkit::ceremony::PASSPHRASE,
     );
     let r = run_with_cards(
         &t,

@@ -7,9 +7,9 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::gui::{seed_journal, tamper_entry};
-use keyrite_tests::hsm::{import_root_kek, keyrite_fds};
-use keyrite_tests::{bin, keyrite, stderr, stdout, TempData};
+use keyrite_testkit::gui::{seed_journal, tamper_entry};
+use keyrite_testkit::hsm::{import_root_kek, keyrite_fds};
+use keyrite_testkit::{bin, keyrite, stderr, stdout, TempData};
 use serde_json::Value;
 use serial_test::serial;
 use std::process::{Command, Output};

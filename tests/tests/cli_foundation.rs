@@ -5,7 +5,7 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::{keyrite, keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;
 
 #[test]

@@ -5,8 +5,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::hsm::{import_root_kek, keyrite_fds, rehearsal_pins, rehearsal_serial};
-use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::hsm::{import_root_kek, keyrite_fds, rehearsal_pins, rehearsal_serial};
+use keyrite_testkit::{keyrite, keyrite_with_env, stderr, stdout, TempData};
 use serde_json::Value;
 use serial_test::serial;
 use std::path::Path;

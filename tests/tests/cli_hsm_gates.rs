@@ -11,9 +11,9 @@
 use keyrite_core::inventory::{self, KeyState};
 use keyrite_core::journal::Journal;
 use keyrite_core::store::StoreOptions;
-use keyrite_tests::ceremony::{answers, script};
-use keyrite_tests::hsm::{import_root_kek, keyrite_fds, rehearsal_serial};
-use keyrite_tests::{keyrite, keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script};
+use keyrite_testkit::hsm::{import_root_kek, keyrite_fds, rehearsal_serial};
+use keyrite_testkit::{keyrite, keyrite_with_env, stderr, stdout, TempData};
 use serde_json::Value;
 use serial_test::serial;
 use std::path::Path;
@@ -444,7 +444,7 @@ fn ceremony_backup_into_a_linked_backups_directory_is_refused_and_nothing_lands_
 
 /// A SoftHSM2 configuration of its own with two initialised tokens ("one", "two").
 fn two_tokens(d: &TempData) -> (std::path::PathBuf, String, String) {
-    let conf = keyrite_tests::hsm::softhsm_store(&d.scratch("two-tokens"));
+    let conf = keyrite_testkit::hsm::softhsm_store(&d.scratch("two-tokens"));
     for (label, so, user) in [
         ("one", "so-One-41177", "us-One-41177"),
         ("two", "so-Two-52288", "us-Two-52288"),
@@ -715,7 +715,7 @@ fn ceremony_validate_refuses_a_label_leading_out_with_its_location() {
 fn init_refuses_a_pinned_token_that_reports_no_serial_before_anything_changes() {
     let d = TempData::new();
     let dir = d.scratch("fresh-store");
-    let conf = keyrite_tests::hsm::softhsm_store(&dir);
+    let conf = keyrite_testkit::hsm::softhsm_store(&dir);
     let profile = d.scratch("blank-serial.toml");
     std::fs::write(
         &profile,

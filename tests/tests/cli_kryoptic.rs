@@ -10,13 +10,13 @@
 
 use keyrite_core::hsm::KeyBackup;
 use keyrite_core::journal::Event;
-use keyrite_tests::ceremony::{
+use keyrite_testkit::ceremony::{
     answers, events, record_of, script, verify_record_against_journal, SO_PIN, USER_PIN,
 };
-use keyrite_tests::hsm::keyrite_fds;
-use keyrite_tests::piv::Harness;
-use keyrite_tests::quorum::{quorum_answers, run_with_cards_on};
-use keyrite_tests::{keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::hsm::keyrite_fds;
+use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::{quorum_answers, run_with_cards_on};
+use keyrite_testkit::{keyrite_with_env, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

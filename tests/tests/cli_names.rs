@@ -7,8 +7,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::script;
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::script;
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 
 #[test]
 fn ceremony_validate_refuses_every_kind_of_escaping_label_at_its_location() {
@@ -84,7 +84,7 @@ fn ceremony_validate_refuses_every_kind_of_escaping_label_at_its_location() {
 fn record_produce_never_writes_through_a_link_nor_over_a_file() {
     let d = TempData::new();
     let data = d.path();
-    let ans = keyrite_tests::ceremony::answers(d.tmp.path());
+    let ans = keyrite_testkit::ceremony::answers(d.tmp.path());
     let o = keyrite(
         &data,
         &[
@@ -102,7 +102,7 @@ fn record_produce_never_writes_through_a_link_nor_over_a_file() {
         .find_map(|n| n.strip_suffix(".pdf").map(str::to_string))
         .expect("the hsm-initialisation record");
     let produce = |out: &std::path::Path, cert: &std::path::Path| {
-        keyrite_tests::hsm::keyrite_fds(
+        keyrite_testkit::hsm::keyrite_fds(
             &data,
             &[
                 "record",
@@ -117,7 +117,7 @@ fn record_produce_never_writes_through_a_link_nor_over_a_file() {
                 "3",
             ],
             &[],
-            &[(3, keyrite_tests::ceremony::USER_PIN)],
+            &[(3, keyrite_testkit::ceremony::USER_PIN)],
             "",
         )
     };

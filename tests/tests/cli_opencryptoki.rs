@@ -1,5 +1,5 @@
 //! The `keyrite` CLI on a third PKCS#11 module, openCryptoki's soft token (Debian 12's package
-//! 3.8.1, in a private namespace: `keyrite_tests::opencryptoki`): a module that lacks most of
+//! 3.8.1, in a private namespace: `keyrite_testkit::opencryptoki`): a module that lacks most of
 //! what Keyrite needs. It is listed (its malformed clock field shown as unreadable), initialised
 //! with its factory SO PIN asked apart from the new ones, never re-initialised (that loses its
 //! SO login), and every operation it cannot do (key generation under each policy, backup,
@@ -11,10 +11,10 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::ceremony::{events, script};
-use keyrite_tests::hsm::import_root_kek;
-use keyrite_tests::opencryptoki::{module, OpenCryptoki, FACTORY_SO_PIN};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{events, script};
+use keyrite_testkit::hsm::import_root_kek;
+use keyrite_testkit::opencryptoki::{module, OpenCryptoki, FACTORY_SO_PIN};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -11,10 +11,10 @@
 )]
 
 use keyrite_core::script::Script;
-use keyrite_tests::ceremony::{script, SO_PIN, USER_PIN};
-use keyrite_tests::gui::Session;
-use keyrite_tests::hsm::keyrite_fds;
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{script, SO_PIN, USER_PIN};
+use keyrite_testkit::gui::Session;
+use keyrite_testkit::hsm::keyrite_fds;
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -130,7 +130,7 @@ async fn choose_script(s: &Session, path: &Path) {
         expected
     );
     // `keyrite ceremony validate --json` prints the same core view of the script.
-    let o = std::process::Command::new(keyrite_tests::bin("keyrite"))
+    let o = std::process::Command::new(keyrite_testkit::bin("keyrite"))
         .args(["ceremony", "validate", "--json", path.to_str().unwrap()])
         .output()
         .unwrap();

@@ -7,8 +7,8 @@
 )]
 
 use fantoccini::Locator;
-use keyrite_tests::gui::Session;
-use keyrite_tests::TempData;
+use keyrite_testkit::gui::Session;
+use keyrite_testkit::TempData;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]

@@ -6,8 +6,8 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-use keyrite_tests::gui::{seed_journal, tamper_entry, Session};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::gui::{seed_journal, tamper_entry, Session};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 
 /// The value after `label` on the CLI's output line starting with it.
 fn cli_field(out: &str, label: &str) -> String {

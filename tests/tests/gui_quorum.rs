@@ -13,12 +13,12 @@
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::words::short_words;
-use keyrite_tests::ceremony::run_answered_ok;
-use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
-use keyrite_tests::gui::Session;
-use keyrite_tests::piv::Harness;
-use keyrite_tests::quorum::{token_labels, CUSTODIANS, YK_PIN, YK_PUK};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::run_answered_ok;
+use keyrite_testkit::ceremony::{answers, script, SO_PIN, USER_PIN};
+use keyrite_testkit::gui::Session;
+use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::{token_labels, CUSTODIANS, YK_PIN, YK_PUK};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 

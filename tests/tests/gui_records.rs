@@ -9,8 +9,8 @@
 )]
 
 use keyrite_core::record::{verify_pdf, verify_record, Verdict};
-use keyrite_tests::gui::{signed_record, Session};
-use keyrite_tests::{keyrite, TempData};
+use keyrite_testkit::gui::{signed_record, Session};
+use keyrite_testkit::{keyrite, TempData};
 use std::path::Path;
 
 /// The CLI's answer for the same file: its verdict line (stdout's first line), its check

@@ -12,11 +12,11 @@
 )]
 
 use keyrite_core::journal::{Event, Journal};
-use keyrite_tests::ceremony::{answers, script, SO_PIN, USER_PIN};
-use keyrite_tests::gui::Session;
-use keyrite_tests::piv::Harness;
-use keyrite_tests::quorum::{quorum_answers, run_with_cards, CUSTODIANS, YK_PIN, YK_PUK};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script, SO_PIN, USER_PIN};
+use keyrite_testkit::gui::Session;
+use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::{quorum_answers, run_with_cards, CUSTODIANS, YK_PIN, YK_PUK};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
 

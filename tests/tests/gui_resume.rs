@@ -9,9 +9,9 @@
 )]
 
 use keyrite_core::script::Script;
-use keyrite_tests::ceremony::script;
-use keyrite_tests::gui::Session;
-use keyrite_tests::TempData;
+use keyrite_testkit::ceremony::script;
+use keyrite_testkit::gui::Session;
+use keyrite_testkit::TempData;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
@@ -110,7 +110,7 @@ async fn closing_the_window_mid_ceremony_asks_and_closing_anyway_pauses_it() {
         .await;
 
     // The close button (as a window manager sends it): held, the window asks.
-    assert!(keyrite_tests::x11::request_close("Keyrite") > 0);
+    assert!(keyrite_testkit::x11::request_close("Keyrite") > 0);
     s.wait("#close-confirm").await;
     assert_eq!(
         s.text("#close-confirm-title").await,
@@ -138,13 +138,13 @@ async fn closing_the_window_mid_ceremony_asks_and_closing_anyway_pauses_it() {
     assert_eq!(s.attr("#ceremony-view", "data-kind").await, "check-in");
 
     // Asked again, closed anyway: the app quits, the ceremony is paused.
-    assert!(keyrite_tests::x11::request_close("Keyrite") > 0);
+    assert!(keyrite_testkit::x11::request_close("Keyrite") > 0);
     // "Pause the ceremony and close" quits the app: the key press may not get its answer.
     s.tab_to("#close-pause").await;
     s.press_unanswered(fantoccini::key::Key::Enter).await;
     s.close().await;
-    let st = keyrite_tests::keyrite(&data.path(), &["ceremony", "status"]);
-    let text = keyrite_tests::stdout(&st);
+    let st = keyrite_testkit::keyrite(&data.path(), &["ceremony", "status"]);
+    let text = keyrite_testkit::stdout(&st);
     assert!(
         text.contains(&format!("{id}  hsm-initialisation  UNFINISHED")),
         "{text}"
@@ -427,7 +427,7 @@ async fn the_picker_shows_each_script_with_its_checklist_and_starts_a_shipped_on
     s.wait("#picker-details[data-state='chosen']").await;
     assert!(s.focus_is("#picker-title").await, "{}", s.focused().await);
     // The same words as `keyrite ceremony validate`.
-    let o = keyrite_tests::keyrite(
+    let o = keyrite_testkit::keyrite(
         &data.path(),
         &[
             "ceremony",
@@ -435,7 +435,7 @@ async fn the_picker_shows_each_script_with_its_checklist_and_starts_a_shipped_on
             script("root-key-generation").to_str().unwrap(),
         ],
     );
-    let words = keyrite_tests::stdout(&o)
+    let words = keyrite_testkit::stdout(&o)
         .lines()
         .find_map(|l| l.strip_prefix("Words:").map(|w| w.trim().to_string()))
         .unwrap();

@@ -26,10 +26,10 @@ use keyrite_core::hsm::rehearsal::{RehearsalHsm, REHEARSAL_TOKEN_LABEL};
 use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use keyrite_core::paths::DataDir;
 use keyrite_core::secret::SecretText;
-use keyrite_tests::ceremony::{
+use keyrite_testkit::ceremony::{
     answers, record_of, script, verify_record_against_journal, USER_PIN,
 };
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::Path;
 

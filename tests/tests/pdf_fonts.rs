@@ -14,8 +14,8 @@ use keyrite_core::pdf::PageSize;
 use keyrite_core::secret::SecretBytes;
 use keyrite_core::shares::card::{render_card, CardInfo};
 use keyrite_core::shares::split;
-use keyrite_tests::ceremony::{record_of, script};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{record_of, script};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -130,9 +130,9 @@ fn answers(dir: &Path) -> PathBuf {
              [participants]\nadministrator = [\"{ADMIN}\"]\nwitness = [\"{WITNESS}\"]\n\
              auditor = [\"{AUDITOR}\"]\ncustodian = [{custodians}]\n\
              [clock]\nreference = \"test clock\"\noffset_seconds = 0\n",
-            so = keyrite_tests::ceremony::SO_PIN,
-            user = keyrite_tests::ceremony::USER_PIN,
-            pass = keyrite_tests::ceremony::PASSPHRASE,
+            so = keyrite_testkit::ceremony::SO_PIN,
+            user = keyrite_testkit::ceremony::USER_PIN,
+            pass = keyrite_testkit::ceremony::PASSPHRASE,
             custodians = list(&CUSTODIANS),
         ),
     )
@@ -217,7 +217,7 @@ fn the_root_key_record_has_subset_fonts_page_totals_and_stays_small() {
     // Both ceremonies journaled the SHA-256 of the keyrite executable that ran them (now
     // computed once and cached in the data directory), and any cache entry holds that hash.
     use sha2::Digest;
-    let exe = keyrite_tests::bin("keyrite");
+    let exe = keyrite_testkit::bin("keyrite");
     let want = hex::encode(sha2::Sha256::digest(
         std::fs::read(&exe).expect("read keyrite"),
     ));

@@ -7,12 +7,11 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-#[path = "../../crates/keyrite-core/tests/support/ceremony.rs"]
-mod ceremony;
+use keyrite_testkit::journal as ceremony;
 
 use keyrite_core::journal::{Journal, SeqRange};
 use keyrite_core::store::StoreOptions;
-use keyrite_tests::{keyrite, TempData};
+use keyrite_testkit::{keyrite, TempData};
 use serial_test::serial;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -113,7 +112,7 @@ fn install(d: &TempData, id: &str) -> (ceremony::Ceremony, std::path::PathBuf, s
         "generate record-signing",
     );
     let signing: serde_json::Value = serde_json::from_str(&signing).unwrap();
-    keyrite_tests::hsm::certify_record_signing(
+    keyrite_testkit::hsm::certify_record_signing(
         &data,
         keyrite_core::record::RECORD_SIGNING_LABEL,
         signing["key"]["id"].as_str().unwrap(),
@@ -539,7 +538,7 @@ fn record_produce_without_the_ceremony_certificate_is_refused_and_writes_nothing
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let serial = keyrite_tests::hsm::rehearsal_serial(&data);
+    let serial = keyrite_testkit::hsm::rehearsal_serial(&data);
     assert_eq!(
         String::from_utf8_lossy(&o.stderr),
         format!(

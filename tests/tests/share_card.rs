@@ -117,7 +117,7 @@ fn keyrite() -> Command {
         String::from_utf8_lossy(&built.stderr)
     );
     // Beside this test's own executable, so a CARGO_TARGET_DIR elsewhere works too.
-    Command::new(keyrite_tests::bin("keyrite"))
+    Command::new(keyrite_testkit::bin("keyrite"))
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Share cards printed through a real CUPS queue: a private `cupsd` (tests/src/cups.rs) with a
+//! Share cards printed through a real CUPS queue: a private `cupsd` (keyrite_testkit::cups) with a
 //! raw queue whose backend copies each job to a folder. hsm-initialisation and
 //! root-key-generation run in rehearsal with a site profile naming that queue; every
 //! custodian's card arrives as a PDF whose text (`pdftotext`) names the custodian and the set,
@@ -13,9 +13,9 @@
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::printing::{LpCommand, PrintError, Spooler};
 use keyrite_core::shares::Share;
-use keyrite_tests::ceremony::{answers, script};
-use keyrite_tests::cups::PrivateCups;
-use keyrite_tests::{keyrite_with_env, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script};
+use keyrite_testkit::cups::PrivateCups;
+use keyrite_testkit::{keyrite_with_env, stderr, stdout, TempData};
 use serde_json::Value;
 use serial_test::serial;
 use sha2::{Digest, Sha256};

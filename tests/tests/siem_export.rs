@@ -11,8 +11,8 @@
 mod validator;
 
 use keyrite_core::journal::Journal;
-use keyrite_tests::ceremony::{answers, script};
-use keyrite_tests::{keyrite, stderr, stdout, TempData};
+use keyrite_testkit::ceremony::{answers, script};
+use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serial_test::serial;
 use std::collections::HashMap;
 

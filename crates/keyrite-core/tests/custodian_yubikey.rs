@@ -11,9 +11,6 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-mod common;
-
-use common::piv::{enrol_card, now, secret, Harness, SimOptions, NEW_PIN, TEST_ROOT};
 use keyrite_core::custodian::attestation::{
     verify_slot_attestation, AttestationTrust, ExpectedKey, PinPolicy, TouchPolicy,
 };
@@ -25,6 +22,7 @@ use keyrite_core::custodian::unseal::unseal_shared_secret;
 use keyrite_core::custodian::PivSlot;
 use keyrite_core::custodian::{list_cards, CustodianError, PivToken, YubiKeyPiv};
 use keyrite_core::quorum::{approve, Approval, ApprovalRequest, KeyRef, Operation, QuorumPolicy};
+use keyrite_testkit::piv::{enrol_card, now, secret, Harness, SimOptions, NEW_PIN, TEST_ROOT};
 use serial_test::serial;
 
 fn request(head: [u8; 32], expires_at: u64) -> ApprovalRequest {

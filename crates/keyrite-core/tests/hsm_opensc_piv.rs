@@ -6,11 +6,9 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-mod common;
-
-use common::piv::Harness;
 use keyrite_core::hsm::{Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use keyrite_core::secret::SecretText;
+use keyrite_testkit::piv::Harness;
 use serial_test::serial;
 
 const OPENSC: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";

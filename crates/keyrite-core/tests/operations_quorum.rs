@@ -7,9 +7,6 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-mod common;
-
-use common::piv::{approve_many, enrol_card, now, secret, Harness, NEW_PIN};
 use keyrite_core::custodian::enrol::EnrolmentRecord;
 use keyrite_core::custodian::YubiKeyPiv;
 use keyrite_core::hsm::backup::{backup_key, KeyBackup};
@@ -33,6 +30,7 @@ use keyrite_core::quorum::{Approval, ApprovalRequest, Operation, QuorumPolicy};
 use keyrite_core::secret::SecretText;
 use keyrite_core::signer::{verify, SignatureAlgorithm, Signer};
 use keyrite_core::words::short_words;
+use keyrite_testkit::piv::{approve_many, enrol_card, now, secret, Harness, NEW_PIN};
 use serial_test::serial;
 
 struct Fx {

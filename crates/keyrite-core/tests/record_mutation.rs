@@ -9,8 +9,7 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-#[path = "support/ceremony.rs"]
-mod ceremony;
+use keyrite_testkit::journal as ceremony;
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};

@@ -5,8 +5,7 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-#[path = "support/ceremony.rs"]
-mod ceremony;
+use keyrite_testkit::journal as ceremony;
 
 use keyrite_core::hsm::keygen::generate;
 use keyrite_core::hsm::policy::PolicySet;

@@ -1,5 +1,8 @@
-//! Shared fixtures for Keyrite's end-to-end tests: where the built binaries are, temporary
-//! data directories, running the CLI, and driving the desktop app through tauri-driver.
+//! Keyrite's test kit (never published): the fixtures shared by the core's integration tests
+//! and the end-to-end tests — where the built binaries are, temporary data directories,
+//! running the CLI, the rehearsal HSM and other tokens, the virtual-YubiKey harness, a journal
+//! written through the API for record checks, and driving the desktop app through tauri-driver.
+//! docs/testing.md says which test binary a new test file joins.
 #![allow(
     clippy::unwrap_used,
     reason = "test fixtures stop at the first unexpected error, with its location"
@@ -13,9 +16,8 @@ pub mod ceremony;
 pub mod cups;
 pub mod gui;
 pub mod hsm;
+pub mod journal;
 pub mod opencryptoki;
-/// Virtual YubiKeys: pcscd + vpcd + `piv-sim` (the same fixture keyrite-core's tests use).
-#[path = "../../crates/keyrite-core/tests/common/piv.rs"]
 pub mod piv;
 pub mod pty;
 pub mod quorum;

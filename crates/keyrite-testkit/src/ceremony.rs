@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 /// Path of a shipped ceremony script.
 pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../ceremony-scripts")
+        .join("../../ceremony-scripts")
         .join(format!("{name}.toml"))
 }
 

@@ -1,5 +1,5 @@
-//! A realistic ceremony written through the Journal API, shared by the core record tests and
-//! the CLI record tests (`tests/tests/record_pdf.rs` includes this file).
+//! A realistic ceremony written through the Journal API, shared by the core's record tests and
+//! the CLI's record tests.
 
 use keyrite_core::journal::{Event, Journal};
 use keyrite_core::quorum::{ApprovalRequest, KeyRef, Operation};
@@ -10,15 +10,16 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 /// What the test later looks for in the record.
-#[allow(
-    dead_code,
-    reason = "shared by several test binaries; each uses a part"
-)]
 pub struct Ceremony {
+    /// The ceremony id.
     pub id: String,
+    /// The participants' names, in check-in order.
     pub names: Vec<String>,
+    /// The steps' titles, in order.
     pub step_titles: Vec<String>,
+    /// The generated key's fingerprint.
     pub key_fingerprint: String,
+    /// The share set's fingerprints.
     pub share_fingerprints: Vec<String>,
 }
 

@@ -1,5 +1,5 @@
 //! The accessibility check: axe-core, vendored at build time from ui/node_modules
-//! (`tests/build.rs`), injected through WebDriver; serious and critical violations fail.
+//! (`crates/keyrite-testkit/build.rs`), injected through WebDriver; serious and critical violations fail.
 
 use super::Session;
 

@@ -12,10 +12,6 @@
 //!
 //! Every card attests its keys under the harness's test attestation CA (`piv-sim make-ca`,
 //! trusted with [`Harness::attestation_trust`]) unless inserted with other [`SimOptions`].
-#![allow(
-    dead_code,
-    reason = "shared by several test binaries; each uses a part"
-)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -47,8 +43,7 @@ fn pcscd_dir() -> PathBuf {
     .clone()
 }
 
-/// The workspace root: the nearest ancestor of the test crate holding `Cargo.lock` (this file
-/// is shared by the core's tests and, through `#[path]`, by `tests/`).
+/// The workspace root: the nearest ancestor of the test kit's crate holding `Cargo.lock`.
 fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     here.ancestors()
