@@ -187,7 +187,11 @@ fn killed_during_login_loops() {
     while kills < 300 && damaged < 5 {
         kills += 1;
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "killed_during_login_loops", "--nocapture"])
+            .args([
+                "--exact",
+                "hsm_rehearsal_store::killed_during_login_loops",
+                "--nocapture",
+            ])
             .env(LOOP_ENV, data.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

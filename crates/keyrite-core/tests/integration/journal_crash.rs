@@ -56,7 +56,7 @@ fn killed_writer_leaves_a_verifiable_journal() {
     let mut proc = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "killed_writer_leaves_a_verifiable_journal",
+            "journal_crash::killed_writer_leaves_a_verifiable_journal",
             "--nocapture",
         ])
         .env(CHILD_ENV, &db)

@@ -86,7 +86,7 @@ fn login(m: &Pkcs11Module, label: &str, who: UserKind) -> TokenSession {
 /// One test: the module reads its configuration once per process, and the fresh-module
 /// checks must come before any slot is initialised.
 #[test]
-#[serial(kryoptic)]
+#[serial(kryoptic, softhsm)]
 fn kryoptic_from_a_fresh_module_to_cross_module_recovery() {
     let m = kryoptic();
     lists_initialises_and_is_described_by_its_quirks(&m);
