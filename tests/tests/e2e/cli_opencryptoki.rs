@@ -278,6 +278,9 @@ fn listed_initialised_with_its_factory_so_pin_and_never_reinitialised() {
 }
 
 #[test]
+// `import_root_kek` drives SoftHSM2 in this process (`SOFTHSM2_CONF`): one at a time with the
+// other SoftHSM2 tests of the binary.
+#[serial_test::serial(softhsm)]
 fn every_unsupported_operation_is_refused_before_anything_changes() {
     let ock = OpenCryptoki::start();
     let t = TempData::new();

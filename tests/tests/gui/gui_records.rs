@@ -2,7 +2,7 @@
 //! of the core (`record::verify_record`: signature, transcript, checkpoint, approvals,
 //! journal), word for word what `keyrite record verify` prints, for a record whose signature
 //! is intact but whose transcript is not a ceremony's, a tampered copy and a wrongly pinned
-//! signer. Run with `xvfb-run cargo test -p keyrite-tests --test gui_records -- --ignored`.
+//! signer. Run with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_records::`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"

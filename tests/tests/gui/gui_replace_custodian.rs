@@ -5,7 +5,7 @@
 //! lost, so the step could not finish on the desktop).
 //!
 //! The CLI prepares the site first: token, root KEK 3 of 5, enrolment of five virtual YubiKeys.
-//! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui_replace_custodian -- --ignored`.
+//! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_replace_custodian::`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"

@@ -4,7 +4,7 @@
 //! at a time (shown, typed back, cleared), share verification typed from the screen copies,
 //! sign-offs, an exception (clock beyond tolerance, retried), a resume after the app was closed
 //! mid-ceremony, and the signed records at the end.
-//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_ceremony -- --ignored`.
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_ceremony::`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"

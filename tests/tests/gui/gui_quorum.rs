@@ -5,7 +5,7 @@
 //! card's retry count) and is submitted: refused, explained in the exception dialog, retried;
 //! the new request gets three approvals and the rotation ends in a signed record. The CLI then
 //! sees the rotated root KEK on the token, the approvals and refusals in the journal.
-//! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui_quorum -- --ignored`.
+//! Run as root with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_quorum::`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"

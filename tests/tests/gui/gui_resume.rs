@@ -2,7 +2,7 @@
 //! hash journaled at the ceremony's start: the list says so plainly, Resume without a path is
 //! refused beside its button (which keeps the focus), and the reviewed copy's path resumes it.
 //! (The one-action resume with a shipped script is in `gui_ceremony`.)
-//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_resume -- --ignored`.
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_resume::`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"

@@ -1,6 +1,6 @@
 //! Home, Journal, Inventory and SIEM export screens in the real window, on a journal seeded
 //! through the core, checked against what the CLI prints for the same data directory.
-//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_journal -- --ignored`.
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_journal::`.
 #![allow(
     clippy::unwrap_used,
     reason = "tests and their fixtures stop at the first unexpected error, with its location"

@@ -1,5 +1,5 @@
 //! The real desktop app in a real window (Xvfb) through tauri-driver and WebKitWebDriver.
-//! Run with `xvfb-run cargo test -p keyrite-tests --test gui_home -- --ignored` (the README's
+//! Run with `xvfb-run cargo test -p keyrite-tests --test gui -- --ignored gui_home::` (the README's
 //! test command does).
 #![allow(
     clippy::unwrap_used,

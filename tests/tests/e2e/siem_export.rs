@@ -7,7 +7,7 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-#[path = "../siem/validator.rs"]
+#[path = "../../siem/validator.rs"]
 mod validator;
 
 use keyrite_core::journal::Journal;
