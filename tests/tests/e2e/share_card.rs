@@ -110,13 +110,10 @@ fn share_card_qr_decodes_with_zbarimg_and_shows_only_its_share() {
 }
 
 fn keyrite() -> Command {
-    let built = run(Command::new(env!("CARGO")).args(["build", "-q", "-p", "keyrite-cli"]));
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    // Beside this test's own executable, so a CARGO_TARGET_DIR elsewhere works too.
+    // Built by `cargo build --workspace` (the README's test command), as for every end-to-end
+    // test: no `cargo build -p keyrite-cli` here, which would relink the binary without the
+    // workspace's features while the other tests of this binary run it. Beside this test's own
+    // executable, so a CARGO_TARGET_DIR elsewhere works too.
     Command::new(keyrite_testkit::bin("keyrite"))
 }
 
