@@ -8,7 +8,22 @@ bash .ci/setup.sh
 export PATH="${KEYRITE_TOOLS:-$HOME/.cache/keyrite-tools}/bin:$PATH"
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's elapsed time is printed when the next one starts (and at exit, also on failure),
+# so a CI log shows where the time goes (docs/testing.md compares runs).
+STEP_NAME=""
+STEP_START=$SECONDS
+step_done() {
+  if [ -n "$STEP_NAME" ]; then
+    printf '==> %ss: %s\n' "$((SECONDS - STEP_START))" "$STEP_NAME"
+  fi
+}
+step() {
+  step_done
+  printf '\n==> %s\n' "$*"
+  STEP_NAME="$*"
+  STEP_START=$SECONDS
+}
+trap step_done EXIT
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -33,9 +48,12 @@ cargo test --workspace --locked
 step "GUI end-to-end tests in a real window (Xvfb + tauri-driver + WebKitWebDriver)"
 # --workspace, as the step above: the same package selection unifies the same features, so
 # the workspace's test build is reused (with -p keyrite-tests, 118 crates were rebuilt).
+# One test at a time: the GUI tests share one X display, and a test that closes the app's
+# window as a window manager would (keyrite_testkit::x11) closes every window of that title.
 mkdir -p target/screenshots
 KEYRITE_SCREENSHOT_DIR="$PWD/target/screenshots" \
-  xvfb-run -a -s "-screen 0 1280x800x24" cargo test --workspace --locked --test 'gui_*' -- --ignored
+  xvfb-run -a -s "-screen 0 1280x800x24" \
+  cargo test --workspace --locked --test gui -- --ignored --test-threads=1
 
 step "release package: two bit-identical CLI builds, .deb, lintian, SBOMs, installed run"
 # .ci/package.sh (its header lists the checks): release builds of its own, from a vendored

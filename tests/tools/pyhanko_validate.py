@@ -3,7 +3,7 @@
 Usage: python pyhanko_validate.py RECORD.pdf CERT.der
 Prints one JSON line with what pyHanko found; exits 0 only when pyHanko's bottom line is
 true (intact, valid, trusted) and the signature covers the entire file.
-Used by tests/tests/record_pdf.rs as an independent validator of Keyrite's records.
+Used by tests/tests/e2e/record_pdf.rs as an independent validator of Keyrite's records.
 """
 
 import json

@@ -5,8 +5,7 @@
     reason = "tests and their fixtures stop at the first unexpected error, with its location"
 )]
 
-#[path = "../tests/support/ceremony.rs"]
-mod ceremony;
+use keyrite_testkit::journal as ceremony;
 
 use std::time::{Duration, Instant, SystemTime};
 
