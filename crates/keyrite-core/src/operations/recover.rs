@@ -185,7 +185,7 @@ pub fn recover_root_kek(
             // with it, keeping its state and the backups made under it, so there is one
             // active root KEK and it is on the token that holds it.
             let reason = format!(
-                "root KEK rebuilt from share set {set_id} into token {token_serial} (token {} lost); recovered by {actor}",
+                "root-key recovery by {actor}: rebuilt from share set {set_id} into token {token_serial}, in place of its copy on token {}",
                 rec.token_serial
             );
             return inventory::relocate(journal, kek_id, &token_serial, &evidence.id, &reason)
