@@ -18,6 +18,7 @@ mod ceremony_production_slot_pin;
 mod ceremony_production_terminal;
 mod ceremony_quorum;
 mod ceremony_recovery;
+mod ceremony_recovery_inventory;
 mod ceremony_resume;
 mod ceremony_root_key;
 mod ceremony_sealed_shares;

@@ -218,18 +218,16 @@ fn rebuild(
     let (Some(user), Some(_)) = (hsm.user_pin.as_ref(), hsm.so_pin.as_ref()) else {
         return Err(StepFailure::refused("the SO and user PINs are not known"));
     };
-    let backups = live_backups(run, &r.kek.key_id);
+    let backups = live_backups(run, &r.kek.key_id)?;
     let actor = run.actor_id();
-    let new_id = run
-        .free_key_id(&r.kek.label)
-        .map_err(|e| StepFailure::engine(Box::new(e)))?;
-    let backups = backups?;
     let access = hsm.access()?;
+    // The same inventory key, moved to this token: one active root KEK, its backups still
+    // recorded under it.
     recover_root_kek(
         &mut run.journal,
         &access,
         &r.kek.key_id,
-        &new_id,
+        &r.kek.key_id,
         &r.kek.label,
         std::mem::take(&mut r.opened),
         &actor,
@@ -247,6 +245,13 @@ fn rebuild(
             &b.backup,
             &r.kek.label,
         )?;
+        // The restored key's entry moves here too, so quorum steps on this token find it.
+        let reason = format!(
+            "restored from backup {} in ceremony {} under the recovered root KEK {}",
+            b.backup_id, run.id, r.kek.key_id
+        );
+        let serial = s.token().serial.clone();
+        inventory::relocate_backed_up(&mut run.journal, &b.backup_id, &serial, &ev.id, &reason)?;
         if b.backup.policy == "record-signing" {
             signing = Some(ev);
         }

@@ -7,10 +7,12 @@
 pub mod cryptoperiod;
 pub mod custodians;
 pub mod reconcile;
+pub mod relocate;
 pub mod state;
 
 pub use cryptoperiod::KeyType;
 pub use reconcile::{reconcile, HsmObject, Reconciliation};
+pub use relocate::{relocate, relocate_backed_up};
 pub use state::{KeyState, Transition, TRANSITIONS};
 
 use crate::journal::time::{now, UtcTime};
@@ -68,6 +70,14 @@ pub enum InventoryError {
         key_id: String,
         /// What still depends on it.
         dependants: String,
+    },
+    /// A destroyed key is never recorded on a token again.
+    #[error("key {key_id} is destroyed; it cannot be recorded on token {token_serial}")]
+    RelocateDestroyed {
+        /// Key id.
+        key_id: String,
+        /// The token it was to be recorded on.
+        token_serial: String,
     },
     /// A referenced backup does not exist.
     #[error("backup {backup_id} is not in the inventory")]

@@ -65,7 +65,9 @@ pub fn open_sealed_share(
 /// Rebuilds the root KEK recorded as inventory key `kek_id` from `shares` (custodian id and
 /// opened share), imports it into the token of `hsm` as `label` (SO PIN needed), checks its
 /// check value against the recorded fingerprint (else removes it again), and records it as
-/// inventory key `new_key_id`, active, protected by the same share set.
+/// inventory key `new_key_id`, active, protected by the same share set. With `new_key_id`
+/// equal to `kek_id` the existing entry moves to the new token instead
+/// ([`inventory::relocate`]): the engine's recovery, into a replacement for a lost token.
 pub fn recover_root_kek(
     journal: &mut Journal,
     hsm: &HsmAccess<'_>,
@@ -178,6 +180,25 @@ pub fn recover_root_kek(
             },
             json!({ "evidence": &evidence }),
         )?;
+        if new_key_id == kek_id {
+            // The same key rebuilt onto another token (the old one lost): its entry moves
+            // with it, keeping its state and the backups made under it, so there is one
+            // active root KEK and it is on the token that holds it.
+            let reason = format!(
+                "root-key recovery by {actor}: rebuilt from share set {set_id} into token {token_serial}, in place of its copy on token {}",
+                rec.token_serial
+            );
+            return inventory::relocate(journal, kek_id, &token_serial, &evidence.id, &reason)
+                .and_then(|r| {
+                    journal.append_with_details(
+                        Event::Note {
+                            kind: "root_kek_recovered".into(),
+                        },
+                        json!({"key_id": kek_id, "recovered_key_id": kek_id, "custodians": custodians}),
+                    )?;
+                    Ok(r)
+                });
+        }
         inventory::register(
             journal,
             NewKey {
