@@ -142,3 +142,18 @@ pub fn verify_record_against_journal(data: &Path, record: &Path) -> std::process
         ],
     )
 }
+
+/// The site most quorum tests start from: hsm-initialisation, root-key-generation and
+/// key-generation-and-backup run unattended on `data` with the default answers written in
+/// `dir`. Returns that answers file.
+pub fn site_with_backed_up_key(data: &Path, dir: &Path) -> PathBuf {
+    let base = answers(dir);
+    for name in [
+        "hsm-initialisation",
+        "root-key-generation",
+        "key-generation-and-backup",
+    ] {
+        run_answered_ok(data, &script(name), &base);
+    }
+    base
+}

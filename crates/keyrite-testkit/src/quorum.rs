@@ -165,3 +165,12 @@ pub fn token_labels(data: &Path) -> Vec<String> {
     labels.dedup();
     labels
 }
+
+/// Enrols the five custodians of [`CUSTODIANS`] on their virtual YubiKeys with the shipped
+/// custodian-enrolment script (answers written in `t`'s temp folder); the run, which succeeded.
+pub fn enrol_custodians(t: &TempData, h: &mut Harness) -> Run {
+    let ans = quorum_answers(t.tmp.path(), "enrol", &[], &[], &[]);
+    let r = run_with_cards(t, h, &crate::ceremony::script("custodian-enrolment"), &ans);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    r
+}

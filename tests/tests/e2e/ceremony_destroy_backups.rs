@@ -8,8 +8,10 @@
 )]
 
 use keyrite_core::journal::Event;
-use keyrite_testkit::ceremony::{answers, events, run_answered_ok, script, PASSPHRASE};
+use keyrite_testkit::ceremony::site_with_backed_up_key;
+use keyrite_testkit::ceremony::{events, script, PASSPHRASE};
 use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::enrol_custodians;
 use keyrite_testkit::quorum::{quorum_answers, run_with_cards, token_labels};
 use keyrite_testkit::TempData;
 use serial_test::serial;
@@ -21,17 +23,8 @@ fn a_destroyed_keys_backups_are_retired_and_recovery_does_not_restore_it() {
     let t = TempData::new();
     let data = t.path();
     let dir = t.tmp.path();
-    let base = answers(dir);
-    for name in [
-        "hsm-initialisation",
-        "root-key-generation",
-        "key-generation-and-backup",
-    ] {
-        run_answered_ok(&data, &script(name), &base);
-    }
-    let enrol = quorum_answers(dir, "enrol", &[], &[], &[]);
-    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &enrol);
-    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    site_with_backed_up_key(&data, dir);
+    enrol_custodians(&t, &mut h);
 
     let mark = events(&data).len();
     let destroy = quorum_answers(

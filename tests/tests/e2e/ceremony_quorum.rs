@@ -22,11 +22,13 @@ use keyrite_core::script::Script;
 use keyrite_core::secret::SecretText;
 use keyrite_testkit::ceremony::events;
 use keyrite_testkit::ceremony::run_answered_ok;
+use keyrite_testkit::ceremony::site_with_backed_up_key;
 use keyrite_testkit::ceremony::{
-    answers, record_of, record_prints_kek, script, verify_record_against_journal,
+    record_of, record_prints_kek, script, verify_record_against_journal,
 };
 use keyrite_testkit::kek_record::{assert_kek_in_force, kek_named};
 use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::enrol_custodians;
 use keyrite_testkit::quorum::YK_PIN;
 use keyrite_testkit::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS};
 use keyrite_testkit::{keyrite, stderr, stdout, TempData};
@@ -71,14 +73,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     let t = TempData::new();
     let data = t.path();
     let dir = t.tmp.path();
-    let base = answers(dir);
-    for name in [
-        "hsm-initialisation",
-        "root-key-generation",
-        "key-generation-and-backup",
-    ] {
-        run_answered_ok(&data, &script(name), &base);
-    }
+    let base = site_with_backed_up_key(&data, dir);
     run_answered_ok(
         &data,
         &generation_without_backup(dir, "keyrite-temp-key"),
@@ -93,9 +88,7 @@ fn enrol_then_rotate_and_destroy_under_a_three_of_five_yubikey_quorum() {
     );
 
     // Enrolment: each custodian's card is asked for, in check-in order, once.
-    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
-    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
-    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let r = enrol_custodians(&t, &mut h);
     assert_eq!(r.inserted, CUSTODIANS.map(|(_, s)| s).to_vec());
     let ev = events(&data);
     let enrolled: Vec<(String, u32)> = ev

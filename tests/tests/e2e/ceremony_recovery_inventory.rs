@@ -11,10 +11,12 @@
 
 use keyrite_core::inventory::KeyType;
 use keyrite_core::journal::Event;
+use keyrite_testkit::ceremony::site_with_backed_up_key;
 use keyrite_testkit::ceremony::{
-    answers, events, record_of, run_answered_ok, script, verify_record_against_journal, PASSPHRASE,
+    events, record_of, script, verify_record_against_journal, PASSPHRASE,
 };
 use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::enrol_custodians;
 use keyrite_testkit::quorum::{quorum_answers, run_with_cards, token_labels};
 use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use serde_json::Value;
@@ -59,17 +61,8 @@ fn recovery_into_a_fresh_token_moves_the_inventory_and_a_quorum_step_there_finds
     let t = TempData::new();
     let data = t.path();
     let dir = t.tmp.path();
-    let base = answers(dir);
-    for name in [
-        "hsm-initialisation",
-        "root-key-generation",
-        "key-generation-and-backup",
-    ] {
-        run_answered_ok(&data, &script(name), &base);
-    }
-    let enrol = quorum_answers(dir, "enrol", &[], &[], &[]);
-    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &enrol);
-    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    site_with_backed_up_key(&data, dir);
+    enrol_custodians(&t, &mut h);
     let before = inventory(&data);
     let old_serial = field(entry(&before, "keyrite-root-kek"), "token_serial").to_string();
     let moved = [

@@ -21,6 +21,7 @@ use keyrite_testkit::ceremony::{
     answers, events, record_of, record_prints_kek, script, verify_record_against_journal,
 };
 use keyrite_testkit::piv::Harness;
+use keyrite_testkit::quorum::enrol_custodians;
 use keyrite_testkit::quorum::{quorum_answers, run_with_cards, token_labels, CUSTODIANS, YK_PIN};
 use keyrite_testkit::{stderr, stdout, TempData};
 use serial_test::serial;
@@ -74,9 +75,7 @@ fn root_key_generation_seals_each_share_to_its_custodians_yubikey_and_recovers_f
     run_answered_ok(&data, &script("hsm-initialisation"), &answers(dir));
 
     // The five custodians enrol before the root key exists.
-    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
-    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
-    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    enrol_custodians(&t, &mut h);
 
     // Root key generation: nobody's card is needed to seal (public keys only); each
     // custodian's card is asked for once, to open their share in verify-shares.
@@ -242,9 +241,7 @@ fn recovery_from_a_yubikey_sealed_a_typed_and_a_passphrase_sealed_share() {
     let data = t.path();
     let dir = t.tmp.path();
     run_answered_ok(&data, &script("hsm-initialisation"), &answers(dir));
-    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
-    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
-    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    enrol_custodians(&t, &mut h);
 
     // Seats 4 and 5 taken by people who hold no enrolled YubiKey.
     let seats = |name: &str, extra: &str| {
@@ -369,9 +366,7 @@ fn root_key_generation_killed_after_the_first_sealed_share_resumes_with_a_new_sh
     let data = t.path();
     let dir = t.tmp.path();
     run_answered_ok(&data, &script("hsm-initialisation"), &answers(dir));
-    let ans = quorum_answers(dir, "enrol", &[], &[], &[]);
-    let r = run_with_cards(&t, &mut h, &script("custodian-enrolment"), &ans);
-    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    enrol_custodians(&t, &mut h);
     let p = quorum_answers(dir, "rootkey", &[], &[], &[]);
     let text = std::fs::read_to_string(&p)
         .unwrap()

@@ -121,7 +121,7 @@ fn man_pages_render_with_man_and_are_never_overwritten() {
     std::fs::create_dir(&dir).unwrap();
     let dir_s = dir.to_str().unwrap();
     let out = ok(&bare(&["man", "--out-dir", dir_s]));
-    assert_eq!(out, format!("Wrote 30 man pages to {dir_s}\n"));
+    assert_eq!(out, format!("Wrote 31 man pages to {dir_s}\n"));
     let mut pages: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -133,6 +133,7 @@ fn man_pages_render_with_man_and_are_never_overwritten() {
         "keyrite-hsm-init.1",
         "keyrite-hsm-backup.1",
         "keyrite-journal-verify.1",
+        "keyrite-journal-ceremonies.1",
         "keyrite-record-verify.1",
         "keyrite-completions.1",
     ] {

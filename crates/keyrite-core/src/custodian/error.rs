@@ -111,6 +111,16 @@ pub enum CustodianError {
         /// Length given.
         len: usize,
     },
+    /// The card refused a PIN-protected operation right after the PIN was verified: its
+    /// security status was cleared in between (another PC/SC client selected the applet, as
+    /// the OS's smart-card services may). Callers verify again once and retry.
+    #[error("YubiKey {serial}: {operation} refused: the card no longer counted the PIN as verified (another program used the card in between); try again")]
+    PinStateLost {
+        /// The key.
+        serial: u32,
+        /// What was being done.
+        operation: &'static str,
+    },
     /// Any other card or PC/SC failure.
     #[error("YubiKey {serial}: {operation} failed: {detail}")]
     Card {

@@ -26,6 +26,11 @@ pub(crate) struct FakePiv {
     pub sig: Option<SigningKey>,
     pub km: Option<p256::SecretKey>,
     pub attestation: Option<FakeAttestation>,
+    /// How many of the next PIN-protected operations find the PIN state cleared (another
+    /// PC/SC client selected the card after VERIFY).
+    pub pin_state_losses: u8,
+    /// PINs verified successfully so far.
+    pub verified: u32,
     /// Per slot (9c, 9d): SPKI, PIN-policy byte and touch-policy byte of the generated key.
     generated: [Option<(Vec<u8>, u8, u8)>; 2],
 }
@@ -39,6 +44,8 @@ impl FakePiv {
             sig: None,
             km: None,
             attestation: None,
+            pin_state_losses: 0,
+            verified: 0,
             generated: [None, None],
         }
     }
@@ -52,6 +59,19 @@ impl FakePiv {
             foreign_key: false,
         });
         card
+    }
+}
+
+impl FakePiv {
+    fn lose_pin_state(&mut self, operation: &'static str) -> Result<(), CustodianError> {
+        if self.pin_state_losses == 0 {
+            return Ok(());
+        }
+        self.pin_state_losses -= 1;
+        Err(CustodianError::PinStateLost {
+            serial: self.serial,
+            operation,
+        })
     }
 }
 
@@ -77,6 +97,7 @@ impl PivToken for FakePiv {
         }
         if pin == self.pin {
             self.retries = 3;
+            self.verified += 1;
             Ok(())
         } else {
             self.retries -= 1;
@@ -87,6 +108,7 @@ impl PivToken for FakePiv {
         }
     }
     fn sign_digest(&mut self, digest: &[u8]) -> Result<Vec<u8>, CustodianError> {
+        self.lose_pin_state("signing")?;
         let key = self.sig.as_ref().ok_or(CustodianError::EmptySlot {
             serial: self.serial,
             slot: PivSlot::Signature,
@@ -99,6 +121,7 @@ impl PivToken for FakePiv {
         Ok(sig.to_der().as_bytes().to_vec())
     }
     fn ecdh(&mut self, peer_point: &[u8]) -> Result<SecretBytes, CustodianError> {
+        self.lose_pin_state("key agreement")?;
         let key = self.km.as_ref().ok_or(CustodianError::EmptySlot {
             serial: self.serial,
             slot: PivSlot::KeyManagement,

@@ -63,7 +63,15 @@ pub fn sign_off(
 ) -> Result<SignOff, CustodianError> {
     let digest: [u8; 32] = Sha256::digest(outcome).into();
     token.verify_pin(pin.expose())?;
-    let signature = token.sign_digest(&digest)?;
+    let signature = match token.sign_digest(&digest) {
+        // As in `unseal`: the PIN state was cleared by another PC/SC client in between; the
+        // PIN the card just accepted is verified once more.
+        Err(CustodianError::PinStateLost { .. }) => {
+            token.verify_pin(pin.expose())?;
+            token.sign_digest(&digest)?
+        }
+        r => r?,
+    };
     if verify(
         SignatureAlgorithm::EcdsaP256Sha256,
         &enrolled.signature_spki,

@@ -45,6 +45,21 @@ fn is_removal(e: &yubikey::Error) -> bool {
 }
 
 /// Maps a card error during `operation` ("signing") whose success would be `done` ("signed").
+/// [`card_error`] for an operation with a PIN-protected key (9c signing, 9d key agreement),
+/// done right after a successful VERIFY: there the card's "security status not satisfied"
+/// (`AuthenticationError`) means the PIN state was cleared in between, not a wrong PIN.
+fn pin_protected_error(
+    serial: u32,
+    operation: &'static str,
+    operation_done: &'static str,
+    e: yubikey::Error,
+) -> CustodianError {
+    match e {
+        yubikey::Error::AuthenticationError => CustodianError::PinStateLost { serial, operation },
+        e => card_error(serial, operation, operation_done, e),
+    }
+}
+
 fn card_error(
     serial: u32,
     operation: &'static str,
@@ -204,7 +219,7 @@ impl PivToken for YubiKeyPiv {
             SlotId::Signature,
         )
         .map(|sig| sig.to_vec())
-        .map_err(|e| card_error(self.serial, "signing", "signed", e))
+        .map_err(|e| pin_protected_error(self.serial, "signing", "signed", e))
     }
 
     fn ecdh(&mut self, peer_point: &[u8]) -> Result<SecretBytes, CustodianError> {
@@ -222,7 +237,7 @@ impl PivToken for YubiKeyPiv {
             AlgorithmId::EccP256,
             SlotId::KeyManagement,
         )
-        .map_err(|e| card_error(self.serial, "key agreement", "opened", e))?;
+        .map_err(|e| pin_protected_error(self.serial, "key agreement", "opened", e))?;
         Ok(SecretBytes::from_slice(&shared))
     }
 
