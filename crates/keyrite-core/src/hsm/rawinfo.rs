@@ -42,8 +42,8 @@ pub(crate) fn raw_token_info(path: &Path, slot: u64) -> Result<CK_TOKEN_INFO, Ra
     // SAFETY: the path is the PKCS#11 module `Pkcs11Module::load` already loaded and
     // initialised in this process; loading it again returns the same library (reference
     // counted by the dynamic loader) and runs no new initialisers.
-    let lib = unsafe { cryptoki_sys::Pkcs11::new(path) }
-        .map_err(|e| RawInfoError::Load(Box::new(e)))?;
+    let lib =
+        unsafe { cryptoki_sys::Pkcs11::new(path) }.map_err(|e| RawInfoError::Load(Box::new(e)))?;
     let get_list = lib
         .C_GetFunctionList
         .as_ref()

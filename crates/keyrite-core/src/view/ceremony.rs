@@ -411,8 +411,7 @@ impl ShareOnScreen {
                 qr_payload,
                 ..
             } => {
-                let (qr_modules, qr_size) =
-                    crate::pdf::qr_modules(qr_payload.expose())?;
+                let (qr_modules, qr_size) = crate::pdf::qr_modules(qr_payload.expose())?;
                 Ok(ShareOnScreen {
                     index: *index,
                     human_form: human_form.expose().to_string(),

@@ -32,8 +32,7 @@ pub use journal::{
 };
 pub use picker::{
     checklist, folder_choices, roles_needed, shipped_choices, shipped_script, CheckItem,
-    CheckState, FolderError, FolderScripts, ScriptChoice, ScriptRefused, Tokens,
-    TokensUnreadable,
+    CheckState, FolderError, FolderScripts, ScriptChoice, ScriptRefused, Tokens, TokensUnreadable,
 };
 pub use recent::{ceremony_line, recent_ceremonies};
 pub use resume::{resume_script, unfinished, ResumeError, UnfinishedView};

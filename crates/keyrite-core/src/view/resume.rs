@@ -56,15 +56,21 @@ impl UnfinishedView {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResumeError {
-    /// The journal could not be read.
+    /// The journal could not be read (boxed: the engine's error is large).
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(Box<EngineError>),
     /// The journal has no unfinished ceremony with this id.
     #[error("no unfinished ceremony {0} in the journal")]
     NotUnfinished(String),
     /// No shipped script has the hash it started from.
     #[error(transparent)]
     Shipped(#[from] shipped::ShippedError),
+}
+
+impl From<EngineError> for ResumeError {
+    fn from(e: EngineError) -> Self {
+        ResumeError::Engine(Box::new(e))
+    }
 }
 
 /// Every unfinished ceremony in `journal`, as listed.

@@ -29,14 +29,13 @@ impl ParsedCert {
         // The signed bytes are taken from the input, not re-encoded, so a verifier and the
         // issuer always agree on what was signed.
         let mut reader = SliceReader::new(der_bytes)?;
-        let tbs = reader
-            .sequence(|inner| {
-                let tbs = inner.tlv_bytes()?.to_vec();
-                // The rest (algorithm, signature) was already checked by the full decode.
-                let rest = inner.remaining_len();
-                inner.read_slice(rest)?;
-                Ok(tbs)
-            })?;
+        let tbs = reader.sequence(|inner| {
+            let tbs = inner.tlv_bytes()?.to_vec();
+            // The rest (algorithm, signature) was already checked by the full decode.
+            let rest = inner.remaining_len();
+            inner.read_slice(rest)?;
+            Ok(tbs)
+        })?;
         Ok(Self {
             cert,
             tbs,
@@ -222,12 +221,12 @@ pub(crate) enum PemError {
         number: usize,
     },
     /// A block does not decode.
-    #[error("certificate {number} is not valid PEM: {source}")]
+    #[error("certificate {number} is not valid PEM: {detail}")]
     Invalid {
         /// Which block.
         number: usize,
-        /// The decoder's error.
-        source: der::pem::Error,
+        /// The decoder's error (which implements no `std::error::Error` in this build).
+        detail: der::pem::Error,
     },
     /// A block is labelled as something else than a certificate.
     #[error("certificate {number} has label {label}")]
@@ -254,7 +253,7 @@ pub(crate) fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, PemError> {
         };
         let block = &after[..end + END.len()];
         let (label, der_bytes) = der::pem::decode_vec(block.as_bytes())
-            .map_err(|source| PemError::Invalid { number, source })?;
+            .map_err(|detail| PemError::Invalid { number, detail })?;
         if label != "CERTIFICATE" {
             return Err(PemError::Label {
                 number,
