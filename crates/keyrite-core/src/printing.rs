@@ -298,4 +298,47 @@ mod tests {
             assert!(check_queue_name(bad).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn print_errors_name_the_queue_the_program_and_what_happened() {
+        let lp = || PathBuf::from("/usr/bin/lp");
+        let table = [
+            (
+                PrintProblem::from(check_queue_name("a b").unwrap_err()),
+                "printing on queue \"q\" failed: print queue name \"a b\" is not a CUPS queue \
+                 name Keyrite accepts: 1 to 127 ASCII letters, digits, '-', '_' or '.', starting \
+                 with a letter or digit",
+            ),
+            (
+                PrintProblem::Spawn {
+                    program: lp(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+                "printing on queue \"q\" failed: cannot run /usr/bin/lp: entity not found",
+            ),
+            (
+                PrintProblem::TimedOut {
+                    program: lp(),
+                    timeout: Duration::from_millis(300),
+                },
+                "printing on queue \"q\" failed: /usr/bin/lp did not finish within 300ms and was \
+                 stopped; the job may or may not be queued: check with `lpstat -o` and cancel it \
+                 before printing again",
+            ),
+            (
+                PrintProblem::NoRequestId {
+                    program: lp(),
+                    stdout: "ok".into(),
+                },
+                "printing on queue \"q\" failed: /usr/bin/lp gave no request id (it said: \"ok\")",
+            ),
+        ];
+        for (problem, expected) in table {
+            let e = PrintError {
+                queue: "q".into(),
+                problem,
+            };
+            assert_eq!(e.to_string(), expected);
+        }
+    }
 }

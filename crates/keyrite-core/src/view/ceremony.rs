@@ -453,3 +453,34 @@ pub struct HsmView {
     /// The token the site profile selects and its identity verdict (`view::hsm`).
     pub profile_token: super::hsm::ProfileToken,
 }
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn typed_paths_and_shown_shares_say_what_is_wrong() {
+        let table = [
+            (
+                check_script_path("  ").unwrap_err().to_string(),
+                "type the full path of the ceremony script",
+            ),
+            (
+                check_script_path(" usb/x.toml ").unwrap_err().to_string(),
+                "\"usb/x.toml\" is not a full path: start it with / (e.g. \
+                 /media/usb/root-key-generation.toml)",
+            ),
+            (
+                ShareScreenError::NotShowing.to_string(),
+                "no share is waiting to be shown",
+            ),
+        ];
+        for (got, expected) in table {
+            assert_eq!(got, expected);
+        }
+        assert_eq!(
+            check_script_path(" /media/usb/x.toml ").ok(),
+            Some(Path::new("/media/usb/x.toml"))
+        );
+    }
+}

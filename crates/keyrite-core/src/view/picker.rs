@@ -347,6 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn picker_errors_say_what_could_not_be_read() {
+        let table = [
+            (
+                folder_choices(Path::new("/nonexistent/usb"), Ok(&[]), None)
+                    .unwrap_err()
+                    .to_string(),
+                "cannot list the folder /nonexistent/usb: No such file or directory (os error 2)",
+            ),
+            (
+                TokensUnreadable::HeldByCeremony.to_string(),
+                "the HSM is held by the ceremony open in this window; close that screen first",
+            ),
+            (
+                shipped_script("nope.toml").unwrap_err().to_string(),
+                "no script named \"nope.toml\" is shipped with this Keyrite",
+            ),
+        ];
+        for (got, expected) in table {
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
     fn people_and_materials_follow_the_script() {
         let s = shipped_script("root-key-generation.toml").unwrap_or_else(|e| panic!("{e}"));
         let items: Vec<String> = checklist(&s, Ok(&[]), None)
