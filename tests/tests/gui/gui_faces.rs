@@ -241,7 +241,10 @@ async fn each_rule_gives_the_same_answer_in_the_window_and_the_cli() {
         s.attr("#hsm-profile-token", "data-verdict").await,
         json["profile_token"]["verdict"].as_str().unwrap()
     );
-    assert_eq!(s.attr("#hsm-profile-token", "data-verdict").await, "refused");
+    assert_eq!(
+        s.attr("#hsm-profile-token", "data-verdict").await,
+        "refused"
+    );
     assert_eq!(s.attr("#hsm-profile-token", "class").await, "error");
     rows.push(Row {
         rule: "token identity check (view::hsm_view): hsm info / Home's HSM panel",
