@@ -356,6 +356,7 @@ async fn each_rule_gives_the_same_answer_in_the_window_and_the_cli() {
     });
 
     s.close().await;
+    eprintln!("{}", table(&rows));
     assert!(
         rows.iter().all(|r| r.cli == r.window),
         "the faces differ:\n{}",
