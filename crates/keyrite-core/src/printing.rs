@@ -19,14 +19,89 @@ pub struct PrintedJob {
     pub job_id: String,
 }
 
-/// Why a document was not printed. The message names the queue and what `lp` said.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("printing on queue \"{queue}\" failed: {message}")]
+/// Why a document was not printed: the queue, and what went wrong there.
+#[derive(Debug, thiserror::Error)]
+#[error("printing on queue \"{queue}\" failed: {problem}")]
 pub struct PrintError {
     /// The queue asked for.
     pub queue: String,
-    /// What went wrong: `lp`'s own message (its standard error) or why it could not run.
-    pub message: String,
+    /// What went wrong: what `lp` said, or why it could not run.
+    #[source]
+    pub problem: PrintProblem,
+}
+
+/// What went wrong handing a document to `lp`. `program` is the command run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrintProblem {
+    /// The queue name is not one Keyrite passes to `lp`.
+    #[error(transparent)]
+    QueueName(#[from] QueueNameError),
+    /// `lp` could not be started.
+    #[error("cannot run {}: {source}", program.display())]
+    Spawn {
+        /// The command.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `lp` did not end in time and was stopped.
+    #[error(
+        "{} did not finish within {timeout:?} and was stopped; the job may or may not be \
+         queued: check with `lpstat -o` and cancel it before printing again",
+        program.display()
+    )]
+    TimedOut {
+        /// The command.
+        program: PathBuf,
+        /// How long it was given.
+        timeout: Duration,
+    },
+    /// Waiting for `lp` failed.
+    #[error("waiting for {}: {source}", program.display())]
+    Wait {
+        /// The command.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `lp` ended with a failure status.
+    #[error("{} failed ({status}): {said}", program.display())]
+    Failed {
+        /// The command.
+        program: PathBuf,
+        /// Its exit status.
+        status: ExitStatus,
+        /// Its standard error, or its standard output when that is empty (trimmed).
+        said: String,
+    },
+    /// The document could not be written to `lp`'s standard input.
+    #[error("the document could not be handed to {}: {source}", program.display())]
+    NotHandedOver {
+        /// The command.
+        program: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `lp` succeeded but named no job.
+    #[error("{} gave no request id (it said: {stdout:?})", program.display())]
+    NoRequestId {
+        /// The command.
+        program: PathBuf,
+        /// Its standard output (trimmed).
+        stdout: String,
+    },
+}
+
+/// A print queue name Keyrite does not accept ([`check_queue_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "print queue name {name:?} is not a CUPS queue name Keyrite accepts: 1 to 127 ASCII \
+     letters, digits, '-', '_' or '.', starting with a letter or digit"
+)]
+pub struct QueueNameError {
+    /// The name refused.
+    pub name: String,
 }
 
 /// Submits documents to a print queue.
@@ -62,7 +137,7 @@ impl Default for LpCommand {
 /// A queue name Keyrite accepts: 1 to 127 ASCII letters, digits, `-`, `_`, `.`, starting
 /// with a letter or digit (CUPS allows more; these never need quoting and never read as an
 /// option).
-pub fn check_queue_name(name: &str) -> Result<(), String> {
+pub fn check_queue_name(name: &str) -> Result<(), QueueNameError> {
     let ok_first = name
         .chars()
         .next()
@@ -71,10 +146,9 @@ pub fn check_queue_name(name: &str) -> Result<(), String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if name.is_empty() || name.len() > 127 || !ok_first || !ok_rest {
-        return Err(format!(
-            "print queue name {name:?} is not a CUPS queue name Keyrite accepts: 1 to 127 ASCII \
-             letters, digits, '-', '_' or '.', starting with a letter or digit"
-        ));
+        return Err(QueueNameError {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -95,7 +169,7 @@ impl LpCommand {
     /// Hands `pdf` to the running `child` and waits for it, at most [`LpCommand::timeout`]:
     /// the document is written and the output read on their own threads (borrowing `pdf`,
     /// never copying it), so a child that stops reading cannot block the wait.
-    fn finish(&self, child: &mut Child, pdf: &[u8]) -> Result<Finished, String> {
+    fn finish(&self, child: &mut Child, pdf: &[u8]) -> Result<Finished, PrintProblem> {
         let stdin = child.stdin.take();
         let out = child.stdout.take();
         let err = child.stderr.take();
@@ -121,19 +195,19 @@ impl LpCommand {
                         // Killing it closes the pipes, so the threads above end too.
                         let _ = child.kill();
                         let _ = child.wait();
-                        break Err(format!(
-                            "{} did not finish within {:?} and was stopped; the job may or may \
-                             not be queued: check with `lpstat -o` and cancel it before printing \
-                             again",
-                            self.program.display(),
-                            self.timeout
-                        ));
+                        break Err(PrintProblem::TimedOut {
+                            program: self.program.clone(),
+                            timeout: self.timeout,
+                        });
                     }
                     Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                     Err(e) => {
                         let _ = child.kill();
                         let _ = child.wait();
-                        break Err(format!("waiting for {}: {e}", self.program.display()));
+                        break Err(PrintProblem::Wait {
+                            program: self.program.clone(),
+                            source: e,
+                        });
                     }
                 }
             };
@@ -149,11 +223,12 @@ impl LpCommand {
 
 impl Spooler for LpCommand {
     fn print(&self, queue: &str, title: &str, pdf: &[u8]) -> Result<PrintedJob, PrintError> {
-        let fail = |message: String| PrintError {
+        let fail = |problem: PrintProblem| PrintError {
             queue: queue.to_string(),
-            message,
+            problem,
         };
-        check_queue_name(queue).map_err(fail)?;
+        check_queue_name(queue).map_err(|e| fail(e.into()))?;
+        let program = || self.program.clone();
         let mut cmd = Command::new(&self.program);
         if let Some(server) = &self.server {
             cmd.env("CUPS_SERVER", server);
@@ -167,29 +242,34 @@ impl Spooler for LpCommand {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| fail(format!("cannot run {}: {e}", self.program.display())))?;
+            .map_err(|source| {
+                fail(PrintProblem::Spawn {
+                    program: program(),
+                    source,
+                })
+            })?;
         let (status, written, stdout, stderr) = self.finish(&mut child, pdf).map_err(fail)?;
         let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
         let stdout = String::from_utf8_lossy(&stdout).trim().to_string();
         if !status.success() {
             let said = if stderr.is_empty() { stdout } else { stderr };
-            return Err(fail(format!(
-                "{} failed ({}): {said}",
-                self.program.display(),
-                status
-            )));
+            return Err(fail(PrintProblem::Failed {
+                program: program(),
+                status,
+                said,
+            }));
         }
-        if let Err(e) = written {
-            return Err(fail(format!(
-                "the document could not be handed to {}: {e}",
-                self.program.display()
-            )));
+        if let Err(source) = written {
+            return Err(fail(PrintProblem::NotHandedOver {
+                program: program(),
+                source,
+            }));
         }
         let job_id = parse_request_id(&stdout).ok_or_else(|| {
-            fail(format!(
-                "{} gave no request id (it said: {stdout:?})",
-                self.program.display()
-            ))
+            fail(PrintProblem::NoRequestId {
+                program: program(),
+                stdout: stdout.clone(),
+            })
         })?;
         Ok(PrintedJob {
             queue: queue.to_string(),
@@ -216,6 +296,49 @@ mod tests {
         assert!(check_queue_name("share-cards_1.a").is_ok());
         for bad in ["", "-d", "a b", "a/b", "a#b", &"q".repeat(128)] {
             assert!(check_queue_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn print_errors_name_the_queue_the_program_and_what_happened() {
+        let lp = || PathBuf::from("/usr/bin/lp");
+        let table = [
+            (
+                PrintProblem::from(check_queue_name("a b").unwrap_err()),
+                "printing on queue \"q\" failed: print queue name \"a b\" is not a CUPS queue \
+                 name Keyrite accepts: 1 to 127 ASCII letters, digits, '-', '_' or '.', starting \
+                 with a letter or digit",
+            ),
+            (
+                PrintProblem::Spawn {
+                    program: lp(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+                "printing on queue \"q\" failed: cannot run /usr/bin/lp: entity not found",
+            ),
+            (
+                PrintProblem::TimedOut {
+                    program: lp(),
+                    timeout: Duration::from_millis(300),
+                },
+                "printing on queue \"q\" failed: /usr/bin/lp did not finish within 300ms and was \
+                 stopped; the job may or may not be queued: check with `lpstat -o` and cancel it \
+                 before printing again",
+            ),
+            (
+                PrintProblem::NoRequestId {
+                    program: lp(),
+                    stdout: "ok".into(),
+                },
+                "printing on queue \"q\" failed: /usr/bin/lp gave no request id (it said: \"ok\")",
+            ),
+        ];
+        for (problem, expected) in table {
+            let e = PrintError {
+                queue: "q".into(),
+                problem,
+            };
+            assert_eq!(e.to_string(), expected);
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod expect;
-pub use expect::{ExpectedIdentity, SlotDescription};
+pub use expect::{ExpectError, ExpectedIdentity, SlotDescription};
 
 /// Rehearsal (software HSM allowed, every record stamped) or production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -73,8 +73,8 @@ impl QueueName {
 }
 
 impl TryFrom<String> for QueueName {
-    type Error = String;
-    fn try_from(name: String) -> Result<Self, String> {
+    type Error = crate::printing::QueueNameError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
         crate::printing::check_queue_name(&name)?;
         Ok(QueueName(name))
     }

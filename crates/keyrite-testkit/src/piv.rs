@@ -86,6 +86,9 @@ pub struct SimOptions {
     pub no_attestation: bool,
     /// `--attestation-fault`: "serial" or "key".
     pub fault: Option<&'static str>,
+    /// Return as soon as the simulator is started, before PC/SC sees the card (a card being
+    /// pushed in while something polls the reader).
+    pub no_wait: bool,
 }
 
 /// Creates a test attestation CA named `CN=<cn>` in `dir` with `piv-sim make-ca`.
@@ -230,6 +233,9 @@ impl Harness {
         }
         let child = cmd.stdout(Stdio::null()).spawn().expect("start piv-sim");
         self.sims.push((serial, child));
+        if opts.no_wait {
+            return;
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if list_cards()
@@ -243,13 +249,19 @@ impl Harness {
         }
     }
 
-    /// Pulls card `serial` out and waits until PC/SC no longer sees it.
-    pub fn remove(&mut self, serial: u32) {
+    /// Pulls card `serial` out, at once: PC/SC may still see it for a moment (a card yanked
+    /// mid-use).
+    pub fn pull(&mut self, serial: u32) {
         if let Some(i) = self.sims.iter().position(|(s, _)| *s == serial) {
             let (_, mut child) = self.sims.remove(i);
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Pulls card `serial` out and waits until PC/SC no longer sees it.
+    pub fn remove(&mut self, serial: u32) {
+        self.pull(serial);
         let deadline = Instant::now() + Duration::from_secs(20);
         while list_cards()
             .map(|c| c.iter().any(|c| c.serial == serial))

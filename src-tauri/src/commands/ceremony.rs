@@ -28,7 +28,10 @@ pub fn ceremony_start_shipped(
     state: tauri::State<'_, AppState>,
     name: String,
 ) -> Result<CeremonyView, String> {
-    start_with(&state, keyrite_core::view::shipped_script(&name)?)
+    start_with(
+        &state,
+        keyrite_core::view::shipped_script(&name).map_err(|e| e.to_string())?,
+    )
 }
 
 /// Unfinished ceremonies in the journal (they can be resumed), each with the shipped script
@@ -42,7 +45,7 @@ pub fn ceremony_unfinished(
         return Ok(Vec::new());
     }
     let j = Journal::open_read_only(&db, &StoreOptions::default()).map_err(|e| e.to_string())?;
-    keyrite_core::view::unfinished(&j)
+    keyrite_core::view::unfinished(&j).map_err(|e| e.to_string())
 }
 
 pub(super) type Slot<'a> = MutexGuard<'a, Option<Ceremony>>;
@@ -115,7 +118,9 @@ pub fn ceremony_resume(
     let (env, journal) = open_for_ceremony(&state)?;
     let script = match typed {
         Some(s) => s,
-        None => keyrite_core::view::resume_script(&journal, &ceremony_id)?,
+        None => {
+            keyrite_core::view::resume_script(&journal, &ceremony_id).map_err(|e| e.to_string())?
+        }
     };
     let c = Ceremony::resume(env, journal, script, &ceremony_id, ceremony_options())
         .map_err(|e| e.to_string())?;
@@ -161,7 +166,7 @@ pub fn ceremony_answer(
     state: tauri::State<'_, AppState>,
     answer: AnswerIn,
 ) -> Result<CeremonyView, String> {
-    answer_engine(&state, answer.into_answer()?)
+    answer_engine(&state, answer.into_answer().map_err(|e| e.to_string())?)
 }
 
 /// The current share, for its custodian only (the screen asks everyone else to look away
@@ -172,7 +177,7 @@ pub fn ceremony_share(state: tauri::State<'_, AppState>) -> Result<ShareOnScreen
     let c = slot
         .as_ref()
         .ok_or("no ceremony is running in this window")?;
-    ShareOnScreen::of(&c.prompt())
+    ShareOnScreen::of(&c.prompt()).map_err(|e| e.to_string())
 }
 
 /// The custodian typed back the last two groups of their copy: if they match, the share was

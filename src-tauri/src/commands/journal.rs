@@ -138,7 +138,7 @@ pub fn journal_export(
     from: Option<u64>,
     to: Option<u64>,
 ) -> Result<ExportDone, String> {
-    let format: ExportFormat = format.parse()?;
+    let format = format.parse::<ExportFormat>().map_err(|e| e.to_string())?;
     let path = new_output_path(&out)?;
     let pen = PenChoice::resolve(
         None,

@@ -16,11 +16,12 @@ pub fn record_print(
     path: String,
 ) -> Result<RecordPrinted, String> {
     let env = environment(&state)?;
-    let queue = record_queue(env.profile(), Path::new("lpstat"))?;
+    let queue = record_queue(env.profile(), Path::new("lpstat")).map_err(|e| e.to_string())?;
     print_record(
         &env.data().path().join("records"),
         Path::new(path.trim()),
         &queue,
         &LpCommand::default(),
     )
+    .map_err(|e| e.to_string())
 }

@@ -5,10 +5,12 @@ use super::ceremony::slot;
 use super::environment;
 use crate::state::AppState;
 use keyrite_core::script::Script;
-use keyrite_core::view::{check_script_path, FolderScripts, ScriptChoice, ScriptView};
+use keyrite_core::view::{
+    check_script_path, FolderScripts, ScriptChoice, ScriptView, Tokens, TokensUnreadable,
+};
 
 pub(super) fn load_script(path: &str) -> Result<Script, String> {
-    Script::load(check_script_path(path)?).map_err(|e| e.to_string())
+    Script::load(check_script_path(path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
 /// Loads and validates a script; shows its hash in words.
@@ -21,21 +23,12 @@ pub fn script_inspect(path: String) -> Result<ScriptView, String> {
 /// once, as the HSM panel does), or why they cannot be read now.
 fn with_tokens<T>(
     state: &AppState,
-    f: impl FnOnce(
-        Result<&[keyrite_core::hsm::TokenSummary], String>,
-        Option<&keyrite_core::hsm::TokenSelector>,
-    ) -> T,
+    f: impl FnOnce(Tokens<'_>, Option<&keyrite_core::hsm::TokenSelector>) -> T,
 ) -> Result<T, String> {
     let env = environment(state)?;
     let selector = env.token_selector();
     if slot(state)?.is_some() {
-        return Ok(f(
-            Err(
-                "the HSM is held by the ceremony open in this window; close that screen first"
-                    .into(),
-            ),
-            selector.as_ref(),
-        ));
+        return Ok(f(Err(&TokensUnreadable::HeldByCeremony), selector.as_ref()));
     }
     let mut guard = state.module.lock().map_err(|_| {
         "internal error: the HSM state lock is poisoned; restart Keyrite".to_string()
@@ -43,23 +36,20 @@ fn with_tokens<T>(
     if guard.is_none() {
         match env.load_module() {
             Ok(m) => *guard = Some(m),
-            Err(e) => return Ok(f(Err(e.to_string()), selector.as_ref())),
+            Err(e) => return Ok(f(Err(&e.into()), selector.as_ref())),
         }
     }
-    let tokens = guard
+    let module = guard
         .as_ref()
-        .ok_or_else(|| "internal error: the HSM module is not loaded".to_string())
-        .and_then(|m| m.tokens().map_err(|e| e.to_string()));
-    Ok(f(
-        tokens.as_deref().map_err(Clone::clone),
-        selector.as_ref(),
-    ))
+        .ok_or_else(|| "internal error: the HSM module is not loaded".to_string())?;
+    let tokens = module.tokens().map_err(TokensUnreadable::from);
+    Ok(f(tokens.as_deref(), selector.as_ref()))
 }
 
 /// The shipped scripts, each with its roles, hash and pre-start checklist.
 #[tauri::command(async)]
 pub fn script_shipped(state: tauri::State<'_, AppState>) -> Result<Vec<ScriptChoice>, String> {
-    with_tokens(&state, keyrite_core::view::shipped_choices)?
+    with_tokens(&state, keyrite_core::view::shipped_choices)?.map_err(|e| e.to_string())
 }
 
 /// The scripts in a chosen folder (full path), each with its checklist; files that are not
@@ -73,6 +63,7 @@ pub fn script_folder(
     with_tokens(&state, |t, s| {
         keyrite_core::view::folder_choices(&dir, t, s)
     })?
+    .map_err(|e| e.to_string())
 }
 
 /// A folder typed into the window must be a full path, like a script's.

@@ -322,7 +322,10 @@ fn the_cups_client_module_reads_lps_answer_and_its_failures() {
     );
     // A queue name that is not one is refused before anything runs.
     let e = lp.print("-q", "t", b"x").unwrap_err();
-    assert!(e.message.starts_with("print queue name \"-q\""), "{e}");
+    assert!(
+        e.problem.to_string().starts_with("print queue name \"-q\""),
+        "{e}"
+    );
 }
 
 #[test]

@@ -687,4 +687,101 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
         set_ids.insert(v["set_id"].as_str().unwrap().to_string());
     }
     assert_eq!(set_ids.len(), 1, "{set_ids:?}");
+    faces_agree_on_the_record_signing_key_and_the_backup_policy(&data.path(), &run);
+}
+
+/// Two rules of the core both faces call (issue 16), given the same token and journal after
+/// the window's ceremonies: the record-signing key found by its one label
+/// (`record::RECORD_SIGNING_LABEL`), and the policy a backup records
+/// (`operations::choose_backup_policy`).
+fn faces_agree_on_the_record_signing_key_and_the_backup_policy(data: &Path, run: &Run) {
+    let verdict = |pdf: &Path, trust: Option<&Path>| {
+        let mut args = vec!["record", "verify", pdf.to_str().unwrap(), "--json"];
+        if let Some(t) = trust {
+            args.extend(["--trust", t.to_str().unwrap()]);
+        }
+        let o = keyrite(data, &args);
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).expect("JSON verdict")
+    };
+    // The window's engine signed root-key-generation's record with the key labelled
+    // keyrite-record-signing; `keyrite record produce` opens the key and its certificate by the
+    // same label: its record of the same ceremony has the same signer, and the certificate it
+    // writes pins the window's record.
+    let window = Path::new(&run.records_seen[1]);
+    let w = verdict(window, None);
+    assert_eq!(w["valid"], true, "{w}");
+    let id = w["ceremony_id"].as_str().unwrap();
+    let produced = run.data.join("cli-record.pdf");
+    let cert = run.data.join("record-signing.der");
+    let o = keyrite_fds(
+        data,
+        &[
+            "record",
+            "produce",
+            "--ceremony",
+            id,
+            "--out",
+            produced.to_str().unwrap(),
+            "--cert-out",
+            cert.to_str().unwrap(),
+            "--pin-fd",
+            "3",
+        ],
+        &[],
+        &[(3, USER_PIN)],
+        "",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let c = verdict(&produced, Some(&cert));
+    assert_eq!(c["valid"], true, "{c}");
+    assert_eq!(c["ceremony_id"], id);
+    for field in ["signer_subject", "spki_fingerprint"] {
+        assert!(w[field].is_string(), "{w}");
+        assert_eq!(c[field], w[field], "{field}");
+    }
+    let pinned = verdict(window, Some(&cert));
+    assert_eq!(pinned["valid"], true, "{pinned}");
+    assert_eq!(pinned["trust"], "pinned", "{pinned}");
+
+    // The window's backup step and `keyrite hsm backup` of the same key on the same token, no
+    // policy named: the same policy, the one journaled when the key was made (the
+    // record-signing key satisfies the general P-384 signing policy too).
+    let location = keyrite_testkit::ceremony::events(data)
+        .into_iter()
+        .find_map(|e| match e {
+            keyrite_core::journal::Event::BackupMade {
+                key_id, location, ..
+            } if key_id == "keyrite-record-signing" => Some(location),
+            _ => None,
+        })
+        .expect("the window's ceremony backed up the record-signing key");
+    let text = std::fs::read_to_string(&location).unwrap();
+    let window_policy = text
+        .lines()
+        .find_map(|l| l.strip_prefix("policy: "))
+        .unwrap_or_else(|| panic!("no policy line in {location}"));
+    let out = run.data.join("record-signing.krbak");
+    let o = keyrite_fds(
+        data,
+        &[
+            "hsm",
+            "backup",
+            "--label",
+            "keyrite-record-signing",
+            "--kek-label",
+            "keyrite-root-kek",
+            "--out",
+            out.to_str().unwrap(),
+            "--pin-fd",
+            "3",
+            "--json",
+        ],
+        &[],
+        &[(3, USER_PIN)],
+        "",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let b: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(b["backup"]["policy"], window_policy);
+    assert_eq!(window_policy, "record-signing");
 }

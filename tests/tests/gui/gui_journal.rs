@@ -97,6 +97,29 @@ async fn home_shows_the_verified_head_the_cli_prints_inventory_due_and_ceremonie
         window_ids.push(r.attr("data-ceremony-id").await.unwrap().unwrap());
     }
     assert_eq!(window_ids, cli_ids);
+    // Row by row, what the table shows of each is what the CLI lists.
+    for (r, c) in rows.iter().zip(cli.as_array().unwrap()) {
+        let cells = r.find_all(fantoccini::Locator::Css("td")).await.unwrap();
+        let mut shown = Vec::new();
+        for i in [1, 2, 4, 5, 6] {
+            shown.push(cells[i].text().await.unwrap());
+        }
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let outcome = c["closed"]
+            .get(0)
+            .map_or_else(|| "in progress".to_string(), text);
+        assert_eq!(
+            shown,
+            [
+                text(&c["script_name"]),
+                text(&c["mode"]),
+                outcome,
+                c["steps_completed"].to_string(),
+                c["exceptions"].to_string(),
+            ],
+            "{c}"
+        );
+    }
     let root = s.text("tr[data-ceremony-id='root-2026-05']").await;
     assert!(root.contains("root-key"), "{root}");
     assert!(root.contains("completed"), "{root}");

@@ -5,6 +5,7 @@
 //! the display). A new file here needs its `mod` line below, in order (docs/testing.md).
 
 mod gui_ceremony;
+mod gui_faces;
 mod gui_home;
 mod gui_journal;
 mod gui_key_lifecycle;

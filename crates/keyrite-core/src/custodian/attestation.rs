@@ -446,12 +446,12 @@ pub fn verify_slot_attestation(
     let slot = expected.slot;
     let f9 = ParsedCert::parse(f9_der).map_err(|detail| AttestationFailure::Unreadable {
         what: "the card's attestation certificate (slot f9)".into(),
-        detail,
+        detail: detail.to_string(),
     })?;
     let leaf =
         ParsedCert::parse(slot_cert_der).map_err(|detail| AttestationFailure::Unreadable {
             what: format!("the attestation of slot {slot}"),
-            detail,
+            detail: detail.to_string(),
         })?;
     let (root, root_sha256) = chain_to_root(trust, &f9)?;
     if !leaf.issued_by(&f9) {
@@ -468,7 +468,7 @@ pub fn verify_slot_attestation(
         .spki_der()
         .map_err(|detail| AttestationFailure::Unreadable {
             what: format!("the attestation of slot {slot}"),
-            detail,
+            detail: detail.to_string(),
         })?;
     if !same_key(&attested_spki, expected.spki) {
         return Err(AttestationFailure::KeyMismatch {

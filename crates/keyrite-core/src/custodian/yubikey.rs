@@ -111,6 +111,9 @@ pub fn list_cards() -> Result<Vec<CardInfo>, CustodianError> {
     }
     let mut cards = Vec::new();
     for reader in &readers {
+        let Some(_settled) = SettledCard::hold(&reader.name()) else {
+            continue;
+        };
         if let Ok(yk) = reader.open() {
             cards.push(CardInfo {
                 reader: reader.name().into_owned(),
@@ -184,9 +187,77 @@ impl YubiKeyPiv {
                 found: cards.iter().map(|c| c.serial).collect(),
             });
         }
-        let yk = YubiKey::open_by_serial(yubikey::Serial(serial))
-            .map_err(|e| card_error(serial, "opening", "opened", e))?;
-        Ok(Self { yk, serial })
+        open_settled_by_serial(serial)
+            .map(|yk| Self { yk, serial })
+            .map_err(|e| card_error(serial, "opening", "opened", e))
+    }
+}
+
+/// `YubiKey::open_by_serial`, but only over readers whose card has settled (see
+/// [`SettledCard`]): the same search, the same errors.
+fn open_settled_by_serial(serial: u32) -> Result<YubiKey, yubikey::Error> {
+    let mut ctx = yubikey::reader::Context::open()?;
+    let mut sharing_violation = None;
+    for reader in ctx.iter()? {
+        let Some(_settled) = SettledCard::hold(&reader.name()) else {
+            continue;
+        };
+        match reader.open() {
+            Ok(yk) if yk.serial().0 == serial => return Ok(yk),
+            // Not the one asked for: leave it as it is for whoever uses it.
+            Ok(yk) => drop(yk.disconnect(pcsc::Disposition::LeaveCard)),
+            Err(
+                e @ yubikey::Error::PcscError {
+                    inner: Some(pcsc::Error::SharingViolation),
+                },
+            ) => {
+                sharing_violation.get_or_insert(e);
+            }
+            Err(_) => {}
+        }
+    }
+    Err(sharing_violation.unwrap_or(yubikey::Error::NotFound))
+}
+
+/// A shared PC/SC connection to a reader whose card has settled on a transmission protocol,
+/// held while the `yubikey` crate opens the same card.
+///
+/// Why: while a card is being inserted or removed, pcsc-lite can accept a connection without
+/// an active protocol, and the `yubikey` crate's first APDU then panics in the `pcsc` crate
+/// ("transmit() does not work with direct connections") — an abort mid-ceremony in a release
+/// build. Such a card is skipped for this attempt (the caller polls again or says no card is
+/// there); holding a connection with a protocol keeps the card powered and negotiated while
+/// the `yubikey` crate connects.
+struct SettledCard(Option<pcsc::Card>);
+
+impl SettledCard {
+    /// `None` when the reader's card cannot be opened now: none there, not settled, or the
+    /// reader gone. A card another program holds exclusively gives a holder of nothing: the `yubikey`
+    /// crate's own connection then fails the same way and reports it.
+    fn hold(reader: &str) -> Option<Self> {
+        let name = std::ffi::CString::new(reader).ok()?;
+        let ctx = pcsc::Context::establish(pcsc::Scope::System).ok()?;
+        let card = match ctx.connect(&name, pcsc::ShareMode::Shared, pcsc::Protocols::T1) {
+            Ok(card) => card,
+            Err(pcsc::Error::SharingViolation) => return Some(SettledCard(None)),
+            Err(_) => return None,
+        };
+        let settled = SettledCard(Some(card));
+        let status = settled.0.as_ref()?.status2_owned().ok()?;
+        status.protocol2()?;
+        Some(settled)
+    }
+}
+
+impl Drop for SettledCard {
+    fn drop(&mut self) {
+        if let Some(card) = self.0.take() {
+            // Never reset the card (a dropped `pcsc::Card` does): the custodian's PIN
+            // verification and the `yubikey` crate's session on it must survive this handle.
+            if let Err((card, _)) = card.disconnect(pcsc::Disposition::LeaveCard) {
+                std::mem::forget(card);
+            }
+        }
     }
 }
 

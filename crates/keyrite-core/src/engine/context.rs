@@ -9,13 +9,28 @@ use crate::hsm::policy::PolicySet;
 use crate::hsm::protection::ProtectionRule;
 use crate::hsm::quirks::Quirks;
 use crate::hsm::signer::HsmSigner;
-use crate::hsm::{HsmError, Pkcs11Module, TokenSelector, TokenSession, UserKind};
+use crate::hsm::{HsmError, PinState, Pkcs11Module, TokenSelector, TokenSession, UserKind};
 use crate::operations::HsmAccess;
 use crate::profile::{Mode, REHEARSAL_TOKEN_LABEL};
 use crate::script::{Action, Script};
 use crate::secret::SecretText;
 
 pub use crate::record::RECORD_SIGNING_LABEL;
+
+/// A PIN the token rejected at the one login that tries it: token, return code, and the tries
+/// left as far as the token reports them.
+#[derive(Debug, thiserror::Error)]
+#[error("the {who} PIN was rejected by {token}: {rv}; {}", .after.tries_left(*.who))]
+pub(crate) struct PinRejected {
+    /// Whose PIN.
+    pub who: UserKind,
+    /// The token, as [`HsmError::Login`] names it.
+    pub token: String,
+    /// The return code in words.
+    pub rv: String,
+    /// The PIN state read after the attempt.
+    pub after: PinState,
+}
 
 const ANSWERS_REFUSED: &str = "an answers file is refused in production: every answer is given \
                                by the people in the room";
@@ -117,15 +132,17 @@ impl HsmContext {
     /// Tries `pin` with one login before it is kept. `Err(why)` when the token rejected it:
     /// token, return code, and the tries left as far as the token reports them. Any other
     /// failure keeps the PIN: the action that needs it reports the failure as its exception.
-    pub(super) fn try_pin(&self, who: UserKind, pin: &SecretText) -> Result<(), String> {
+    pub(super) fn try_pin(&self, who: UserKind, pin: &SecretText) -> Result<(), PinRejected> {
         let Err(e) = TokenSession::login(&self.module, &self.selector, who, pin) else {
             return Ok(());
         };
-        match (e.rejected_pin(), &e) {
-            (Some((who, after)), HsmError::Login { token, rv, .. }) => Err(format!(
-                "the {who} PIN was rejected by {token}: {rv}; {}",
-                after.tries_left(who)
-            )),
+        match (e.rejected_pin(), e) {
+            (Some((who, after)), HsmError::Login { token, rv, .. }) => Err(PinRejected {
+                who,
+                token,
+                rv,
+                after,
+            }),
             _ => Ok(()),
         }
     }
@@ -221,4 +238,39 @@ fn check_init_label(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_pin_says_the_token_the_code_and_the_tries_left() {
+        let rejected = |who, locked, final_try| PinRejected {
+            who,
+            token: "token \"root\" (serial 3f2a)".into(),
+            rv: "CKR_PIN_INCORRECT".into(),
+            after: PinState {
+                count_low: true,
+                final_try,
+                locked,
+            },
+        };
+        let table = [
+            (
+                rejected(UserKind::User, false, false),
+                "the user PIN was rejected by token \"root\" (serial 3f2a): CKR_PIN_INCORRECT; \
+                 the token does not say how many tries are left (it reports \
+                 CKF_USER_PIN_COUNT_LOW: a wrong PIN was given since the last good one)",
+            ),
+            (
+                rejected(UserKind::So, false, true),
+                "the SO PIN was rejected by token \"root\" (serial 3f2a): CKR_PIN_INCORRECT; one \
+                 try is left: the token reports CKF_SO_PIN_FINAL_TRY (one more wrong PIN locks it)",
+            ),
+        ];
+        for (e, expected) in table {
+            assert_eq!(e.to_string(), expected);
+        }
+    }
 }

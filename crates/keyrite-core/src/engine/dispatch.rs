@@ -122,6 +122,7 @@ impl Engine {
                 // One login tries the PIN before it is kept: a rejected PIN is dropped and
                 // asked for again, never sent a second time.
                 if let Err(why) = self.hsm.try_pin(ask.who, &pin) {
+                    let why = why.to_string();
                     ask.rejected = Some(why.clone());
                     return Err(EngineError::PinRejected(why));
                 }

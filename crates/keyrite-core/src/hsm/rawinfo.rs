@@ -17,32 +17,52 @@ use cryptoki::slot::SlotInfo;
 use cryptoki_sys::{CKF_CLOCK_ON_TOKEN, CKR_OK, CK_FUNCTION_LIST, CK_SLOT_ID, CK_TOKEN_INFO};
 use std::path::Path;
 
+/// Why the raw `C_GetTokenInfo` answer could not be had.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RawInfoError {
+    /// The dynamic loader did not open the module again.
+    #[error("{0}")]
+    Load(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The module exports no `C_GetFunctionList` (the loader's words).
+    #[error("the module has no C_GetFunctionList: {0}")]
+    NoFunctionList(String),
+    /// `C_GetFunctionList` failed or gave no table.
+    #[error("C_GetFunctionList returned {}", words(*.0))]
+    FunctionList(cryptoki_sys::CK_RV),
+    /// The function table has no `C_GetTokenInfo`.
+    #[error("the module's function list has no C_GetTokenInfo")]
+    NoGetTokenInfo,
+    /// `C_GetTokenInfo` failed.
+    #[error("C_GetTokenInfo returned {}", words(*.0))]
+    GetTokenInfo(cryptoki_sys::CK_RV),
+}
+
 /// Calls the module's `C_GetTokenInfo` for `slot` without interpreting the answer.
-pub(crate) fn raw_token_info(path: &Path, slot: u64) -> Result<CK_TOKEN_INFO, String> {
+pub(crate) fn raw_token_info(path: &Path, slot: u64) -> Result<CK_TOKEN_INFO, RawInfoError> {
     // SAFETY: the path is the PKCS#11 module `Pkcs11Module::load` already loaded and
     // initialised in this process; loading it again returns the same library (reference
     // counted by the dynamic loader) and runs no new initialisers.
-    let lib = unsafe { cryptoki_sys::Pkcs11::new(path) }.map_err(|e| e.to_string())?;
+    let lib =
+        unsafe { cryptoki_sys::Pkcs11::new(path) }.map_err(|e| RawInfoError::Load(Box::new(e)))?;
     let get_list = lib
         .C_GetFunctionList
         .as_ref()
-        .map_err(|e| format!("the module has no C_GetFunctionList: {e}"))?;
+        .map_err(|e| RawInfoError::NoFunctionList(e.to_string()))?;
     let mut list: *mut CK_FUNCTION_LIST = std::ptr::null_mut();
     // SAFETY: C_GetFunctionList writes one pointer to the module's static function table.
     let rv = unsafe { get_list(&mut list) };
     if rv != CKR_OK || list.is_null() {
-        return Err(format!("C_GetFunctionList returned {}", words(rv)));
+        return Err(RawInfoError::FunctionList(rv));
     }
     // SAFETY: `list` is non-null and points to the module's function table, which lives as
     // long as the library (held by `lib` and by cryptoki's context).
-    let get_info = unsafe { (*list).C_GetTokenInfo }
-        .ok_or_else(|| "the module's function list has no C_GetTokenInfo".to_string())?;
+    let get_info = unsafe { (*list).C_GetTokenInfo }.ok_or(RawInfoError::NoGetTokenInfo)?;
     let mut info = CK_TOKEN_INFO::default();
     // SAFETY: `info` is a properly sized, writable CK_TOKEN_INFO; the slot id is a plain
     // integer the module validates itself.
     let rv = unsafe { get_info(slot as CK_SLOT_ID, &mut info) };
     if rv != CKR_OK {
-        return Err(format!("C_GetTokenInfo returned {}", words(rv)));
+        return Err(RawInfoError::GetTokenInfo(rv));
     }
     Ok(info)
 }
@@ -163,5 +183,30 @@ mod tests {
         let mut none = Vec::new();
         clock_field(&info, &mut none);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn raw_info_errors_name_the_call_and_its_code() {
+        let table = [
+            (
+                RawInfoError::NoFunctionList("undefined symbol".into()),
+                "the module has no C_GetFunctionList: undefined symbol",
+            ),
+            (
+                RawInfoError::FunctionList(cryptoki_sys::CKR_GENERAL_ERROR),
+                "C_GetFunctionList returned CKR_GENERAL_ERROR",
+            ),
+            (
+                RawInfoError::NoGetTokenInfo,
+                "the module's function list has no C_GetTokenInfo",
+            ),
+            (
+                RawInfoError::GetTokenInfo(cryptoki_sys::CKR_SLOT_ID_INVALID),
+                "C_GetTokenInfo returned CKR_SLOT_ID_INVALID",
+            ),
+        ];
+        for (e, expected) in table {
+            assert_eq!(e.to_string(), expected);
+        }
     }
 }

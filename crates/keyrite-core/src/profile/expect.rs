@@ -46,21 +46,56 @@ struct RawIdentity {
     slot_description: Option<SlotDescription>,
 }
 
+/// Why `[hsm.expect]` was refused (serde reports it with the line and column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpectError {
+    /// Neither a serial nor a slot is pinned.
+    #[error(
+        "hsm.expect pins no serial and no slot: pin the token's serial, or, for a token whose \
+         module assigns the serial in C_InitToken, its slot (slot_id and/or slot_description \
+         as the module lists them)"
+    )]
+    NothingPinned,
+    /// `slot_description` is empty or blank.
+    #[error(
+        "hsm.expect.slot_description \"{}\" is empty; write it as `keyrite hsm info` lists the slot",
+        .0.escape_debug()
+    )]
+    EmptySlotDescription(String),
+    /// `slot_description` has leading or trailing blanks.
+    #[error(
+        "hsm.expect.slot_description \"{}\" has leading or trailing blanks; the module's blank \
+         padding is not compared",
+        .0.escape_debug()
+    )]
+    BlankPadded(String),
+    /// `slot_description` holds a control character.
+    #[error(
+        "hsm.expect.slot_description \"{}\" contains a control character",
+        .0.escape_debug()
+    )]
+    ControlCharacter(String),
+    /// `slot_description` is longer than `CK_SLOT_INFO` holds.
+    #[error(
+        "hsm.expect.slot_description \"{}\" is {} bytes long; CK_SLOT_INFO holds at most \
+         {SLOT_DESCRIPTION_MAX}",
+        .0.escape_debug(),
+        .0.len()
+    )]
+    TooLong(String),
+}
+
 impl TryFrom<RawIdentity> for ExpectedIdentity {
-    type Error = String;
-    fn try_from(r: RawIdentity) -> Result<Self, String> {
+    type Error = ExpectError;
+    fn try_from(r: RawIdentity) -> Result<Self, ExpectError> {
         // `serial` may be left out only when the slot is pinned; an explicit empty serial
         // without a slot is refused at hsm-init (`hsm::init::check_serial_pinnable`).
         let Some(serial) = r
             .serial
             .or_else(|| (r.slot_id.is_some() || r.slot_description.is_some()).then(String::new))
         else {
-            return Err(
-                "hsm.expect pins no serial and no slot: pin the token's serial, or, for \
-                        a token whose module assigns the serial in C_InitToken, its slot \
-                        (slot_id and/or slot_description as the module lists them)"
-                    .into(),
-            );
+            return Err(ExpectError::NothingPinned);
         };
         Ok(Self {
             manufacturer: r.manufacturer,
@@ -85,27 +120,19 @@ impl SlotDescription {
 }
 
 impl TryFrom<String> for SlotDescription {
-    type Error = String;
-    fn try_from(d: String) -> Result<Self, String> {
-        let bad = |why: &str| format!("hsm.expect.slot_description \"{}\" {why}", d.escape_debug());
+    type Error = ExpectError;
+    fn try_from(d: String) -> Result<Self, ExpectError> {
         if d.trim().is_empty() {
-            return Err(bad(
-                "is empty; write it as `keyrite hsm info` lists the slot",
-            ));
+            return Err(ExpectError::EmptySlotDescription(d));
         }
         if d.trim() != d {
-            return Err(bad(
-                "has leading or trailing blanks; the module's blank padding is not compared",
-            ));
+            return Err(ExpectError::BlankPadded(d));
         }
         if d.chars().any(char::is_control) {
-            return Err(bad("contains a control character"));
+            return Err(ExpectError::ControlCharacter(d));
         }
         if d.len() > SLOT_DESCRIPTION_MAX {
-            return Err(bad(&format!(
-                "is {} bytes long; CK_SLOT_INFO holds at most {SLOT_DESCRIPTION_MAX}",
-                d.len()
-            )));
+            return Err(ExpectError::TooLong(d));
         }
         Ok(SlotDescription(d))
     }

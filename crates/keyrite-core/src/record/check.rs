@@ -33,6 +33,26 @@ pub struct CheckLine {
     pub detail: String,
 }
 
+/// What one check found, in the words of its report line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Finding {
+    /// Passed: what was found.
+    Pass(String),
+    /// Failed: why the record is not valid.
+    Fail(String),
+}
+
+/// The value of a `Result`, or, from the enclosing check, a failure in the words `$why` gives
+/// for its error `$e`.
+macro_rules! or_fail {
+    ($r:expr, $e:ident => $why:expr) => {
+        match $r {
+            Ok(v) => v,
+            Err($e) => return Finding::Fail($why),
+        }
+    };
+}
+
 /// Everything [`check_record`] found.
 #[derive(Debug, Clone)]
 pub struct RecordReport {
@@ -85,12 +105,12 @@ impl RecordReport {
         )
     }
 
-    fn push(&mut self, check: &'static str, r: Result<String, String>) -> bool {
-        let ok = r.is_ok();
-        let (outcome, detail) = match r {
-            Ok(d) => (Outcome::Pass, d),
-            Err(d) => (Outcome::Fail, d),
+    fn push(&mut self, check: &'static str, found: Finding) -> bool {
+        let (outcome, detail) = match found {
+            Finding::Pass(d) => (Outcome::Pass, d),
+            Finding::Fail(d) => (Outcome::Fail, d),
         };
+        let ok = outcome == Outcome::Pass;
         self.lines.push(CheckLine {
             check,
             outcome,
@@ -131,14 +151,14 @@ pub fn check_record(
                 e,
                 Rejection::Input(PdfInputError::NotPdf | PdfInputError::Truncated)
             );
-            r.push("signature", Err(e.to_string()));
+            r.push("signature", Finding::Fail(e.to_string()));
             r.skip(LATER, "not checked: the signature failed");
             return r;
         }
     };
     r.push(
         "signature",
-        Ok(format!(
+        Finding::Pass(format!(
             "PAdES signature by {} (key SPKI SHA-256 {}) covers all {} bytes; {}",
             vr.signer_subject,
             hex::encode(vr.spki_fingerprint),
@@ -158,35 +178,27 @@ pub fn check_record(
     let t = match transcript {
         Ok(t) => t,
         Err(e) => {
-            r.push("transcript", Err(e));
+            r.push("transcript", Finding::Fail(e));
             r.skip(&LATER[1..], "not checked: the transcript failed");
             return r;
         }
     };
     r.push(
         "transcript",
-        Ok(format!(
+        Finding::Pass(format!(
             "the embedded {TRANSCRIPT_ATTACHMENT} is canonical: ceremony {}, {} steps, {} participants",
             t.header.ceremony_id,
             t.steps.len(),
             t.participants.len()
         )),
     );
-    let cp = check_checkpoint(&t, fp);
-    r.push(
-        "checkpoint",
-        cp.as_ref().map_err(Clone::clone).map(|_| {
-            format!(
-                "checkpoint of {} entries (root {}) is signed by the record-signing key",
-                t.checkpoint.size, t.checkpoint.root
-            )
-        }),
-    );
+    let (found, cp) = check_checkpoint(&t, fp);
+    r.push("checkpoint", found);
     r.push("approvals", check_approvals(&t));
     match (journal, cp) {
         (None, _) => r.skip(&["journal"], "no journal given (--journal DB)"),
-        (Some(_), Err(_)) => r.skip(&["journal"], "not checked: the checkpoint failed"),
-        (Some(j), Ok(cp)) => {
+        (Some(_), None) => r.skip(&["journal"], "not checked: the checkpoint failed"),
+        (Some(j), Some(cp)) => {
             let res = check_journal(j, &t, &cp, fp, pdf);
             r.push("journal", res);
         }
@@ -195,44 +207,56 @@ pub fn check_record(
     r
 }
 
+/// The checkpoint check, and the checkpoint when it passed.
 fn check_checkpoint(
     t: &RecordTranscript,
     fp: [u8; 32],
-) -> Result<crate::journal::Checkpoint, String> {
-    let cp = t.parsed_checkpoint().map_err(|e| e.to_string())?;
-    cp.check_signature(&[fp])
-        .map_err(|e| format!("the record's closing checkpoint: {e}"))?;
+) -> (Finding, Option<crate::journal::Checkpoint>) {
+    let fail = |why: String| (Finding::Fail(why), None);
+    let cp = match t.parsed_checkpoint() {
+        Ok(cp) => cp,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Err(e) = cp.check_signature(&[fp]) {
+        return fail(format!("the record's closing checkpoint: {e}"));
+    }
     let c = &t.checkpoint;
     if cp.size != c.size
         || hex::encode(cp.root) != c.root
         || cp.time.to_rfc3339() != c.time
         || hex::encode(cp.signer_fingerprint()) != c.signer_fingerprint
     {
-        return Err(
+        return fail(
             "the closing checkpoint's size, root, time or signer differ from its signed text"
                 .into(),
         );
     }
-    Ok(cp)
+    let passed = format!(
+        "checkpoint of {} entries (root {}) is signed by the record-signing key",
+        c.size, c.root
+    );
+    (Finding::Pass(passed), Some(cp))
 }
 
-fn check_approvals(t: &RecordTranscript) -> Result<String, String> {
+fn check_approvals(t: &RecordTranscript) -> Finding {
     let mut checked = 0;
     for a in &t.approvals {
         let granted: Vec<_> = a.decisions.iter().filter(|d| d.granted).collect();
         if granted.is_empty() {
             continue;
         }
-        let text = a.request.as_deref().ok_or_else(|| {
-            format!(
+        let Some(text) = a.request.as_deref() else {
+            return Finding::Fail(format!(
                 "approval request {} has no canonical request text to check signatures against",
                 a.request_id
-            )
-        })?;
-        let req = ApprovalRequest::from_canonical(text.as_bytes())
-            .map_err(|e| format!("approval request {}: {e}", a.request_id))?;
+            ));
+        };
+        let req = or_fail!(
+            ApprovalRequest::from_canonical(text.as_bytes()),
+            e => format!("approval request {}: {e}", a.request_id)
+        );
         if hex::encode(req.sha256()) != a.request_sha256 {
-            return Err(format!(
+            return Finding::Fail(format!(
                 "approval request {}: its text does not hash to the recorded SHA-256 {}",
                 a.request_id, a.request_sha256
             ));
@@ -249,39 +273,35 @@ fn check_approvals(t: &RecordTranscript) -> Result<String, String> {
                         .find(|p| &p.participant_id == who)
                         .and_then(|p| p.signature_spki.as_deref())
                 })
-                .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| {
-                    format!("approval by {who} on request {}: the transcript lists no enrolled signing key for {who}", a.request_id)
-                })?;
-            let sig = d
-                .signature
-                .as_deref()
-                .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "approval by {who} on request {}: the signature is missing",
-                        a.request_id
-                    )
-                })?;
+                .and_then(|h| hex::decode(h).ok());
+            let Some(spki) = spki else {
+                return Finding::Fail(format!("approval by {who} on request {}: the transcript lists no enrolled signing key for {who}", a.request_id));
+            };
+            let Some(sig) = d.signature.as_deref().and_then(|h| hex::decode(h).ok()) else {
+                return Finding::Fail(format!(
+                    "approval by {who} on request {}: the signature is missing",
+                    a.request_id
+                ));
+            };
             if d.signature_sha256.as_deref() != Some(hex::encode(Sha256::digest(&sig)).as_str()) {
-                return Err(format!("approval by {who} on request {}: the signature does not match its journaled SHA-256", a.request_id));
+                return Finding::Fail(format!("approval by {who} on request {}: the signature does not match its journaled SHA-256", a.request_id));
             }
-            verify(
+            let verified = verify(
                 SignatureAlgorithm::EcdsaP256Sha256,
                 &spki,
                 &req.canonical_bytes(),
                 &sig,
-            )
-            .map_err(|_| {
-                format!(
+            );
+            if verified.is_err() {
+                return Finding::Fail(format!(
                     "approval by {who} on request {}: the signature does not verify against their enrolled key",
                     a.request_id
-                )
-            })?;
+                ));
+            }
             valid.insert(who.clone());
         }
         if valid.len() < usize::from(a.required) {
-            return Err(format!(
+            return Finding::Fail(format!(
                 "approval request {}: {} of the {} required approvals",
                 a.request_id,
                 valid.len(),
@@ -290,7 +310,7 @@ fn check_approvals(t: &RecordTranscript) -> Result<String, String> {
         }
         checked += valid.len();
     }
-    Ok(if checked == 0 {
+    Finding::Pass(if checked == 0 {
         "no signed approvals in this ceremony".into()
     } else {
         format!("{checked} approval signature(s) verify against the enrolled custodian keys")
@@ -303,22 +323,24 @@ fn check_journal(
     cp: &crate::journal::Checkpoint,
     fp: [u8; 32],
     pdf: &[u8],
-) -> Result<String, String> {
+) -> Finding {
     let id = &t.header.ceremony_id;
     let size = t.checkpoint.size;
     // Only what the record covers: the entries from the ceremony's start to the checkpoint,
     // re-hashed and proven under the record's signed root (the whole journal is `journal
     // verify`'s job), so the check does not grow with the journal's history.
     let bad = |e: &dyn std::fmt::Display| format!("the journal does not match the record: {e}");
-    let start = j.ceremony_start(id).map_err(|e| bad(&e))?.unwrap_or(size);
-    let rep = j
-        .prove_range(cp, &[fp], start, size.saturating_sub(1))
-        .map_err(|e| bad(&e))?;
+    let start = or_fail!(j.ceremony_start(id), e => bad(&e)).unwrap_or(size);
+    let rep = or_fail!(
+        j.prove_range(cp, &[fp], start, size.saturating_sub(1)),
+        e => bad(&e)
+    );
     // Rebuilt with the record's own checkpoint (its signature and root were just proven), so
     // that a missing stored copy is reported as what it is rather than as a bad record.
-    let rebuilt = RecordTranscript::from_journal_with_checkpoint(j, id, size, &t.checkpoint.text)
-        .map_err(|e| format!("the journal does not match the record: {e}"))?;
-    let mut rebuilt = rebuilt;
+    let mut rebuilt = or_fail!(
+        RecordTranscript::from_journal_with_checkpoint(j, id, size, &t.checkpoint.text),
+        e => bad(&e)
+    );
     // Records made before the wrapping key's KCV was printed do not carry it (the entry they
     // rest on is proven above either way): not compared there.
     for (r, a) in rebuilt.backups.iter_mut().zip(&t.backups) {
@@ -327,15 +349,15 @@ fn check_journal(
         }
     }
     if &rebuilt != t {
-        return Err(format!(
+        return Finding::Fail(format!(
             "the journal's entries for ceremony {id} differ from the record's transcript ({})",
             first_difference(&rebuilt, t)
         ));
     }
-    let stored_note = match stored_checkpoint_text(j, size).map_err(|e| e.to_string())? {
+    let stored_note = match or_fail!(stored_checkpoint_text(j, size), e => e.to_string()) {
         Some(text) if text == t.checkpoint.text => String::new(),
         Some(_) => {
-            return Err(format!(
+            return Finding::Fail(format!(
                 "the journal's stored checkpoint of {size} entries is not the one in the record: the journal's stored-checkpoint table was altered"
             ))
         }
@@ -344,7 +366,7 @@ fn check_journal(
         ),
     };
     let sha = hex::encode(Sha256::digest(pdf));
-    let produced = records_produced(j, id).map_err(|e| e.to_string())?;
+    let produced = or_fail!(records_produced(j, id), e => e.to_string());
     let hash_note = if produced.is_empty() {
         format!("; no record_produced entry names ceremony {id}, so the file's SHA-256 was not compared")
     } else if let Some((seq, _)) = produced.iter().find(|(_, h)| *h == sha) {
@@ -354,12 +376,12 @@ fn check_journal(
             .iter()
             .map(|(seq, h)| format!("entry {seq}: {h}"))
             .collect();
-        return Err(format!(
+        return Finding::Fail(format!(
             "the file's SHA-256 {sha} is not the one journaled for ceremony {id} at record_produced ({}): this file is not the record the ceremony produced",
             listed.join(", ")
         ));
     };
-    Ok(format!(
+    Finding::Pass(format!(
         "the journal ({} entries) holds the ceremony's entries {} to {} under the record's checkpoint and rebuilds the same transcript{hash_note}{stored_note}",
         rep.journal_size, rep.first, rep.last
     ))

@@ -75,7 +75,7 @@ fn signed_attributes(
     cert_der: &[u8],
     content_digest: &[u8],
     time: Time,
-) -> Result<SetOfVec<Attribute>, String> {
+) -> Result<SetOfVec<Attribute>, CmsBuildError> {
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
             cert_hash: OctetString::new(Sha256::digest(cert_der).to_vec())
@@ -104,9 +104,27 @@ fn signed_attributes(
     SetOfVec::try_from(attrs).map_err(e("signed attributes"))
 }
 
-fn e(what: &str) -> impl Fn(der::Error) -> String {
-    let what = what.to_string();
-    move |err: der::Error| format!("{what}: {err}")
+/// Why the CMS signature could not be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CmsBuildError {
+    /// A field did not encode (or the certificate did not decode).
+    #[error("{what}: {source}")]
+    Der {
+        /// The field.
+        what: &'static str,
+        /// The encoder's error.
+        source: der::Error,
+    },
+    /// The signing time has no ASN.1 form.
+    #[error("signing time is out of range")]
+    TimeOutOfRange,
+    /// The signer failed.
+    #[error(transparent)]
+    Sign(#[from] crate::signer::SignerError),
+}
+
+fn e(what: &'static str) -> impl Fn(der::Error) -> CmsBuildError {
+    move |source: der::Error| CmsBuildError::Der { what, source }
 }
 
 /// The DER ContentInfo(SignedData) around `signed_attrs` and their `signature`.
@@ -115,7 +133,7 @@ fn envelope(
     alg: SignatureAlgorithm,
     signed_attrs: SetOfVec<Attribute>,
     signature: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CmsBuildError> {
     let digest_alg = AlgorithmIdentifierOwned {
         oid: digest_oid(alg),
         parameters: None,
@@ -160,15 +178,15 @@ pub(crate) fn build(
     cert_der: &[u8],
     content_digest: &[u8],
     signing_time: SystemTime,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CmsBuildError> {
     let alg = signer.algorithm();
     let cert = Certificate::from_der(cert_der).map_err(e("certificate"))?;
-    let time = cms_time(signing_time).ok_or("signing time is out of range")?;
+    let time = cms_time(signing_time).ok_or(CmsBuildError::TimeOutOfRange)?;
     let signed_attrs = signed_attributes(cert_der, content_digest, time)?;
     // The signature covers DER(SET OF Attribute) with the SET tag, not the [0] IMPLICIT form.
     let to_sign = signed_attrs.to_der().map_err(e("signed attributes"))?;
     // `Signer::sign` returns the low-s form, the only one the verifier accepts.
-    let signature = signer.sign(&to_sign).map_err(|err| err.to_string())?;
+    let signature = signer.sign(&to_sign)?;
     envelope(cert, alg, signed_attrs, &signature)
 }
 

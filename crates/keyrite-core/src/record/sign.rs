@@ -183,7 +183,8 @@ pub fn sign_pdf(
 
     let alg = signer.algorithm();
     let digest = digest_ranges(alg, &out, hex_start, hex_end);
-    let cms_der = cms::build(signer, cert_der, &digest, signing_time).map_err(SignError::Signer)?;
+    let cms_der = cms::build(signer, cert_der, &digest, signing_time)
+        .map_err(|e| SignError::Signer(e.to_string()))?;
     if cms_der.len() > CONTENTS_RESERVED_BYTES {
         return Err(SignError::TooLarge {
             needed: cms_der.len(),

@@ -58,21 +58,55 @@ pub fn by_sha256(sha256: &str) -> Option<Result<Script, ScriptError>> {
         .map(|(name, bytes)| Script::parse(&format!("{SHIPPED_PREFIX}{name}"), bytes))
 }
 
+/// Why no shipped script was found.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShippedError {
+    /// No shipped script has the SHA-256 a ceremony started from.
+    #[error(
+        "no script shipped with this Keyrite has the SHA-256 ceremony {ceremony_id} started \
+         from ({}; {sha256}): resume it with the path of the reviewed copy it started from",
+        words_of(.sha256)
+    )]
+    NoneForResume {
+        /// The ceremony.
+        ceremony_id: String,
+        /// The SHA-256 journaled at its start (hex, as journaled).
+        sha256: String,
+    },
+    /// No shipped script has this file name.
+    #[error("no script named \"{0}\" is shipped with this Keyrite")]
+    NoSuchName(String),
+    /// The shipped script does not validate (a build that changed the validation rules).
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+}
+
+/// A hex SHA-256 in words; empty when it is not hex.
+fn words_of(sha256: &str) -> String {
+    hex::decode(sha256)
+        .map(|b| crate::words::to_words(&b))
+        .unwrap_or_default()
+}
+
+/// The shipped script named `name` (its file name, e.g. `root-key-generation.toml`).
+pub fn by_name(name: &str) -> Result<Script, ShippedError> {
+    let (file, bytes) = SHIPPED
+        .iter()
+        .find(|(f, _)| *f == name)
+        .ok_or_else(|| ShippedError::NoSuchName(name.to_string()))?;
+    Ok(Script::parse(&format!("{SHIPPED_PREFIX}{file}"), bytes)?)
+}
+
 /// The script a ceremony started from, found among the shipped ones by the SHA-256 journaled
 /// at its start; the error says plainly when none has it.
-pub fn for_resume(ceremony_id: &str, script_sha256: &str) -> Result<Script, String> {
+pub fn for_resume(ceremony_id: &str, script_sha256: &str) -> Result<Script, ShippedError> {
     match by_sha256(script_sha256) {
-        Some(s) => s.map_err(|e| e.to_string()),
-        None => {
-            let words = hex::decode(script_sha256)
-                .map(|b| crate::words::to_words(&b))
-                .unwrap_or_default();
-            Err(format!(
-                "no script shipped with this Keyrite has the SHA-256 ceremony {ceremony_id} \
-                 started from ({words}; {script_sha256}): resume it with the path of the \
-                 reviewed copy it started from"
-            ))
-        }
+        Some(s) => Ok(s?),
+        None => Err(ShippedError::NoneForResume {
+            ceremony_id: ceremony_id.to_string(),
+            sha256: script_sha256.to_string(),
+        }),
     }
 }
 
@@ -104,9 +138,34 @@ mod tests {
     }
 
     #[test]
+    fn errors_say_what_is_missing() {
+        let table: &[(ShippedError, &str)] = &[
+            (
+                ShippedError::NoneForResume {
+                    ceremony_id: "x-1".into(),
+                    sha256: "zz".into(),
+                },
+                "no script shipped with this Keyrite has the SHA-256 ceremony x-1 started from \
+                 (; zz): resume it with the path of the reviewed copy it started from",
+            ),
+            (
+                ShippedError::NoSuchName("x.toml".into()),
+                "no script named \"x.toml\" is shipped with this Keyrite",
+            ),
+        ];
+        for (e, expected) in table {
+            assert_eq!(e.to_string(), *expected);
+        }
+        assert_eq!(
+            by_name("x.toml").unwrap_err().to_string(),
+            "no script named \"x.toml\" is shipped with this Keyrite"
+        );
+    }
+
+    #[test]
     fn an_unknown_hash_is_said_plainly() {
         let hex = "00".repeat(32);
-        let e = for_resume("x-1", &hex).unwrap_err();
+        let e = for_resume("x-1", &hex).unwrap_err().to_string();
         assert!(
             e.starts_with(
                 "no script shipped with this Keyrite has the SHA-256 ceremony x-1 started from ("

@@ -127,16 +127,26 @@ pub enum AnswerIn {
     },
 }
 
+/// A name typed into the window that is not one the engine knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// Not a role.
+    #[error("unknown role \"{0}\": administrator, witness, custodian or auditor")]
+    UnknownRole(String),
+    /// Not a decision.
+    #[error("unknown decision \"{0}\": retry, skip or abort")]
+    UnknownDecision(String),
+}
+
 impl AnswerIn {
     /// The engine's answer. Names typed in (role, decision) are checked here, with the same
     /// words the CLI uses.
-    pub fn into_answer(self) -> Result<Answer, String> {
+    pub fn into_answer(self) -> Result<Answer, AnswerError> {
         Ok(match self {
             AnswerIn::CheckIn { name, role } => Answer::CheckIn {
                 name: name.trim().to_string(),
-                role: Role::from_name(&role).ok_or_else(|| {
-                    format!("unknown role \"{role}\": administrator, witness, custodian or auditor")
-                })?,
+                role: Role::from_name(&role).ok_or(AnswerError::UnknownRole(role))?,
                 credential_fingerprint: None,
             },
             AnswerIn::Proceed => Answer::Proceed,
@@ -176,9 +186,8 @@ impl AnswerIn {
                 decided_by,
                 reason,
             } => Answer::Decide {
-                decision: Decision::from_name(&decision).ok_or_else(|| {
-                    format!("unknown decision \"{decision}\": retry, skip or abort")
-                })?,
+                decision: Decision::from_name(&decision)
+                    .ok_or(AnswerError::UnknownDecision(decision))?,
                 decided_by,
                 reason,
             },
@@ -237,17 +246,20 @@ mod tests {
 
     #[test]
     fn names_typed_in_are_checked_with_the_clis_words() {
-        let e = parse(serde_json::json!({"kind": "decide", "decision": "later", "decided_by": [], "reason": ""}))
-            .into_answer()
-            .unwrap_err();
-        assert_eq!(e, "unknown decision \"later\": retry, skip or abort");
-        let e = parse(serde_json::json!({"kind": "check-in", "name": "A", "role": "boss"}))
-            .into_answer()
-            .unwrap_err();
-        assert_eq!(
-            e,
-            "unknown role \"boss\": administrator, witness, custodian or auditor"
-        );
+        let table = [
+            (
+                serde_json::json!({"kind": "decide", "decision": "later", "decided_by": [], "reason": ""}),
+                "unknown decision \"later\": retry, skip or abort",
+            ),
+            (
+                serde_json::json!({"kind": "check-in", "name": "A", "role": "boss"}),
+                "unknown role \"boss\": administrator, witness, custodian or auditor",
+            ),
+        ];
+        for (input, expected) in table {
+            let e = parse(input).into_answer().unwrap_err();
+            assert_eq!(e.to_string(), expected);
+        }
     }
 
     #[test]

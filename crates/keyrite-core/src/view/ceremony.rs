@@ -61,17 +61,41 @@ impl From<&Script> for ScriptView {
 
 /// A script path typed into a window must be a full path: the window has no working
 /// directory a person could know. Returns the trimmed path.
-pub fn check_script_path(path: &str) -> Result<&Path, String> {
+pub fn check_script_path(path: &str) -> Result<&Path, ScriptPathError> {
     let path = path.trim();
     if path.is_empty() {
-        return Err("type the full path of the ceremony script".into());
+        return Err(ScriptPathError::Empty);
     }
     if !Path::new(path).is_absolute() {
-        return Err(format!(
-            "\"{path}\" is not a full path: start it with / (e.g. /media/usb/root-key-generation.toml)"
-        ));
+        return Err(ScriptPathError::NotAbsolute(path.to_string()));
     }
     Ok(Path::new(path))
+}
+
+/// Why a script path typed into a window was refused ([`check_script_path`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScriptPathError {
+    /// Nothing was typed.
+    #[error("type the full path of the ceremony script")]
+    Empty,
+    /// A relative path (trimmed).
+    #[error(
+        "\"{0}\" is not a full path: start it with / (e.g. /media/usb/root-key-generation.toml)"
+    )]
+    NotAbsolute(String),
+}
+
+/// Why no share can be shown ([`ShareOnScreen::of`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShareScreenError {
+    /// The prompt is not one that shows a share.
+    #[error("no share is waiting to be shown")]
+    NotShowing,
+    /// The share's QR code could not be drawn.
+    #[error(transparent)]
+    Qr(#[from] crate::pdf::PdfError),
 }
 
 /// One preflight check as shown.
@@ -379,7 +403,7 @@ impl std::fmt::Debug for ShareOnScreen {
 
 impl ShareOnScreen {
     /// The share `prompt` shows, if it is [`Prompt::ShowShare`].
-    pub fn of(prompt: &Prompt) -> Result<Self, String> {
+    pub fn of(prompt: &Prompt) -> Result<Self, ShareScreenError> {
         match prompt {
             Prompt::ShowShare {
                 index,
@@ -387,8 +411,7 @@ impl ShareOnScreen {
                 qr_payload,
                 ..
             } => {
-                let (qr_modules, qr_size) =
-                    crate::pdf::qr_modules(qr_payload.expose()).map_err(|e| e.to_string())?;
+                let (qr_modules, qr_size) = crate::pdf::qr_modules(qr_payload.expose())?;
                 Ok(ShareOnScreen {
                     index: *index,
                     human_form: human_form.expose().to_string(),
@@ -396,7 +419,7 @@ impl ShareOnScreen {
                     qr_modules,
                 })
             }
-            _ => Err("no share is waiting to be shown".into()),
+            _ => Err(ShareScreenError::NotShowing),
         }
     }
 }
@@ -429,4 +452,35 @@ pub struct HsmView {
     pub tokens: Vec<TokenSummary>,
     /// The token the site profile selects and its identity verdict (`view::hsm`).
     pub profile_token: super::hsm::ProfileToken,
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn typed_paths_and_shown_shares_say_what_is_wrong() {
+        let table = [
+            (
+                check_script_path("  ").unwrap_err().to_string(),
+                "type the full path of the ceremony script",
+            ),
+            (
+                check_script_path(" usb/x.toml ").unwrap_err().to_string(),
+                "\"usb/x.toml\" is not a full path: start it with / (e.g. \
+                 /media/usb/root-key-generation.toml)",
+            ),
+            (
+                ShareScreenError::NotShowing.to_string(),
+                "no share is waiting to be shown",
+            ),
+        ];
+        for (got, expected) in table {
+            assert_eq!(got, expected);
+        }
+        assert_eq!(
+            check_script_path(" /media/usb/x.toml ").ok(),
+            Some(Path::new("/media/usb/x.toml"))
+        );
+    }
 }

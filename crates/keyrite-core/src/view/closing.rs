@@ -8,7 +8,7 @@ use crate::profile::SiteProfile;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use ts_rs::TS;
 
@@ -22,8 +22,8 @@ pub struct QrView {
 }
 
 /// The QR code of a checkpoint's signed text (ECC level M, as on the record's last page).
-pub fn checkpoint_qr(text: &str) -> Result<QrView, String> {
-    let (modules, size) = crate::pdf::qr_modules(text).map_err(|e| e.to_string())?;
+pub fn checkpoint_qr(text: &str) -> Result<QrView, crate::pdf::PdfError> {
+    let (modules, size) = crate::pdf::qr_modules(text)?;
     Ok(QrView { size, modules })
 }
 
@@ -38,10 +38,75 @@ pub struct RecordPrinted {
     pub sha256: String,
 }
 
+/// Why no queue was found to print a record on ([`record_queue`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordQueueError {
+    /// The profile names no queue and `lpstat` could not run.
+    #[error(
+        "no print queue: the site profile names none ([printing] share_cards) and {} could not \
+         run to name CUPS's default destination: {source}",
+        lpstat.display()
+    )]
+    Lpstat {
+        /// The `lpstat` run.
+        lpstat: PathBuf,
+        /// Why it could not run.
+        source: std::io::Error,
+    },
+    /// The profile names no queue and CUPS names no usable default destination.
+    #[error(
+        "no print queue: the site profile names none ([printing] share_cards) and CUPS has no \
+         default destination ({} -d said: {said}); set one with `lpadmin -d QUEUE`",
+        lpstat.display()
+    )]
+    NoDefault {
+        /// The `lpstat` run.
+        lpstat: PathBuf,
+        /// What it said (its standard error, or its output when that is empty).
+        said: String,
+    },
+}
+
+/// Why a record was not printed ([`print_record`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the record {} was not printed: {problem}", file.display())]
+pub struct RecordPrintError {
+    /// The record file asked for.
+    pub file: PathBuf,
+    /// What was wrong.
+    #[source]
+    pub problem: RecordPrintProblem,
+}
+
+/// What kept a record from being printed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordPrintProblem {
+    /// The file is not directly in the records folder.
+    #[error("only a record in {} is printed from here", records_dir.display())]
+    NotInRecords {
+        /// The records folder.
+        records_dir: PathBuf,
+    },
+    /// The file is a symlink or not a regular file.
+    #[error("it is not a regular file (a symlink is never followed)")]
+    NotRegularFile,
+    /// The file is too large or does not start as a PDF.
+    #[error("it is not a record PDF")]
+    NotPdf,
+    /// The file could not be read.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// The spooler refused or failed.
+    #[error(transparent)]
+    Print(#[from] crate::printing::PrintError),
+}
+
 /// The queue a record is printed on: the site's printer (`[printing] share_cards`) when the
 /// profile names one, else CUPS's default destination (`lpstat -d`, which reads
 /// `CUPS_SERVER` like `lp` does).
-pub fn record_queue(profile: &SiteProfile, lpstat: &Path) -> Result<String, String> {
+pub fn record_queue(profile: &SiteProfile, lpstat: &Path) -> Result<String, RecordQueueError> {
     if let Some(q) = &profile.printing.share_cards {
         return Ok(q.as_str().to_string());
     }
@@ -50,12 +115,9 @@ pub fn record_queue(profile: &SiteProfile, lpstat: &Path) -> Result<String, Stri
         .env("LC_ALL", "C")
         .env("LANG", "C")
         .output()
-        .map_err(|e| {
-            format!(
-                "no print queue: the site profile names none ([printing] share_cards) and {} \
-                 could not run to name CUPS's default destination: {e}",
-                lpstat.display()
-            )
+        .map_err(|source| RecordQueueError::Lpstat {
+            lpstat: lpstat.to_path_buf(),
+            source,
         })?;
     let out = String::from_utf8_lossy(&o.stdout);
     let named = out
@@ -64,12 +126,10 @@ pub fn record_queue(profile: &SiteProfile, lpstat: &Path) -> Result<String, Stri
         .map(|q| q.trim().to_string());
     match named {
         Some(q) if o.status.success() && check_queue_name(&q).is_ok() => Ok(q),
-        _ => Err(format!(
-            "no print queue: the site profile names none ([printing] share_cards) and CUPS has \
-             no default destination ({} -d said: {}); set one with `lpadmin -d QUEUE`",
-            lpstat.display(),
-            said(&o.stdout, &o.stderr)
-        )),
+        _ => Err(RecordQueueError::NoDefault {
+            lpstat: lpstat.to_path_buf(),
+            said: said(&o.stdout, &o.stderr),
+        }),
     }
 }
 
@@ -93,26 +153,26 @@ pub fn print_record(
     file: &Path,
     queue: &str,
     spooler: &dyn Spooler,
-) -> Result<RecordPrinted, String> {
-    let refuse = |why: &str| format!("the record {} was not printed: {why}", file.display());
+) -> Result<RecordPrinted, RecordPrintError> {
+    let refuse = |problem: RecordPrintProblem| RecordPrintError {
+        file: file.to_path_buf(),
+        problem,
+    };
     if file.parent() != Some(records_dir) {
-        return Err(refuse(&format!(
-            "only a record in {} is printed from here",
-            records_dir.display()
-        )));
+        return Err(refuse(RecordPrintProblem::NotInRecords {
+            records_dir: records_dir.to_path_buf(),
+        }));
     }
-    let meta = std::fs::symlink_metadata(file).map_err(|e| refuse(&e.to_string()))?;
+    let meta = std::fs::symlink_metadata(file).map_err(|e| refuse(e.into()))?;
     if !meta.file_type().is_file() {
-        return Err(refuse(
-            "it is not a regular file (a symlink is never followed)",
-        ));
+        return Err(refuse(RecordPrintProblem::NotRegularFile));
     }
     let mut pdf = Vec::new();
     std::fs::File::open(file)
         .and_then(|f| f.take(MAX_RECORD + 1).read_to_end(&mut pdf))
-        .map_err(|e| refuse(&e.to_string()))?;
+        .map_err(|e| refuse(e.into()))?;
     if pdf.len() as u64 > MAX_RECORD || !pdf.starts_with(b"%PDF-") {
-        return Err(refuse("it is not a record PDF"));
+        return Err(refuse(RecordPrintProblem::NotPdf));
     }
     let name = file
         .file_stem()
@@ -120,7 +180,7 @@ pub fn print_record(
         .unwrap_or_default();
     let job = spooler
         .print(queue, &format!("Keyrite record {name}"), &pdf)
-        .map_err(|e| refuse(&e.to_string()))?;
+        .map_err(|e| refuse(e.into()))?;
     Ok(RecordPrinted {
         queue: job.queue,
         job_id: job.job_id,
@@ -141,10 +201,7 @@ mod tests {
         fn print(&self, queue: &str, title: &str, pdf: &[u8]) -> Result<PrintedJob, PrintError> {
             self.0
                 .lock()
-                .map_err(|_| PrintError {
-                    queue: queue.into(),
-                    message: "poisoned".into(),
-                })?
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push((queue.into(), title.into(), pdf.to_vec()));
             Ok(PrintedJob {
                 queue: queue.into(),
@@ -177,7 +234,9 @@ mod tests {
         let outside = d.path().join("c-2.pdf");
         std::fs::write(&outside, b"%PDF-1.7").unwrap();
         assert_eq!(
-            print_record(&records, &outside, "office", &fake).unwrap_err(),
+            print_record(&records, &outside, "office", &fake)
+                .unwrap_err()
+                .to_string(),
             format!(
                 "the record {} was not printed: only a record in {} is printed from here",
                 outside.display(),
@@ -187,7 +246,9 @@ mod tests {
         let link = records.join("c-3.pdf");
         std::os::unix::fs::symlink(&outside, &link).unwrap();
         assert_eq!(
-            print_record(&records, &link, "office", &fake).unwrap_err(),
+            print_record(&records, &link, "office", &fake)
+                .unwrap_err()
+                .to_string(),
             format!(
                 "the record {} was not printed: it is not a regular file (a symlink is never \
                  followed)",
@@ -197,7 +258,9 @@ mod tests {
         let text = records.join("c-4.pdf");
         std::fs::write(&text, b"hello").unwrap();
         assert_eq!(
-            print_record(&records, &text, "office", &fake).unwrap_err(),
+            print_record(&records, &text, "office", &fake)
+                .unwrap_err()
+                .to_string(),
             format!(
                 "the record {} was not printed: it is not a record PDF",
                 text.display()
@@ -209,7 +272,9 @@ mod tests {
     #[test]
     fn the_profiles_queue_comes_first_and_a_missing_default_is_explained() {
         let mut p = SiteProfile::default_rehearsal();
-        let none = record_queue(&p, Path::new("/nonexistent/lpstat")).unwrap_err();
+        let none = record_queue(&p, Path::new("/nonexistent/lpstat"))
+            .unwrap_err()
+            .to_string();
         assert!(
             none.starts_with(
                 "no print queue: the site profile names none ([printing] share_cards) and \

@@ -16,12 +16,15 @@ mod resume;
 mod shares;
 mod typescript;
 
-pub use answer::{AnswerIn, Typed};
+pub use answer::{AnswerError, AnswerIn, Typed};
 pub use ceremony::{
     check_script_path, progress_text, AppStatus, CeremonyView, CheckView, HsmView, PromptView,
-    ScriptView, ShareOnScreen,
+    ScriptPathError, ScriptView, ShareOnScreen, ShareScreenError,
 };
-pub use closing::{checkpoint_qr, print_record, record_queue, QrView, RecordPrinted};
+pub use closing::{
+    checkpoint_qr, print_record, record_queue, QrView, RecordPrintError, RecordPrintProblem,
+    RecordPrinted, RecordQueueError,
+};
 pub use hsm::{hsm_view, profile_token, IdentityVerdict, ProfileToken};
 pub use journal::{
     ceremonies, entry_view, CeremonySummary, EntryPage, EntryView, ExportDone, InventoryView,
@@ -29,9 +32,9 @@ pub use journal::{
 };
 pub use picker::{
     checklist, folder_choices, roles_needed, shipped_choices, shipped_script, CheckItem,
-    CheckState, FolderScripts, ScriptChoice, ScriptRefused,
+    CheckState, FolderError, FolderScripts, ScriptChoice, ScriptRefused, Tokens, TokensUnreadable,
 };
 pub use recent::{ceremony_line, recent_ceremonies};
-pub use resume::{resume_script, unfinished, UnfinishedView};
+pub use resume::{resume_script, unfinished, ResumeError, UnfinishedView};
 pub use shares::ShareCheck;
 pub use typescript::{typescript, GENERATED_TS};

@@ -5,10 +5,11 @@
 //! checklist from [`checklist`].
 
 use super::ScriptView;
-use crate::hsm::{TokenSelector, TokenSummary};
-use crate::script::{shipped, ActionKind, Script};
+use crate::hsm::{HsmError, TokenSelector, TokenSummary};
+use crate::script::shipped::ShippedError;
+use crate::script::{shipped, ActionKind, Script, ScriptError};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 /// How a checklist item stands.
@@ -63,6 +64,32 @@ pub struct FolderScripts {
     pub refused: Vec<ScriptRefused>,
 }
 
+/// The module's tokens as the checklist reads them, or why they could not be read.
+pub type Tokens<'a> = Result<&'a [TokenSummary], &'a TokensUnreadable>;
+
+/// Why the checklist could not read the module's tokens.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokensUnreadable {
+    /// The module could not be loaded or its tokens listed.
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    /// The module is held by the ceremony open in the desktop window (one user of the HSM at
+    /// a time).
+    #[error("the HSM is held by the ceremony open in this window; close that screen first")]
+    HeldByCeremony,
+}
+
+/// A chosen folder that could not be listed ([`folder_choices`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list the folder {}: {source}", dir.display())]
+pub struct FolderError {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
 /// The people a script needs, one line per role, as `keyrite ceremony show` counts them.
 pub fn roles_needed(s: &Script) -> Vec<String> {
     let r = &s.roles;
@@ -89,7 +116,7 @@ pub fn roles_needed(s: &Script) -> Vec<String> {
 /// that works on keys needs an initialised token; initialising one needs the token there.
 pub fn checklist(
     s: &Script,
-    tokens: Result<&[TokenSummary], String>,
+    tokens: Tokens<'_>,
     selector: Option<&TokenSelector>,
 ) -> Vec<CheckItem> {
     let has = |k: ActionKind| s.steps.iter().any(|st| st.action.kind() == k);
@@ -138,7 +165,7 @@ pub fn checklist(
 fn token_item(
     initialises: bool,
     uses_keys: bool,
-    tokens: Result<&[TokenSummary], String>,
+    tokens: Tokens<'_>,
     selector: Option<&TokenSelector>,
 ) -> CheckItem {
     let item = |state, what: String| CheckItem { what, state };
@@ -191,37 +218,34 @@ fn token_item(
 
 /// Every shipped script with its checklist.
 pub fn shipped_choices(
-    tokens: Result<&[TokenSummary], String>,
+    tokens: Tokens<'_>,
     selector: Option<&TokenSelector>,
-) -> Result<Vec<ScriptChoice>, String> {
+) -> Result<Vec<ScriptChoice>, ScriptError> {
     shipped::SHIPPED
         .iter()
         .map(|(name, bytes)| {
-            let s = Script::parse(&format!("{}{name}", shipped::SHIPPED_PREFIX), bytes)
-                .map_err(|e| e.to_string())?;
-            Ok(choice(&s, Some(name), tokens.clone(), selector))
+            let s = Script::parse(&format!("{}{name}", shipped::SHIPPED_PREFIX), bytes)?;
+            Ok(choice(&s, Some(name), tokens, selector))
         })
         .collect()
 }
 
 /// The shipped script named `name` (its file name, e.g. `root-key-generation.toml`).
-pub fn shipped_script(name: &str) -> Result<Script, String> {
-    let (file, bytes) = shipped::SHIPPED
-        .iter()
-        .find(|(f, _)| *f == name)
-        .ok_or_else(|| format!("no script named \"{name}\" is shipped with this Keyrite"))?;
-    Script::parse(&format!("{}{file}", shipped::SHIPPED_PREFIX), bytes).map_err(|e| e.to_string())
+pub fn shipped_script(name: &str) -> Result<Script, ShippedError> {
+    shipped::by_name(name)
 }
 
 /// The `.toml` scripts directly in `dir`, by file name: valid ones with their checklist,
 /// the others with every problem. Links are not followed.
 pub fn folder_choices(
     dir: &Path,
-    tokens: Result<&[TokenSummary], String>,
+    tokens: Tokens<'_>,
     selector: Option<&TokenSelector>,
-) -> Result<FolderScripts, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot list the folder {}: {e}", dir.display()))?;
+) -> Result<FolderScripts, FolderError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| FolderError {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let mut files: Vec<std::path::PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
@@ -235,7 +259,7 @@ pub fn folder_choices(
     };
     for f in files {
         match Script::load(&f) {
-            Ok(s) => out.scripts.push(choice(&s, None, tokens.clone(), selector)),
+            Ok(s) => out.scripts.push(choice(&s, None, tokens, selector)),
             Err(e) => out.refused.push(ScriptRefused {
                 file: f.display().to_string(),
                 error: e.to_string(),
@@ -248,7 +272,7 @@ pub fn folder_choices(
 fn choice(
     s: &Script,
     shipped: Option<&str>,
-    tokens: Result<&[TokenSummary], String>,
+    tokens: Tokens<'_>,
     selector: Option<&TokenSelector>,
 ) -> ScriptChoice {
     ScriptChoice {
@@ -267,7 +291,7 @@ mod tests {
         TokenSummary::for_tests(label, initialized)
     }
 
-    fn last(name: &str, tokens: Result<&[TokenSummary], String>) -> CheckItem {
+    fn last(name: &str, tokens: Tokens<'_>) -> CheckItem {
         let s = shipped_script(name).unwrap_or_else(|e| panic!("{e}"));
         let sel = TokenSelector::Label("keyrite-rehearsal".into());
         checklist(&s, tokens, Some(&sel))
@@ -306,13 +330,43 @@ mod tests {
             CheckState::Bring
         );
         assert_eq!(
-            last("hsm-initialisation.toml", Err("no module".into())),
-            item(CheckState::Blocked, "The HSM could not be read: no module")
+            last(
+                "hsm-initialisation.toml",
+                Err(&TokensUnreadable::HeldByCeremony)
+            ),
+            item(
+                CheckState::Blocked,
+                "The HSM could not be read: the HSM is held by the ceremony open in this window; \
+                 close that screen first"
+            )
         );
         assert_eq!(
-            shipped_script("nope.toml").unwrap_err(),
+            shipped_script("nope.toml").unwrap_err().to_string(),
             "no script named \"nope.toml\" is shipped with this Keyrite"
         );
+    }
+
+    #[test]
+    fn picker_errors_say_what_could_not_be_read() {
+        let table = [
+            (
+                folder_choices(Path::new("/nonexistent/usb"), Ok(&[]), None)
+                    .unwrap_err()
+                    .to_string(),
+                "cannot list the folder /nonexistent/usb: No such file or directory (os error 2)",
+            ),
+            (
+                TokensUnreadable::HeldByCeremony.to_string(),
+                "the HSM is held by the ceremony open in this window; close that screen first",
+            ),
+            (
+                shipped_script("nope.toml").unwrap_err().to_string(),
+                "no script named \"nope.toml\" is shipped with this Keyrite",
+            ),
+        ];
+        for (got, expected) in table {
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]

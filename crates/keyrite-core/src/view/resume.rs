@@ -1,7 +1,7 @@
 //! Unfinished ceremonies as the ceremony screen lists them, and the script to resume one with:
 //! found among the shipped scripts by the SHA-256 journaled at its start, never by a typed path.
 
-use crate::engine::{Ceremony, CeremonyHistory};
+use crate::engine::{Ceremony, CeremonyHistory, EngineError};
 use crate::journal::Journal;
 use crate::script::{shipped, Script};
 use serde::Serialize;
@@ -40,7 +40,7 @@ impl UnfinishedView {
                     Some(s.title),
                     None,
                 ),
-                Err(why) => (None, None, Some(why)),
+                Err(why) => (None, None, Some(why.to_string())),
             };
         UnfinishedView {
             ceremony,
@@ -52,10 +52,30 @@ impl UnfinishedView {
     }
 }
 
+/// Why a ceremony cannot be resumed from the list.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The journal could not be read (boxed: the engine's error is large).
+    #[error(transparent)]
+    Engine(Box<EngineError>),
+    /// The journal has no unfinished ceremony with this id.
+    #[error("no unfinished ceremony {0} in the journal")]
+    NotUnfinished(String),
+    /// No shipped script has the hash it started from.
+    #[error(transparent)]
+    Shipped(#[from] shipped::ShippedError),
+}
+
+impl From<EngineError> for ResumeError {
+    fn from(e: EngineError) -> Self {
+        ResumeError::Engine(Box::new(e))
+    }
+}
+
 /// Every unfinished ceremony in `journal`, as listed.
-pub fn unfinished(journal: &Journal) -> Result<Vec<UnfinishedView>, String> {
-    Ok(Ceremony::unfinished(journal)
-        .map_err(|e| e.to_string())?
+pub fn unfinished(journal: &Journal) -> Result<Vec<UnfinishedView>, EngineError> {
+    Ok(Ceremony::unfinished(journal)?
         .into_iter()
         .map(UnfinishedView::of)
         .collect())
@@ -63,11 +83,10 @@ pub fn unfinished(journal: &Journal) -> Result<Vec<UnfinishedView>, String> {
 
 /// The script to resume the unfinished ceremony `ceremony_id` with: the shipped script whose
 /// SHA-256 is the one journaled at its start.
-pub fn resume_script(journal: &Journal, ceremony_id: &str) -> Result<Script, String> {
-    let h = Ceremony::unfinished(journal)
-        .map_err(|e| e.to_string())?
+pub fn resume_script(journal: &Journal, ceremony_id: &str) -> Result<Script, ResumeError> {
+    let h = Ceremony::unfinished(journal)?
         .into_iter()
         .find(|h| h.ceremony_id == ceremony_id)
-        .ok_or_else(|| format!("no unfinished ceremony {ceremony_id} in the journal"))?;
-    shipped::for_resume(&h.ceremony_id, &h.script_sha256)
+        .ok_or_else(|| ResumeError::NotUnfinished(ceremony_id.to_string()))?;
+    Ok(shipped::for_resume(&h.ceremony_id, &h.script_sha256)?)
 }

@@ -332,7 +332,7 @@ fn bad_input_is_named() {
          characters without spaces, or - for none"
     );
     assert_eq!(
-        "xml".parse::<ExportFormat>().unwrap_err(),
+        "xml".parse::<ExportFormat>().unwrap_err().to_string(),
         "unknown export format \"xml\": use jsonl, cef or syslog"
     );
     // The enterprise number: flag over profile over the documented default, never silent.

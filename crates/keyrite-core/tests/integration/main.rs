@@ -5,6 +5,7 @@
 //! modules: SoftHSM2 in-process (`SOFTHSM2_CONF`) is `#[serial(softhsm)]`, the virtual
 //! YubiKeys' pcscd (one per process) `#[serial(piv)]`, Kryoptic `#[serial(kryoptic)]`.
 
+mod card_swap;
 mod custodian_yubikey;
 mod engine_by_hand;
 mod engine_correct;

@@ -23,21 +23,19 @@ pub(crate) struct ParsedCert {
 }
 
 impl ParsedCert {
-    /// Parses DER; the error text is the DER decoder's.
-    pub fn parse(der_bytes: &[u8]) -> Result<Self, String> {
-        let cert = Certificate::from_der(der_bytes).map_err(|e| e.to_string())?;
+    /// Parses DER; the error is the DER decoder's.
+    pub fn parse(der_bytes: &[u8]) -> Result<Self, der::Error> {
+        let cert = Certificate::from_der(der_bytes)?;
         // The signed bytes are taken from the input, not re-encoded, so a verifier and the
         // issuer always agree on what was signed.
-        let mut reader = SliceReader::new(der_bytes).map_err(|e| e.to_string())?;
-        let tbs = reader
-            .sequence(|inner| {
-                let tbs = inner.tlv_bytes()?.to_vec();
-                // The rest (algorithm, signature) was already checked by the full decode.
-                let rest = inner.remaining_len();
-                inner.read_slice(rest)?;
-                Ok(tbs)
-            })
-            .map_err(|e| e.to_string())?;
+        let mut reader = SliceReader::new(der_bytes)?;
+        let tbs = reader.sequence(|inner| {
+            let tbs = inner.tlv_bytes()?.to_vec();
+            // The rest (algorithm, signature) was already checked by the full decode.
+            let rest = inner.remaining_len();
+            inner.read_slice(rest)?;
+            Ok(tbs)
+        })?;
         Ok(Self {
             cert,
             tbs,
@@ -73,12 +71,8 @@ impl ParsedCert {
     }
 
     /// The DER SubjectPublicKeyInfo.
-    pub fn spki_der(&self) -> Result<Vec<u8>, String> {
-        self.cert
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()
-            .map_err(|e| e.to_string())
+    pub fn spki_der(&self) -> Result<Vec<u8>, der::Error> {
+        self.cert.tbs_certificate.subject_public_key_info.to_der()
     }
 
     /// Whether `issuer` names this certificate's issuer.
@@ -217,26 +211,54 @@ fn oid_name(oid: ObjectIdentifier) -> String {
     }
 }
 
+/// Why PEM text did not split into certificates; `number` counts the blocks from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PemError {
+    /// A block has no end line.
+    #[error("certificate {number} has no \"-----END CERTIFICATE-----\" line")]
+    Unterminated {
+        /// Which block.
+        number: usize,
+    },
+    /// A block does not decode.
+    #[error("certificate {number} is not valid PEM: {detail}")]
+    Invalid {
+        /// Which block.
+        number: usize,
+        /// The decoder's error (which implements no `std::error::Error` in this build).
+        detail: der::pem::Error,
+    },
+    /// A block is labelled as something else than a certificate.
+    #[error("certificate {number} has label {label}")]
+    Label {
+        /// Which block.
+        number: usize,
+        /// Its label.
+        label: String,
+    },
+}
+
 /// Splits PEM text into the DER of each `CERTIFICATE` block, in order. Text outside the
 /// blocks (comments) is ignored; a block that does not decode is an error naming its position.
-pub(crate) fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, PemError> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find(BEGIN) {
         let after = &rest[start..];
+        let number = out.len() + 1;
         let Some(end) = after.find(END) else {
-            return Err(format!(
-                "certificate {} has no \"{END}\" line",
-                out.len() + 1
-            ));
+            return Err(PemError::Unterminated { number });
         };
         let block = &after[..end + END.len()];
         let (label, der_bytes) = der::pem::decode_vec(block.as_bytes())
-            .map_err(|e| format!("certificate {} is not valid PEM: {e}", out.len() + 1))?;
+            .map_err(|detail| PemError::Invalid { number, detail })?;
         if label != "CERTIFICATE" {
-            return Err(format!("certificate {} has label {label}", out.len() + 1));
+            return Err(PemError::Label {
+                number,
+                label: label.to_string(),
+            });
         }
         out.push(der_bytes);
         rest = &after[end + END.len()..];

@@ -355,3 +355,21 @@ fn unsupported_algorithm_and_endless_chain_are_refused_by_name() {
         "the chain does not verify: more than 4 certificates above the card's attestation certificate"
     );
 }
+
+#[test]
+fn bad_pem_is_refused_with_the_blocks_number() {
+    let table = [
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n",
+            "certificate 1 has no \"-----END CERTIFICATE-----\" line",
+        ),
+        (
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+            "certificate 1 is not valid PEM: ",
+        ),
+    ];
+    for (text, expected) in table {
+        let e = pem_certificates(text).unwrap_err().to_string();
+        assert!(e.starts_with(expected), "{e}");
+    }
+}

@@ -19,6 +19,51 @@ use crate::secret::{SecretBytes, SecretText};
 use crate::shares::seal::open_with_passphrase;
 use crate::shares::Share;
 
+/// Why a presented share could not be opened (the refusal's cause; never share bytes).
+#[derive(Debug, thiserror::Error)]
+enum Unopened {
+    /// The typed or scanned text is not a share.
+    #[error(transparent)]
+    Text(#[from] crate::shares::ShareError),
+    /// The passphrase-sealed file did not open.
+    #[error(transparent)]
+    Sealed(#[from] crate::shares::seal::SealError),
+    /// The passphrase-sealed file could not be read.
+    #[error("cannot read the sealed file {}: {source}", file.display())]
+    ReadSealed {
+        file: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// The journal records no share with this number.
+    #[error("share {0} was not issued")]
+    NotIssued(u8),
+    /// The share was not sealed to a YubiKey.
+    #[error(
+        "share {0} is not sealed to a YubiKey; type it from the card or give its sealed file \
+         and passphrase"
+    )]
+    NotSealedToCard(u8),
+    /// The custodian register could not be read.
+    #[error(transparent)]
+    Register(#[from] crate::inventory::InventoryError),
+    /// The holder is not an active enrolled custodian.
+    #[error("{0} is not an active enrolled custodian")]
+    NotActive(String),
+    /// The YubiKey-sealed share file could not be read.
+    #[error("cannot read the sealed share of {name} at {file}: {source}")]
+    ReadCardShare {
+        name: String,
+        file: String,
+        source: std::io::Error,
+    },
+    /// The custodian's YubiKey could not be opened.
+    #[error(transparent)]
+    Card(#[from] crate::custodian::CustodianError),
+    /// The card did not open the sealed share.
+    #[error(transparent)]
+    Open(#[from] crate::operations::OperationError),
+}
+
 fn bad<T>(m: String) -> Result<T, EngineError> {
     Err(EngineError::BadAnswer(m))
 }
@@ -90,19 +135,16 @@ pub(in crate::engine) fn present(
         Err(EngineError::BadAnswer(m))
     };
     let opened = match proof {
-        ShareProof::Text(t) => Share::parse(t.expose(), None).map_err(|e| e.to_string()),
+        ShareProof::Text(t) => Share::parse(t.expose(), None).map_err(Unopened::from),
         ShareProof::Sealed { file, passphrase } => match std::fs::read(&file) {
-            Ok(bytes) => open_with_passphrase(&bytes, &passphrase).map_err(|e| e.to_string()),
-            Err(e) => Err(format!(
-                "cannot read the sealed file {}: {e}",
-                file.display()
-            )),
+            Ok(bytes) => open_with_passphrase(&bytes, &passphrase).map_err(Unopened::from),
+            Err(source) => Err(Unopened::ReadSealed { file, source }),
         },
         ShareProof::YubiKey { pin } => open_on_card(r, run, first, &pin),
     };
     let share = match opened {
         Ok(s) => s,
-        Err(cause) => return refused(r, first, cause),
+        Err(cause) => return refused(r, first, cause.to_string()),
     };
     let i = share.index();
     if share.set_id().to_string() != r.set_id {
@@ -149,30 +191,23 @@ fn open_on_card(
     run: &CeremonyRun,
     index: u8,
     pin: &SecretText,
-) -> Result<Share, String> {
+) -> Result<Share, Unopened> {
     let Some(issued) = r.issued.iter().find(|x| x.index == index) else {
-        return Err(format!("share {index} was not issued"));
+        return Err(Unopened::NotIssued(index));
     };
     let (Some(_), Some(file)) = (issued.yubikey_serial, issued.sealed_file.as_ref()) else {
-        return Err(format!(
-            "share {index} is not sealed to a YubiKey; type it from the card or give its sealed file and passphrase"
-        ));
+        return Err(Unopened::NotSealedToCard(index));
     };
-    let rec = register::get(run.journal.store(), &issued.holder)
-        .map_err(|e| e.to_string())?
+    let rec = register::get(run.journal.store(), &issued.holder)?
         .filter(|c| c.retired.is_none())
         .map(|c| c.record)
-        .ok_or_else(|| format!("{} is not an active enrolled custodian", issued.holder))?;
-    let sealed = std::fs::read(file).map_err(|e| {
-        format!(
-            "cannot read the sealed share of {} at {file}: {e}",
-            rec.name
-        )
+        .ok_or_else(|| Unopened::NotActive(issued.holder.clone()))?;
+    let sealed = std::fs::read(file).map_err(|source| Unopened::ReadCardShare {
+        name: rec.name.clone(),
+        file: file.clone(),
+        source,
     })?;
     let pin = SecretBytes::from_slice(pin.expose().as_bytes());
-    let mut card = run
-        .cards()
-        .open(rec.yubikey_serial)
-        .map_err(|e| e.to_string())?;
-    open_sealed_share(card.as_mut(), &rec, &pin, &sealed).map_err(|e| e.to_string())
+    let mut card = run.cards().open(rec.yubikey_serial)?;
+    Ok(open_sealed_share(card.as_mut(), &rec, &pin, &sealed)?)
 }

@@ -87,15 +87,13 @@ pub enum ExportFormat {
 }
 
 impl std::str::FromStr for ExportFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ExportError;
+    fn from_str(s: &str) -> Result<Self, ExportError> {
         match s {
             "jsonl" => Ok(Self::Jsonl),
             "cef" => Ok(Self::Cef),
             "syslog" => Ok(Self::Syslog),
-            other => Err(format!(
-                "unknown export format \"{other}\": use jsonl, cef or syslog"
-            )),
+            other => Err(ExportError::UnknownFormat(other.to_string())),
         }
     }
 }
@@ -142,7 +140,11 @@ pub struct Manifest {
 
 /// Export errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
+    /// A format name that is not one of [`ExportFormat`]'s.
+    #[error("unknown export format \"{0}\": use jsonl, cef or syslog")]
+    UnknownFormat(String),
     /// Nothing in the range.
     #[error("the journal has no entries from {from} to {to}; it holds {size} entries")]
     EmptyRange {

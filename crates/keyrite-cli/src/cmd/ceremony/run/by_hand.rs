@@ -99,15 +99,11 @@ pub(super) fn checklist_lines(
 ) -> Vec<String> {
     let tokens = env
         .load_module()
-        .map_err(|e| e.to_string())
-        .and_then(|m| m.tokens().map_err(|e| e.to_string()));
+        .and_then(|m| m.tokens())
+        .map_err(keyrite_core::view::TokensUnreadable::from);
     let selector = env.token_selector();
     let mut lines = vec![format!("Before starting \"{}\":", script.title)];
-    for i in keyrite_core::view::checklist(
-        script,
-        tokens.as_deref().map_err(Clone::clone),
-        selector.as_ref(),
-    ) {
+    for i in keyrite_core::view::checklist(script, tokens.as_deref(), selector.as_ref()) {
         let mark = match i.state {
             keyrite_core::view::CheckState::Ready => "READY",
             keyrite_core::view::CheckState::Bring => "CHECK",
