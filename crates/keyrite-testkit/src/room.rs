@@ -367,12 +367,10 @@ pub fn drive(
                     pty.hidden("", "ZZZZZZZZ");
                     pty.expect(CLEAR);
                     let said = plain(&pty.expect("Press Enter to show the share: "));
-                    assert!(
-                        said.contains(&format!(
-                            "keyrite: the check characters do not match share {index}: "
-                        )),
-                        "{said}"
-                    );
+                    // The core's refusal, whole: the window shows the same words
+                    // (`gui_ceremony`), so both faces answer a wrong type-back alike.
+                    let refusal = keyrite_core::shares::typeback::TypeBackMismatch { index };
+                    assert!(said.contains(&format!("keyrite: {refusal}")), "{said}");
                     seen.clears_after_share += 1;
                     pty.line("");
                     pty.expect("the last two groups of your copy (type-back check): ");

@@ -278,6 +278,12 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                     err,
                     format!("the check characters do not match share {index}: compare your copy with the screen, character by character, and type its last two groups again")
                 );
+                // The core's refusal, word for word: the CLI prints the same after "keyrite: "
+                // (`keyrite_testkit::room`, e2e `ceremony_production_terminal`).
+                assert_eq!(
+                    err,
+                    keyrite_core::shares::typeback::TypeBackMismatch { index }.to_string()
+                );
                 s.client
                     .execute(
                         "document.getElementById('prompt-error').replaceChildren();",
