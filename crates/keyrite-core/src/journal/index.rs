@@ -54,6 +54,17 @@ impl super::Journal {
         for_each_selected(&self.store, self.indexed, self.tree.size(), select, from, f)
     }
 
+    /// Calls `f` for each entry that `select` names, newest first, until `f` returns `true`;
+    /// returns whether it did. Reads entries only until then, so "the newest entry such that
+    /// …" costs what lies after it, not the journal's history.
+    pub fn find_newest_selected(
+        &self,
+        select: &Select<'_>,
+        f: impl FnMut(&Entry) -> Result<bool, JournalError>,
+    ) -> Result<bool, JournalError> {
+        find_newest_selected(&self.store, self.indexed, self.tree.size(), select, f)
+    }
+
     /// The last entry of event type `kind` before entry `before`, if any.
     pub fn last_of_kind_before(
         &self,
@@ -400,6 +411,69 @@ pub(super) fn for_each_selected(
         }
     }
     Ok(())
+}
+
+/// [`super::Journal::find_newest_selected`]: the entries after the index first (newest
+/// first, filtered here), then the index's, newest first.
+pub(super) fn find_newest_selected(
+    store: &Store,
+    indexed: u64,
+    size: u64,
+    select: &Select<'_>,
+    mut f: impl FnMut(&Entry) -> Result<bool, JournalError>,
+) -> Result<bool, JournalError> {
+    use rusqlite::types::Value as Sql;
+    let split = indexed.min(size);
+    if split < size {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq >= ?1 AND seq < ?2 ORDER BY seq DESC")
+            .map_err(|e| store.err(e))?;
+        let mut rows = stmt
+            .query([split as i64, size as i64])
+            .map_err(|e| store.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| store.err(e))? {
+            let e = super::row_to_entry(row).map_err(|e| store.err(e))??;
+            let (kind, ceremony) = fields_of(&e.body);
+            if select.matches(&kind, ceremony.as_deref()) && f(&e)? {
+                return Ok(true);
+            }
+        }
+    }
+    if split == 0 || (select.kinds.is_empty() && select.ceremony_id.is_none()) {
+        return Ok(false);
+    }
+    let mut parts = Vec::new();
+    let mut params: Vec<Sql> = vec![Sql::Integer(split as i64)];
+    for k in select.kinds {
+        params.push(Sql::Text((*k).to_string()));
+        parts.push(format!(
+            "SELECT seq FROM journal_index WHERE kind = ?{} AND seq < ?1",
+            params.len()
+        ));
+    }
+    if let Some(c) = select.ceremony_id {
+        params.push(Sql::Text(c.to_string()));
+        parts.push(format!(
+            "SELECT seq FROM journal_index WHERE ceremony_id = ?{} AND seq < ?1",
+            params.len()
+        ));
+    }
+    // SQLite steps through the rows as they are asked for: stopping early reads no more bodies.
+    let sql = format!(
+        "SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq IN ({}) ORDER BY seq DESC",
+        parts.join(" UNION ")
+    );
+    let mut stmt = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params))
+        .map_err(|e| store.err(e))?;
+    while let Some(row) = rows.next().map_err(|e| store.err(e))? {
+        if f(&super::row_to_entry(row).map_err(|e| store.err(e))??)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The first `ceremony_started` entry naming `ceremony_id`, if any.

@@ -115,14 +115,16 @@ pub fn choose_backup_policy(
     }
 }
 
-/// The policy of the newest `key_generated` / `key_imported` entry for `label` on the token.
+/// The policy of the newest `key_generated` / `key_imported` entry for `label` on the token
+/// that names one. Read newest first and only until found: a ceremony's backup step costs the
+/// same whatever the journal's history (issue 21).
 fn journaled_policy(
     journal: &Journal,
     token_serial: &str,
     label: &str,
 ) -> Result<Option<String>, JournalError> {
     let mut found = None;
-    journal.for_each_selected(&Select::kinds(&["key_generated", "key_imported"]), 0, |e| {
+    journal.find_newest_selected(&Select::kinds(&["key_generated", "key_imported"]), |e| {
         let body = e.body_json()?;
         let ev = &body["event"];
         if ev["label"] == label && ev["token_serial"] == token_serial {
@@ -132,11 +134,9 @@ fn journaled_policy(
             } else {
                 &body["details"]["evidence"]
             };
-            if let Some(p) = evidence["policy"].as_str() {
-                found = Some(p.to_string());
-            }
+            found = evidence["policy"].as_str().map(str::to_string);
         }
-        Ok(())
+        Ok(found.is_some())
     })?;
     Ok(found)
 }

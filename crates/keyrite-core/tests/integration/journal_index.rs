@@ -100,6 +100,32 @@ fn same_answers(j: &Journal) {
             scan,
             "{kinds:?} {ceremony:?}"
         );
+        // Newest first: every selected entry in reverse, and it stops at the first `true`.
+        let select = Select {
+            kinds,
+            ceremony_id: ceremony,
+        };
+        let all = by_scan(j, kinds, ceremony, 0);
+        let mut newest = Vec::new();
+        let found = j
+            .find_newest_selected(&select, |e| {
+                newest.push(e.seq);
+                Ok(false)
+            })
+            .unwrap();
+        assert!(!found);
+        let reversed: Vec<u64> = all.iter().rev().copied().collect();
+        assert_eq!(newest, reversed, "{kinds:?} {ceremony:?}");
+        if let Some(&second) = reversed.get(1) {
+            let mut read = 0;
+            let found = j
+                .find_newest_selected(&select, |e| {
+                    read += 1;
+                    Ok(e.seq == second)
+                })
+                .unwrap();
+            assert!(found && read == 2, "{kinds:?} {ceremony:?}: read {read}");
+        }
     }
     assert_eq!(j.ceremony_start("c-b").unwrap(), Some(1));
     assert_eq!(j.ceremony_start("c-z").unwrap(), None);
