@@ -360,31 +360,9 @@ pub(super) fn for_each_selected(
     from: u64,
     mut f: impl FnMut(&Entry) -> Result<(), JournalError>,
 ) -> Result<(), JournalError> {
-    use rusqlite::types::Value as Sql;
     let split = indexed.min(size);
     if from < split && (!select.kinds.is_empty() || select.ceremony_id.is_some()) {
-        // One index range per kind (and per ceremony), merged: each is a b-tree seek, so the
-        // cost follows the number of matching entries, not the journal's size.
-        let mut parts = Vec::new();
-        let mut params: Vec<Sql> = vec![Sql::Integer(from as i64), Sql::Integer(split as i64)];
-        for k in select.kinds {
-            params.push(Sql::Text((*k).to_string()));
-            parts.push(format!(
-                "SELECT seq FROM journal_index WHERE kind = ?{} AND seq >= ?1 AND seq < ?2",
-                params.len()
-            ));
-        }
-        if let Some(c) = select.ceremony_id {
-            params.push(Sql::Text(c.to_string()));
-            parts.push(format!(
-                "SELECT seq FROM journal_index WHERE ceremony_id = ?{} AND seq >= ?1 AND seq < ?2",
-                params.len()
-            ));
-        }
-        let sql = format!(
-            "SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq IN ({}) ORDER BY seq",
-            parts.join(" UNION ")
-        );
+        let (sql, params) = selected_sql(select, from, split, "");
         let mut stmt = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params))
@@ -413,6 +391,39 @@ pub(super) fn for_each_selected(
     Ok(())
 }
 
+/// The query of the entries `select` names with `from <= seq < to`, from the index, ordered by
+/// `seq` (`order` is "" or " DESC"), and its parameters. One index range per kind (and per
+/// ceremony), merged: each is a b-tree seek, so the cost follows the number of matching
+/// entries, not the journal's size.
+fn selected_sql(
+    select: &Select<'_>,
+    from: u64,
+    to: u64,
+    order: &str,
+) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as Sql;
+    let mut parts = Vec::new();
+    let mut params: Vec<Sql> = vec![Sql::Integer(from as i64), Sql::Integer(to as i64)];
+    let mut range = |column: &str, value: &str, params: &mut Vec<Sql>| {
+        params.push(Sql::Text(value.to_string()));
+        parts.push(format!(
+            "SELECT seq FROM journal_index WHERE {column} = ?{} AND seq >= ?1 AND seq < ?2",
+            params.len()
+        ));
+    };
+    for k in select.kinds {
+        range("kind", k, &mut params);
+    }
+    if let Some(c) = select.ceremony_id {
+        range("ceremony_id", c, &mut params);
+    }
+    let sql = format!(
+        "SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq IN ({}) ORDER BY seq{order}",
+        parts.join(" UNION ")
+    );
+    (sql, params)
+}
+
 /// [`super::Journal::find_newest_selected`]: the entries after the index first (newest
 /// first, filtered here), then the index's, newest first.
 pub(super) fn find_newest_selected(
@@ -422,7 +433,6 @@ pub(super) fn find_newest_selected(
     select: &Select<'_>,
     mut f: impl FnMut(&Entry) -> Result<bool, JournalError>,
 ) -> Result<bool, JournalError> {
-    use rusqlite::types::Value as Sql;
     let split = indexed.min(size);
     if split < size {
         let mut stmt = store
@@ -443,27 +453,8 @@ pub(super) fn find_newest_selected(
     if split == 0 || (select.kinds.is_empty() && select.ceremony_id.is_none()) {
         return Ok(false);
     }
-    let mut parts = Vec::new();
-    let mut params: Vec<Sql> = vec![Sql::Integer(split as i64)];
-    for k in select.kinds {
-        params.push(Sql::Text((*k).to_string()));
-        parts.push(format!(
-            "SELECT seq FROM journal_index WHERE kind = ?{} AND seq < ?1",
-            params.len()
-        ));
-    }
-    if let Some(c) = select.ceremony_id {
-        params.push(Sql::Text(c.to_string()));
-        parts.push(format!(
-            "SELECT seq FROM journal_index WHERE ceremony_id = ?{} AND seq < ?1",
-            params.len()
-        ));
-    }
     // SQLite steps through the rows as they are asked for: stopping early reads no more bodies.
-    let sql = format!(
-        "SELECT seq, body, prev_hash, entry_hash FROM journal_entry WHERE seq IN ({}) ORDER BY seq DESC",
-        parts.join(" UNION ")
-    );
+    let (sql, params) = selected_sql(select, 0, split, " DESC");
     let mut stmt = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params))
