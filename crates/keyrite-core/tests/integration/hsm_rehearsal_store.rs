@@ -15,7 +15,7 @@ use keyrite_core::paths::DataDir;
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Set in the child process of [`killed_during_login_loops`]: log in and out forever.
 const LOOP_ENV: &str = "KEYRITE_TEST_LOGIN_LOOP_DATA";
@@ -161,11 +161,15 @@ fn login_loop(data: &Path) -> ! {
     let hsm = RehearsalHsm::ensure(&data).unwrap();
     let m = Pkcs11Module::load(hsm.module_path()).unwrap();
     let (_, user) = hsm.pins().unwrap();
-    // Tell the parent the loop runs.
+    // Tell the parent the loop runs, then mark every finished login, so the parent can time
+    // its kill by this process's own pace rather than by the wall clock of a busy machine.
     println!("looping");
+    let mut out = std::io::stdout();
     loop {
         let (mut s, _) = TokenSession::login(&m, &sel(), UserKind::User, &user).unwrap();
         s.logout();
+        std::io::Write::write_all(&mut out, b".").unwrap();
+        std::io::Write::flush(&mut out).unwrap();
     }
 }
 
@@ -197,16 +201,30 @@ fn killed_during_login_loops() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Wait until it loops, then let it run a little.
+        // Wait until it has finished a few logins, then kill it at a different point of its
+        // next login each time: a fraction of the pace it showed, which follows the machine's
+        // load (a fixed delay on a busy CI machine landed before the first login 300 times).
         let mut out = child.stdout.take().unwrap();
         let mut buf = [0u8; 64];
         let mut seen = Vec::new();
-        while !String::from_utf8_lossy(&seen).contains("looping") {
+        let mut started = None;
+        let finished = |seen: &[u8]| {
+            let text = String::from_utf8_lossy(seen);
+            text.split_once("looping")
+                .map_or(0, |(_, after)| after.matches('.').count())
+        };
+        while finished(&seen) < 3 {
             let n = std::io::Read::read(&mut out, &mut buf).unwrap();
             assert!(n > 0, "the login loop did not start");
             seen.extend_from_slice(&buf[..n]);
+            if started.is_none() && finished(&seen) >= 1 {
+                started = Some(Instant::now());
+            }
         }
-        std::thread::sleep(Duration::from_micros(200 + (kills as u64 * 397) % 3000));
+        let pace = started.map_or(Duration::ZERO, |t| t.elapsed()) / 2;
+        // The golden-ratio sequence spreads the kills evenly over one login.
+        let fraction = (f64::from(kills) * 0.618_034).fract();
+        std::thread::sleep(pace.mul_f64(fraction));
         child.kill().unwrap();
         child.wait().unwrap();
         let was_damaged = std::fs::read(&file).unwrap().len() != whole_len;
@@ -221,6 +239,7 @@ fn killed_during_login_loops() {
     }
     // A kill lands inside SoftHSM2's rewrite often (a third to a half of them here): the
     // repair path was taken, not only the happy one.
+    eprintln!("{kills} kills, {damaged} of them inside a rewrite of token.object");
     assert!(damaged > 0, "{kills} kills never damaged token.object");
 }
 
