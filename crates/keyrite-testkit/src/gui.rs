@@ -8,6 +8,7 @@ use std::time::Duration;
 mod axe;
 pub mod drive;
 mod keys;
+mod records;
 
 /// Where `tauri-driver` is: `$KEYRITE_TOOLS/bin`, else `~/.cache/keyrite-tools/bin` (where
 /// `.ci/setup.sh` installs it), else `PATH`.

@@ -198,6 +198,9 @@ pub struct Seen {
     pub clears_after_share: usize,
     /// Everything the terminal showed.
     pub output: String,
+    /// The refusal of the slipped type-back ([`WRONG_TYPE_BACK`]): the share's index and what
+    /// the terminal said after `keyrite: `.
+    pub type_back_refusal: Option<(u8, String)>,
 }
 
 /// Prompts the driver answers. The earliest one in the output wins, so "new SO PIN: " is not
@@ -286,6 +289,9 @@ impl Drop for Cards<'_> {
 
 /// A wrong SO PIN, typed once when the room slips.
 pub const WRONG_SO_PIN: &str = "so-Wrong-4471902";
+/// The wrong tail typed back once when the room slips, in the terminal and in the window
+/// (`gui_ceremony`), so both faces get the same input.
+pub const WRONG_TYPE_BACK: &str = "ZZZZ ZZZZ";
 
 /// Answers every prompt of one ceremony as the room would, until it closes. `shares` are the
 /// shares the custodians hold (for verification and recovery); `cards` their YubiKeys. With
@@ -364,13 +370,18 @@ pub fn drive(
                 if slips {
                     // A typo: refused, and the share leaves the screen before it is shown again.
                     slips = false;
-                    pty.hidden("", "ZZZZZZZZ");
+                    pty.hidden("", WRONG_TYPE_BACK);
                     pty.expect(CLEAR);
                     let said = plain(&pty.expect("Press Enter to show the share: "));
-                    // The core's refusal, whole: the window shows the same words
-                    // (`gui_ceremony`), so both faces answer a wrong type-back alike.
+                    // The core's refusal, whole; `gui_ceremony` puts the same slip before the
+                    // window and compares the two answers.
                     let refusal = keyrite_core::shares::typeback::TypeBackMismatch { index };
                     assert!(said.contains(&format!("keyrite: {refusal}")), "{said}");
+                    let said = said
+                        .lines()
+                        .find_map(|l| l.trim().strip_prefix("keyrite: "))
+                        .unwrap_or_else(|| panic!("no refusal after the slip:\n{said}"));
+                    seen.type_back_refusal = Some((index, said.to_string()));
                     seen.clears_after_share += 1;
                     pty.line("");
                     pty.expect("the last two groups of your copy (type-back check): ");

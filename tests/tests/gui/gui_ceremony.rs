@@ -14,6 +14,7 @@ use keyrite_core::script::Script;
 use keyrite_testkit::ceremony::{script, SO_PIN, USER_PIN};
 use keyrite_testkit::gui::Session;
 use keyrite_testkit::hsm::keyrite_fds;
+use keyrite_testkit::room::{completed, drive as drive_terminal, Site, WRONG_TYPE_BACK};
 use keyrite_testkit::{keyrite, stderr, stdout, TempData};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +46,8 @@ struct Run {
     records_seen: Vec<String>,
     /// Whether a wrong user PIN was typed once (in the first user-PIN prompt).
     wrong_pin_done: bool,
+    /// The window's refusal of [`WRONG_TYPE_BACK`], by share index.
+    type_back_refusals: BTreeMap<u8, String>,
 }
 
 impl Run {
@@ -53,6 +56,7 @@ impl Run {
             data: data.to_path_buf(),
             records_seen: Vec::new(),
             wrong_pin_done: false,
+            type_back_refusals: BTreeMap::new(),
             shares: BTreeMap::new(),
             checked_in: BTreeMap::new(),
             shots: Vec::new(),
@@ -271,19 +275,20 @@ async fn drive(s: &Session, run: &mut Run, stop_after_checkins: Option<usize>) -
                 let groups: Vec<&str> = share.split_whitespace().collect();
                 assert!(groups.len() > 4, "{share}");
                 // A wrong check first: refused, the share stays.
-                s.type_into("#share-check", "AAAA AAAA").await;
+                s.type_into("#share-check", WRONG_TYPE_BACK).await;
                 s.activate("#share-confirm").await;
                 let err = s.text("#prompt-error-text").await;
                 assert_eq!(
                     err,
                     format!("the check characters do not match share {index}: compare your copy with the screen, character by character, and type its last two groups again")
                 );
-                // The core's refusal, word for word: the CLI prints the same after "keyrite: "
-                // (`keyrite_testkit::room`, e2e `ceremony_production_terminal`).
+                // The core's refusal, word for word; the terminal's answer to the same slip
+                // is compared with it at the end (`faces_refuse_a_wrong_type_back_alike`).
                 assert_eq!(
                     err,
                     keyrite_core::shares::typeback::TypeBackMismatch { index }.to_string()
                 );
+                run.type_back_refusals.insert(index, err);
                 s.client
                     .execute(
                         "document.getElementById('prompt-error').replaceChildren();",
@@ -694,6 +699,42 @@ async fn root_key_ceremony_runs_entirely_through_the_window_and_resumes_after_a_
     }
     assert_eq!(set_ids.len(), 1, "{set_ids:?}");
     faces_agree_on_the_record_signing_key_and_the_backup_policy(&data.path(), &run);
+    faces_refuse_a_wrong_type_back_alike(&run);
+}
+
+/// The share type-back rule of the core (`shares::typeback::check_typed_back`) before both
+/// faces (issue 16): the same wrong tail ([`WRONG_TYPE_BACK`]) typed back for the first share
+/// shown, in the window above and at the terminal of `keyrite ceremony run` (a production
+/// site's root-key-generation through a pseudo-terminal, `keyrite_testkit::room`), is refused
+/// in the same words. A share exists only inside its ceremony, so each face gets its own
+/// ceremony and the same slip.
+fn faces_refuse_a_wrong_type_back_alike(run: &Run) {
+    let site = Site::delivered();
+    let seen = drive_terminal(
+        site.ceremony("hsm-initialisation"),
+        &BTreeMap::new(),
+        None,
+        false,
+    );
+    completed(&site, "hsm-initialisation", &seen);
+    let seen = drive_terminal(
+        site.ceremony("root-key-generation"),
+        &BTreeMap::new(),
+        None,
+        true,
+    );
+    completed(&site, "root-key-generation", &seen);
+    let (index, terminal) = seen
+        .type_back_refusal
+        .expect("the terminal was given a wrong type-back");
+    let window = run
+        .type_back_refusals
+        .get(&index)
+        .unwrap_or_else(|| panic!("the window refused no type-back of share {index}"));
+    assert_eq!(
+        &terminal, window,
+        "share {index}: the terminal and the window refuse the same slip in different words"
+    );
 }
 
 /// Two rules of the core both faces call (issue 16), given the same token and journal after

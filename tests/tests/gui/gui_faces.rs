@@ -120,27 +120,14 @@ fn rehearsal_record(d: &TempData, data: &Path) -> (PathBuf, PathBuf) {
 /// The window's Records → Verify for `pdf` pinned to `cert`: the verdict line and every check
 /// as `check outcome: detail` lines.
 async fn window_record_verdict(s: &Session, pdf: &Path, cert: &Path) -> (String, String) {
-    // Forget the previous verdict's state so the wait below sees this one.
-    s.client
-        .execute(
-            "document.getElementById('record-verify').dataset.state = 'idle';",
-            vec![],
-        )
-        .await
-        .unwrap();
-    s.type_into("#record-path", pdf.to_str().unwrap()).await;
-    s.type_into("#record-pin", cert.to_str().unwrap()).await;
-    s.press(fantoccini::key::Key::Enter).await;
-    s.wait("#record-verify:not([data-state='loading']):not([data-state='idle'])")
+    s.verify_record(pdf.to_str().unwrap(), cert.to_str().unwrap())
         .await;
-    let mut checks = Vec::new();
-    for row in s.all("#record-checks tbody tr").await {
-        let check = row.attr("data-check").await.unwrap().unwrap_or_default();
-        let outcome = row.attr("data-outcome").await.unwrap().unwrap_or_default();
-        let cells = row.find_all(fantoccini::Locator::Css("td")).await.unwrap();
-        let detail = cells[2].text().await.unwrap();
-        checks.push(format!("{check} {outcome}: {detail}"));
-    }
+    let checks: Vec<String> = s
+        .record_checks()
+        .await
+        .into_iter()
+        .map(|(check, outcome, detail)| format!("{check} {outcome}: {detail}"))
+        .collect();
     (s.text("#record-verdict-text").await, checks.join("\n"))
 }
 

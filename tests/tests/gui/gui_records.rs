@@ -31,40 +31,6 @@ fn cli_verdict(data: &Path, pdf: &Path, trust: Option<&Path>) -> (String, i32, s
     )
 }
 
-/// What the window shows in its checks table, as (check, outcome, detail).
-async fn window_checks(s: &Session) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for row in s.all("#record-checks tbody tr").await {
-        let check = row.attr("data-check").await.unwrap().unwrap_or_default();
-        let outcome = row.attr("data-outcome").await.unwrap().unwrap_or_default();
-        let cells = row.find_all(fantoccini::Locator::Css("td")).await.unwrap();
-        let detail = cells[2].text().await.unwrap();
-        out.push((check, outcome, detail));
-    }
-    out
-}
-
-async fn verify_in_gui(s: &Session, pdf: &str, pin: &str) -> String {
-    // Forget the previous verdict's state so the wait below sees this one.
-    s.client
-        .execute(
-            "document.getElementById('record-verify').dataset.state = 'idle';",
-            vec![],
-        )
-        .await
-        .unwrap();
-    s.type_into("#record-path", pdf).await;
-    s.type_into("#record-pin", pin).await;
-    // Enter in the form submits it: no mouse needed.
-    s.press(fantoccini::key::Key::Enter).await;
-    s.wait("#record-verify:not([data-state='loading']):not([data-state='idle'])")
-        .await
-        .attr("data-state")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs an X display and tauri-driver: run under xvfb-run with --ignored"]
 async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
@@ -90,7 +56,9 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
         core.verdict.starts_with("INVALID: ") && core.checks[1].check == "transcript",
         "{core:?}"
     );
-    let state = verify_in_gui(&s, good.to_str().unwrap(), cert_path.to_str().unwrap()).await;
+    let state = s
+        .verify_record(good.to_str().unwrap(), cert_path.to_str().unwrap())
+        .await;
     assert_eq!(state, "rejected");
     let shown = s.text("#record-verdict-text").await;
     assert_eq!(shown, core.verdict);
@@ -98,7 +66,7 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
     assert_eq!(cli.lines().next(), Some(shown.as_str()), "{cli}");
     assert_eq!(code, 4, "{cli}");
     assert_eq!(json["verdict"], shown.as_str());
-    let rows = window_checks(&s).await;
+    let rows = s.record_checks().await;
     let cli_rows: Vec<(String, String, String)> = json["checks"]
         .as_array()
         .unwrap()
@@ -152,7 +120,7 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
     };
     let tampered = data.scratch("record-tampered.pdf");
     std::fs::write(&tampered, &bad).unwrap();
-    let state = verify_in_gui(&s, tampered.to_str().unwrap(), "").await;
+    let state = s.verify_record(tampered.to_str().unwrap(), "").await;
     assert_eq!(state, "rejected");
     assert_eq!(
         s.text("#record-verdict-text").await,
@@ -171,7 +139,9 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
     let (_, other_cert) = signed_record("Another Site");
     let other = data.scratch("other.der");
     std::fs::write(&other, &other_cert).unwrap();
-    let state = verify_in_gui(&s, good.to_str().unwrap(), other.to_str().unwrap()).await;
+    let state = s
+        .verify_record(good.to_str().unwrap(), other.to_str().unwrap())
+        .await;
     assert_eq!(state, "rejected");
     let Verdict::Rejected(why) = verify_pdf(&pdf, Some(&other_cert)) else {
         panic!("another site's pin accepted");
@@ -189,7 +159,7 @@ async fn records_verify_in_the_window_gives_the_clis_full_verdict() {
 
     // A path that does not exist.
     let missing = data.scratch("nope.pdf");
-    let state = verify_in_gui(&s, missing.to_str().unwrap(), "").await;
+    let state = s.verify_record(missing.to_str().unwrap(), "").await;
     assert_eq!(state, "error");
     assert_eq!(
         s.text("#record-error").await,
