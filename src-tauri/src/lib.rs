@@ -66,8 +66,24 @@ pub fn setup<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> 
 /// The event the window receives when it is asked to close mid-ceremony.
 pub const CLOSE_REQUESTED_EVENT: &str = "keyrite://close-requested";
 
+/// WebKitGTK's switch for the web view's GPU compositing (read by WebKit when the view starts).
+pub const COMPOSITING_SWITCH: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
+
+/// Draws the web view without accelerated compositing unless the operator's environment says
+/// otherwise. Keyrite's screens are text and forms: nothing needs GPU layers, and on the
+/// ceremony laptop without a GPU driver (or under Xvfb) the GL stack WebKit brings up for them
+/// is software (llvmpipe) — it cost 0.35 s before the first paint and 90 MiB (docs/performance.md
+/// "First paint without GPU compositing"). It also keeps GPU driver code out of the web process.
+fn draw_without_gpu_compositing() {
+    if std::env::var_os(COMPOSITING_SWITCH).is_none() {
+        // Before any thread starts (nothing else reads the environment yet).
+        std::env::set_var(COMPOSITING_SWITCH, "1");
+    }
+}
+
 /// Starts the desktop app.
 pub fn run() {
+    draw_without_gpu_compositing();
     let hardening = keyrite_core::hardening::harden_process();
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYRITE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
