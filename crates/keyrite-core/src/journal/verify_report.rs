@@ -128,6 +128,9 @@ impl Coverage {
     }
 }
 
+/// How many missing checkpoint sizes a warning names (the first ones and the last two).
+const MISSING_LISTED: usize = 8;
+
 /// What the journal's stored checkpoints showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoredCheckpoints {
@@ -151,7 +154,14 @@ impl StoredCheckpoints {
         if self.missing.is_empty() {
             return None;
         }
-        let sizes: Vec<String> = self.missing.iter().map(u64::to_string).collect();
+        // A journal emptied of its table may name thousands: the first and the last few.
+        let mut sizes: Vec<String> = self.missing.iter().map(u64::to_string).collect();
+        if sizes.len() > MISSING_LISTED {
+            let last = sizes.split_off(sizes.len() - 2);
+            sizes.truncate(MISSING_LISTED - 2);
+            sizes.push("…".into());
+            sizes.extend(last);
+        }
         Some(format!(
             "the journal records {} signed checkpoint{} (of {} entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted; those checkpoints cover nothing here",
             self.missing.len(),
@@ -249,4 +259,28 @@ pub(super) struct Row {
 
 pub(super) fn tamper(seq: u64, kind: TamperKind, what: String) -> VerifyError {
     VerifyError::Tamper { seq, kind, what }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredCheckpoints;
+
+    #[test]
+    fn a_long_list_of_missing_checkpoints_names_the_first_and_the_last() {
+        let w = |missing: Vec<u64>| {
+            StoredCheckpoints {
+                missing,
+                ..Default::default()
+            }
+            .warning()
+            .unwrap_or_default()
+        };
+        assert!(w((1..=8).collect()).starts_with(
+            "the journal records 8 signed checkpoints (of 1, 2, 3, 4, 5, 6, 7, 8 entries)"
+        ));
+        assert_eq!(
+            w((1..=62496).map(|i| i * 16).collect()),
+            "the journal records 62496 signed checkpoints (of 16, 32, 48, 64, 80, 96, …, 999920, 999936 entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted; those checkpoints cover nothing here"
+        );
+    }
 }
