@@ -79,14 +79,21 @@ impl<'a> Cursor<'a> {
             let key = self.string()?;
             self.eat(b':')?;
             member(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.another(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// After an item of an object or array: `true` past a `,` (another item follows), `false`
+    /// past `close` (the container ends), `None` at anything else.
+    fn another(&mut self, close: u8) -> Option<bool> {
+        let b = self.peek()?;
+        self.i += 1;
+        match b {
+            b',' => Some(true),
+            _ if b == close => Some(false),
+            _ => None,
         }
     }
 
@@ -175,13 +182,8 @@ impl<'a> Cursor<'a> {
                 }
                 loop {
                     self.value(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.another(b']')? {
+                        return Some(());
                     }
                 }
             }
