@@ -91,17 +91,15 @@ unsafe extern "C" fn ignore_error(_: *mut xlib::Display, _: *mut xlib::XErrorEve
     0
 }
 
-/// Distinct pixel values in the window's current image, counted up to `more_than + 1`.
+/// Distinct pixel values in the image of viewable window `w` (its attributes `attrs`, just
+/// read by the caller), counted up to `more_than + 1`.
 unsafe fn colours_exceed(
     x: &xlib::Xlib,
     d: *mut xlib::Display,
     w: xlib::Window,
+    attrs: &xlib::XWindowAttributes,
     more_than: usize,
 ) -> bool {
-    let mut attrs: xlib::XWindowAttributes = std::mem::zeroed();
-    if (x.XGetWindowAttributes)(d, w, &mut attrs) == 0 || attrs.map_state != xlib::IsViewable {
-        return false;
-    }
     let (width, height) = (attrs.width.max(0) as u32, attrs.height.max(0) as u32);
     let image = (x.XGetImage)(d, w, 0, 0, width, height, !0, xlib::ZPixmap);
     if image.is_null() {
@@ -110,8 +108,8 @@ unsafe fn colours_exceed(
     let get_pixel = (*image).funcs.get_pixel;
     let mut seen = std::collections::HashSet::new();
     let mut exceeded = false;
-    // Every 4th pixel of every 4th row: text's anti-aliased shades span several pixels, and a
-    // probe that reads all 4 MB each time would compete with the app for the CPU.
+    // Every 4th pixel of every 4th row: text's anti-aliased shades span several pixels, and
+    // counting every pixel of a 4 MB image each time would compete with the app for the CPU.
     'rows: for row in (0..height as i32).step_by(4) {
         for col in (0..width as i32).step_by(4) {
             if let Some(f) = get_pixel {
@@ -164,7 +162,7 @@ pub fn watch_first_paint(
                         mapped: std::time::SystemTime::now(),
                         painted: None,
                     });
-                    if colours_exceed(&x, d, w, colours) {
+                    if colours_exceed(&x, d, w, &attrs, colours) {
                         seen.painted = Some(std::time::SystemTime::now());
                         break;
                     }

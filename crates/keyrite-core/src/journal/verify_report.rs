@@ -155,13 +155,17 @@ impl StoredCheckpoints {
             return None;
         }
         // A journal emptied of its table may name thousands: the first and the last few.
-        let mut sizes: Vec<String> = self.missing.iter().map(u64::to_string).collect();
-        if sizes.len() > MISSING_LISTED {
-            let last = sizes.split_off(sizes.len() - 2);
-            sizes.truncate(MISSING_LISTED - 2);
-            sizes.push("…".into());
-            sizes.extend(last);
-        }
+        let n = self.missing.len();
+        let sizes: Vec<String> = if n > MISSING_LISTED {
+            let (first, last) = (&self.missing[..MISSING_LISTED - 2], &self.missing[n - 2..]);
+            let first = first.iter().map(u64::to_string);
+            first
+                .chain(std::iter::once("…".to_string()))
+                .chain(last.iter().map(u64::to_string))
+                .collect()
+        } else {
+            self.missing.iter().map(u64::to_string).collect()
+        };
         Some(format!(
             "the journal records {} signed checkpoint{} (of {} entries) that its stored-checkpoint table does not hold: the table was emptied or rows were deleted; those checkpoints cover nothing here",
             self.missing.len(),
