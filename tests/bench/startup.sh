@@ -88,7 +88,6 @@ stop() {
 # "mapped_ms fcp_ms pss_kib" (a dash for what did not happen) to $work/name.
 measure() {
   local name="$1" app="$2" title="$3" data="$4" env_=("${@:5}") start pid watcher mapped painted
-  : > "$work/probe"
   DISPLAY="$display" "$probe" "$title" "$fcp_colours" 20 > "$work/probe" &
   watcher=$!
   start=$(date +%s.%N)
