@@ -1,235 +1,435 @@
-//! Verification's read path on every core. SQLite's rows are read on the calling thread, in
-//! batches; while one batch is read, the one before it is hashed and scanned on rayon's pool
-//! (each entry's hash, its Merkle leaf hash and the fields verification checks are independent
-//! of the other entries), and the one before that is folded, in order, on the calling thread:
-//! links, positions, times, the tree. The fold applies the checks in the same order as a
-//! one-row-at-a-time scan, so the verdict and the first bad position are the same; the tree is
-//! still the one RFC 9162 tree of `merkle.rs`, built in order.
+//! Verification's read path on every core. The journal's positions are cut into chunks of
+//! `CHUNK_ROWS` consecutive seq values; worker threads, each with a read-only SQLite connection
+//! of its own, take chunks in turn and compute, straight from SQLite's row buffer (no copy),
+//! what is independent of the other rows: each entry's hash, its Merkle leaf hash and the
+//! fields verification checks. The calling thread folds the chunks in order: links, positions,
+//! times, the tree. The fold applies the checks in the same order as a one-row-at-a-time scan,
+//! so the verdict and the first bad position are the same; the tree is still the one RFC 9162
+//! tree of `merkle.rs`, built in order.
+//!
+//! Why several connections: reading rows out of SQLite (stepping the B-tree, the page reads)
+//! is about a third of verification's CPU; on one thread it was the critical path, with the
+//! hashing cores waiting for it. Each chunk is read in a read transaction of its own. The
+//! journal is append-only, so a chunk read later can only see rows appended since (the last
+//! chunk is open-ended and reads them); a row changed while verification runs is a tamper
+//! that the next verification names.
 
 use super::merkle::{entry_hash, leaf_hash, Hash};
 use super::time::UtcTime;
-use super::verify_report::Row;
 use super::VerifyError;
 use crate::store::{Store, StoreError};
-use rayon::prelude::*;
-use std::ops::Range;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
-/// Rows per batch: large enough that handing a batch to the pool costs nothing measurable,
-/// small enough (~1.3 MB of 321-byte bodies) to stay in cache between the stages. Keyrite's
-/// own tests (`testkit`, which a release refuses) use batches of 4 rows, so that their 10- to
-/// 30-entry journals cross batch boundaries everywhere, end on a full batch and on a partial
-/// one, and every tamper verdict is found through the whole pipeline.
-const BATCH_ROWS: usize = if cfg!(any(test, feature = "testkit")) {
+/// Positions per chunk: large enough that a chunk's query and hand-over cost nothing
+/// measurable (~10 MB of bodies), small enough that the workers start hashing at once and
+/// stop soon after a verdict. Keyrite's own tests (`testkit`, which a release refuses) use
+/// chunks of 4 positions, so that their 10- to 30-entry journals cross chunk boundaries
+/// everywhere, end on a full chunk and on a partial one, and every tamper verdict is found
+/// through the whole pipeline.
+const CHUNK_ROWS: i64 = if cfg!(any(test, feature = "testkit")) {
     4
 } else {
-    4096
+    1 << 15
 };
 
-/// One row as read, its columns as ranges of the batch's buffer.
-struct RawRow {
-    seq: u64,
-    body: Range<usize>,
-    prev: Range<usize>,
-    hash: Range<usize>,
-}
+/// Chunks a worker may read ahead of the fold: bounds the memory of a fold that lags and the
+/// work done after a verdict.
+const AHEAD: usize = 4;
 
-/// What the pool computes of one row, independently of the rows before it.
+/// At most this many chunks (and so queries): a seq far beyond the journal's end (a forged
+/// row) makes the last chunk open-ended instead of making millions of empty ones. In a
+/// release that is 134 M positions; a longer journal's tail is read by one worker.
+const MAX_CHUNKS: i64 = 1 << 12;
+
+/// How much of the file a worker's connection maps (SQLite lowers it to its own cap).
+const MMAP_BYTES: i64 = 1 << 31;
+
+/// Worker threads (each with a SQLite connection) at most, whatever the core count.
+const MAX_WORKERS: usize = 16;
+
+/// What a worker computes of one row, independently of the rows before it.
 pub(super) struct Facts {
     /// The stored entry hash, when it is 32 bytes and equals the hash of the row's seq, stored
     /// previous hash and body (the fold still checks that the stored previous hash links).
     pub(super) hash: Option<Hash>,
     /// The row's RFC 9162 leaf hash (of `hash`; zeros when `hash` is `None`).
     pub(super) leaf: Hash,
-    /// The body's time, when its `seq` is the row's position and its `time` is valid.
+    /// The body's time, when its `seq` is the row's seq and its `time` is valid.
     pub(super) time: Option<UtcTime>,
     /// `(size, signer_fingerprint)` when the body is a `checkpoint` event.
     pub(super) checkpoint: Option<(u64, Option<String>)>,
 }
 
-/// Why reading stopped after a batch's rows.
+/// One row as the fold sees it.
+pub(super) struct Checked {
+    /// The row's seq as stored (a negative one wrapped, as `ORDER BY seq` reads it first).
+    pub(super) seq: u64,
+    /// The stored previous hash when it is 32 bytes (else `facts.hash` is `None` too).
+    pub(super) prev: Option<Hash>,
+    pub(super) facts: Facts,
+}
+
+/// Why reading stopped after a chunk's rows.
 pub(super) enum End {
     /// No more rows.
     Exhausted,
-    /// A row whose columns are not all blobs, as a `Row` for the diagnosis.
-    Odd(Row),
+    /// A row one of whose byte columns holds another SQLite type: `seq` and e.g. "its body
+    /// is stored as text, not as bytes".
+    Odd { seq: u64, what: String },
     /// SQLite failed reading the next row.
     Failed(StoreError),
 }
 
-/// A batch of rows: `start` is the position of its first row when every row before verified.
-#[derive(Default)]
-pub(super) struct Batch {
-    pub(super) start: u64,
-    buf: Vec<u8>,
-    rows: Vec<RawRow>,
-    facts: Vec<Facts>,
-    /// `None` when the batch is full and more rows may follow.
+/// A chunk's rows in seq order; `end` is `None` when later chunks follow.
+pub(super) struct Chunk {
+    pub(super) rows: Vec<Checked>,
     pub(super) end: Option<End>,
 }
 
-/// One row of a batch with what the pool computed of it.
-pub(super) struct Entry<'a> {
-    pub(super) seq: u64,
-    pub(super) body: &'a [u8],
-    pub(super) prev: &'a [u8],
-    pub(super) hash_col: &'a [u8],
-    pub(super) facts: &'a Facts,
+/// The `(first, last)` seq of chunk `k` of `count` (both inclusive): the first chunk also takes
+/// every negative seq, the last every seq after it.
+fn bounds(k: i64, count: i64) -> (i64, i64) {
+    let lo = if k == 0 { i64::MIN } else { k * CHUNK_ROWS };
+    let hi = if k + 1 == count {
+        i64::MAX
+    } else {
+        (k + 1) * CHUNK_ROWS - 1
+    };
+    (lo, hi)
 }
 
-impl Entry<'_> {
-    /// The row as the diagnosis reads it (a copy: only on the way to a verdict).
-    pub(super) fn row(&self) -> Row {
-        Row {
-            seq: self.seq,
-            body: self.body.to_vec(),
-            prev: self.prev.to_vec(),
-            hash: self.hash_col.to_vec(),
+/// How many chunks cover the journal whose largest seq is `last`.
+fn chunk_count(last: Option<i64>) -> i64 {
+    match last {
+        Some(l) if l >= 0 => (l / CHUNK_ROWS + 1).min(MAX_CHUNKS),
+        _ => 1,
+    }
+}
+
+/// Reads chunk `k` of `count` through `stmt` and computes each row's facts.
+fn read_chunk(src: Source<'_>, stmt: &mut rusqlite::Statement<'_>, k: i64, count: i64) -> Chunk {
+    let (lo, hi) = bounds(k, count);
+    let mut chunk = Chunk {
+        rows: Vec::with_capacity(CHUNK_ROWS as usize),
+        end: None,
+    };
+    let mut rows = match stmt.query([lo, hi]) {
+        Ok(rows) => rows,
+        Err(e) => {
+            chunk.end = Some(End::Failed(src.err(e)));
+            return chunk;
         }
-    }
-}
-
-impl Batch {
-    /// The batch's rows in order, each with its facts.
-    pub(super) fn entries(&self) -> impl Iterator<Item = Entry<'_>> {
-        self.rows.iter().zip(&self.facts).map(|(r, facts)| Entry {
-            seq: r.seq,
-            body: &self.buf[r.body.clone()],
-            prev: &self.buf[r.prev.clone()],
-            hash_col: &self.buf[r.hash.clone()],
-            facts,
-        })
-    }
-}
-
-/// Reads up to `BATCH_ROWS` rows into `b` (its buffers reused); `start` is the first's position.
-fn read(rows: &mut rusqlite::Rows<'_>, store: &Store, b: &mut Batch, start: u64) {
-    b.start = start;
-    b.buf.clear();
-    b.rows.clear();
-    b.facts.clear();
-    b.end = fill(rows, store, &mut b.buf, &mut b.rows);
-}
-
-/// Appends rows until the batch is full (`None`) or reading ends (why).
-fn fill(
-    rows: &mut rusqlite::Rows<'_>,
-    store: &Store,
-    buf: &mut Vec<u8>,
-    out: &mut Vec<RawRow>,
-) -> Option<End> {
-    while out.len() < BATCH_ROWS {
+    };
+    loop {
         let r = match rows.next() {
             Ok(Some(r)) => r,
-            Ok(None) => return Some(End::Exhausted),
-            Err(e) => return Some(End::Failed(store.err(e))),
+            Ok(None) if k + 1 == count => {
+                chunk.end = Some(End::Exhausted);
+                return chunk;
+            }
+            Ok(None) => return chunk,
+            Err(e) => {
+                chunk.end = Some(End::Failed(src.err(e)));
+                return chunk;
+            }
         };
         let seq = match r.get::<_, i64>(0) {
             Ok(s) => s as u64,
-            Err(e) => return Some(End::Failed(store.err(e))),
+            Err(e) => {
+                chunk.end = Some(End::Failed(src.err(e)));
+                return chunk;
+            }
         };
-        // Borrowed from SQLite's row buffer and copied once into the batch.
+        // Borrowed from SQLite's row buffer: hashed and scanned in place.
         let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
         let (body, prev, hash) = match (blob(1), blob(2), blob(3)) {
             (Ok(body), Ok(prev), Ok(hash)) => (body, prev, hash),
             _ => {
-                let row = || -> rusqlite::Result<Row> {
-                    Ok(Row {
-                        seq,
-                        body: r.get(1)?,
-                        prev: r.get(2)?,
-                        hash: r.get(3)?,
-                    })
-                };
-                return Some(match row() {
-                    Ok(row) => End::Odd(row),
-                    Err(e) => End::Failed(store.err(e)),
+                chunk.end = Some(match odd_column(r) {
+                    Ok(what) => End::Odd { seq, what },
+                    Err(e) => End::Failed(src.err(e)),
                 });
+                return chunk;
             }
         };
-        let mut put = |bytes: &[u8]| {
-            let at = buf.len();
-            buf.extend_from_slice(bytes);
-            at..buf.len()
-        };
-        let (body, prev, hash) = (put(body), put(prev), put(hash));
-        out.push(RawRow {
+        let prev = <Hash>::try_from(prev).ok();
+        chunk.rows.push(Checked {
             seq,
-            body,
             prev,
-            hash,
+            facts: facts(seq, prev, body, hash),
         });
     }
-    None
 }
 
-/// Hashes and scans a batch's rows on the pool, in order into `facts`.
-fn compute(rows: &[RawRow], buf: &[u8], start: u64, facts: &mut Vec<Facts>) {
-    rows.par_iter()
-        .with_min_len(256)
-        .enumerate()
-        .map(|(i, r)| {
-            let body = &buf[r.body.clone()];
-            let hash = match (
-                <Hash>::try_from(&buf[r.prev.clone()]),
-                <Hash>::try_from(&buf[r.hash.clone()]),
-            ) {
-                (Ok(prev), Ok(stored)) if entry_hash(r.seq, &prev, body) == stored => Some(stored),
-                _ => None,
-            };
-            let Some(h) = hash else {
-                // The fold stops at this row with the diagnosis; nothing else of it is read.
-                return Facts {
-                    hash,
-                    leaf: [0; 32],
-                    time: None,
-                    checkpoint: None,
-                };
-            };
-            let fields = super::scan::checked(body).filter(|b| b.seq == start + i as u64);
-            Facts {
-                hash,
-                leaf: leaf_hash(&h),
-                time: fields.as_ref().and_then(|b| UtcTime::parse(&b.time)),
-                checkpoint: fields.and_then(|f| f.checkpoint()),
-            }
-        })
-        .collect_into_vec(facts);
+/// Which of the row's byte columns holds another type, in words.
+fn odd_column(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+    use rusqlite::types::Type;
+    for (i, name) in [(1, "body"), (2, "previous hash"), (3, "entry hash")] {
+        let kind = match r.get_ref(i)?.data_type() {
+            Type::Blob => continue,
+            Type::Null => "null",
+            Type::Integer => "an integer",
+            Type::Real => "a real number",
+            Type::Text => "text",
+        };
+        return Ok(format!("its {name} is stored as {kind}, not as bytes"));
+    }
+    Err(rusqlite::Error::InvalidColumnType(
+        1,
+        "body".into(),
+        Type::Blob,
+    ))
 }
 
-/// Runs the three stages over every row of `rows`. `fold` gets each batch in order once its
-/// facts are computed and returns `Ok(false)` when verification is over (the last batch, or a
-/// verdict); its error ends the run.
+/// What verification computes of one row before the fold.
+fn facts(seq: u64, prev: Option<Hash>, body: &[u8], stored: &[u8]) -> Facts {
+    let hash = match (prev, <Hash>::try_from(stored)) {
+        (Some(prev), Ok(stored)) if entry_hash(seq, &prev, body) == stored => Some(stored),
+        _ => None,
+    };
+    let Some(h) = hash else {
+        // The fold stops at this row with the diagnosis; nothing else of it is read.
+        return Facts {
+            hash,
+            leaf: [0; 32],
+            time: None,
+            checkpoint: None,
+        };
+    };
+    // The fold checks that `seq` is the row's position before it reads these fields.
+    let fields = super::scan::checked(body).filter(|b| b.seq == seq);
+    Facts {
+        hash,
+        leaf: leaf_hash(&h),
+        time: fields.as_ref().and_then(|b| UtcTime::parse(&b.time)),
+        checkpoint: fields.and_then(|f| f.checkpoint()),
+    }
+}
+
+/// What the workers and the fold share.
+struct Shared {
+    /// The next chunk a worker takes.
+    next: AtomicUsize,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Chunks read and not yet folded, by index.
+    ready: BTreeMap<usize, Chunk>,
+    /// Chunks folded so far.
+    folded: usize,
+    /// The fold reached a verdict (or a worker died): workers stop taking chunks.
+    stop: bool,
+    /// A worker panicked: its chunk will never come.
+    lost: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A worker that panicked holding the lock has set nothing half-way worth keeping out.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Marks the run lost when a worker unwinds, so that the fold does not wait for its chunk.
+struct Watch<'a>(&'a Shared);
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut st = self.0.lock();
+            st.lost = true;
+            st.stop = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// Where the workers read: the store's file, and how its errors are named.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    path: &'a std::path::Path,
+    busy: std::time::Duration,
+}
+
+impl Source<'_> {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(self.path, self.busy, e)
+    }
+
+    /// A read-only connection of the worker's own (a `Store`'s connection cannot be shared
+    /// between threads).
+    fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            rusqlite::Connection::open_with_flags(self.path, flags).map_err(|e| self.err(e))?;
+        conn.busy_timeout(self.busy).map_err(|e| self.err(e))?;
+        // Pages read straight from the kernel's page cache instead of copied out of it by a
+        // read() each: about a tenth of verification's CPU (docs/performance.md). The mapping
+        // is read-only and goes with the connection when the run ends. SQLite caps it (2 GiB
+        // by default); pages past the cap are read as before. The known cost: a file
+        // truncated by another process during the run ends it with SIGBUS, not a message —
+        // still a failed verification, never a passed one.
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
+            .map_err(|e| self.err(e))?;
+        Ok(conn)
+    }
+}
+
+/// The SQL of a chunk: every row with `?1 <= seq <= ?2`, in seq order.
+const CHUNK_SQL: &str = "SELECT seq, body, prev_hash, entry_hash FROM journal_entry \
+                         WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
+
+/// One worker: its own connection, chunks in turn until none is left or the fold stops.
+fn work(src: Source<'_>, shared: &Shared, count: i64) {
+    let _watch = Watch(shared);
+    let conn = match src.connect() {
+        Ok(conn) => conn,
+        Err(e) => return shared.fail_next(count, e),
+    };
+    let mut stmt = match conn.prepare(CHUNK_SQL) {
+        Ok(stmt) => stmt,
+        Err(e) => return shared.fail_next(count, src.err(e)),
+    };
+    while let Some(k) = shared.take(count) {
+        let chunk = read_chunk(src, &mut stmt, k as i64, count);
+        shared.put(k, chunk);
+    }
+}
+
+impl Shared {
+    /// The next chunk to read, once the fold is near enough; `None` when none is left or the
+    /// fold has stopped.
+    fn take(&self, count: i64) -> Option<usize> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        if k as i64 >= count {
+            return None;
+        }
+        let mut st = self.lock();
+        while !st.stop && k >= st.folded + AHEAD {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        (!st.stop).then_some(k)
+    }
+
+    fn put(&self, k: usize, chunk: Chunk) {
+        self.lock().ready.insert(k, chunk);
+        self.changed.notify_all();
+    }
+
+    /// A worker that cannot read: the chunk it takes names why (the others read the rest).
+    fn fail_next(&self, count: i64, e: StoreError) {
+        if let Some(k) = self.take(count) {
+            self.put(
+                k,
+                Chunk {
+                    rows: Vec::new(),
+                    end: Some(End::Failed(e)),
+                },
+            );
+        }
+    }
+}
+
+/// Reads every row of the journal in `store` on the workers and gives `fold` each chunk in
+/// order; `fold` returns `Ok(false)` when verification is over (the last chunk, or a verdict);
+/// its error ends the run.
 pub(super) fn run(
-    rows: &mut rusqlite::Rows<'_>,
     store: &Store,
-    mut fold: impl FnMut(&mut Batch) -> Result<bool, VerifyError>,
+    mut fold: impl FnMut(&mut Chunk) -> Result<bool, VerifyError>,
 ) -> Result<(), VerifyError> {
-    // `folded`: facts ready, folded on this thread; `hashed`: on the pool; `read`: being read.
-    let (mut folded, mut hashed, mut next) = (Batch::default(), Batch::default(), Batch::default());
-    read(rows, store, &mut hashed, 0);
-    let mut first = true;
-    loop {
-        let more = hashed.end.is_none();
-        let next_start = hashed.start + hashed.rows.len() as u64;
-        let mut go_on = Ok(true);
-        rayon::in_place_scope(|s| {
-            let h = &mut hashed;
-            s.spawn(|_| compute(&h.rows, &h.buf, h.start, &mut h.facts));
-            if !first {
-                go_on = fold(&mut folded);
+    let last: Option<i64> = store
+        .conn()
+        .query_row("SELECT MAX(seq) FROM journal_entry", [], |r| r.get(0))
+        .map_err(|e| store.err(e))?;
+    let count = chunk_count(last);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS)
+        .min(count as usize);
+    let shared = Shared {
+        next: AtomicUsize::new(0),
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+    };
+    let src = Source {
+        path: store.path(),
+        busy: store.busy_timeout(),
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| work(src, &shared, count));
+        }
+        let verdict = fold_in_order(&shared, count, &mut fold);
+        let mut st = shared.lock();
+        st.stop = true;
+        shared.changed.notify_all();
+        drop(st);
+        verdict
+    })
+}
+
+/// The calling thread's part: each chunk, in order, as soon as a worker has read it.
+fn fold_in_order(
+    shared: &Shared,
+    count: i64,
+    fold: &mut impl FnMut(&mut Chunk) -> Result<bool, VerifyError>,
+) -> Result<(), VerifyError> {
+    for k in 0..count as usize {
+        let mut chunk = {
+            let mut st = shared.lock();
+            loop {
+                if let Some(c) = st.ready.remove(&k) {
+                    break c;
+                }
+                if st.lost {
+                    // Only a bug gets here (a worker panicked); say so rather than hang.
+                    panic!("a journal verification worker stopped before reading its chunk");
+                }
+                st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
             }
-            if more && matches!(go_on, Ok(true)) {
-                read(rows, store, &mut next, next_start);
-            }
-        });
-        if !go_on? {
+        };
+        if !fold(&mut chunk)? {
             return Ok(());
         }
-        if !more {
-            return fold(&mut hashed).map(|_| ());
+        shared.lock().folded = k + 1;
+        shared.changed.notify_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_seq_once_in_order() {
+        for last in [
+            None,
+            Some(-7),
+            Some(0),
+            Some(3),
+            Some(4),
+            Some(9),
+            Some(i64::MAX),
+        ] {
+            let count = chunk_count(last);
+            assert!((1..=MAX_CHUNKS).contains(&count));
+            let mut expect = i64::MIN;
+            for k in 0..count {
+                let (lo, hi) = bounds(k, count);
+                assert_eq!(lo, expect, "chunk {k} of {count} for {last:?}");
+                assert!(lo <= hi);
+                expect = hi.wrapping_add(1);
+            }
+            assert_eq!(bounds(count - 1, count).1, i64::MAX);
         }
-        std::mem::swap(&mut folded, &mut hashed);
-        std::mem::swap(&mut hashed, &mut next);
-        first = false;
+        assert_eq!(chunk_count(Some(9)), 3);
+        assert_eq!(bounds(1, 3), (4, 7));
     }
 }

@@ -63,13 +63,12 @@ impl UtcTime {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.mmm]Z` or a bare date `YYYY-MM-DD` (midnight UTC).
     pub fn parse(text: &str) -> Option<Self> {
         let b = text.as_bytes();
+        // Digits only (no sign), at most four: folded directly, as journal verification
+        // parses one time per entry.
         let num = |r: std::ops::Range<usize>| -> Option<i64> {
-            let s = text.get(r)?;
-            if s.bytes().all(|c| c.is_ascii_digit()) {
-                s.parse().ok()
-            } else {
-                None
-            }
+            b.get(r)?.iter().try_fold(0, |n, &c| {
+                c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+            })
         };
         if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
             return None;
@@ -120,5 +119,14 @@ mod tests {
         );
         assert_eq!(UtcTime::parse("2024-13-01"), None);
         assert_eq!(UtcTime::parse("2024-01-01T00:00:00+01:00"), None);
+        // Signs, spaces and other digits are not digits here.
+        assert_eq!(UtcTime::parse("+024-01-01"), None);
+        assert_eq!(UtcTime::parse("2024-01-01T0 :00:00Z"), None);
+        assert_eq!(UtcTime::parse("2024-01-01T00:00:00.-12Z"), None);
+        assert_eq!(UtcTime::parse("2024-0١-01"), None);
+        assert_eq!(
+            UtcTime::parse("2026-12-07T23:59:60.999Z").map(UtcTime::to_rfc3339),
+            Some("2026-12-08T00:00:00.999Z".into())
+        );
     }
 }

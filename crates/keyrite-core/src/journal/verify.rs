@@ -10,7 +10,7 @@
 
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::merkle::{entry_hash, Hash, TreeBuilder};
-use super::pipeline::{Batch, End};
+use super::pipeline::{Chunk, End};
 use super::time::UtcTime;
 use super::TreeHead;
 use crate::store::{Store, StoreError};
@@ -83,6 +83,7 @@ pub fn verify(
     // Roots at the sizes something claims, collected during the scan.
     let mut scan = Scan {
         wanted: stored_rows.iter().map(|(s, _)| *s).collect(),
+        next_wanted: None,
         roots: std::collections::BTreeMap::new(),
         journaled: Vec::new(),
         tree: TreeBuilder::new(),
@@ -91,15 +92,11 @@ pub fn verify(
         at_checkpoint: None,
         cp_size: checkpoint.map(|c| c.size),
     };
-    let mut stmt = store
-        .conn()
-        .prepare("SELECT seq, body, prev_hash, entry_hash FROM journal_entry ORDER BY seq")
-        .map_err(|e| store.err(e))?;
-    let mut rows = stmt.query([]).map_err(|e| store.err(e))?;
+    scan.next_wanted = scan.wanted.range(1..).next().copied();
     if scan.cp_size == Some(0) {
         scan.at_checkpoint = Some(scan.tree.root());
     }
-    super::pipeline::run(&mut rows, store, |batch| scan.fold(store, batch))?;
+    super::pipeline::run(store, |chunk| scan.fold(store, chunk))?;
     let Scan {
         wanted,
         mut roots,
@@ -244,6 +241,8 @@ struct Scan {
     /// Sizes something claims a root at, and those roots once reached.
     wanted: std::collections::BTreeSet<u64>,
     roots: std::collections::BTreeMap<u64, Hash>,
+    /// The smallest wanted size above the tree's (one comparison per row, not a lookup).
+    next_wanted: Option<u64>,
     /// `(size, signer_fingerprint)` of every `checkpoint` entry.
     journaled: Vec<(u64, Option<String>)>,
     tree: TreeBuilder,
@@ -256,12 +255,18 @@ struct Scan {
 impl Scan {
     /// Folds one batch in order; `Ok(false)` after the last row. The checks of a row come in
     /// the order the first bad row's verdict depends on: hash and link, body, time.
-    fn fold(&mut self, store: &Store, batch: &mut Batch) -> Result<bool, VerifyError> {
-        for e in batch.entries() {
+    fn fold(&mut self, store: &Store, chunk: &mut Chunk) -> Result<bool, VerifyError> {
+        for e in &chunk.rows {
             let pos = self.tree.size();
-            let linked = e.facts.hash.filter(|_| e.seq == pos && e.prev == self.prev);
+            let linked = e
+                .facts
+                .hash
+                .filter(|_| e.seq == pos && e.prev == Some(self.prev));
             let Some(h) = linked else {
-                return Err(diagnose(store, pos, &self.prev, &e.row())?);
+                // The row as stored, read again for the diagnosis only.
+                let row = row_at(store, e.seq)?
+                    .ok_or_else(|| store.err(rusqlite::Error::QueryReturnedNoRows))?;
+                return Err(diagnose(store, pos, &self.prev, &row)?);
             };
             let Some(time) = e.facts.time else {
                 return Err(tamper(
@@ -292,14 +297,26 @@ impl Scan {
             if let Some(ev) = &e.facts.checkpoint {
                 self.journaled.push(ev.clone());
             }
-            if self.wanted.contains(&size) {
+            if self.next_wanted == Some(size) {
                 self.roots.insert(size, self.tree.root());
+                self.next_wanted = self.wanted.range(size + 1..).next().copied();
             }
         }
-        match batch.end.take() {
+        match chunk.end.take() {
             None => Ok(true),
             Some(End::Exhausted) => Ok(false),
-            Some(End::Odd(row)) => Err(diagnose(store, self.tree.size(), &self.prev, &row)?),
+            Some(End::Odd { seq, what }) => {
+                let pos = self.tree.size();
+                Err(tamper(
+                    pos,
+                    TamperKind::Modified,
+                    if seq == pos {
+                        format!("it was modified: {what}")
+                    } else {
+                        format!("it was modified: the entry stored as {seq}: {what}")
+                    },
+                ))
+            }
             Some(End::Failed(e)) => Err(e.into()),
         }
     }

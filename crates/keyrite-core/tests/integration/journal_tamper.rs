@@ -222,6 +222,78 @@ fn unlinked_entry_appended_at_the_end_is_named() {
     );
 }
 
+#[test]
+fn an_entry_forged_far_beyond_the_end_is_named_as_a_gap() {
+    // Verification reads the journal in chunks of positions; a row a trillion positions on
+    // must neither be missed nor make it read a trillion positions' worth of empty chunks.
+    let (_t, db) = journal_with(10);
+    let c = attacker(&db);
+    let (body9, _, h9) = row(&c, 9);
+    let far = 1_000_000_000_000_u64;
+    let forged = String::from_utf8(body9)
+        .unwrap()
+        .replace("\"seq\":9", &format!("\"seq\":{far}"));
+    let h = entry_hash(far, &h9, forged.as_bytes());
+    c.execute(
+        "INSERT INTO journal_entry(seq, body, prev_hash, entry_hash) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![far as i64, forged.as_bytes(), h9.to_vec(), h.to_vec()],
+    )
+    .unwrap();
+    assert_eq!(
+        verify_err(&db, None, &[]).to_string(),
+        "journal entry 10: entries 10 to 999999999999 are missing (deleted)"
+    );
+}
+
+#[test]
+fn a_body_stored_as_text_is_named() {
+    let (_t, db) = journal_with(10);
+    attacker(&db)
+        .execute(
+            "UPDATE journal_entry SET body = CAST(body AS TEXT) WHERE seq = 6",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        verify_err(&db, None, &[]).to_string(),
+        "journal entry 6: it was modified: its body is stored as text, not as bytes"
+    );
+}
+
+#[test]
+fn a_journal_appended_to_while_it_is_verified_verifies() {
+    // Verification reads chunks of the journal on several connections, each in a read
+    // transaction of its own; a ceremony appending meanwhile only adds rows after them.
+    let (_t, db) = journal_with(40);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut j = Journal::open(&db, &StoreOptions::default()).unwrap();
+            let mut n = 40;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                j.append(step(n)).unwrap();
+                n += 1;
+            }
+            n
+        });
+        let mut sizes = Vec::new();
+        for _ in 0..20 {
+            let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+            let report = j.verify(None, &[]).unwrap();
+            sizes.push(report.head.size);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let written = writer.join().unwrap();
+        assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+        assert!(
+            sizes[0] >= 40 && *sizes.last().unwrap() <= written,
+            "{sizes:?}"
+        );
+    });
+    let j = Journal::open_read_only(&db, &StoreOptions::default()).unwrap();
+    assert_eq!(j.verify(None, &[]).unwrap().head, j.head());
+}
+
 /// A checkpoint at 10 entries, then more entries; returns (db, checkpoint, signer fp).
 fn checkpointed() -> (tempfile::TempDir, PathBuf, Checkpoint, [u8; 32]) {
     let (t, db) = journal_with(10);

@@ -18,9 +18,13 @@ const MAX_DEPTH: u32 = 64;
 /// Reads `seq`, `time` and the checkpoint fields of a canonical body; `None` when unsure.
 pub(super) fn checked(body: &[u8]) -> Option<Checked<'_>> {
     // The whole body at once, in passes the compiler vectorises: no control character (JSON
-    // has them only escaped, or as whitespace, which canonical bodies have none of), and valid
-    // UTF-8 — so every string between two quotes is valid UTF-8 too.
-    if body.iter().fold(false, |seen, &b| seen | (b < 0x20)) {
+    // has them only escaped, or as whitespace, which canonical bodies have none of), no
+    // backslash (so no escape: a string ends at the next quote), and valid UTF-8 — so every
+    // string between two quotes is valid UTF-8 too.
+    if body
+        .iter()
+        .fold(false, |seen, &b| seen | (b < 0x20) | (b == b'\\'))
+    {
         return None;
     }
     let text = std::str::from_utf8(body).ok()?;
@@ -97,15 +101,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string without escapes (control characters were refused for the whole body).
+    /// A string (control characters and backslashes were refused for the whole body).
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        // The string ends at the first quote; a backslash before it is left to the full scan.
-        let len = memchr::memchr2(b'"', b'\\', self.b.get(start..)?)?;
-        if self.b[start + len] != b'"' {
-            return None;
-        }
+        let len = memchr::memchr(b'"', self.b.get(start..)?)?;
         self.i = start + len + 1;
         // Between two ASCII quotes of valid UTF-8: a whole string of characters.
         self.text.get(start..start + len)
