@@ -295,7 +295,7 @@ impl Scan {
                 self.at_checkpoint = Some(self.tree.root());
             }
             if let Some(ev) = &e.facts.checkpoint {
-                self.journaled.push(ev.clone());
+                self.journaled.push((**ev).clone());
             }
             if self.next_wanted == Some(size) {
                 self.roots.insert(size, self.tree.root());
