@@ -253,7 +253,7 @@ struct Scan {
 }
 
 impl Scan {
-    /// Folds one batch in order; `Ok(false)` after the last row. The checks of a row come in
+    /// Folds one chunk in order; `Ok(false)` after the last row. The checks of a row come in
     /// the order the first bad row's verdict depends on: hash and link, body, time.
     fn fold(&mut self, store: &Store, chunk: &mut Chunk) -> Result<bool, VerifyError> {
         for e in &chunk.rows {

@@ -5,8 +5,9 @@
 //! It never decides alone that a body is bad. It answers `Some` only for a body that
 //! `serde_json` (the full scan in `mod.rs`) would read to the same fields, and `None` —
 //! "not sure" — for everything else, which the full scan then decides: whitespace, an escape
-//! in a key or in a value the checks read, a `\u` escape anywhere, a control character, a number that is not a plain integer, a duplicated
-//! top-level field, nesting deeper than `MAX_DEPTH`, a `seq` that does not fit in 64 bits.
+//! in a key or in a value the checks read, a `\u` escape anywhere, a control character, a
+//! number that is not a plain integer, a duplicated top-level field, nesting deeper than
+//! `MAX_DEPTH`, a `seq` that does not fit in 64 bits.
 //! The proptest below holds it to that: on any bytes, `Some` from here equals the full scan.
 
 use super::{Checked, EventHead, Scalar};
