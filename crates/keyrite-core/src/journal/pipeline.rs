@@ -116,56 +116,40 @@ fn read_chunk(
     stmt: &mut rusqlite::Statement<'_>,
     k: i64,
     count: i64,
-    rows: Vec<Checked>,
+    mut rows: Vec<Checked>,
 ) -> Chunk {
-    let (lo, hi) = bounds(k, count);
-    let mut chunk = Chunk { rows, end: None };
-    let mut rows = match stmt.query([lo, hi]) {
-        Ok(rows) => rows,
-        Err(e) => {
-            chunk.end = Some(End::Failed(src.err(e)));
-            return chunk;
-        }
+    let end = match fill(stmt, bounds(k, count), &mut rows) {
+        Ok(None) if k + 1 == count => Some(End::Exhausted),
+        Ok(end) => end,
+        Err(e) => Some(End::Failed(src.err(e))),
     };
-    loop {
-        let r = match rows.next() {
-            Ok(Some(r)) => r,
-            Ok(None) if k + 1 == count => {
-                chunk.end = Some(End::Exhausted);
-                return chunk;
-            }
-            Ok(None) => return chunk,
-            Err(e) => {
-                chunk.end = Some(End::Failed(src.err(e)));
-                return chunk;
-            }
-        };
-        let seq = match r.get::<_, i64>(0) {
-            Ok(s) => s as u64,
-            Err(e) => {
-                chunk.end = Some(End::Failed(src.err(e)));
-                return chunk;
-            }
-        };
+    Chunk { rows, end }
+}
+
+/// Appends the facts of every row with a seq in `lo..=hi` to `out`; `Some(End::Odd)` at a
+/// row one of whose byte columns holds another type, `None` when every row was read.
+fn fill(
+    stmt: &mut rusqlite::Statement<'_>,
+    (lo, hi): (i64, i64),
+    out: &mut Vec<Checked>,
+) -> rusqlite::Result<Option<End>> {
+    let mut rows = stmt.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let seq = r.get::<_, i64>(0)? as u64;
         // Borrowed from SQLite's row buffer: hashed and scanned in place.
         let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
-        let (body, prev, hash) = match (blob(1), blob(2), blob(3)) {
-            (Ok(body), Ok(prev), Ok(hash)) => (body, prev, hash),
-            _ => {
-                chunk.end = Some(match odd_column(r) {
-                    Ok(what) => End::Odd { seq, what },
-                    Err(e) => End::Failed(src.err(e)),
-                });
-                return chunk;
-            }
+        let (Ok(body), Ok(prev), Ok(hash)) = (blob(1), blob(2), blob(3)) else {
+            let what = odd_column(r)?;
+            return Ok(Some(End::Odd { seq, what }));
         };
         let prev = <Hash>::try_from(prev).ok();
-        chunk.rows.push(Checked {
+        out.push(Checked {
             seq,
             prev,
             facts: facts(seq, prev, body, hash),
         });
     }
+    Ok(None)
 }
 
 /// Which of the row's byte columns holds another type, in words.
@@ -272,10 +256,7 @@ impl Source<'_> {
     /// A read-only connection of the worker's own (a `Store`'s connection cannot be shared
     /// between threads).
     fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            rusqlite::Connection::open_with_flags(self.path, flags).map_err(|e| self.err(e))?;
+        let conn = crate::store::connect_read_only(self.path, self.busy)?;
         conn.busy_timeout(self.busy).map_err(|e| self.err(e))?;
         // Pages read straight from the kernel's page cache instead of copied out of it by a
         // read() each: about a tenth of verification's CPU (docs/performance.md). The mapping

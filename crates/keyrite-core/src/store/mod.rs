@@ -132,10 +132,7 @@ impl Store {
                 reason: "no such file".into(),
             });
         }
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = rusqlite::Connection::open_with_flags(path, flags)
-            .map_err(|e| classify(path, e, options))?;
+        let conn = connect_read_only(path, options.busy_timeout)?;
         let store = Self::prepare(conn, path, options, None)?;
         store.check_identity()?;
         if store.user_version()? == 0 {
@@ -237,6 +234,18 @@ impl Store {
             })
         }
     }
+}
+
+/// A read-only SQLite connection to `path`, without the writer lock or any check of its
+/// contents: [`Store::open_read_only`]'s, and each journal-verification worker's own.
+pub(crate) fn connect_read_only(
+    path: &Path,
+    busy_timeout: Duration,
+) -> Result<rusqlite::Connection, StoreError> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    rusqlite::Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::from_sqlite(path, busy_timeout, e))
 }
 
 fn classify(path: &Path, e: rusqlite::Error, options: &StoreOptions) -> StoreError {
